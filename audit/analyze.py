@@ -1,0 +1,518 @@
+"""Per acquire site: follow the pages value to its releases and decide the site's status.
+
+The pages value is tracked as a *root*: a local name inside one function, a struct field (with the
+struct tag where the declaration says it), or a carrier (a bio) that received the pages. From the
+acquiring function the search moves, hop by hop, to callers (the value was a parameter or was
+returned), to callees (the value was passed on), to every function that touches the same struct
+field, and into completion callbacks stored next to the value. Each hop is an Evidence line.
+Pure: facts and catalogue in, Sites out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from audit.catalogue import AcquireApi, Catalogue, Form
+from audit.facts import split_args
+from audit.model import Call, Evidence, FileFacts, FuncInfo, RefKind, Release, Site, Status
+from audit.version import Version
+
+MAX_HOPS = 5
+"""How many function boundaries the search crosses before it gives up."""
+MAX_STEPS = 400
+"""How many (function, root) states one site may visit."""
+
+_PATH = re.compile(r"[A-Za-z_]\w*(?:\s*(?:->|\.)\s*[A-Za-z_]\w*|\s*\[[^\]]*\])*")
+_CAST = re.compile(r"^\(\s*(?:const\s+)?(?:struct\s+)?\w+\s*\**\s*\)")
+_NULLS = frozenset({"NULL", "0", "(void *)0", "NULL_PAGE"})
+_FIELD_TAIL = re.compile(r"(?:->|\.)\s*([A-Za-z_]\w*)$")
+_FIELDS = re.compile(r"(?:->|\.)([A-Za-z_]\w*)")
+_BASE_SPLIT = re.compile(r"->|\.|\[")
+_WS = re.compile(r"\s+")
+_SUBSCRIPTS = re.compile(r"(\[[^\]]*\])+$")
+# Accessors that turn a carrier element into its page: the page's root is the accessor's argument.
+_ACCESSORS = re.compile(r"^(?:sg_page|bvec_page|page_folio|folio_page|compound_head|virt_to_head_page|pfn_to_page|"
+                        r"skb_frag_page|page_address|kmap|kmap_local_page|kmap_atomic)\s*\(")
+
+
+@dataclass(frozen=True)
+class Root:
+    """What is being tracked: a local name in one function, or a struct field tree-wide."""
+
+    kind: str
+    """"local" or "field"."""
+    name: str
+    """Variable name, or field name."""
+    tag: str = ""
+    """For a field: the struct tag, '' when unknown."""
+    file: str = ""
+    """For a field: the file where the pages were stored (an untyped field matches only there)."""
+
+    def show(self) -> str:
+        """Human form for evidence lines."""
+        if self.kind == "field":
+            return f"{self.tag or '…'}->{self.name}" if self.tag else f"->{self.name}"
+        return self.name
+
+
+@lru_cache(maxsize=None)
+def _strip(expr: str) -> str:
+    e = expr.strip()
+    while True:
+        e2 = e.lstrip("&*( ").strip()
+        m = _CAST.match(e2)
+        if m:
+            e2 = e2[m.end():].strip()
+        if e2 == e:
+            break
+        e = e2
+    return e
+
+
+@lru_cache(maxsize=None)
+def access_path(expr: str) -> str | None:
+    """`&dio->pages[i] + 1` -> `dio->pages`; `sg_page(sg)` -> `sg`; None when there is no path."""
+    e = _strip(expr)
+    m = _ACCESSORS.match(e)
+    if m:
+        inner = split_args(e[m.end() - 1 :])
+        return access_path(inner[0]) if inner else None
+    m = _PATH.match(e)
+    if not m:
+        return None
+    p = _WS.sub("", m.group(0))
+    p = _SUBSCRIPTS.sub("", p)
+    return p or None
+
+
+@lru_cache(maxsize=None)
+def _path_parts(expr: str) -> tuple[str, str, str, bool] | None:
+    """(kind, name, base variable, single-level access) for an expression, tag-free and cached."""
+    p = access_path(expr)
+    if p is None:
+        return None
+    m = _FIELD_TAIL.search(p)
+    if m:
+        base = _BASE_SPLIT.split(p)[0]
+        return ("field", m.group(1), base, len(_FIELDS.findall(p)) == 1)
+    return ("local", p.split("[")[0], "", True)
+
+
+def root_of(expr: str, tags: dict[str, str], path: str = "") -> Root | None:
+    """The Root an expression refers to; `tags` maps local names to struct tags."""
+    parts = _path_parts(expr)
+    if parts is None:
+        return None
+    kind, name, base, single = parts
+    if kind == "field":
+        # Only a one-level access has a known tag (`dio->pages` with `struct dio *dio`).
+        return Root("field", name, tags.get(base, "") if single else "", path)
+    return Root("local", name)
+
+
+def _matches(r: Root | None, root: Root, names: set[str], path: str) -> bool:
+    """Whether expression root `r`, seen in file `path`, refers to the tracked `root`."""
+    if r is None:
+        return False
+    if r.kind == "local":
+        return r.name in names
+    if root.kind != "field" or r.name != root.name:
+        return False
+    if root.tag and r.tag:
+        return r.tag == root.tag
+    # One side's struct type is unknown: trust the field name only inside the storing file.
+    return path == root.file
+
+
+@dataclass
+class Index:
+    """Cross-file lookups over every parsed file's facts."""
+
+    files: dict[str, FileFacts]
+    funcs: dict[str, list[tuple[str, FuncInfo]]] = field(default_factory=lambda: defaultdict(list))
+    calls_in: dict[tuple[str, str], list[Call]] = field(default_factory=lambda: defaultdict(list))
+    assigns_in: dict[tuple[str, str], list[tuple[str, str, int]]] = field(default_factory=lambda: defaultdict(list))
+    callers: dict[str, list[tuple[str, Call]]] = field(default_factory=lambda: defaultdict(list))
+    tags: dict[tuple[str, str | None], dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
+    field_users: dict[str, set[tuple[str, str]]] = field(default_factory=lambda: defaultdict(set))
+    statics: set[tuple[str, str]] = field(default_factory=set)
+    returns_in: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    @classmethod
+    def build(cls, facts: Iterable[FileFacts]) -> Index:
+        """Index the facts of every parsed file."""
+        ix = cls({f.path: f for f in facts})
+        for path, ff in ix.files.items():
+            for fn in ff.functions:
+                ix.funcs[fn.name].append((path, fn))
+                if fn.static:
+                    ix.statics.add((path, fn.name))
+            for c in ff.calls:
+                if c.func is not None:
+                    ix.calls_in[(path, c.func)].append(c)
+                ix.callers[c.name].append((path, c))
+                if c.func is not None:
+                    for a in c.args:
+                        for fname in re.findall(r"(?:->|\.)\s*([A-Za-z_]\w*)", a):
+                            ix.field_users[fname].add((path, c.func))
+            for a in ff.assigns:
+                if a.func is not None:
+                    ix.assigns_in[(path, a.func)].append((a.lhs, a.rhs, a.line))
+                    for fname in re.findall(r"(?:->|\.)\s*([A-Za-z_]\w*)", a.rhs):
+                        ix.field_users[fname].add((path, a.func))
+            for fname, text in ff.returns:
+                ix.returns_in[(path, fname)].append(text)
+            for d in ff.decls:
+                ix.tags[(path, d.func)][d.name] = d.struct
+        return ix
+
+    def tags_for(self, path: str, func: str | None) -> dict[str, str]:
+        """Local and file-scope struct tags visible in a function."""
+        merged = dict(self.tags.get((path, None), {}))
+        merged.update(self.tags.get((path, func), {}))
+        return merged
+
+    def definitions(self, name: str, from_path: str) -> list[tuple[str, FuncInfo]]:
+        """Where `name` is defined, as seen from `from_path` (a static elsewhere is not visible)."""
+        defs = self.funcs.get(name, [])
+        local = [(p, f) for p, f in defs if p == from_path]
+        if local:
+            return local
+        return [(p, f) for p, f in defs if not f.static]
+
+
+@dataclass(frozen=True)
+class State:
+    """One step of the search: a root inside one function."""
+
+    path: str
+    func: str
+    root: Root
+    hops: int
+    chain: tuple[Evidence, ...]
+    up: bool = True
+    """Whether the search may go up to this function's callers (not after descending into a callee)."""
+
+
+class Analyzer:
+    """Finds acquire sites and follows each one's pages to their releases."""
+
+    def __init__(self, facts: Iterable[FileFacts], catalogue: Catalogue, version: Version | None) -> None:
+        self.cat = catalogue
+        self.version = version
+        self.ix = Index.build(facts)
+        self._alias_cache: dict[tuple[str, str, Root], tuple[set[str], list[tuple[str, str, int]]]] = {}
+        self._pin_guard = re.compile("|".join(re.escape(t) for t in catalogue.pin_tests)) if catalogue.pin_tests else None
+
+    # ------------------------------------------------------------------ acquire sites
+
+    def shadowed(self, path: str, name: str) -> bool:
+        """A file-local static function of an API's name outside the API's home shadows the API."""
+        return (path, name) in self.ix.statics and not path.startswith(self.cat.api_homes)
+
+    def sites(self) -> list[Site]:
+        """Every acquire call site in the parsed files, analysed."""
+        out = []
+        for path in sorted(self.ix.files):
+            for c in self.ix.files[path].calls:
+                api = self.cat.acquire.get(c.name)
+                if api is None or self.shadowed(path, c.name):
+                    continue
+                site = self.site(path, c, api)
+                if site is not None:
+                    out.append(site)
+        out.sort(key=lambda s: (s.file, s.line, s.column))
+        return out
+
+    def _flag_values(self, path: str, func: str | None, text: str, line: int) -> list[str]:
+        """The text of a flags argument, with a plain variable resolved through its assignments."""
+        t = text.strip()
+        if func is not None and re.fullmatch(r"[A-Za-z_]\w*", t) and not t.startswith("FOLL_"):
+            vals = [rhs for lhs, rhs, ln in self.ix.assigns_in.get((path, func), []) if lhs == t and ln <= line]
+            if vals:
+                return vals
+        return [t]
+
+    def _write(self, path: str, c: Call, form: Form) -> bool | None:
+        if form.write is not None and form.write < len(c.args):
+            t = c.args[form.write].strip()
+            if re.fullmatch(r"0+|false", t):
+                return False
+            if re.fullmatch(r"[1-9]\d*|true", t):
+                return True
+            return None
+        if form.flags is not None and form.flags < len(c.args):
+            vals = self._flag_values(path, c.func, c.args[form.flags], c.span.line)
+            has = [self.cat.write_flag in v for v in vals]
+            cond = any("?" in v for v in vals)
+            if all(has) and not cond:
+                return True
+            if not any(has) and all(re.fullmatch(r"[\sA-Z_|0-9()]*", v) for v in vals):
+                return False
+            return None
+        return None
+
+    def site(self, path: str, c: Call, api: AcquireApi) -> Site | None:
+        """Analyse one acquire call."""
+        form = api.form_for(len(c.args), self.version)
+        ev: list[Evidence] = []
+        flags_text = ""
+        if form is not None and form.flags is not None and form.flags < len(c.args):
+            flags_text = " ".join(self._flag_values(path, c.func, c.args[form.flags], c.span.line))
+        if api.needs_flag and api.needs_flag not in flags_text:
+            return None  # follow_page() without FOLL_GET takes no reference
+        ref = api.ref
+        if self.cat.pin_flag in flags_text.replace("FOLL_PIN_", ""):
+            ref = RefKind.PIN
+        elif self.cat.get_flag in flags_text and api.ref is RefKind.GET:
+            ref = RefKind.GET
+        if c.dead:
+            ev.append(Evidence(path, c.span.line, "call is under #if 0 (dead code)"))
+        pages_arg: str | None = None
+        write: bool | None = None
+        root: Root | None = None
+        tags = self.ix.tags_for(path, c.func)
+        if form is None:
+            ev.append(Evidence(path, c.span.line, f"{c.name}() called with {len(c.args)} arguments: no known form; pages not followed"))
+        else:
+            write = self._write(path, c, form)
+            if form.pages is None:
+                if c.lhs:
+                    root = root_of(c.lhs, tags, path)
+                    ev.append(Evidence(path, c.span.line, f"{c.name}() returns the page, stored in `{c.lhs}`"))
+                elif c.returned:
+                    ev.append(Evidence(path, c.span.line, f"{c.name}() returns the page to the caller"))
+            elif form.pages < len(c.args):
+                pages_arg = c.args[form.pages]
+                if _strip(pages_arg) in _NULLS or pages_arg.strip() in _NULLS:
+                    pages_arg = None
+                else:
+                    root = root_of(pages_arg, tags, path)
+                    what = {"bio": "the bio's bvecs", "sg": "the sg table", "pointer": "an array it allocates"}.get(
+                        api.carrier or "", f"`{pages_arg}`")
+                    ev.append(Evidence(path, c.span.line, f"{c.name}() fills {what} with {ref.value.upper()} references"))
+        width = len(c.name)
+        base = dict(
+            file=path, line=c.span.line, column=c.span.column, function=c.func, api=c.name, ref_kind=ref,
+            pages_arg=pages_arg, write=write, call_text=f"{c.name}({', '.join(c.args)})", width=width,
+        )
+        if form is not None and form.pages is not None and pages_arg is None:
+            ev.append(Evidence(path, c.span.line, "no pages array passed: fault-in only, nothing is held"))
+            return Site(status=Status.NO_PAGES, closure=(), evidence=tuple(ev), **base)  # type: ignore[arg-type]
+        if c.func is None:
+            ev.append(Evidence(path, c.span.line, "call outside any function the parser could find; pages not followed"))
+            return Site(status=Status.NO_CLOSURE_FOUND, closure=(), evidence=tuple(ev), **base)  # type: ignore[arg-type]
+        releases, chain, reach = self.follow(path, c, root)
+        status = self.status(ref, releases)
+        ev.extend(chain)
+        if status is Status.NO_CLOSURE_FOUND:
+            ev.append(Evidence(path, c.span.line, reach))
+        return Site(status=status, closure=tuple(releases), evidence=tuple(ev), **base)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ closure search
+
+    def _aliases(self, path: str, func: str, root: Root) -> tuple[set[str], list[tuple[str, str, int]]]:
+        """Names in `func` that hold the root's pages (`p = pages[i]`, `pages = x->page_list`)."""
+        key = (path, func, root)
+        got = self._alias_cache.get(key)
+        if got is None:
+            got = self._alias_cache[key] = self._compute_aliases(path, func, root)
+        return got
+
+    def _compute_aliases(self, path: str, func: str, root: Root) -> tuple[set[str], list[tuple[str, str, int]]]:
+        tags = self.ix.tags_for(path, func)
+        names: set[str] = set()
+        stores: list[tuple[str, str, int]] = []
+        if root.kind == "local":
+            names.add(root.name)
+        assigns = self.ix.assigns_in.get((path, func), [])
+        calls = self.ix.calls_in.get((path, func), [])
+
+        def holds(expr: str) -> bool:
+            return _matches(root_of(expr, tags, path), root, names, path)
+
+        changed = True
+        rounds = 0
+        while changed and rounds < 4:
+            changed = False
+            rounds += 1
+            for lhs, rhs, ln in assigns:
+                if not holds(rhs) or re.search(r"\b(?:alloc|kmalloc|kcalloc|kvmalloc)\w*\s*\(", rhs):
+                    continue
+                lr = root_of(lhs, tags, path)
+                if lr is None:
+                    continue
+                if lr.kind == "local" and lr.name not in names:
+                    names.add(lr.name)
+                    changed = True
+                elif lr.kind == "field":
+                    stores.append((lhs, rhs, ln))
+            for c in calls:
+                if "for_each" in c.name and any(holds(a) for a in c.args):
+                    for a in c.args:
+                        if re.fullmatch(r"[A-Za-z_]\w*", a) and a not in names and not holds(a):
+                            names.add(a)
+                            changed = True
+        return names, stores
+
+    def _holds_fn(self, path: str, func: str, root: Root, names: set[str]):  # type: ignore[no-untyped-def]
+        tags = self.ix.tags_for(path, func)
+
+        def holds(expr: str) -> bool:
+            return _matches(root_of(expr, tags, path), root, names, path)
+
+        return holds
+
+    def _release_kind(self, c: Call) -> RefKind:
+        rel = self.cat.release[c.name]
+        if rel.kind is not RefKind.NONE and c.guard and self._pin_guard is not None and self._pin_guard.search(c.guard):
+            return RefKind.NONE  # one arm of a conditional pair
+        return rel.kind
+
+    def follow(self, path: str, acq: Call, root: Root | None) -> tuple[list[Release], list[Evidence], str]:
+        """Search from the acquiring function for the releases of `root`."""
+        if root is None:
+            return [], [], "the pages value could not be named; no release searched"
+        start = State(path, acq.func or "", root, 0, ())
+        todo: deque[State] = deque([start])
+        seen: set[tuple[str, str, Root]] = set()
+        found: dict[tuple[str, int, int], Release] = {}
+        chain: list[Evidence] = []
+        steps = 0
+        funcs_seen: set[tuple[str, str]] = set()
+        fanned: set[Root] = set()
+        while todo and steps < MAX_STEPS:
+            st = todo.popleft()
+            key = (st.path, st.func, st.root)
+            if key in seen:
+                continue
+            seen.add(key)
+            steps += 1
+            funcs_seen.add((st.path, st.func))
+            names, stores = self._aliases(st.path, st.func, st.root)
+            holds = self._holds_fn(st.path, st.func, st.root, names)
+            hit = False
+            for c in self.ix.calls_in.get((st.path, st.func), []):
+                if st.path == path and st.func == acq.func and c.span.start_byte == acq.span.start_byte:
+                    continue
+                rel = self.cat.release.get(c.name)
+                if rel is not None and not c.dead:
+                    if rel.arg < len(c.args) and holds(c.args[rel.arg]):
+                        r = Release(st.path, c.span.line, c.span.column, st.func, c.name, self._release_kind(c), len(c.name))
+                        if (st.path, c.span.line, c.span.column) not in found:
+                            found[(st.path, c.span.line, c.span.column)] = r
+                            if not hit:
+                                chain.extend(st.chain)
+                                hit = True
+                            chain.append(Evidence(st.path, c.span.line, f"{st.func}() releases `{c.args[rel.arg]}` with {c.name}()"))
+                    continue
+                if st.hops >= MAX_HOPS:
+                    continue
+                ho = self.cat.handoffs.get(c.name)
+                if ho is not None:
+                    if ho.src < len(c.args) and ho.dst < len(c.args) and holds(c.args[ho.src]):
+                        cr = root_of(c.args[ho.dst], self.ix.tags_for(st.path, st.func), st.path)
+                        if cr is not None and cr != st.root:
+                            ev = Evidence(st.path, c.span.line, f"{st.func}() hands `{c.args[ho.src]}` to the {ho.carrier} `{c.args[ho.dst]}` ({c.name})")
+                            todo.append(State(st.path, st.func, cr, st.hops, st.chain + (ev,)))
+                    continue
+                if c.name in self.cat.acquire:
+                    continue
+                # Passed on to a function defined in the parsed files: follow into its parameter.
+                for i, a in enumerate(c.args):
+                    if not holds(a):
+                        continue
+                    for dpath, fi in self.ix.definitions(c.name, st.path):
+                        if i < len(fi.params) and fi.params[i]:
+                            ev = Evidence(st.path, c.span.line, f"{st.func}() passes `{a}` to {c.name}() ({dpath}:{fi.line})")
+                            todo.append(State(dpath, fi.name, Root("local", fi.params[i]), st.hops + 1, st.chain + (ev,), False))
+            if st.hops >= MAX_HOPS:
+                continue
+            tags = self.ix.tags_for(st.path, st.func)
+            # A completion callback stored next to the value: `bio->bi_end_io = fn`.
+            for lhs, rhs, ln in self.ix.assigns_in.get((st.path, st.func), []):
+                lr = root_of(lhs, tags, st.path)
+                base = re.split(r"->|\.", lhs)[0].strip()
+                if lr is not None and lr.kind == "field" and base in names and re.fullmatch(r"[A-Za-z_]\w*", rhs):
+                    for dpath, fi in self.ix.definitions(rhs, st.path):
+                        if fi.params and fi.params[0]:
+                            ev = Evidence(st.path, ln, f"{st.func}() sets `{lhs} = {rhs}`: completion callback")
+                            todo.append(State(dpath, fi.name, Root("local", fi.params[0]), st.hops + 1, st.chain + (ev,), False))
+            # Stored into a struct field: track the field in this function, then tree-wide.
+            for lhs, rhs, ln in stores:
+                fr = root_of(lhs, tags, st.path)
+                if fr is not None and fr.kind == "field" and fr != st.root:
+                    ev = Evidence(st.path, ln, f"{st.func}() stores the pages in `{lhs}`")
+                    todo.append(State(st.path, st.func, fr, st.hops, st.chain + (ev,), st.up))
+            if st.root.kind == "field" and st.root not in fanned:
+                fanned.add(st.root)
+                for upath, ufunc in sorted(self.ix.field_users.get(st.root.name, ())):
+                    if (not st.root.tag and upath != st.root.file) or (upath, ufunc) == (st.path, st.func):
+                        continue  # an untyped field is only linked within the file that stored it
+                    if st.root.tag and not self._uses_tag(upath, ufunc, st.root):
+                        continue
+                    ev = Evidence(st.path, st.chain[-1].line if st.chain else acq.span.line,
+                                  f"pages kept in `{st.root.show()}`; {ufunc}() ({upath}) uses that field")
+                    todo.append(State(upath, ufunc, st.root, st.hops + 1, st.chain + (ev,), False))
+            # The value is a parameter, or returned: go up to the callers.
+            fi = next((f for p, f in self.ix.funcs.get(st.func, []) if p == st.path), None)
+            up_idx: int | None = None
+            if fi is not None and st.root.kind == "local":
+                for i, pn in enumerate(fi.params):
+                    if pn in names and pn:
+                        up_idx = i
+                        break
+            returned = any(
+                c.returned and c.span.start_byte == acq.span.start_byte for c in self.ix.calls_in.get((st.path, st.func), [])
+            ) if (st.path, st.func) == (path, acq.func) else False
+            if st.up and fi is not None and (up_idx is not None or returned or self._returns(st.path, st.func, names)):
+                for cpath, cc in self.ix.callers.get(st.func, []):
+                    if cc.func is None or (fi.static and cpath != st.path):
+                        continue
+                    nr: Root | None = None
+                    if up_idx is not None and up_idx < len(cc.args):
+                        nr = root_of(cc.args[up_idx], self.ix.tags_for(cpath, cc.func), cpath)
+                        why = f"{cc.func}() passes `{cc.args[up_idx]}` to {st.func}()"
+                    elif cc.lhs:
+                        nr = root_of(cc.lhs, self.ix.tags_for(cpath, cc.func), cpath)
+                        why = f"{cc.func}() takes the pages {st.func}() returns into `{cc.lhs}`"
+                    if nr is not None:
+                        ev = Evidence(cpath, cc.span.line, why)
+                        todo.append(State(cpath, cc.func, nr, st.hops + 1, st.chain + (ev,)))
+        releases = sorted(found.values(), key=lambda r: (r.file != path, r.file, r.line))
+        reach = (
+            f"no release found: searched {len(funcs_seen)} function(s) across "
+            f"{len({p for p, _ in funcs_seen})} file(s), up to {MAX_HOPS} hops from `{root.show()}`"
+        )
+        return releases, chain, reach
+
+    def _uses_tag(self, path: str, func: str, root: Root) -> bool:
+        """Whether `func` has a variable of the field root's struct type, or the file is the storing one."""
+        return path == root.file or root.tag in self.ix.tags_for(path, func).values()
+
+    def _returns(self, path: str, func: str, names: set[str]) -> bool:
+        """Whether `func` returns one of `names` (`return pages;`)."""
+        tags = self.ix.tags_for(path, func)
+        for text in self.ix.returns_in.get((path, func), []):
+            r = root_of(text, tags, path)
+            if r is not None and r.kind == "local" and r.name in names:
+                return True
+        return False
+
+    # ------------------------------------------------------------------ verdict
+
+    def status(self, ref: RefKind, releases: list[Release]) -> Status:
+        """converted / raw-closure / mismatch / no-closure-found from the releases found."""
+        if not releases:
+            return Status.NO_CLOSURE_FOUND
+        kinds = {r.kind for r in releases}
+        definite = kinds - {RefKind.NONE}
+        if definite and definite != {ref}:
+            return Status.MISMATCH
+        if ref is RefKind.PIN:
+            return Status.CONVERTED
+        return Status.RAW_CLOSURE

@@ -1,0 +1,204 @@
+"""Loads `rules/catalogue/apis.toml`: the acquire and release APIs of every era.
+
+The one place that turns the catalogue's data into typed objects. Version-dependent facts (argument
+positions, reference kinds) are resolved here against the tree's version; nothing else in the code
+knows an API name.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from audit.model import RefKind
+from audit.resources import rules_dir
+from audit.version import Version, in_range
+
+
+class CatalogueError(Exception):
+    """The catalogue file is malformed."""
+
+
+@dataclass(frozen=True)
+class Form:
+    """One argument layout of an acquire API."""
+
+    arity: int
+    """Number of arguments."""
+    pages: int | None
+    """Index of the pages argument; None when the call returns the page."""
+    write: int | None
+    """Index of an int write argument."""
+    flags: int | None
+    """Index of a gup_flags argument."""
+    versions: str | None
+    """Kernel version range the form belongs to."""
+
+
+@dataclass(frozen=True)
+class AcquireApi:
+    """An API that takes references (or pins) on user pages."""
+
+    name: str
+    """Callee name."""
+    ref: RefKind
+    """Reference kind in this tree's version."""
+    forms: tuple[Form, ...]
+    """Argument layouts."""
+    carrier: str | None
+    """"bio", "pointer", "sg" when the pages argument is not a plain `struct page **`."""
+    needs_flag: str | None
+    """A reference is taken only with this FOLL_ flag."""
+    pin_counterpart: str | None
+    """Pin API to convert to."""
+
+    def form_for(self, arity: int, version: Version | None) -> Form | None:
+        """The form matching a call's arity, preferring one whose version range holds."""
+        same = [f for f in self.forms if f.arity == arity]
+        for f in same:
+            if f.versions and version is not None and in_range(version, f.versions):
+                return f
+        for f in same:
+            if not f.versions:
+                return f
+        return same[0] if same else None
+
+
+@dataclass(frozen=True)
+class ReleaseApi:
+    """An API that drops references (or pins) on pages."""
+
+    name: str
+    """Callee name."""
+    kind: RefKind
+    """GET or PIN in this tree's version; NONE for releases that test the kind themselves."""
+    shape: str
+    """"page", "array", "folio" or "bio"."""
+    arg: int
+    """Index of the argument naming the pages."""
+    dirty: bool
+    """The release dirties the pages."""
+    pin_counterpart: str | None
+    """Pin-aware release to convert to."""
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """A call that hands a page on to a carrier (bio, sg entry, skb frag)."""
+
+    name: str
+    """Callee name."""
+    src: int
+    """Index of the page argument."""
+    dst: int
+    """Index of the carrier argument."""
+    carrier: str
+    """What receives the page."""
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The catalogue resolved for one kernel version."""
+
+    acquire: dict[str, AcquireApi]
+    """Acquire APIs by name."""
+    release: dict[str, ReleaseApi]
+    """Release APIs by name."""
+    dirtying: frozenset[str]
+    """Calls that mark a page dirty."""
+    allocators: frozenset[str]
+    """Calls returning pages the caller owns (not gup'd)."""
+    handoffs: dict[str, Handoff]
+    """Hand-off calls by name."""
+    pin_tests: tuple[str, ...]
+    """Substrings of an `if` condition that tests whether pages were pinned."""
+    api_homes: tuple[str, ...]
+    """Directories where the APIs are defined."""
+    write_flag: str
+    """`FOLL_WRITE`."""
+    pin_flag: str
+    """`FOLL_PIN`."""
+    get_flag: str
+    """`FOLL_GET`."""
+
+    def focus(self) -> frozenset[str]:
+        """Every name whose calls need full context in facts.py."""
+        return frozenset(self.acquire) | frozenset(self.release) | self.dirtying | frozenset(self.handoffs)
+
+    def acquire_regex(self) -> re.Pattern[bytes]:
+        """A bytes regex that finds any acquire API name followed by `(`: the prefilter."""
+        names = sorted(self.acquire, key=len, reverse=True)
+        return re.compile(rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in names) + rb")\s*\(")
+
+
+def _kind(text: str, where: str) -> RefKind:
+    if text == "either":
+        return RefKind.NONE
+    try:
+        return RefKind(text)
+    except ValueError:
+        raise CatalogueError(f"{where}: unknown reference kind {text!r}") from None
+
+
+def _by_version(entry: dict[str, Any], key: str, default: str, version: Version | None) -> str:
+    for alt in entry.get(f"{key}_by_version", []):
+        if version is not None and in_range(version, alt["versions"]):
+            return str(alt[key])
+    return default
+
+
+def _idx(v: Any) -> int | None:
+    return v if isinstance(v, int) else None
+
+
+@cache
+def _raw() -> dict[str, Any]:
+    path = rules_dir() / "catalogue" / "apis.toml"
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise CatalogueError(f"{path}: {e}") from None
+
+
+@cache
+def load(version: Version | None) -> Catalogue:
+    """The catalogue with version-dependent kinds resolved for `version`."""
+    raw = _raw()
+    acq: dict[str, AcquireApi] = {}
+    for e in raw.get("acquire", []):
+        name = e["name"]
+        ref = _kind(_by_version(e, "ref", e["ref"], version), name)
+        forms = tuple(
+            Form(
+                arity=f["arity"],
+                pages=_idx(f.get("pages")),
+                write=_idx(f.get("write")),
+                flags=_idx(f.get("flags")),
+                versions=f.get("versions"),
+            )
+            for f in e["forms"]
+        )
+        acq[name] = AcquireApi(name, ref, forms, e.get("carrier"), e.get("needs_flag"), e.get("pin_counterpart"))
+    rel: dict[str, ReleaseApi] = {}
+    for e in raw.get("release", []):
+        name = e["name"]
+        kind = _kind(_by_version(e, "kind", e["kind"], version), name)
+        rel[name] = ReleaseApi(
+            name, kind, e["shape"], int(e.get("arg", 0)), bool(e.get("dirty", False)), e.get("pin_counterpart")
+        )
+    s = raw.get("settings", {})
+    return Catalogue(
+        acquire=acq,
+        release=rel,
+        dirtying=frozenset(raw.get("dirtying", {}).get("names", [])),
+        allocators=frozenset(raw.get("allocators", {}).get("names", [])),
+        handoffs={h["name"]: Handoff(h["name"], int(h["from"]), int(h["to"]), h["carrier"]) for h in raw.get("handoff", [])},
+        pin_tests=tuple(raw.get("guards", {}).get("pin_tests", [])),
+        api_homes=tuple(s.get("api_homes", ["mm/"])),
+        write_flag=s.get("write_flag", "FOLL_WRITE"),
+        pin_flag=s.get("pin_flag", "FOLL_PIN"),
+        get_flag=s.get("get_flag", "FOLL_GET"),
+    )

@@ -1,0 +1,104 @@
+"""One audit run over one tree: walk -> prefilter+parse (workers) -> analyze -> Report.
+
+The driver between the layers. It reads the tree (never writes it) and returns plain values; the
+CLI decides what to print.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from audit import catalogue, walk
+from audit.analyze import Analyzer
+from audit.model import CowProfile, FileFacts, ParseProblem, Report, TreeInfo
+from audit.version import format_version, tree_version
+
+
+class InputError(Exception):
+    """The path given is not something we can audit (exit 2)."""
+
+
+def check_tree(root: Path) -> None:
+    """Raise InputError unless `root` looks like a kernel source tree (interface.md)."""
+    if not root.exists():
+        raise InputError(f"{root}: no such file or directory")
+    if not root.is_dir():
+        raise InputError(f"{root}: not a directory")
+    mk = root / "Makefile"
+    has_version = False
+    if mk.is_file():
+        try:
+            head = mk.read_bytes()[:4096]
+            has_version = b"VERSION" in head and b"PATCHLEVEL" in head
+        except OSError:
+            has_version = False
+    if not has_version and not ((root / "mm").is_dir() and (root / "include").is_dir()):
+        raise InputError(f"{root}: not a kernel source tree (no Makefile with VERSION/PATCHLEVEL, no mm/ and include/)")
+
+
+@dataclass(frozen=True)
+class Scan:
+    """The parsed facts of one tree, before analysis."""
+
+    facts: tuple[FileFacts, ...]
+    """Facts of every parsed file."""
+    files_scanned: int
+    """.c/.h files considered."""
+    files_parsed: int
+    """Files parsed with tree-sitter."""
+    problems: tuple[ParseProblem, ...]
+    """Unreadable/unparseable files."""
+
+
+def scan(root: Path, cat: catalogue.Catalogue, workers: int | None = None) -> Scan:
+    """Walk, prefilter and parse `root` in worker processes."""
+    pool_size = workers or os.cpu_count() or 1
+    regex = r"\b(" + "|".join(sorted(cat.acquire)) + r")\s*\("
+    focus = cat.focus()
+    with walk.Pool(pool_size) as pool, ThreadPoolExecutor(1) as th:
+        grep = th.submit(walk.grep_prefilter, str(root), regex, pool_size)
+        w = walk.walk(str(root))
+        pre = grep.result()
+        problems = list(w.problems)
+        small = len(w.files) < 2000
+        if pre is not None:
+            hits, gp = pre
+            problems.extend(gp)
+            files = [(rel, size) for rel, size in w.files if rel in hits]
+            chunks = walk.chunked(files, 1 if small else pool_size * 3)
+            results = pool.map(walk.parse_files, [(str(root), [r for r, _ in ch], focus) for ch in chunks], small)
+        else:
+            chunks = walk.chunked(list(w.files), 1 if small else pool_size * 6)
+            pattern = cat.acquire_regex().pattern
+            results = pool.map(walk.scan_chunk, [(str(root), ch, pattern, focus) for ch in chunks], small)
+    facts: list[FileFacts] = []
+    parsed = 0
+    for r in results:
+        assert isinstance(r, walk.ChunkResult)
+        facts.extend(r.facts)
+        problems.extend(r.problems)
+        parsed += r.parsed
+    facts.sort(key=lambda f: f.path)
+    problems.sort(key=lambda p: (p.file, p.line))
+    return Scan(tuple(facts), len(w.files), parsed, tuple(problems))
+
+
+def audit_tree(root: Path, shown_root: str | None = None, workers: int | None = None) -> Report:
+    """Audit one tree and return its Report."""
+    check_tree(root)
+    version = tree_version(root)
+    cat = catalogue.load(version)
+    sc = scan(root, cat, workers)
+    an = Analyzer(sc.facts, cat, version)
+    sites = tuple(an.sites())
+    info = TreeInfo(
+        root=shown_root if shown_root is not None else str(root),
+        kernel_version=format_version(version),
+        files_scanned=sc.files_scanned,
+        files_parsed=sc.files_parsed,
+        parse_problems=sc.problems,
+    )
+    return Report(tree=info, sites=sites, cow=CowProfile())

@@ -1,0 +1,286 @@
+"""Captures -> facts: one FileFacts per parsed file (functions, calls, assignments, macros).
+
+Runs in worker processes. It knows node types of the C grammar but no kernel API: which calls
+matter is decided later from the catalogue. Heavier context (loops, guards, `#if 0`) is computed
+only for calls named in `focus`, the catalogue's names, to keep per-file cost low.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+
+from tree_sitter import Node
+
+from audit import parse, queries
+from audit.model import Assign, Call, Decl, FileFacts, FuncInfo, MacroDef, ParseProblem
+
+_LOOPS = frozenset({"for_statement", "while_statement", "do_statement"})
+_FOR_EACH = re.compile(rb"^\s*\w*for_each\w*\s*\(")
+_DECL_WRAPPERS = frozenset(
+    {"pointer_declarator", "array_declarator", "function_declarator", "parenthesized_declarator", "init_declarator"}
+)
+
+
+def split_args(text: str) -> tuple[str, ...]:
+    """Split an argument list's text `(a, f(b, c), d)` into stripped arguments."""
+    inner = text.strip()
+    if inner.startswith("("):
+        inner = inner[1:]
+    if inner.endswith(")"):
+        inner = inner[:-1]
+    if not inner.strip():
+        return ()
+    out: list[str] = []
+    depth = 0
+    cur: list[str] = []
+    in_str: str | None = None
+    prev = ""
+    for ch in inner:
+        if in_str:
+            cur.append(ch)
+            if ch == in_str and prev != "\\":
+                in_str = None
+        elif ch in "\"'":
+            in_str = ch
+            cur.append(ch)
+        elif ch in "([{":
+            depth += 1
+            cur.append(ch)
+        elif ch in ")]}":
+            depth -= 1
+            cur.append(ch)
+        elif ch == "," and depth == 0:
+            out.append(" ".join("".join(cur).split()))
+            cur = []
+        else:
+            cur.append(ch)
+        prev = ch
+    out.append(" ".join("".join(cur).split()))
+    return tuple(out)
+
+
+def _declared_name(node: Node | None) -> Node | None:
+    """The identifier a declarator declares (`*pages[4]` -> `pages`)."""
+    while node is not None and node.type in _DECL_WRAPPERS:
+        node = node.child_by_field_name("declarator")
+    if node is not None and node.type in ("identifier", "field_identifier"):
+        return node
+    return None
+
+
+def _text(src: bytes, n: Node) -> str:
+    return src[n.start_byte : n.end_byte].decode("utf-8", "replace")
+
+
+def _function_info(src: bytes, lines: parse.Lines, d: Node, decl: Node, body: Node) -> FuncInfo | None:
+    fdecl = decl
+    while fdecl is not None and fdecl.type != "function_declarator":
+        fdecl = fdecl.child_by_field_name("declarator")
+    if fdecl is None:
+        return None
+    name_node = _declared_name(fdecl.child_by_field_name("declarator"))
+    if name_node is None:
+        return None
+    params: list[str] = []
+    ptypes: list[str] = []
+    plist = fdecl.child_by_field_name("parameters")
+    if plist is not None:
+        for p in plist.named_children:
+            if p.type != "parameter_declaration":
+                continue
+            pn = _declared_name(p.child_by_field_name("declarator"))
+            params.append(_text(src, pn) if pn is not None else "")
+            t = p.child_by_field_name("type")
+            tag = t.child_by_field_name("name") if t is not None and t.type == "struct_specifier" else None
+            ptypes.append(_text(src, tag) if tag is not None else "")
+    static = any(c.type == "storage_class_specifier" and _text(src, c) == "static" for c in d.children)
+    return FuncInfo(
+        name=_text(src, name_node),
+        line=lines.line_of(name_node.start_byte),
+        start_byte=body.start_byte,
+        end_byte=body.end_byte,
+        params=tuple(params),
+        param_types=tuple(ptypes),
+        static=static,
+        degraded=d.has_error,
+    )
+
+
+def _context(src: bytes, node: Node) -> tuple[bool, bool, str | None, bool]:
+    """(in_loop, dead, guard condition, in else branch) for a focus call."""
+    in_loop = False
+    dead = False
+    guard: str | None = None
+    guard_else = False
+    child = node
+    cur = node.parent
+    while cur is not None and cur.type != "function_definition":
+        t = cur.type
+        if t in _LOOPS:
+            in_loop = True
+        elif t == "if_statement" and guard is None:
+            cond = cur.child_by_field_name("condition")
+            if cond is not None and child.start_byte >= cond.end_byte:
+                guard = _text(src, cond).strip()[1:-1].strip() if cond.type == "parenthesized_expression" else _text(src, cond)
+                alt = cur.child_by_field_name("alternative")
+                guard_else = alt is not None and alt.start_byte <= child.start_byte
+        elif t in ("preproc_if", "preproc_elif"):
+            cond = cur.child_by_field_name("condition")
+            alt = cur.child_by_field_name("alternative")
+            in_alt = alt is not None and alt.start_byte <= child.start_byte
+            if cond is not None and _text(src, cond).strip() == "0" and not in_alt:
+                dead = True
+        if not in_loop and t in ("compound_statement", "expression_statement"):
+            prev = cur.prev_named_sibling
+            if prev is not None and prev.type == "expression_statement" and _FOR_EACH.match(src[prev.start_byte : prev.end_byte]):
+                in_loop = True
+        child = cur
+        cur = cur.parent
+    return in_loop, dead, guard, guard_else
+
+
+def _lhs_of(src: bytes, call: Node) -> tuple[str | None, bool]:
+    """What the call's value is assigned to, and whether it is returned."""
+    p = call.parent
+    # Casts and parentheses around the call: `(long)f(x)`.
+    while p is not None and p.type in ("cast_expression", "parenthesized_expression"):
+        p = p.parent
+    if p is None:
+        return None, False
+    if p.type == "assignment_expression":
+        left = p.child_by_field_name("left")
+        return (_text(src, left).strip() if left is not None else None), False
+    if p.type == "init_declarator":
+        n = _declared_name(p.child_by_field_name("declarator"))
+        return (_text(src, n) if n is not None else None), False
+    if p.type == "return_statement":
+        return None, True
+    return None, False
+
+
+def extract(path: str, src: bytes, focus: frozenset[str]) -> FileFacts:
+    """Parse `src` and return its facts. `focus` names the calls that get full context."""
+    lines = parse.Lines(src)
+    tree = parse.parse(src)
+    funcs: list[FuncInfo] = []
+    call_nodes: list[tuple[Node, Node, Node]] = []
+    assigns_raw: list[tuple[str, str, int]] = []
+    decls_raw: list[tuple[str, str, int]] = []
+    macros: list[MacroDef] = []
+    returns_raw: list[tuple[str, int]] = []
+    for stem, caps in queries.run(tree):
+        if "call.fn" in caps:
+            call_nodes.append((caps["call.fn"][0], caps["call.args"][0], caps["call.expr"][0]))
+        elif "func.def" in caps:
+            fi = _function_info(src, lines, caps["func.def"][0], caps["func.decl"][0], caps["func.body"][0])
+            if fi is not None:
+                funcs.append(fi)
+        elif "assign.lhs" in caps:
+            lhs, rhs = caps["assign.lhs"][0], caps["assign.rhs"][0]
+            assigns_raw.append((_text(src, lhs), _text(src, rhs), lhs.start_byte))
+        elif "init.decl" in caps:
+            n = _declared_name(caps["init.decl"][0])
+            if n is not None:
+                v = caps["init.value"][0]
+                assigns_raw.append((_text(src, n), _text(src, v), n.start_byte))
+        elif "decl.struct" in caps:
+            n = _declared_name(caps["decl.var"][0])
+            if n is not None:
+                decls_raw.append((_text(src, n), _text(src, caps["decl.struct"][0]), n.start_byte))
+        elif "ret.value" in caps:
+            v = caps["ret.value"][0]
+            returns_raw.append((_text(src, v), v.start_byte))
+        elif "macro.name" in caps:
+            body = _text(src, caps["macro.body"][0])
+            if any(name in body for name in focus):
+                params = tuple(
+                    _text(src, c) for c in caps["macro.params"][0].named_children if c.type == "identifier"
+                )
+                macros.append(
+                    MacroDef(_text(src, caps["macro.name"][0]), params, " ".join(body.split()),
+                             lines.line_of(caps["macro.name"][0].start_byte))
+                )
+
+    # Functions tree-sitter could not build: the kernel-layout fallback, only where it adds bodies.
+    problems: list[ParseProblem] = []
+    funcs.sort(key=lambda f: f.start_byte)
+    covered = [(f.start_byte, f.end_byte) for f in funcs]
+
+    def covering(byte: int, ranges: list[tuple[int, int]], starts: list[int]) -> int:
+        i = bisect_right(starts, byte) - 1
+        return i if i >= 0 and ranges[i][0] <= byte < ranges[i][1] else -1
+
+    starts = [r[0] for r in covered]
+    uncovered_call = any(covering(fn.start_byte, covered, starts) < 0 for fn, _, _ in call_nodes if _text(src, fn) in focus)
+    if uncovered_call:
+        for name, nbyte, b0, b1 in parse.text_functions(src):
+            if covering(b0 + 1, covered, starts) < 0:
+                funcs.append(FuncInfo(name, lines.line_of(nbyte), b0, b1, (), (), False, True))
+        funcs.sort(key=lambda f: f.start_byte)
+        covered = [(f.start_byte, f.end_byte) for f in funcs]
+        starts = [r[0] for r in covered]
+
+    def func_at(byte: int) -> FuncInfo | None:
+        i = covering(byte, covered, starts)
+        return funcs[i] if i >= 0 else None
+
+    calls: list[Call] = []
+    for fn, args, expr in call_nodes:
+        name = _text(src, fn)
+        f = func_at(fn.start_byte)
+        lhs, returned = _lhs_of(src, expr)
+        if name in focus:
+            in_loop, dead, guard, guard_else = _context(src, expr)
+            if f is not None and f.degraded and f.params == ():
+                problems.append(
+                    ParseProblem(path, lines.line_of(fn.start_byte),
+                                 f"parse damaged around {name}(): enclosing function {f.name} found by layout")
+                )
+        else:
+            in_loop, dead, guard, guard_else = False, False, None, False
+        calls.append(
+            Call(
+                name=name,
+                span=lines.span(fn.start_byte, fn.end_byte),
+                call_end_byte=expr.end_byte,
+                args=split_args(_text(src, args)) if (name in focus or f is not None) else (),
+                func=f.name if f is not None else None,
+                lhs=lhs,
+                returned=returned,
+                in_loop=in_loop,
+                dead=dead,
+                guard=guard,
+                guard_else=guard_else,
+                stmt_line=lines.line_of(expr.start_byte),
+            )
+        )
+    assigns = []
+    for lhs, rhs, b in assigns_raw:
+        f = func_at(b)
+        if f is not None:
+            assigns.append(Assign(" ".join(lhs.split()), " ".join(rhs.split()), f.name, lines.line_of(b)))
+    decls = []
+    for name, tag, b in decls_raw:
+        f = func_at(b)
+        decls.append(Decl(name, tag, f.name if f is not None else None))
+    for f in funcs:
+        for pn, pt in zip(f.params, f.param_types):
+            if pn and pt:
+                decls.append(Decl(pn, pt, f.name))
+    returns = []
+    for text, b in returns_raw:
+        f = func_at(b)
+        if f is not None:
+            returns.append((f.name, " ".join(text.split())))
+    return FileFacts(
+        path=path,
+        functions=tuple(funcs),
+        calls=tuple(calls),
+        assigns=tuple(assigns),
+        decls=tuple(decls),
+        macros=tuple(macros),
+        returns=tuple(returns),
+        lines=tuple(lines.starts),
+        problems=tuple(problems),
+    )

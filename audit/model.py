@@ -1,0 +1,309 @@
+"""Domain types shared by every layer: spans, facts, sites, the COW profile and the report.
+
+Frozen dataclasses and Enums only; no I/O, no tree-sitter objects. Facts hold plain values so
+that they can cross process boundaries (pickle) and be compared in tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import NewType
+
+RuleId = NewType("RuleId", str)
+
+
+class RefKind(str, Enum):
+    """Which reference a gup-family call takes on the pages it returns."""
+
+    GET = "get"
+    PIN = "pin"
+    NONE = "none"
+
+
+class Status(str, Enum):
+    """The verdict on one acquire site's closure (interface.md, `status`)."""
+
+    CONVERTED = "converted"
+    RAW_CLOSURE = "raw-closure"
+    MISMATCH = "mismatch"
+    NO_CLOSURE_FOUND = "no-closure-found"
+    NO_PAGES = "no-pages"
+
+
+@dataclass(frozen=True)
+class Span:
+    """A source position, converted once from tree-sitter coordinates by parse.py."""
+
+    line: int
+    """1-based line of the first character."""
+    column: int
+    """1-based character column (a tab counts as one)."""
+    end_line: int
+    """1-based line of the last character."""
+    end_column: int
+    """1-based character column just past the last character."""
+    start_byte: int
+    """Byte offset of the first character in the file."""
+    end_byte: int
+    """Byte offset just past the last character."""
+
+
+@dataclass(frozen=True)
+class FuncInfo:
+    """A function body found in a file (by tree-sitter, or by the kernel-style text fallback)."""
+
+    name: str
+    """The function's name (`sys_vmsplice` for `SYSCALL_DEFINE3(vmsplice, …)`)."""
+    line: int
+    """1-based line of the name."""
+    start_byte: int
+    """Byte offset of the body's opening brace."""
+    end_byte: int
+    """Byte offset just past the body's closing brace."""
+    params: tuple[str, ...]
+    """Parameter names in order ('' where a parameter has no name)."""
+    param_types: tuple[str, ...]
+    """The struct tag of each parameter (`bio` for `struct bio *b`), '' when not a struct."""
+    static: bool
+    """Declared `static` (file-local)."""
+    degraded: bool
+    """Found by the text fallback because tree-sitter could not build a function_definition."""
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call expression with a plain identifier callee."""
+
+    name: str
+    """The callee."""
+    span: Span
+    """Span of the callee's name token."""
+    call_end_byte: int
+    """Byte offset just past the closing parenthesis."""
+    args: tuple[str, ...]
+    """Source text of each argument."""
+    func: str | None
+    """Enclosing function, None at file scope."""
+    lhs: str | None
+    """What the result is assigned to (`x = f()`, `T *x = f()`), else None."""
+    returned: bool
+    """The call is the operand of a `return` statement."""
+    in_loop: bool
+    """The call is inside a for/while/do body or a *for_each* iterator macro body."""
+    dead: bool
+    """The call sits under `#if 0`."""
+    guard: str | None
+    """Text of the nearest enclosing `if` condition within the function, if any."""
+    guard_else: bool
+    """The call is in the else branch of `guard`."""
+    stmt_line: int
+    """1-based line of the enclosing statement."""
+
+
+@dataclass(frozen=True)
+class Assign:
+    """An assignment or initialised declaration inside a function: `lhs = rhs`."""
+
+    lhs: str
+    """Left-hand side text (declared name for a declaration)."""
+    rhs: str
+    """Right-hand side text."""
+    func: str | None
+    """Enclosing function."""
+    line: int
+    """1-based line."""
+
+
+@dataclass(frozen=True)
+class Decl:
+    """A variable of struct type declared in a function: `struct bio *bio`."""
+
+    name: str
+    """The variable's name."""
+    struct: str
+    """The struct tag."""
+    func: str | None
+    """Enclosing function (None at file scope)."""
+
+
+@dataclass(frozen=True)
+class MacroDef:
+    """A function-like `#define` whose body calls a catalogue API."""
+
+    name: str
+    """The macro's name."""
+    params: tuple[str, ...]
+    """The macro's parameter names."""
+    body: str
+    """The macro's replacement text."""
+    line: int
+    """1-based line of the `#define`."""
+
+
+@dataclass(frozen=True)
+class ParseProblem:
+    """A file that could not be read or parsed, or parsed with damage (interface.md)."""
+
+    file: str
+    """Path relative to the tree root."""
+    line: int
+    """1-based line (1 when the whole file is concerned)."""
+    message: str
+    """What went wrong."""
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """Everything the analysis needs from one parsed file; produced in a worker process."""
+
+    path: str
+    """Path relative to the tree root, `/`-separated."""
+    functions: tuple[FuncInfo, ...]
+    """Function bodies in file order."""
+    calls: tuple[Call, ...]
+    """Calls of interest, in file order."""
+    assigns: tuple[Assign, ...]
+    """Assignments inside functions."""
+    decls: tuple[Decl, ...]
+    """Struct-typed variables."""
+    macros: tuple[MacroDef, ...]
+    """Function-like macros that call catalogue APIs."""
+    returns: tuple[tuple[str, str], ...]
+    """(function, returned expression text) for every `return expr;`."""
+    lines: tuple[int, ...]
+    """Byte offset of the start of each line (for snippets)."""
+    problems: tuple[ParseProblem, ...]
+    """Degradations worth reporting."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One step of the reasoning behind a site's status."""
+
+    file: str
+    """Path relative to the tree root."""
+    line: int
+    """1-based line."""
+    message: str
+    """What this step found."""
+
+
+@dataclass(frozen=True)
+class Release:
+    """One release call on a site's closure."""
+
+    file: str
+    """Path relative to the tree root."""
+    line: int
+    """1-based line of the release API's name token."""
+    column: int
+    """1-based column of the name token."""
+    function: str | None
+    """Enclosing function."""
+    api: str
+    """The release API or releasing wrapper called."""
+    kind: RefKind
+    """What this release drops: GET or PIN (NONE for a guarded either-kind release)."""
+    width: int = 0
+    """Length of the callee name, for carets."""
+
+
+@dataclass(frozen=True)
+class Site:
+    """One call of an acquire API, with its closure and verdict (interface.md `Site`)."""
+
+    file: str
+    """Path relative to the tree root, `/`-separated."""
+    line: int
+    """1-based line of the callee's name token."""
+    column: int
+    """1-based column of the callee's name token."""
+    function: str | None
+    """Enclosing C function."""
+    api: str
+    """The callee."""
+    ref_kind: RefKind
+    """GET or PIN, as this API takes it in this tree's version."""
+    pages_arg: str | None
+    """Source text of the pages argument, None when NULL/absent."""
+    write: bool | None
+    """Whether the pages are written; None if unknown."""
+    status: Status
+    """The closure verdict."""
+    closure: tuple[Release, ...]
+    """The release calls found for these pages."""
+    evidence: tuple[Evidence, ...]
+    """The chain that links acquire to release or explains the status."""
+    klass: str = "unknown"
+    """The user class (`class` in JSON)."""
+    reached_from: tuple[str, ...] = ()
+    """User classes whose entry points reach this site."""
+    exposure: tuple[str, ...] = ()
+    """The seed's races this site is exposed to."""
+    rule: str | None = None
+    """Id of the rule that produced the finding; None for clean sites."""
+    call_text: str = ""
+    """Normalised text of the call, for stable identity across line shifts."""
+    width: int = 0
+    """Length of the callee name, for carets."""
+    wrapper: bool = False
+    """The API is an acquire wrapper discovered in the tree, not a catalogue API."""
+
+
+@dataclass(frozen=True)
+class CowSite:
+    """A place that decides COW reuse from the mapcount alone."""
+
+    file: str
+    """Path relative to the tree root."""
+    line: int
+    """1-based line of the decisive expression."""
+    function: str
+    """The deciding function."""
+    idiom: str
+    """The decisive expression, e.g. `reuse_swap_page(old_page)`."""
+
+
+@dataclass(frozen=True)
+class CowProfile:
+    """The tree's COW safety profile with respect to the seed's races (interface.md `Cow`)."""
+
+    reuse_check: str = "unknown"
+    """`mapcount-only`, `page-count`, `anon-exclusive` or `unknown`: how do_wp_page reuses."""
+    mapcount_only_sites: tuple[CowSite, ...] = ()
+    """Every reuse decision taken from mapcount alone, one per deciding function."""
+    fork_copies_pinned: bool = False
+    """Fork copies possibly-pinned anon pages instead of sharing them."""
+    gup_unshares: bool = False
+    """gup breaks COW / unshares shared anon pages for read requests."""
+    evidence: tuple[Evidence, ...] = ()
+    """One or more lines per verdict."""
+
+
+@dataclass(frozen=True)
+class TreeInfo:
+    """What was scanned (interface.md `tree`)."""
+
+    root: str
+    """The tree as given on the command line."""
+    kernel_version: str | None
+    """`VERSION.PATCHLEVEL.SUBLEVEL` from the top Makefile."""
+    files_scanned: int
+    """.c/.h files considered."""
+    files_parsed: int
+    """Files parsed with tree-sitter."""
+    parse_problems: tuple[ParseProblem, ...]
+    """Files that could not be read or parsed."""
+
+
+@dataclass(frozen=True)
+class Report:
+    """The result of one audit run over one tree."""
+
+    tree: TreeInfo
+    """What was scanned."""
+    sites: tuple[Site, ...]
+    """All acquire sites, sorted by file, line, column."""
+    cow: CowProfile = field(default_factory=CowProfile)
+    """The tree's COW profile."""

@@ -1,0 +1,156 @@
+"""The one place that knows tree-sitter-c: bytes -> Tree, attribute masking, coordinates.
+
+Kernel attribute macros are blanked with equal-length spaces before parsing (domain.md §9.4), so
+byte offsets, lines and columns of the masked text are those of the file. Coordinates are turned
+into 1-based lines and 1-based *character* columns here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from bisect import bisect_right
+from dataclasses import dataclass
+from functools import cache
+
+import tree_sitter_c
+from tree_sitter import Language, Parser, Tree
+
+from audit.model import Span
+from audit.resources import rules_dir
+
+
+@cache
+def language() -> Language:
+    """The pinned tree-sitter-c grammar."""
+    return Language(tree_sitter_c.language())
+
+
+@cache
+def parser() -> Parser:
+    """A parser for the C grammar (one per process)."""
+    return Parser(language())
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    """What to blank before parsing, and how macro-defined functions are named."""
+
+    pattern: re.Pattern[bytes]
+    """Matches every attribute token or attribute call to blank."""
+    function_macros: dict[str, str]
+    """Function-defining macro -> name prefix (`SYSCALL_DEFINE3` -> `sys_`)."""
+
+
+@cache
+def mask_spec() -> MaskSpec:
+    """Load `rules/catalogue/attributes.toml`."""
+    raw = tomllib.loads((rules_dir() / "catalogue" / "attributes.toml").read_text())
+    toks = sorted(raw.get("tokens", []), key=len, reverse=True)
+    calls = sorted(raw.get("with_args", []), key=len, reverse=True)
+    alts = []
+    if calls:
+        # One level of nested parentheses covers __attribute__((x)) and __aligned(sizeof(long)).
+        alts.append(rb"\b(?:" + b"|".join(re.escape(c.encode()) for c in calls) + rb")\s*\((?:[^()]|\([^()]*\))*\)")
+    if toks:
+        alts.append(rb"\b(?:" + b"|".join(re.escape(t.encode()) for t in toks) + rb")\b")
+    return MaskSpec(re.compile(b"|".join(alts)), dict(raw.get("function_macros", {})))
+
+
+def _blank(m: re.Match[bytes]) -> bytes:
+    return re.sub(rb"[^\n]", b" ", m.group(0))
+
+
+def mask(src: bytes) -> bytes:
+    """Blank attribute macros with spaces; the result has the same length and line breaks."""
+    return mask_spec().pattern.sub(_blank, src)
+
+
+def parse(src: bytes) -> Tree:
+    """Parse masked source bytes."""
+    return parser().parse(mask(src))
+
+
+class Lines:
+    """Byte offset <-> (line, column) for one file."""
+
+    def __init__(self, src: bytes) -> None:
+        self.src = src
+        starts = [0]
+        find = src.find
+        i = find(b"\n")
+        while i >= 0:
+            starts.append(i + 1)
+            i = find(b"\n", i + 1)
+        self.starts = starts
+
+    def line_of(self, byte: int) -> int:
+        """1-based line containing `byte`."""
+        return bisect_right(self.starts, byte)
+
+    def column_of(self, byte: int) -> int:
+        """1-based character column of `byte`."""
+        ls = self.starts[self.line_of(byte) - 1]
+        return len(self.src[ls:byte].decode("utf-8", "replace")) + 1
+
+    def span(self, start: int, end: int) -> Span:
+        """The Span of bytes [start, end)."""
+        return Span(
+            line=self.line_of(start),
+            column=self.column_of(start),
+            end_line=self.line_of(max(start, end - 1)),
+            end_column=self.column_of(end),
+            start_byte=start,
+            end_byte=end,
+        )
+
+    def text(self, line: int) -> str:
+        """The text of 1-based `line`, without its newline."""
+        if line < 1 or line > len(self.starts):
+            return ""
+        a = self.starts[line - 1]
+        b = self.starts[line] - 1 if line < len(self.starts) else len(self.src)
+        return self.src[a:b].decode("utf-8", "replace")
+
+
+_HEADER_NAME = re.compile(rb"\b([A-Za-z_]\w*)\s*\(")
+_NOT_NAMES = frozenset({b"if", b"for", b"while", b"switch", b"return", b"sizeof", b"__attribute__", b"typeof"})
+
+
+def text_functions(src: bytes) -> list[tuple[str, int, int, int]]:
+    """Function bodies found by kernel layout alone: `{` and `}` at column 0.
+
+    Used where tree-sitter built no function_definition (unbalanced `#ifdef` braces, macro
+    damage). Returns (name, name_line_byte, body_start, body_end) tuples.
+    """
+    out: list[tuple[str, int, int, int]] = []
+    for m in re.finditer(rb"^\{[ \t]*(?:/\*.*)?$", src, re.M):
+        start = m.start()
+        close = re.compile(rb"^\}", re.M).search(src, m.end())
+        end = close.end() if close else len(src)
+        # The header: lines above the brace back to a blank line, `}`, `;`-ended line or directive.
+        hstart = start
+        while hstart > 0:
+            prev = src.rfind(b"\n", 0, hstart - 1) + 1
+            line = src[prev : hstart - 1].rstrip()
+            if not line or line.startswith((b"}", b"#", b"*", b"/*")) or line.endswith((b";", b"*/", b"}")):
+                break
+            hstart = prev
+            if hstart == 0:
+                break
+        header = src[hstart:start]
+        name = None
+        macros = mask_spec().function_macros
+        for hm in _HEADER_NAME.finditer(header):
+            word = hm.group(1)
+            if word in _NOT_NAMES:
+                continue
+            prefix = macros.get(word.decode())
+            if prefix is not None:
+                arg = re.match(rb"\s*\(\s*(\w+)", header[hm.end() - 1 :])
+                name = prefix + (arg.group(1).decode() if arg else word.decode())
+            else:
+                name = word.decode()
+            out.append((name, hstart + hm.start(1), start, end))
+            break
+    return out

@@ -1,0 +1,43 @@
+"""The only code that finds the `queries/` and `rules/` folders.
+
+Installed wheels carry them inside the package (hatch force-include); a source checkout has them at
+the repository root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+
+
+def _locate(name: str) -> Path:
+    packaged = Path(str(files("audit"))) / name
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[1] / name
+
+
+@cache
+def rules_dir() -> Path:
+    """Folder holding `rules/*.toml` and `rules/catalogue/*.toml`."""
+    return _locate("rules")
+
+
+@cache
+def queries_dir() -> Path:
+    """Folder holding `queries/**/*.scm`."""
+    return _locate("queries")
+
+
+@cache
+def data_hash() -> str:
+    """A hash of every rule and query file, for cache keys."""
+    h = hashlib.sha256()
+    for base in (rules_dir(), queries_dir()):
+        for p in sorted(base.rglob("*")):
+            if p.is_file():
+                h.update(p.relative_to(base).as_posix().encode())
+                h.update(p.read_bytes())
+    return h.hexdigest()[:16]

@@ -1,0 +1,253 @@
+"""Walks a tree for *.c/*.h files, prefilters their bytes and parses the matches in worker processes.
+
+Each file is read once: a worker reads it, runs the byte prefilter (the catalogue's acquire names
+followed by `(`), and parses it with tree-sitter only when it matches. Files that cannot be read,
+are binary, or too large become ParseProblems; nothing here raises on bad input, and nothing is
+ever written under the tree.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+
+from audit import facts
+from audit.model import FileFacts, ParseProblem
+
+MAX_BYTES = 8 * 1024 * 1024
+"""Files above this size are not parsed (generated register headers reach 10+ MB)."""
+
+_SKIP_DIRS = frozenset({".git", ".hg", ".svn", ".pc"})
+
+
+@dataclass(frozen=True)
+class Walked:
+    """The .c/.h files of a tree."""
+
+    files: tuple[tuple[str, int], ...]
+    """(relative path, size) pairs, sorted by path."""
+    problems: tuple[ParseProblem, ...]
+    """Entries that could not be walked (dangling or looping symlinks, unreadable folders)."""
+
+
+def walk(root: str) -> Walked:
+    """List the .c/.h files under `root` without following symlinks."""
+    out: list[tuple[str, int]] = []
+    problems: list[ParseProblem] = []
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        full = os.path.join(root, rel) if rel else root
+        try:
+            it = os.scandir(full)
+        except OSError as e:
+            problems.append(ParseProblem(rel or ".", 1, f"folder not readable: {e.strerror}"))
+            continue
+        with it:
+            for e in it:
+                name = e.name
+                r = f"{rel}/{name}" if rel else name
+                try:
+                    if e.is_symlink():
+                        if name.endswith((".c", ".h")) and not os.path.exists(e.path):
+                            problems.append(ParseProblem(r, 1, "dangling or looping symlink, skipped"))
+                        continue
+                    if e.is_dir(follow_symlinks=False):
+                        if name not in _SKIP_DIRS:
+                            stack.append(r)
+                    elif name.endswith((".c", ".h")):
+                        out.append((r, e.stat(follow_symlinks=False).st_size))
+                except OSError as err:
+                    problems.append(ParseProblem(r, 1, f"not readable: {err.strerror}"))
+    out.sort()
+    return Walked(tuple(out), tuple(problems))
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What a worker returns for one chunk of files."""
+
+    facts: tuple[FileFacts, ...]
+    """Facts of the files that matched and parsed."""
+    problems: tuple[ParseProblem, ...]
+    """Files that could not be read or parsed."""
+    parsed: int
+    """Number of files parsed."""
+
+
+def _read(root: str, rel: str, size: int, problems: list[ParseProblem]) -> bytes | None:
+    try:
+        with open(os.path.join(root, rel), "rb") as fh:
+            return fh.read()
+    except OSError as e:
+        problems.append(ParseProblem(rel, 1, f"cannot read: {e.strerror or e}"))
+        return None
+
+
+def _parse_one(root: str, rel: str, src: bytes, focus: frozenset[str], problems: list[ParseProblem]) -> FileFacts | None:
+    if len(src) > MAX_BYTES:
+        problems.append(ParseProblem(rel, 1, f"file of {len(src) // (1024 * 1024)} MB is over the {MAX_BYTES // (1024 * 1024)} MB parse limit, skipped"))
+        return None
+    if b"\0" in src:
+        problems.append(ParseProblem(rel, 1, "binary content (NUL bytes), not parsed"))
+        return None
+    try:
+        src.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = src.count(b"\n", 0, e.start) + 1
+        problems.append(ParseProblem(rel, line, "invalid UTF-8; parsed as bytes, text shown with replacements"))
+    try:
+        return facts.extract(rel, src, focus)
+    except (ValueError, RecursionError, MemoryError) as e:  # tree-sitter gives up on pathological input
+        problems.append(ParseProblem(rel, 1, f"tree-sitter could not parse the file: {e.__class__.__name__}"))
+        return None
+
+
+def scan_chunk(root: str, files: list[tuple[str, int]], pattern: bytes, focus: frozenset[str]) -> ChunkResult:
+    """Read, prefilter and parse one chunk (runs in a worker)."""
+    rx = re.compile(pattern)
+    out: list[FileFacts] = []
+    problems: list[ParseProblem] = []
+    parsed = 0
+    for rel, size in files:
+        src = _read(root, rel, size, problems)
+        if src is None or not rx.search(src):
+            continue
+        ff = _parse_one(root, rel, src, focus, problems)
+        parsed += 1
+        if ff is not None:
+            out.append(ff)
+    return ChunkResult(tuple(out), tuple(problems), parsed)
+
+
+def parse_files(root: str, files: list[str], focus: frozenset[str]) -> ChunkResult:
+    """Parse the named files without the prefilter (runs in a worker)."""
+    out: list[FileFacts] = []
+    problems: list[ParseProblem] = []
+    for rel in files:
+        src = _read(root, rel, 0, problems)
+        if src is None:
+            continue
+        ff = _parse_one(root, rel, src, focus, problems)
+        if ff is not None:
+            out.append(ff)
+    return ChunkResult(tuple(out), tuple(problems), len(files))
+
+
+def grep_chunk(root: str, files: list[str], pattern: bytes) -> list[str]:
+    """The files among `files` whose bytes match `pattern` (runs in a worker)."""
+    rx = re.compile(pattern)
+    hits = []
+    for rel in files:
+        try:
+            with open(os.path.join(root, rel), "rb") as fh:
+                if rx.search(fh.read()):
+                    hits.append(rel)
+        except OSError:
+            continue
+    return hits
+
+
+class Pool:
+    """Worker processes for one run; inline when the job is small or one core is all there is."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self._ex: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._ex is not None:
+            self._ex.shutdown(cancel_futures=True)
+
+    def map(self, fn: Callable[..., object], chunks: Iterable[tuple[object, ...]], small: bool) -> list[object]:
+        """Run `fn(*args)` for each chunk's args, in order."""
+        jobs = list(chunks)
+        if small or self.workers < 2 or len(jobs) < 2:
+            return [fn(*a) for a in jobs]
+        if self._ex is None:
+            self._ex = ProcessPoolExecutor(self.workers, mp_context=get_context("fork"))
+        futs = [self._ex.submit(fn, *a) for a in jobs]
+        return [f.result() for f in futs]
+
+
+def chunked(items: list[tuple[str, int]], n: int) -> list[list[tuple[str, int]]]:
+    """Split into `n` chunks of about equal total size (largest files first, greedy)."""
+    n = max(1, min(n, len(items)))
+    buckets: list[list[tuple[str, int]]] = [[] for _ in range(n)]
+    loads = [0] * n
+    for it in sorted(items, key=lambda x: -x[1]):
+        i = loads.index(min(loads))
+        buckets[i].append(it)
+        loads[i] += it[1] + 4096
+    return buckets
+
+
+def _partitions(root: str, n: int) -> list[list[str]]:
+    """Split the tree into `n` groups of top-level (and, for big ones, second-level) folders."""
+    entries: list[str] = []
+    loose: list[str] = []
+    try:
+        top = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError:
+        return []
+    for e in top:
+        if e.is_symlink() or e.name in _SKIP_DIRS:
+            continue
+        if e.is_dir():
+            try:
+                subs = sorted(x.name for x in os.scandir(e.path) if not x.is_symlink())
+            except OSError:
+                subs = []
+            if len(subs) > 8:
+                entries.extend(os.path.join(e.name, x) for x in subs)
+            else:
+                entries.append(e.name)
+        elif e.name.endswith((".c", ".h")):
+            loose.append(e.name)
+    groups: list[list[str]] = [[] for _ in range(max(1, n))]
+    for i, x in enumerate(entries + loose):
+        groups[i % len(groups)].append(x)
+    return [g for g in groups if g]
+
+
+def grep_prefilter(root: str, regex: str, n: int) -> tuple[set[str], list[ParseProblem]] | None:
+    """Run GNU grep over the tree in `n` parallel processes; None when grep is unavailable.
+
+    grep's multi-pattern matcher reads a kernel tree several times faster than Python's `re` can,
+    so it is the byte prefilter when it is installed (it always is on a kernel developer's box).
+    """
+    exe = shutil.which("grep")
+    if exe is None:
+        return None
+    procs = []
+    for group in _partitions(root, n):
+        cmd = [exe, "-rlZE", "--include=*.c", "--include=*.h", "-e", regex, "--", *group]
+        try:
+            procs.append(subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        except OSError:
+            return None
+    hits: set[str] = set()
+    problems: list[ParseProblem] = []
+    for p in procs:
+        out, err = p.communicate()
+        if p.returncode not in (0, 1) and not out and not err:
+            return None
+        for name in out.split(b"\0"):
+            if name:
+                hits.add(os.path.normpath(name.decode("utf-8", "surrogateescape")).replace(os.sep, "/"))
+        for line in err.decode("utf-8", "replace").splitlines():
+            m = re.match(r"grep: (.*?): (.*)$", line)
+            if m and "recursive directory loop" not in m.group(2):
+                problems.append(ParseProblem(m.group(1), 1, f"cannot read: {m.group(2)}"))
+            elif m:
+                problems.append(ParseProblem(m.group(1), 1, "symlink loop, not followed"))
+    return hits, problems
