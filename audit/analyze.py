@@ -25,6 +25,10 @@ MAX_HOPS = 5
 """How many function boundaries the search crosses before it gives up."""
 MAX_STEPS = 400
 """How many (function, root) states one site may visit."""
+MISMATCH_HOPS = 2
+"""A release of the other kind decides `mismatch` only within this many hops."""
+MAX_EVIDENCE = 40
+"""How many (function, root) states one site may visit."""
 
 _PATH = re.compile(r"[A-Za-z_]\w*(?:\s*(?:->|\.)\s*[A-Za-z_]\w*|\s*\[[^\]]*\])*")
 _CAST = re.compile(r"^\(\s*(?:const\s+)?(?:struct\s+)?\w+\s*\**\s*\)")
@@ -196,6 +200,8 @@ class State:
     chain: tuple[Evidence, ...]
     up: bool = True
     """Whether the search may go up to this function's callers (not after descending into a callee)."""
+    guard: tuple[str, bool] | None = None
+    """The guard of the call that led into this function (inherited by its releases)."""
 
 
 class Analyzer:
@@ -307,7 +313,14 @@ class Analyzer:
             ev.append(Evidence(path, c.span.line, "call outside any function the parser could find; pages not followed"))
             return Site(status=Status.NO_CLOSURE_FOUND, closure=(), evidence=tuple(ev), **base)  # type: ignore[arg-type]
         releases, chain, reach = self.follow(path, c, root)
-        status = self.status(ref, releases)
+        passthrough = False
+        if form is not None and form.flags is not None and form.flags < len(c.args):
+            fi = next((f for p, f in self.ix.funcs.get(c.func, []) if p == path), None)
+            passthrough = fi is not None and any(
+                p and re.search(rf"\b{re.escape(p)}\b", c.args[form.flags]) for p in fi.params)
+        status = self.status(ref, releases, passthrough)
+        if passthrough and len({r.kind for r in releases} - {RefKind.NONE}) > 1:
+            ev.append(Evidence(path, c.span.line, f"gup_flags come from {c.func}()'s caller: either release kind is expected"))
         ev.extend(chain)
         if status is Status.NO_CLOSURE_FOUND:
             ev.append(Evidence(path, c.span.line, reach))
@@ -402,7 +415,9 @@ class Analyzer:
                 rel = self.cat.release.get(c.name)
                 if rel is not None and not c.dead:
                     if rel.arg < len(c.args) and holds(c.args[rel.arg]):
-                        r = Release(st.path, c.span.line, c.span.column, st.func, c.name, self._release_kind(c), len(c.name))
+                        g = (c.guard, c.guard_else) if c.guard else st.guard
+                        r = Release(st.path, c.span.line, c.span.column, st.func, c.name, self._release_kind(c), len(c.name),
+                                    g[0] if g else None, g[1] if g else False, st.hops)
                         if (st.path, c.span.line, c.span.column) not in found:
                             found[(st.path, c.span.line, c.span.column)] = r
                             if not hit:
@@ -429,7 +444,8 @@ class Analyzer:
                     for dpath, fi in self.ix.definitions(c.name, st.path):
                         if i < len(fi.params) and fi.params[i]:
                             ev = Evidence(st.path, c.span.line, f"{st.func}() passes `{a}` to {c.name}() ({dpath}:{fi.line})")
-                            todo.append(State(dpath, fi.name, Root("local", fi.params[i]), st.hops + 1, st.chain + (ev,), False))
+                            g = (c.guard, c.guard_else) if c.guard else st.guard
+                            todo.append(State(dpath, fi.name, Root("local", fi.params[i]), st.hops + 1, st.chain + (ev,), False, g))
             if st.hops >= MAX_HOPS:
                 continue
             tags = self.ix.tags_for(st.path, st.func)
@@ -469,7 +485,8 @@ class Analyzer:
             returned = any(
                 c.returned and c.span.start_byte == acq.span.start_byte for c in self.ix.calls_in.get((st.path, st.func), [])
             ) if (st.path, st.func) == (path, acq.func) else False
-            if st.up and fi is not None and (up_idx is not None or returned or self._returns(st.path, st.func, names)):
+            # Callers of an acquire API are acquire sites of their own (mm/gup.c internals).
+            if st.up and fi is not None and st.func not in self.cat.acquire and (up_idx is not None or returned or self._returns(st.path, st.func, names)):
                 for cpath, cc in self.ix.callers.get(st.func, []):
                     if cc.func is None or (fi.static and cpath != st.path):
                         continue
@@ -483,7 +500,21 @@ class Analyzer:
                     if nr is not None:
                         ev = Evidence(cpath, cc.span.line, why)
                         todo.append(State(cpath, cc.func, nr, st.hops + 1, st.chain + (ev,)))
-        releases = sorted(found.values(), key=lambda r: (r.file != path, r.file, r.line))
+        releases = sorted(found.values(), key=lambda r: (r.hops, r.file != path, r.file, r.line))
+        # A release of the other kind found only far away (through several hand-offs) is more likely
+        # a different owner's pages than a mismatch: keep it out of the verdict, say so.
+        kinds_near = {r.kind for r in releases if r.hops <= MISMATCH_HOPS}
+        kept = []
+        for r in releases:
+            if r.hops > MISMATCH_HOPS and r.kind is not RefKind.NONE and r.kind not in kinds_near and kinds_near:
+                chain.append(Evidence(r.file, r.line, f"ignored {r.api}() in {r.function}(): {r.hops} hops away, "
+                                      "the pages there are likely another owner's"))
+                continue
+            kept.append(r)
+        releases = kept
+        if len(chain) > MAX_EVIDENCE:
+            more = len(chain) - MAX_EVIDENCE
+            chain = chain[:MAX_EVIDENCE] + [Evidence(path, acq.span.line, f"… {more} more steps not shown")]
         reach = (
             f"no release found: searched {len(funcs_seen)} function(s) across "
             f"{len({p for p, _ in funcs_seen})} file(s), up to {MAX_HOPS} hops from `{root.show()}`"
@@ -505,11 +536,34 @@ class Analyzer:
 
     # ------------------------------------------------------------------ verdict
 
-    def status(self, ref: RefKind, releases: list[Release]) -> Status:
-        """converted / raw-closure / mismatch / no-closure-found from the releases found."""
+    @staticmethod
+    def conditional(releases: list[Release]) -> set[tuple[str, int]]:
+        """Releases that are arms of a conditional pair: the same guard, GET on one side, PIN on the other.
+
+        `if (x->is_pinned) unpin_user_page(p); else put_page(p);` and a `switch` over the operation
+        (`case PIN_…: unpin_user_pages(); case GUP_…: put_page()`) release one kind per path.
+        """
+        by_guard: dict[str, set[RefKind]] = defaultdict(set)
+        for r in releases:
+            if r.guard:
+                key = "switch" if r.guard.startswith("case ") else r.guard
+                by_guard[key].add(r.kind)
+        mixed = {g for g, ks in by_guard.items() if {RefKind.GET, RefKind.PIN} <= ks}
+        return {
+            (r.file, r.line) for r in releases
+            if r.guard and ("switch" if r.guard.startswith("case ") else r.guard) in mixed
+        }
+
+    def status(self, ref: RefKind, releases: list[Release], passthrough: bool = False) -> Status:
+        """converted / raw-closure / mismatch / no-closure-found from the releases found.
+
+        `passthrough`: the call's flags are the enclosing function's parameter, so the reference
+        kind is the caller's choice (mm/gup.c internals) and either release is expected.
+        """
         if not releases:
             return Status.NO_CLOSURE_FOUND
-        kinds = {r.kind for r in releases}
+        cond = self.conditional(releases)
+        kinds = {r.kind for r in releases if (r.file, r.line) not in cond and not passthrough}
         definite = kinds - {RefKind.NONE}
         if definite and definite != {ref}:
             return Status.MISMATCH

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from audit import catalogue, walk
+from audit import catalogue, rules, walk
 from audit.analyze import Analyzer
 from audit.model import CowProfile, FileFacts, ParseProblem, Report, TreeInfo
 from audit.version import format_version, tree_version
@@ -93,7 +93,7 @@ def audit_tree(root: Path, shown_root: str | None = None, workers: int | None = 
     cat = catalogue.load(version)
     sc = scan(root, cat, workers)
     an = Analyzer(sc.facts, cat, version)
-    sites = tuple(an.sites())
+    sites = tuple(rules.assign(an.sites()))
     info = TreeInfo(
         root=shown_root if shown_root is not None else str(root),
         kernel_version=format_version(version),

@@ -125,6 +125,9 @@ def _context(src: bytes, node: Node) -> tuple[bool, bool, str | None, bool]:
                 guard = _text(src, cond).strip()[1:-1].strip() if cond.type == "parenthesized_expression" else _text(src, cond)
                 alt = cur.child_by_field_name("alternative")
                 guard_else = alt is not None and alt.start_byte <= child.start_byte
+        elif t == "case_statement" and guard is None:
+            val = cur.child_by_field_name("value")
+            guard = "case " + (_text(src, val).strip() if val is not None else "default")
         elif t in ("preproc_if", "preproc_elif"):
             cond = cur.child_by_field_name("condition")
             alt = cur.child_by_field_name("alternative")
@@ -230,15 +233,16 @@ def extract(path: str, src: bytes, focus: frozenset[str]) -> FileFacts:
         name = _text(src, fn)
         f = func_at(fn.start_byte)
         lhs, returned = _lhs_of(src, expr)
-        if name in focus:
+        if name in focus or f is not None:
             in_loop, dead, guard, guard_else = _context(src, expr)
+        else:
+            in_loop, dead, guard, guard_else = False, False, None, False
+        if name in focus:
             if f is not None and f.degraded and f.params == ():
                 problems.append(
                     ParseProblem(path, lines.line_of(fn.start_byte),
                                  f"parse damaged around {name}(): enclosing function {f.name} found by layout")
                 )
-        else:
-            in_loop, dead, guard, guard_else = False, False, None, False
         calls.append(
             Call(
                 name=name,

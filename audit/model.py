@@ -207,6 +207,12 @@ class Release:
     """What this release drops: GET or PIN (NONE for a guarded either-kind release)."""
     width: int = 0
     """Length of the callee name, for carets."""
+    guard: str | None = None
+    """The `if` condition (or `case` label) the release sits under, in its function or its caller's."""
+    guard_else: bool = False
+    """The release is in the else branch of `guard`."""
+    hops: int = 0
+    """Function boundaries between the acquire and this release."""
 
 
 @dataclass(frozen=True)

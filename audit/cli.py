@@ -1,0 +1,212 @@
+"""Command line: argument parsing, reporter choice, exit codes. The only module that prints.
+
+Exit codes (interface.md): 0 ran with no finding (or none new against the baseline), 1 findings,
+2 usage or input error (one line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from enum import Enum
+from functools import lru_cache
+from pathlib import Path
+from typing import TextIO, assert_never
+
+from audit import __version__, catalogue, rules
+from audit.catalogue import CatalogueError
+from audit.engine import InputError, audit_tree
+from audit.model import Report, Site
+from audit.report.concise import ConciseReporter
+from audit.report.interface import Context
+from audit.report.json import JsonReporter, report_dict
+from audit.report.pretty import PrettyReporter
+from audit.rules import RuleError
+from audit.version import tree_version
+
+
+class Format(str, Enum):
+    """Output formats."""
+
+    PRETTY = "pretty"
+    CONCISE = "concise"
+    JSON = "json"
+    SARIF = "sarif"
+
+
+class UsageError(Exception):
+    """Bad arguments (exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _scan_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="audit",
+        description="Find get_user_pages call sites in a Linux kernel tree, their closures (where the pages "
+        "are released) and their exposure to the fork/COW races.",
+        epilog="Other commands: audit rules | audit explain RULE-ID | audit track PATH [PATH..] | audit fix PATH",
+    )
+    p.add_argument("path", nargs="?", default=".", help="kernel source tree (default: .)")
+    p.add_argument("--format", choices=[f.value for f in Format], help="output format (default: pretty on a terminal, concise otherwise)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    p.add_argument("--select", metavar="ID[,ID..]", help="report only these rule ids")
+    p.add_argument("--ignore", metavar="ID[,ID..]", help="do not report these rule ids")
+    p.add_argument("--baseline", metavar="FILE", help="report only findings not in FILE (a previous JSON report)")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--version", action="version", version=f"gup-audit {__version__}")
+    return p
+
+
+def _ids(text: str | None) -> set[str] | None:
+    if not text:
+        return None
+    ids = {x.strip() for x in text.split(",") if x.strip()}
+    known = set(rules.rule_by_id())
+    bad = sorted(ids - known)
+    if bad:
+        raise UsageError(f"unknown rule id(s): {', '.join(bad)} (see `audit rules`)")
+    return ids
+
+
+def site_key(file: str, function: str | None, api: str, rule: str | None, call_text: str) -> str:
+    """Identity of a finding that survives line shifts (style.md §1)."""
+    return f"{rule}|{file}|{function}|{api}|{' '.join(call_text.split())}"
+
+
+def _baseline_keys(path: str) -> set[tuple[str, str | None, str, str | None]]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise UsageError(f"baseline {path}: {e}") from None
+    if not isinstance(data, dict) or data.get("schema") != "gup-audit/1":
+        raise UsageError(f"baseline {path}: not a gup-audit/1 JSON report")
+    return {(s.get("rule"), s.get("file"), s.get("function"), s.get("api")) for s in data.get("sites", []) if s.get("rule")}
+
+
+def _filter(report: Report, select: set[str] | None, ignore: set[str] | None,
+            baseline: set[tuple[str, str | None, str, str | None]] | None) -> Report:
+    def keep(s: Site) -> Site:
+        if s.rule is None:
+            return s
+        if (select is not None and s.rule not in select) or (ignore is not None and s.rule in ignore):
+            return replace(s, rule=None)
+        if baseline is not None and (s.rule, s.file, s.function, s.api) in baseline:
+            return replace(s, rule=None)
+        return s
+
+    return replace(report, sites=tuple(keep(s) for s in report.sites))
+
+
+def _source_reader(root: Path):  # type: ignore[no-untyped-def]
+    @lru_cache(maxsize=256)
+    def read(rel: str) -> list[str]:
+        try:
+            return (root / rel).read_bytes().decode("utf-8", "replace").splitlines()
+        except OSError:
+            return []
+
+    return read
+
+
+def cmd_rules(out: TextIO) -> int:
+    """`audit rules`."""
+    for r in rules.load_rules():
+        out.write(f"{r.id:<24} {r.severity:<8} {r.title}\n")
+    return 0
+
+
+def cmd_explain(rule_id: str, out: TextIO) -> int:
+    """`audit explain RULE-ID`."""
+    r = rules.rule_by_id().get(rule_id)
+    if r is None:
+        raise UsageError(f"unknown rule id {rule_id!r} (see `audit rules`)")
+    out.write(f"{r.id}: {r.title}\n\n")
+    out.write(f"severity: {r.severity}   confidence: {r.confidence}   applies: {r.applies or 'all'}\n")
+    if r.severity_by_version:
+        out.write("severity by version: " + ", ".join(f"{v} -> {s}" for v, s in r.severity_by_version) + "\n")
+    out.write(f"\n{r.rationale}\n\nlimitations:\n")
+    for lim in r.limitations:
+        out.write(f"  - {lim}\n")
+    out.write("\nreferences:\n")
+    for ref in r.references:
+        out.write(f"  - {ref}\n")
+    return 0
+
+
+def cmd_scan(argv: Sequence[str], stdout: TextIO) -> int:
+    """`audit PATH ...`: scan and report."""
+    args = _scan_parser().parse_args(list(argv))
+    select, ignore = _ids(args.select), _ids(args.ignore)
+    baseline = _baseline_keys(args.baseline) if args.baseline else None
+    root = Path(args.path)
+    report = audit_tree(root, shown_root=args.path, workers=args.jobs)
+    report = _filter(report, select, ignore, baseline)
+    to_file = args.output is not None
+    fmt = Format(args.format) if args.format else (Format.PRETTY if (stdout.isatty() and not to_file) else Format.CONCISE)
+    color = fmt is Format.PRETTY and not to_file and stdout.isatty() and "NO_COLOR" not in os.environ
+    version = tree_version(root)
+    ctx = Context(catalogue.load(version), rules.rule_by_id(), version, _source_reader(root), color)
+    buf = io.StringIO()
+    if fmt is Format.PRETTY:
+        PrettyReporter().write(report, ctx, buf)
+    elif fmt is Format.CONCISE:
+        ConciseReporter().write(report, ctx, buf)
+    elif fmt is Format.JSON:
+        JsonReporter().write(report, ctx, buf)
+    elif fmt is Format.SARIF:
+        from audit.report.sarif import SarifReporter
+
+        SarifReporter().write(report, ctx, buf)
+    else:
+        assert_never(fmt)
+    if to_file:
+        try:
+            Path(args.output).write_text(buf.getvalue())
+        except OSError as e:
+            raise UsageError(f"cannot write {args.output}: {e.strerror}") from None
+    else:
+        stdout.write(buf.getvalue())
+    n = sum(1 for s in report.sites if s.rule is not None)
+    return 1 if n else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `audit` and return the process exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    out = sys.stdout
+    try:
+        if args[:1] == ["rules"]:
+            return cmd_rules(out)
+        if args[:1] == ["explain"]:
+            if len(args) != 2:
+                raise UsageError("usage: audit explain RULE-ID")
+            return cmd_explain(args[1], out)
+        if args[:1] == ["track"]:
+            from audit.track import cmd_track
+
+            return cmd_track(args[1:], out)
+        if args[:1] == ["fix"]:
+            from audit.fix import cmd_fix
+
+            return cmd_fix(args[1:], out)
+        return cmd_scan(args, out)
+    except (UsageError, InputError, RuleError, CatalogueError) as e:
+        sys.stderr.write(f"audit: error: {e}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("audit: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+__all__ = ["main", "report_dict"]

@@ -1,0 +1,210 @@
+"""`--format pretty`: ruff/rustc-style annotated findings, a COW panel and a summary, with rich.
+
+Source text never goes through rich markup (style.md §6.2): every line is a `Text`. Carets and
+dashes always show, so the output reads the same without colour.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TextIO
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+from rich.theme import Theme
+
+from audit.model import Report, Site, Status
+from audit.report.interface import Context, findings
+from audit.rules import render
+
+THEME = Theme(
+    {
+        "audit.error": "bold red",
+        "audit.warning": "bold yellow",
+        "audit.note": "bold cyan",
+        "audit.primary": "bold red",
+        "audit.secondary": "bold blue",
+        "audit.gutter": "bold blue",
+        "audit.evidence": "dim",
+        "audit.title": "bold",
+    }
+)
+
+_STATUS_LABEL = {
+    Status.CONVERTED: "converted (pin + unpin)",
+    Status.RAW_CLOSURE: "raw closure (GET + put_page)",
+    Status.MISMATCH: "get/pin mismatch",
+    Status.NO_CLOSURE_FOUND: "no closure found",
+    Status.NO_PAGES: "no pages (fault-in only)",
+}
+
+
+def _expand(line: str) -> str:
+    return line.expandtabs(8)
+
+
+def _col(line: str, column: int) -> int:
+    """Display column (0-based) of 1-based character `column` after tab expansion."""
+    return len(line[: column - 1].expandtabs(8))
+
+
+class PrettyReporter:
+    """The default terminal report."""
+
+    def __init__(self, width: int | None = None) -> None:
+        self.width = width
+
+    def console(self, out: TextIO, color: bool) -> Console:
+        """A console writing to `out`."""
+        return Console(
+            file=out, theme=THEME, width=self.width or 120, color_system="auto" if color else None,
+            no_color=not color, highlight=False, soft_wrap=False, emoji=False,
+        )
+
+    def write(self, report: Report, ctx: Context, out: TextIO) -> None:
+        """Write findings, the COW panel and the summary."""
+        con = self.console(out, ctx.color)
+        con.print(self.cow_panel(report))
+        order = {"error": 0, "warning": 1, "note": 2}
+        items = findings(report)
+        items.sort(key=lambda s: (order.get(ctx.rules[s.rule].severity_for(ctx.version), 3) if s.rule else 3, s.file, s.line))
+        for s in items:
+            con.print(self.finding(s, ctx))
+            con.print()
+        con.print(self.summary(report))
+        if report.tree.parse_problems:
+            con.print(self.problems(report))
+
+    # ------------------------------------------------------------------ one finding
+
+    def finding(self, s: Site, ctx: Context) -> Text:
+        """One annotated finding."""
+        rule = ctx.rules[s.rule] if s.rule else None
+        sev = rule.severity_for(ctx.version) if rule else "note"
+        msg = render(rule.message, s, ctx.catalogue) if rule else s.status.value
+        lines = ctx.source(s.file)
+        spans: list[tuple[str, int, int, int, str, str]] = []  # file, line, col, width, char, label
+        spans.append((s.file, s.line, s.column, s.width or len(s.api), "^",
+                      f"{s.ref_kind.value.upper()} references" + (f" on `{s.pages_arg}`" if s.pages_arg else "")))
+        for r in s.closure[:6]:
+            spans.append((r.file, r.line, r.column, r.width or len(r.api), "-",
+                          f"{r.api}() in {r.function}()" + (f" [{r.kind.value}]" if r.kind.value != s.ref_kind.value else "")))
+        gutter = max(len(str(x[1])) for x in spans) + 1
+        t = Text(no_wrap=True, overflow="ignore")
+        t.append(f"{sev}[{s.rule}]", style=f"audit.{sev}")
+        t.append(f": {msg}\n", style="audit.title")
+        t.append(" " * (gutter - 1) + "--> ", style="audit.gutter")
+        t.append(f"{s.file}:{s.line}:{s.column}\n")
+        by_file: dict[str, list[tuple[str, int, int, int, str, str]]] = {}
+        for sp in spans:
+            by_file.setdefault(sp[0], []).append(sp)
+        first = True
+        for f, group in by_file.items():
+            src = lines if f == s.file else ctx.source(f)
+            if not first:
+                t.append(" " * (gutter - 1) + "::: ", style="audit.gutter")
+                t.append(f"{f}\n")
+            t.append(" " * gutter + "|\n", style="audit.gutter")
+            prev = None
+            for _, ln, col, width, ch, label in sorted(group, key=lambda x: (x[1], x[2])):
+                if prev is not None and ln > prev + 1:
+                    t.append(" " * (gutter - 1) + ":\n", style="audit.gutter")
+                if prev == ln:
+                    continue
+                prev = ln
+                raw = src[ln - 1] if 0 < ln <= len(src) else ""
+                t.append(f"{ln:<{gutter}}", style="audit.gutter")
+                t.append("| ", style="audit.gutter")
+                t.append(_expand(raw) + "\n")
+                t.append(" " * gutter + "| ", style="audit.gutter")
+                t.append(" " * _col(raw, col))
+                style = "audit.primary" if ch == "^" else "audit.secondary"
+                t.append(ch * max(1, width) + " " + label + "\n", style=style)
+            first = False
+        t.append(" " * gutter + "|\n", style="audit.gutter")
+        pad = " " * gutter
+        write = {True: "yes", False: "no", None: "unknown"}[s.write]
+        t.append(f"{pad}= status: {s.status.value}   class: {s.klass}   write: {write}")
+        if s.reached_from:
+            t.append(f"   reached from: {', '.join(s.reached_from)}")
+        if s.exposure:
+            t.append(f"   exposure: {', '.join(s.exposure)}")
+        if rule:
+            t.append(f"   confidence: {rule.confidence}")
+        t.append("\n")
+        if s.evidence:
+            t.append(f"{pad}= evidence:\n")
+            for i, e in enumerate(s.evidence, 1):
+                t.append(f"{pad}    {i}. {e.file}:{e.line}  {e.message}\n", style="audit.evidence")
+        if rule and rule.help:
+            t.append(f"{pad}= help: {render(rule.help, s, ctx.catalogue)}\n")
+        if rule:
+            t.append(f"{pad}= rule: rules/{rule.id}.toml  (audit explain {rule.id})")
+        return t
+
+    # ------------------------------------------------------------------ panels
+
+    def cow_panel(self, report: Report) -> Panel:
+        """The tree's COW profile, with its evidence lines."""
+        c = report.cow
+        body = Text()
+        verdict = {
+            "mapcount-only": "write faults reuse anonymous pages on the mapcount alone: gup'd pages are exposed to both fork races",
+            "page-count": "write faults reuse a page only when its refcount says nobody else holds it",
+            "anon-exclusive": "write faults reuse only pages marked PageAnonExclusive (the 5.19+ design)",
+            "unknown": "the reuse decision in do_wp_page() was not recognised",
+        }.get(c.reuse_check, c.reuse_check)
+        body.append(f"reuse check: {c.reuse_check} - {verdict}\n")
+        body.append(f"fork copies pinned pages: {'yes' if c.fork_copies_pinned else 'no'}   "
+                    f"gup unshares for reads: {'yes' if c.gup_unshares else 'no'}   "
+                    f"mapcount-only reuse sites: {len(c.mapcount_only_sites)}\n")
+        for x in c.mapcount_only_sites:
+            body.append(f"  {x.file}:{x.line} {x.function}(): {x.idiom}\n", style="audit.warning")
+        for e in c.evidence:
+            body.append(f"  {e.file}:{e.line} {e.message}\n", style="audit.evidence")
+        body.rstrip()
+        v = report.tree.kernel_version or "unknown version"
+        return Panel(body, title=f"COW profile · {report.tree.root} · {v}", title_align="left", expand=False)
+
+    def summary(self, report: Report) -> Panel:
+        """Counts by status, API and class."""
+        st = Counter(s.status for s in report.sites)
+        grid = Table.grid(padding=(0, 3))
+        grid.add_column()
+        grid.add_column(justify="right")
+        grid.add_column()
+        grid.add_column(justify="right")
+        cells = [(_STATUS_LABEL[k], str(st.get(k, 0))) for k in Status]
+        for i in range(0, len(cells), 2):
+            a = cells[i]
+            b = cells[i + 1] if i + 1 < len(cells) else ("", "")
+            grid.add_row(a[0], a[1], b[0], b[1])
+        apis = Table(title=None, show_edge=False, box=None, padding=(0, 2))
+        apis.add_column("api")
+        apis.add_column("sites", justify="right")
+        apis.add_column("get", justify="right")
+        apis.add_column("pin", justify="right")
+        by_api: dict[str, Counter[str]] = {}
+        for s in report.sites:
+            by_api.setdefault(s.api, Counter())[s.ref_kind.value] += 1
+        for api, cnt in sorted(by_api.items(), key=lambda x: -sum(x[1].values())):
+            apis.add_row(api, str(sum(cnt.values())), str(cnt.get("get", 0)), str(cnt.get("pin", 0)))
+        classes = Counter(s.klass for s in report.sites)
+        cls = Text("by class: " + ", ".join(f"{k} {v}" for k, v in sorted(classes.items(), key=lambda x: (-x[1], x[0]))))
+        exp = Counter(e for s in report.sites for e in s.exposure)
+        extra = Text("exposure: " + (", ".join(f"{k} {v}" for k, v in sorted(exp.items())) or "none"))
+        t = report.tree
+        title = (f"audit {t.root} · v{t.kernel_version or '?'} · {len(report.sites)} gup call sites "
+                 f"in {t.files_scanned:,} files ({t.files_parsed} parsed)")
+        return Panel(Group(grid, Text(""), apis, Text(""), cls, extra), title=title, title_align="left", expand=False)
+
+    def problems(self, report: Report) -> Text:
+        """The footer listing files that could not be read or parsed."""
+        t = Text(f"{len(report.tree.parse_problems)} file problem(s):\n", style="audit.note")
+        for p in report.tree.parse_problems[:50]:
+            t.append(f"  {p.file}:{p.line}: {p.message}\n")
+        if len(report.tree.parse_problems) > 50:
+            t.append(f"  … {len(report.tree.parse_problems) - 50} more (see --format json)\n")
+        return t
