@@ -170,6 +170,8 @@ class Index:
                         ix.field_users[fname].add((path, a.func))
             for fname, text in ff.returns:
                 ix.returns_in[(path, fname)].append(text)
+                for field_name in re.findall(r"(?:->|\.)\s*([A-Za-z_]\w*)", text):
+                    ix.field_users[field_name].add((path, fname))
             for d in ff.decls:
                 ix.tags[(path, d.func)][d.name] = d.struct
         return ix
@@ -486,7 +488,10 @@ class Analyzer:
                 c.returned and c.span.start_byte == acq.span.start_byte for c in self.ix.calls_in.get((st.path, st.func), [])
             ) if (st.path, st.func) == (path, acq.func) else False
             # Callers of an acquire API are acquire sites of their own (mm/gup.c internals).
-            if st.up and fi is not None and st.func not in self.cat.acquire and (up_idx is not None or returned or self._returns(st.path, st.func, names)):
+            rets = returned or self._returns(st.path, st.func, names, st.root)
+            if not st.up:
+                up_idx = None  # went down into a callee: its parameters lead back where we came from
+            if fi is not None and st.func not in self.cat.acquire and (up_idx is not None or rets):
                 for cpath, cc in self.ix.callers.get(st.func, []):
                     if cc.func is None or (fi.static and cpath != st.path):
                         continue
@@ -525,14 +530,12 @@ class Analyzer:
         """Whether `func` has a variable of the field root's struct type, or the file is the storing one."""
         return path == root.file or root.tag in self.ix.tags_for(path, func).values()
 
-    def _returns(self, path: str, func: str, names: set[str]) -> bool:
-        """Whether `func` returns one of `names` (`return pages;`)."""
+    def _returns(self, path: str, func: str, names: set[str], root: Root) -> bool:
+        """Whether `func` returns the tracked pages (`return pages;`, `return dio->pages[i];`)."""
         tags = self.ix.tags_for(path, func)
-        for text in self.ix.returns_in.get((path, func), []):
-            r = root_of(text, tags, path)
-            if r is not None and r.kind == "local" and r.name in names:
-                return True
-        return False
+        return any(
+            _matches(root_of(text, tags, path), root, names, path) for text in self.ix.returns_in.get((path, func), [])
+        )
 
     # ------------------------------------------------------------------ verdict
 

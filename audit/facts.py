@@ -22,8 +22,13 @@ _DECL_WRAPPERS = frozenset(
 )
 
 
+_COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+
+
 def split_args(text: str) -> tuple[str, ...]:
-    """Split an argument list's text `(a, f(b, c), d)` into stripped arguments."""
+    """Split an argument list's text `(a, f(b, c), d)` into stripped arguments, comments removed."""
+    if "/" in text:
+        text = _COMMENT.sub(" ", text)
     inner = text.strip()
     if inner.startswith("("):
         inner = inner[1:]
@@ -95,9 +100,16 @@ def _function_info(src: bytes, lines: parse.Lines, d: Node, decl: Node, body: No
             tag = t.child_by_field_name("name") if t is not None and t.type == "struct_specifier" else None
             ptypes.append(_text(src, tag) if tag is not None else "")
     static = any(c.type == "storage_class_specifier" and _text(src, c) == "static" for c in d.children)
+    name, name_byte = _text(src, name_node), name_node.start_byte
+    if body.start_byte > 0 and src[body.start_byte - 1 : body.start_byte] == b"\n":
+        # A macro invocation without `;` above the function (`store(x)`) makes tree-sitter take the
+        # macro for the declarator; the kernel-style header right above the `{` names it right.
+        hdr = parse.header_name(src, body.start_byte)
+        if hdr is not None and hdr[0] != name and hdr[1] > name_byte:
+            name, name_byte = hdr
     return FuncInfo(
-        name=_text(src, name_node),
-        line=lines.line_of(name_node.start_byte),
+        name=name,
+        line=lines.line_of(name_byte),
         start_byte=body.start_byte,
         end_byte=body.end_byte,
         params=tuple(params),

@@ -117,40 +117,52 @@ _HEADER_NAME = re.compile(rb"\b([A-Za-z_]\w*)\s*\(")
 _NOT_NAMES = frozenset({b"if", b"for", b"while", b"switch", b"return", b"sizeof", b"__attribute__", b"typeof"})
 
 
+def header_name(src: bytes, brace: int) -> tuple[str, int] | None:
+    """The function name in the kernel-style header above a column-0 `{` at byte `brace`.
+
+    The header is the run of lines above the brace back to a blank line, a `}`, a line ending in
+    `;` or `*/`, or a directive. Returns (name, byte offset of the name) or None.
+    """
+    hstart = brace
+    while hstart > 0:
+        prev = src.rfind(b"\n", 0, hstart - 1) + 1
+        line = src[prev : hstart - 1].rstrip()
+        if not line or line.startswith((b"}", b"#", b"*", b"/*")) or line.endswith((b";", b"*/", b"}", b")\\")):
+            break
+        if re.fullmatch(rb"\w+\s*\([^()]*\)", line.strip()) and prev != hstart:
+            # A bare macro invocation line (`store(err_type_info)`) is not part of this header.
+            if src[hstart:brace].strip():
+                break
+        hstart = prev
+        if hstart == 0:
+            break
+    header = src[hstart:brace]
+    macros = mask_spec().function_macros
+    for hm in _HEADER_NAME.finditer(header):
+        word = hm.group(1)
+        if word in _NOT_NAMES:
+            continue
+        prefix = macros.get(word.decode())
+        if prefix is not None:
+            arg = re.match(rb"\s*\(\s*(\w+)", header[hm.end() - 1 :])
+            return prefix + (arg.group(1).decode() if arg else word.decode()), hstart + hm.start(1)
+        return word.decode(), hstart + hm.start(1)
+    return None
+
+
 def text_functions(src: bytes) -> list[tuple[str, int, int, int]]:
     """Function bodies found by kernel layout alone: `{` and `}` at column 0.
 
     Used where tree-sitter built no function_definition (unbalanced `#ifdef` braces, macro
-    damage). Returns (name, name_line_byte, body_start, body_end) tuples.
+    damage). Returns (name, name_byte, body_start, body_end) tuples.
     """
     out: list[tuple[str, int, int, int]] = []
+    closer = re.compile(rb"^\}", re.M)
     for m in re.finditer(rb"^\{[ \t]*(?:/\*.*)?$", src, re.M):
         start = m.start()
-        close = re.compile(rb"^\}", re.M).search(src, m.end())
+        close = closer.search(src, m.end())
         end = close.end() if close else len(src)
-        # The header: lines above the brace back to a blank line, `}`, `;`-ended line or directive.
-        hstart = start
-        while hstart > 0:
-            prev = src.rfind(b"\n", 0, hstart - 1) + 1
-            line = src[prev : hstart - 1].rstrip()
-            if not line or line.startswith((b"}", b"#", b"*", b"/*")) or line.endswith((b";", b"*/", b"}")):
-                break
-            hstart = prev
-            if hstart == 0:
-                break
-        header = src[hstart:start]
-        name = None
-        macros = mask_spec().function_macros
-        for hm in _HEADER_NAME.finditer(header):
-            word = hm.group(1)
-            if word in _NOT_NAMES:
-                continue
-            prefix = macros.get(word.decode())
-            if prefix is not None:
-                arg = re.match(rb"\s*\(\s*(\w+)", header[hm.end() - 1 :])
-                name = prefix + (arg.group(1).decode() if arg else word.decode())
-            else:
-                name = word.decode()
-            out.append((name, hstart + hm.start(1), start, end))
-            break
+        found = header_name(src, start)
+        if found is not None:
+            out.append((found[0], found[1], start, end))
     return out

@@ -1,0 +1,130 @@
+"""End to end through cli.main(): formats, exit codes, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from audit import cli
+from conftest import make_tree
+
+DRIVER = """\
+#include <linux/mm.h>
+
+static int acme_get(unsigned long uaddr, struct page **pages, int n)
+{
+\tint i, got;
+
+\tgot = get_user_pages_fast(uaddr, n, FOLL_WRITE, pages);
+\tfor (i = 0; i < got; i++)
+\t\tput_page(pages[i]);
+\treturn 0;
+}
+
+static int acme_pin(unsigned long uaddr, struct page **pages, int n)
+{
+\tint got = pin_user_pages_fast(uaddr, n, 0, pages);
+
+\tunpin_user_pages(pages, got);
+\treturn got;
+}
+"""
+
+
+@pytest.fixture
+def small_tree(tmp_path: Path) -> Path:
+    return make_tree(tmp_path / "linux", {"drivers/misc/acme.c": DRIVER})
+
+
+def test_concise_prints_one_exact_line_per_finding(small_tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([str(small_tree), "--format", "concise"]) == 1
+    assert capsys.readouterr().out == (
+        "drivers/misc/acme.c:7:8: gup-raw-put-page get_user_pages_fast() takes FOLL_GET references released by "
+        "put_page(): an unconverted gup closure at line 9\n"
+    )
+
+
+def test_json_report_matches_the_contract_exactly(small_tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    assert cli.main([str(small_tree), "--format", "json", "-o", str(out)]) == 1
+    data = json.loads(out.read_text())
+    assert data["schema"] == "gup-audit/1"
+    assert data["tool"] == {"name": "gup-audit", "version": "0.1.0"}
+    assert data["tree"] == {
+        "root": str(small_tree), "kernel_version": "6.1.0", "files_scanned": 1, "files_parsed": 1, "parse_problems": [],
+    }
+    raw, pin = data["sites"]
+    assert raw == {
+        "file": "drivers/misc/acme.c", "line": 7, "column": 8, "function": "acme_get", "api": "get_user_pages_fast",
+        "ref_kind": "get", "pages_arg": "pages", "write": True, "status": "raw-closure",
+        "closure": [{"file": "drivers/misc/acme.c", "line": 9, "function": "acme_get", "api": "put_page"}],
+        "evidence": [
+            {"file": "drivers/misc/acme.c", "line": 7, "message": "get_user_pages_fast() fills `pages` with GET references"},
+            {"file": "drivers/misc/acme.c", "line": 9, "message": "acme_get() releases `pages[i]` with put_page()"},
+        ],
+        "class": raw["class"], "reached_from": [], "exposure": raw["exposure"], "rule": "gup-raw-put-page",
+    }
+    assert (pin["line"], pin["column"], pin["api"], pin["ref_kind"], pin["status"], pin["write"], pin["rule"]) == (
+        15, 12, "pin_user_pages_fast", "pin", "converted", False, None)
+    assert pin["closure"] == [{"file": "drivers/misc/acme.c", "line": 17, "function": "acme_pin", "api": "unpin_user_pages"}]
+    assert data["summary"]["sites"] == 2
+    assert data["summary"]["by_status"] == {
+        "converted": 1, "raw-closure": 1, "mismatch": 0, "no-closure-found": 0, "no-pages": 0}
+    assert data["summary"]["by_api"] == {"get_user_pages_fast": 1, "pin_user_pages_fast": 1}
+    assert set(data["cow"]) == {"reuse_check", "mapcount_only_sites", "fork_copies_pinned", "gup_unshares", "evidence"}
+
+
+def test_select_and_ignore_filter_by_rule_id(small_tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([str(small_tree), "--format", "concise", "--ignore", "gup-raw-put-page"]) == 0
+    assert capsys.readouterr().out == ""
+    assert cli.main([str(small_tree), "--format", "concise", "--select", "gup-no-release"]) == 0
+    assert cli.main([str(small_tree), "--format", "concise", "--select", "no-such-rule"]) == 2
+
+
+@pytest.mark.parametrize("kind", ["missing", "file", "empty", "not-kernel"])
+def test_bad_input_is_one_line_and_exit_2(kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "x"
+    if kind == "file":
+        target.write_text("hello")
+    elif kind == "empty":
+        target.mkdir()
+    elif kind == "not-kernel":
+        (target / "src").mkdir(parents=True)
+        (target / "Makefile").write_text("all:\n\techo hi\n")
+    assert cli.main([str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("audit: error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bad_files_inside_a_tree_are_listed_not_fatal(small_tree: Path, tmp_path: Path) -> None:
+    misc = small_tree / "drivers" / "misc"
+    (misc / "junk.c").write_bytes(b"\x00\x01get_user_pages_fast(\x00\xff" * 50)
+    (misc / "latin1.c").write_bytes(b"/* caf\xe9 */\nvoid f(void)\n{\n\tget_user_pages_fast(a, 1, 0, NULL);\n}\n")
+    (misc / "huge.c").write_bytes(b"int x = get_user_pages_fast(a, 1, 0, p);\n" + b"/* pad */\n" * 900_000)
+    os.symlink("loop.c", misc / "loop.c")
+    before = sorted((p.name, p.stat(follow_symlinks=False).st_mtime) for p in misc.iterdir())
+    out = tmp_path / "r.json"
+    assert cli.main([str(small_tree), "--format", "json", "-o", str(out)]) == 1
+    data = json.loads(out.read_text())
+    problems = {p["file"]: p["message"] for p in data["tree"]["parse_problems"]}
+    assert problems["drivers/misc/junk.c"] == "binary content (NUL bytes), not parsed"
+    assert problems["drivers/misc/latin1.c"].startswith("invalid UTF-8")
+    assert "parse limit" in problems["drivers/misc/huge.c"]
+    assert problems["drivers/misc/loop.c"] == "dangling or looping symlink, skipped"
+    latin = [s for s in data["sites"] if s["file"] == "drivers/misc/latin1.c"]
+    assert [(s["line"], s["status"]) for s in latin] == [(4, "no-pages")]
+    assert sorted((p.name, p.stat(follow_symlinks=False).st_mtime) for p in misc.iterdir()) == before
+
+
+def test_rules_and_explain(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["rules"]) == 0
+    out = capsys.readouterr().out
+    assert "gup-pin-put-page" in out and "gup-raw-put-page" in out
+    assert cli.main(["explain", "gup-pin-put-page"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("gup-pin-put-page: Pages pinned with pin_user_pages*() are released with put_page()\n")
+    assert "GUP_PIN_COUNTING_BIAS" in text
+    assert cli.main(["explain", "nope"]) == 2
