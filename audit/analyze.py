@@ -517,6 +517,7 @@ class Analyzer:
                 continue
             kept.append(r)
         releases = kept
+        chain = list(dict.fromkeys(chain))  # hops shared by several releases are told once
         if len(chain) > MAX_EVIDENCE:
             more = len(chain) - MAX_EVIDENCE
             chain = chain[:MAX_EVIDENCE] + [Evidence(path, acq.span.line, f"… {more} more steps not shown")]

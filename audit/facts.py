@@ -15,6 +15,7 @@ from tree_sitter import Node
 from audit import parse, queries
 from audit.model import Assign, Call, Decl, FileFacts, FuncInfo, MacroDef, ParseProblem
 
+_CARRIES = re.compile(rb"page|bio|folio|sg|vec|frame|umem|buf")
 _LOOPS = frozenset({"for_statement", "while_statement", "do_statement"})
 _FOR_EACH = re.compile(rb"^\s*\w*for_each\w*\s*\(")
 _DECL_WRAPPERS = frozenset(
@@ -245,7 +246,9 @@ def extract(path: str, src: bytes, focus: frozenset[str]) -> FileFacts:
         name = _text(src, fn)
         f = func_at(fn.start_byte)
         lhs, returned = _lhs_of(src, expr)
-        if name in focus or f is not None:
+        # Loop/guard context matters for releases and for calls that may pass pages on; skip the
+        # parent walk for the rest (most calls), it is the costliest part of extraction.
+        if name in focus or (f is not None and _CARRIES.search(src, args.start_byte, args.end_byte)):
             in_loop, dead, guard, guard_else = _context(src, expr)
         else:
             in_loop, dead, guard, guard_else = False, False, None, False

@@ -71,7 +71,7 @@ class PrettyReporter:
         items = findings(report)
         items.sort(key=lambda s: (order.get(ctx.rules[s.rule].severity_for(ctx.version), 3) if s.rule else 3, s.file, s.line))
         for s in items:
-            con.print(self.finding(s, ctx))
+            con.print(self.finding(s, ctx), no_wrap=True, overflow="ignore", crop=False)
             con.print()
         con.print(self.summary(report))
         if report.tree.parse_problems:
