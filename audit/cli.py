@@ -7,6 +7,7 @@ Exit codes (interface.md): 0 ran with no finding (or none new against the baseli
 from __future__ import annotations
 
 import argparse
+import importlib
 import io
 import json
 import os
@@ -190,14 +191,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if len(args) != 2:
                 raise UsageError("usage: audit explain RULE-ID")
             return cmd_explain(args[1], out)
-        if args[:1] == ["track"]:
-            from audit.track import cmd_track
-
-            return cmd_track(args[1:], out)
-        if args[:1] == ["fix"]:
-            from audit.fix import cmd_fix
-
-            return cmd_fix(args[1:], out)
+        if args[:1] in (["track"], ["fix"]):
+            try:
+                mod = importlib.import_module(f"audit.{args[0]}")
+            except ModuleNotFoundError:
+                raise UsageError(f"`audit {args[0]}` is not available in this version") from None
+            return int(getattr(mod, f"cmd_{args[0]}")(args[1:], out))
         return cmd_scan(args, out)
     except (UsageError, InputError, RuleError, CatalogueError) as e:
         sys.stderr.write(f"audit: error: {e}\n")

@@ -128,3 +128,12 @@ def test_rules_and_explain(capsys: pytest.CaptureFixture[str]) -> None:
     assert text.startswith("gup-pin-put-page: Pages pinned with pin_user_pages*() are released with put_page()\n")
     assert "GUP_PIN_COUNTING_BIAS" in text
     assert cli.main(["explain", "nope"]) == 2
+
+
+def test_unknown_subcommand_module_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("audit.fix") is not None:
+        pytest.skip("audit fix is available")
+    assert cli.main(["fix", "."]) == 2
+    assert capsys.readouterr().err == "audit: error: `audit fix` is not available in this version\n"
