@@ -80,6 +80,8 @@ def test_2632_shadowing_static_is_not_the_api(tree_2632: Path) -> None:
 
 
 def test_61_hand_labels(tree_61: Path) -> None:
+    if not LABELS.is_file():
+        pytest.skip("../shared/labels/linux-6.1-closures.json is not beside the repository")
     r = _report(str(tree_61))
     labels = json.loads(LABELS.read_text())
     by = {(s.file, s.line): s for s in r.sites}
