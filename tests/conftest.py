@@ -73,3 +73,8 @@ def tree_61() -> Path:
     if t is None:
         pytest.skip("linux-source-6.1 is not installed (apt-get install linux-source-6.1)")
     return t
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """`pytest --update-golden` rewrites tests/golden/*.txt (review the diff like code)."""
+    parser.addoption("--update-golden", action="store_true", default=False)

@@ -1,0 +1,32 @@
+"""Golden render of the pretty report (exact text, colour off, width 100)."""
+
+from __future__ import annotations
+
+import difflib
+import io
+from pathlib import Path
+
+import pytest
+
+from audit import catalogue, rules
+from audit.engine import audit_tree
+from audit.report.interface import Context
+from audit.report.pretty import PrettyReporter
+from conftest import REPO, make_tree
+from test_cli import DRIVER
+
+GOLDEN = REPO / "tests" / "golden" / "small_tree.txt"
+
+
+def test_pretty_render_matches_golden(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    tree = make_tree(tmp_path / "linux", {"drivers/misc/acme.c": DRIVER})
+    report = audit_tree(tree, shown_root="linux", workers=1)
+    src = {"drivers/misc/acme.c": DRIVER.splitlines()}
+    ctx = Context(catalogue.load((6, 1, 0)), rules.rule_by_id(), (6, 1, 0), lambda f: src.get(f, []), False)
+    buf = io.StringIO()
+    PrettyReporter(width=100).write(report, ctx, buf)
+    text = buf.getvalue()
+    if request.config.getoption("--update-golden"):
+        GOLDEN.write_text(text)
+    want = GOLDEN.read_text()
+    assert text == want, "".join(difflib.unified_diff(want.splitlines(True), text.splitlines(True), "golden", "got"))
