@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from audit import catalogue, rules, walk
+from audit import catalogue, cow, rules, walk
 from audit.analyze import Analyzer
-from audit.model import CowProfile, FileFacts, ParseProblem, Report, TreeInfo
+from audit.model import FileFacts, ParseProblem, Report, TreeInfo
 from audit.version import format_version, tree_version
 
 
@@ -101,4 +101,4 @@ def audit_tree(root: Path, shown_root: str | None = None, workers: int | None = 
         files_parsed=sc.files_parsed,
         parse_problems=sc.problems,
     )
-    return Report(tree=info, sites=sites, cow=CowProfile())
+    return Report(tree=info, sites=sites, cow=cow.profile(root))
