@@ -346,7 +346,7 @@ def _is_if0(src: bytes, node: Node) -> bool:
 
 
 def _dead(src: bytes, node: Node) -> bool:
-    """The node sits in the live branch of an `#if 0`."""
+    """The node sits in the `#if 0` branch of a preprocessor conditional (dead code)."""
     child, p = node, node.parent
     while p is not None:
         if p.type == "preproc_if" and _is_if0(src, p):
@@ -354,6 +354,18 @@ def _dead(src: bytes, node: Node) -> bool:
             if alt is None or not (alt.start_byte <= child.start_byte < alt.end_byte):
                 return True
         child, p = p, p.parent
+    return False
+
+
+def _asserted(cat: CowCatalogue, fn: Func, node: Node) -> bool:
+    """The node is an argument of an assertion (`VM_BUG_ON_PAGE(PageAnonExclusive(p), p)`)."""
+    p = node.parent
+    while p is not None and p.start_byte >= fn.start:
+        if p.type == "call_expression":
+            name = _callee(p)
+            if name is not None and cat.assertions.search(name):
+                return True
+        p = p.parent
     return False
 
 
@@ -369,7 +381,7 @@ def _op(node: Node) -> str | None:
     return op.type if op is not None else None
 
 
-class Tree_:
+class TreeFiles:
     """The files of one tree, loaded on demand and read only once."""
 
     def __init__(self, root: Path, cat: CowCatalogue) -> None:
@@ -381,13 +393,13 @@ class Tree_:
     def file(self, rel: str) -> SourceFile | None:
         """The file at `rel`, None when absent or unreadable."""
         if rel not in self._files:
-            p = self.root / rel
             sf: SourceFile | None = None
-            if p.is_file():
-                try:
-                    sf = SourceFile(rel, p.read_bytes())
-                except OSError as e:
-                    self.unreadable.append(Evidence(rel, 1, f"cannot read: {e.strerror or e}"))
+            try:
+                sf = SourceFile(rel, (self.root / rel).read_bytes())
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                pass  # older and newer trees lack some of the files: normal
+            except OSError as e:
+                self.unreadable.append(Evidence(rel, 1, f"cannot read: {e.strerror or e}"))
             self._files[rel] = sf
         return self._files[rel]
 
@@ -456,6 +468,8 @@ class Verdict:
     """The test decides whether the page is reused (not a side check)."""
     guard: Atom | None
     """A refcount/exclusive test that guards the same path, if any."""
+    conjoined: bool = False
+    """The guard is part of the same condition (`a || b`), not an enclosing or earlier test."""
 
 
 class ReuseAnalyzer:
@@ -487,7 +501,7 @@ class ReuseAnalyzer:
                 if cmp is None:
                     continue
                 node, positive = cmp
-            if _dead(src, node) or self._in_assertion(node):
+            if _dead(src, node) or _asserted(self.cat, self.fn, node):
                 continue
             key = (node.start_byte, node.end_byte)
             atom = by_range.get(key)
@@ -497,16 +511,6 @@ class ReuseAnalyzer:
             atom.kinds.add(kind)
             atom.callees.append(callee)
         return sorted(by_range.values(), key=lambda a: a.node.start_byte)
-
-    def _in_assertion(self, node: Node) -> bool:
-        p = node.parent
-        while p is not None and p.start_byte >= self.fn.start:
-            if p.type == "call_expression":
-                name = _callee(p)
-                if name is not None and self.cat.assertions.search(name):
-                    return True
-            p = p.parent
-        return False
 
     def _inside_fn(self, node: Node) -> bool:
         return node.start_byte >= self.fn.start and node.end_byte <= self.fn.end
@@ -630,8 +634,11 @@ class ReuseAnalyzer:
         if not decisive:
             return Verdict(atom, False, None)
         if atom.kinds & GUARDS and MAPCOUNT in atom.kinds:
-            return Verdict(atom, True, atom)  # `folio_large_mapcount(f) != folio_ref_count(f)`
-        return Verdict(atom, True, self._conjoined(atom, d) or self._enclosing(d.stmt))
+            return Verdict(atom, True, atom, True)  # `folio_large_mapcount(f) != folio_ref_count(f)`
+        g = self._conjoined(atom, d)
+        if g is not None:
+            return Verdict(atom, True, g, True)
+        return Verdict(atom, True, self._enclosing(d.stmt))
 
     def _conjoined(self, atom: Atom, d: Decision) -> Atom | None:
         """A guard combined with `atom` so that both must agree before reuse: `a && g` with
@@ -732,219 +739,212 @@ def _call_names(node: Node) -> list[str]:
 # The three verdicts
 
 
+@dataclass(frozen=True)
+class HelperFact:
+    """What one definition of a reuse predicate counts."""
+
+    name: str
+    """The predicate (`reuse_swap_page`)."""
+    kind: str | None
+    """refcount when it counts the refcount, mapcount when only the mapcount, None when neither."""
+    evidence: Evidence
+    """The line that shows it."""
+
+
 @dataclass
 class Profiler:
-    """Builds a CowProfile for one tree."""
+    """Builds a CowProfile for one tree; `evidence` collects the lines in verdict order."""
 
-    tree: Tree_
+    tree: TreeFiles
+    """The tree's files."""
     cat: CowCatalogue
+    """The idioms."""
     evidence: list[Evidence] = field(default_factory=list)
+    """Evidence so far."""
 
     # -- reuse ----------------------------------------------------------------------------------
 
-    def helper_kinds(self) -> tuple[dict[str, str], list[Evidence]]:
-        """What each reuse predicate's definition in this tree counts: predicates whose kind the
-        source contradicts, and one evidence line per definition found."""
+    def helpers(self) -> list[HelperFact]:
+        """What each reuse predicate's definitions in this tree count (function and macro)."""
         cat = self.cat
         preds = frozenset().union(*(cat.kinds[k].predicates for k in KINDS))
         counters = {name: k for k in KINDS for name in cat.kinds[k].counters}
-        counter_names = frozenset(counters)
-        demoted: dict[str, str] = {}
-        ev: list[Evidence] = []
+        names = frozenset(counters)
+        out: list[HelperFact] = []
         for sf in self.tree.files(cat.reuse_helper_files):
             if not sf.mentions(preds):
                 continue
-            found: list[tuple[str, int, list[tuple[str, int]], bool]] = []
+            defs: list[tuple[str, int, list[tuple[str, int]], str]] = []
             for fn in sf.find(preds):
                 hits = [
                     (name, sf.lines.line_of(call.start_byte))
-                    for name, call in sf.calls(fn, counter_names)
-                    if not _dead(sf.src, call) and not self._asserted(sf, fn, call)
+                    for name, call in sf.calls(fn, names)
+                    if not _dead(sf.src, call) and not _asserted(cat, fn, call)
                 ]
-                found.append((fn.name, fn.line, hits, False))
+                defs.append((fn.name, fn.line, hits, "function"))
             for name, node in sf.macros(preds):
                 if _dead(sf.src, node):
                     continue
                 body = node.child_by_field_name("value")
-                text = sf.src[body.start_byte : body.end_byte] if body is not None else b""
-                base = body.start_byte if body is not None else node.start_byte
+                base = body.start_byte if body is not None else node.end_byte
+                text = sf.src[base : body.end_byte] if body is not None else b""
                 hits = [
                     (m.group(1).decode(), sf.lines.line_of(base + m.start(1)))
-                    for m in _names_regex(counter_names, True).finditer(text)
+                    for m in _names_regex(names, True).finditer(text)
                 ]
-                found.append((name, sf.lines.line_of(node.start_byte), hits, True))
-            for name, line, hits, macro in found:
-                kinds_seen = {counters[h] for h, _ in hits}
-                what = f"{name}() ({'macro' if macro else 'function'})"
-                if REFCOUNT in kinds_seen:
-                    demoted[name] = REFCOUNT
-                    first = next((h, ln) for h, ln in hits if counters[h] == REFCOUNT)
-                    ev.append(Evidence(sf.path, first[1], f"{what} counts {first[0]}(): a refcount test"))
-                elif MAPCOUNT in kinds_seen:
-                    first = next((h, ln) for h, ln in hits if counters[h] == MAPCOUNT)
-                    ev.append(
-                        Evidence(sf.path, first[1], f"{what} counts {first[0]}() and never the page refcount: a mapcount-only test")
-                    )
+                defs.append((name, sf.lines.line_of(node.start_byte), hits, "macro"))
+            for name, line, hits, what in sorted(defs, key=lambda d: d[1]):
+                label = f"{name}() ({what})"
+                ref = next(((h, ln) for h, ln in hits if counters[h] == REFCOUNT), None)
+                mc = next(((h, ln) for h, ln in hits if counters[h] == MAPCOUNT), None)
+                if ref is not None:
+                    fact = HelperFact(name, REFCOUNT, Evidence(sf.path, ref[1], f"{label} counts {ref[0]}(): a refcount test"))
+                elif mc is not None:
+                    msg = f"{label} counts {mc[0]}() and never the refcount: a mapcount-only test"
+                    fact = HelperFact(name, MAPCOUNT, Evidence(sf.path, mc[1], msg))
                 else:
-                    ev.append(Evidence(sf.path, line, f"{what} counts nothing the catalogue knows; taken as a mapcount test"))
-        return demoted, ev
-
-    def _asserted(self, sf: SourceFile, fn: Func, node: Node) -> bool:
-        p = node.parent
-        while p is not None and p.start_byte >= fn.start:
-            if p.type == "call_expression":
-                name = _callee(p)
-                if name is not None and self.cat.assertions.search(name):
-                    return True
-            p = p.parent
-        return False
+                    msg = f"{label} counts nothing the catalogue knows: kept as a mapcount test"
+                    fact = HelperFact(name, None, Evidence(sf.path, line, msg))
+                out.append(fact)
+        return out
 
     def reuse(self) -> tuple[str, tuple[CowSite, ...]]:
-        """`reuse_check` and `mapcount_only_sites`."""
+        """`reuse_check` and `mapcount_only_sites`, one site per deciding function."""
         cat = self.cat
-        demoted, helper_ev = self.helper_kinds()
+        facts = self.helpers()
+        # NOTE: a predicate whose definition counts the refcount (2.6.11's can_share_swap_page()
+        # used `switch (page_count(page))`) is no mapcount test in this tree.
+        demoted = {f.name: REFCOUNT for f in facts if f.kind == REFCOUNT}
         sites: list[CowSite] = []
-        main_kinds: list[tuple[str, Atom]] = []
-        used_helpers: set[str] = set()
+        main_kinds: dict[str, Atom] = {}
+        relied_on: set[str] = set(demoted)
         ev: list[Evidence] = []
-        seen: set[tuple[str, str]] = set()
-        found_main = False
         for name, what in cat.reuse_functions.items():
             for sf, fn in self.tree.find([name]):
-                is_main = name in cat.main
-                found_main |= name == cat.main[0] if cat.main else False
                 if fn.degraded:
-                    ev.append(Evidence(sf.path, fn.line, f"{name}() could not be parsed as a function; its tests were read from damaged nodes"))
+                    ev.append(Evidence(sf.path, fn.line, f"{name}() is not a clean function_definition: tests read from damaged nodes"))
                 an = ReuseAnalyzer(cat, sf, fn, demoted)
-                verdicts = [an.verdict(a) for a in an.atoms]
-                decisive = [v for v in verdicts if v.decisive]
-                unsafe = [v for v in decisive if MAPCOUNT in v.atom.kinds and v.guard is None]
-                if unsafe and (sf.path, name) not in seen:
-                    seen.add((sf.path, name))
-                    a = unsafe[0].atom
-                    sites.append(CowSite(sf.path, a.line, name, a.text))
-                    used_helpers.update(c for c in a.callees if c in cat.kinds[MAPCOUNT].predicates)
-                    ev.append(
-                        Evidence(
-                            sf.path,
-                            a.line,
-                            f"{name}() reuses {what} on {a.text} alone: no page_count/folio_ref_count or "
-                            "PageAnonExclusive test on that path (mapcount-only)",
-                        )
+                decisive = [v for v in map(an.verdict, an.atoms) if v.decisive]
+                unsafe = next((v for v in decisive if MAPCOUNT in v.atom.kinds and v.guard is None), None)
+                if unsafe is not None:
+                    a = unsafe.atom
+                    if not any(s.file == sf.path and s.function == name for s in sites):
+                        sites.append(CowSite(sf.path, a.line, name, a.text))
+                    relied_on.update(c for c in a.callees if c in cat.kinds[MAPCOUNT].predicates)
+                    msg = (
+                        f"{name}() reuses {what} on {a.text} alone: no page_count/folio_ref_count or "
+                        "PageAnonExclusive test on that path (mapcount-only)"
                     )
-                    if is_main:
-                        main_kinds.append((MAPCOUNT, a))
+                    ev.append(Evidence(sf.path, a.line, msg))
+                    if name in cat.main:
+                        main_kinds.setdefault(MAPCOUNT, a)
                     continue
-                for kind, label in ((EXCLUSIVE, "the anon-exclusive bit"), (REFCOUNT, "the refcount")):
-                    v = next((v for v in decisive if kind in v.atom.kinds and MAPCOUNT not in v.atom.kinds), None)
-                    if v is None:
-                        v = next((v for v in decisive if kind in v.atom.kinds), None)
+                for kind, label in ((EXCLUSIVE, "the anon-exclusive bit"), (REFCOUNT, "a refcount test")):
+                    v = next((v for v in decisive if kind in v.atom.kinds), None)
                     if v is None:
                         continue
-                    a = v.atom
-                    ev.append(Evidence(sf.path, a.line, f"{name}() decides reuse of {what} on {a.text}: {label}"))
-                    if is_main:
-                        main_kinds.append((kind, a))
-                guarded = next((v for v in decisive if MAPCOUNT in v.atom.kinds and v.guard is not None), None)
-                if guarded is not None and guarded.guard is not None and guarded.guard is not guarded.atom:
-                    a = guarded.atom
-                    ev.append(
-                        Evidence(sf.path, a.line, f"{name}() tests {a.text} only behind {guarded.guard.text} (line {guarded.guard.line})")
-                    )
+                    ev.append(Evidence(sf.path, v.atom.line, f"{name}() decides reuse of {what} with {v.atom.text}: {label}"))
+                    if name in cat.main:
+                        main_kinds.setdefault(kind, v.atom)
+                guarded = next((v for v in decisive if MAPCOUNT in v.atom.kinds and v.guard not in (None, v.atom)), None)
+                if guarded is not None and guarded.guard is not None:
+                    g, a = guarded.guard, guarded.atom
+                    how = f"together with {g.text}" if guarded.conjoined else f"behind {g.text} (line {g.line})"
+                    ev.append(Evidence(sf.path, a.line, f"{name}() tests {a.text} only {how}"))
         verdict = "unknown"
         for kind, label in ((MAPCOUNT, "mapcount-only"), (EXCLUSIVE, "anon-exclusive"), (REFCOUNT, "page-count")):
-            hit = next((a for k, a in main_kinds if k == kind), None)
-            if hit is not None:
+            if kind in main_kinds:
                 verdict = label
                 break
         if verdict == "unknown":
-            main_name = cat.main[0] if cat.main else "do_wp_page"
-            if not found_main:
-                self.evidence.append(Evidence("mm/memory.c", 1, f"{main_name}() not found: reuse check unknown"))
+            main = cat.main[0] if cat.main else "do_wp_page"
+            defs = self.tree.find([main])
+            if defs:
+                sf, fn = defs[0]
+                self.evidence.append(Evidence(sf.path, fn.line, f"{main}() has no reuse test the catalogue knows: reuse check unknown"))
             else:
-                sf_fn = self.tree.find([main_name])
-                sf, fn = sf_fn[0]
-                self.evidence.append(Evidence(sf.path, fn.line, f"{main_name}() has no reuse test the catalogue knows: reuse check unknown"))
+                self.evidence.append(Evidence(cat.files[0], 1, f"{main}() not found: reuse check unknown"))
         self.evidence.extend(ev)
-        # Only the predicate definitions that a reported site relies on are worth citing.
-        self.evidence.extend(
-            e for e in helper_ev if any(e.message.startswith(f"{h}()") for h in used_helpers | set(demoted))
-        )
+        # Cite only the predicate definitions a verdict relies on.
+        self.evidence.extend(f.evidence for f in facts if f.name in relied_on)
         return verdict, tuple(sites)
 
     # -- fork -----------------------------------------------------------------------------------
 
     def fork(self) -> bool:
-        """`fork_copies_pinned`."""
+        """`fork_copies_pinned`: a fork page-table copier tests for possibly pinned pages."""
         cat = self.cat
         names = cat.fork_checks | cat.fork_wrappers
-        copies = False
-        ev: list[Evidence] = []
-        resolved: dict[str, Evidence | None] = {}
+        wrappers: dict[str, tuple[bool, Evidence]] = {}
         found = self.tree.find(cat.fork_functions)
+        hits: dict[tuple[str, int], Node] = {}
         for sf, fn in found:
-            hit = None
             for name, call in sf.calls(fn, names):
-                if _dead(sf.src, call) or self._asserted(sf, fn, call):
+                if _dead(sf.src, call) or _asserted(cat, fn, call):
                     continue
                 if name in cat.fork_wrappers:
-                    if name not in resolved:
-                        resolved[name] = self._wrapper(name)
-                    if resolved[name] is None:
+                    if name not in wrappers:
+                        wrappers[name] = self._wrapper(name)
+                    if not wrappers[name][0]:
                         continue
-                hit = (name, call)
+                hits[(sf.path, fn.start)] = call
                 break
+        copiers = frozenset(fn.name for sf, fn in found if (sf.path, fn.start) in hits)
+        shares = frozenset(cat.fork_shares)
+        ev: list[Evidence] = []
+        for sf, fn in found:
+            hit = hits.get((sf.path, fn.start))
             if hit is not None:
-                copies = True
-                line = sf.lines.line_of(hit[1].start_byte)
-                ev.append(
-                    Evidence(sf.path, line, f"{fn.name}() copies a possibly pinned anon page instead of sharing it ({_text(sf.src, hit[1])})")
-                )
+                msg = f"{fn.name}() copies a possibly pinned anon page instead of sharing it ({_text(sf.src, hit)})"
+                ev.append(Evidence(sf.path, sf.lines.line_of(hit.start_byte), msg))
                 continue
-            share = next(
-                ((n, c) for n, c in sf.calls(fn, frozenset(cat.fork_shares)) if not _dead(sf.src, c)),
-                None,
-            )
-            line = sf.lines.line_of(share[1].start_byte) if share else fn.line
-            how = f" ({_text(sf.src, share[1])})" if share else ""
-            ev.append(Evidence(sf.path, line, f"{fn.name}() shares anon pages with the child{how} with no pin test"))
+            # A copier with neither a pin test nor a share (6.1's copy_present_page() is the
+            # copy itself) says nothing about sharing; nor does one that shares only after a
+            # copier it calls declined to copy (5.10's copy_present_pte()).
+            if next(sf.calls(fn, copiers), None) is not None:
+                continue
+            share = next((c for _, c in sf.calls(fn, shares) if not _dead(sf.src, c)), None)
+            if share is not None:
+                msg = f"{fn.name}() shares anon pages with the child ({_text(sf.src, share)}) with no pin test"
+                ev.append(Evidence(sf.path, sf.lines.line_of(share.start_byte), msg))
         if not found:
-            ev.append(Evidence("mm/memory.c", 1, "no fork page-table copier found: fork taken to share pinned pages"))
-        for e in resolved.values():
-            if e is not None:
-                ev.append(e)
+            ev.append(Evidence(cat.files[0], 1, "no fork page-table copier found: fork taken to share pinned pages"))
+        ev.extend(e for _, e in wrappers.values())
         self.evidence.extend(ev)
-        return copies
+        return bool(hits)
 
-    def _wrapper(self, name: str) -> Evidence | None:
-        """Evidence that wrapper `name` reaches a pin test in its definition; None when its
-        definition is read and does not. Unread definitions are trusted to the catalogue."""
+    def _wrapper(self, name: str) -> tuple[bool, Evidence]:
+        """Whether wrapper `name` reaches a pin test in its definition (following the helpers it
+        calls in the same files), with the line that shows it. A wrapper whose definition is not
+        in the files read is trusted to the catalogue."""
         cat = self.cat
         todo, seen = [name], set()
-        defined = False
-        while todo:
+        first_def: tuple[str, int] | None = None
+        while todo and len(seen) < 8:
             cur = todo.pop(0)
-            if cur in seen or len(seen) > 4:
+            if cur in seen:
                 continue
             seen.add(cur)
             for sf, fn in self.tree.find([cur], cat.fork_helper_files):
-                defined = True
-                for callee, call in sf.calls(fn, cat.fork_checks | cat.fork_wrappers | frozenset(sf.functions)):
+                first_def = first_def or (sf.path, fn.line)
+                local = frozenset(sf.functions) | cat.fork_checks
+                for callee, call in sf.calls(fn, local):
                     if _dead(sf.src, call):
                         continue
                     if callee in cat.fork_checks:
-                        line = sf.lines.line_of(call.start_byte)
-                        return Evidence(sf.path, line, f"{name}() refuses to share a page when {_text(sf.src, call)}")
+                        via = "" if cur == name else f" (in {cur}())"
+                        msg = f"{name}() refuses to share a page when {_text(sf.src, call)}{via}"
+                        return True, Evidence(sf.path, sf.lines.line_of(call.start_byte), msg)
                     todo.append(callee)
-        if defined:
-            return None
-        return Evidence(self.cat.fork_helper_files[0] if cat.fork_helper_files else "", 1,
-                        f"{name}() definition not read; taken to test for pins as the catalogue says")
+        if first_def is not None:
+            return False, Evidence(first_def[0], first_def[1], f"{name}() never tests for a pin: fork shares what it duplicates")
+        where = cat.fork_helper_files[0] if cat.fork_helper_files else cat.files[0]
+        return True, Evidence(where, 1, f"{name}() definition not read: taken to test for pins, as the catalogue says")
 
     # -- gup ------------------------------------------------------------------------------------
 
     def gup(self) -> bool:
-        """`gup_unshares`."""
+        """`gup_unshares`: a gup function forces a COW break or unshares for read requests."""
         cat = self.cat
         calls = frozenset(i.name for i in cat.gup_idioms if i.is_call)
         idents = frozenset(i.name for i in cat.gup_idioms if not i.is_call)
@@ -952,50 +952,40 @@ class Profiler:
         targets: list[tuple[SourceFile, Func]] = []
         for sf in self.tree.files(cat.gup_files):
             if sf.mentions(calls | idents):
-                for fns in sf.functions.values():
-                    targets.extend((sf, fn) for fn in fns)
+                targets.extend((sf, fn) for fns in sf.functions.values() for fn in fns)
         others = [r for r in cat.files if r not in cat.gup_files]
         targets.extend(self.tree.find(cat.gup_functions, others))
         hits: list[Evidence] = []
-        seen: set[tuple[str, int]] = set()
         for sf, fn in targets:
-            if (sf.path, fn.start) in seen or fn.name in calls:
-                continue
-            seen.add((sf.path, fn.start))
-            found: list[tuple[int, str, str]] = []
-            for name, call in sf.calls(fn, calls):
-                if not _dead(sf.src, call):
-                    found.append((call.start_byte, name, _text(sf.src, call)))
-                    break
-            for name, ident in sf.identifiers(fn, idents):
-                if not _dead(sf.src, ident):
-                    found.append((ident.start_byte, name, name))
-                    break
-            if found:
-                off, name, text = min(found)
-                hits.append(Evidence(sf.path, sf.lines.line_of(off), f"{fn.name}() {notes[name]} ({text})"))
-        hits.sort(key=lambda e: (e.file, e.line))
+            if fn.name in calls:
+                continue  # the idiom's own definition (5.8's static should_force_cow_break())
+            first: list[tuple[int, str, str]] = []
+            call = next(((n, c) for n, c in sf.calls(fn, calls) if not _dead(sf.src, c)), None)
+            if call is not None:
+                first.append((call[1].start_byte, call[0], _text(sf.src, call[1])))
+            ident = next(((n, i) for n, i in sf.identifiers(fn, idents) if not _dead(sf.src, i)), None)
+            if ident is not None:
+                first.append((ident[1].start_byte, ident[0], _text(sf.src, _statement(ident[1])).rstrip(";")))
+            if first:
+                off, name, text = min(first)
+                hits.append(Evidence(sf.path, sf.lines.line_of(off), f"{fn.name}() {notes[name]}: {text}"))
         if hits:
-            self.evidence.extend(hits)
+            self.evidence.extend(sorted(set(hits), key=lambda e: (e.file, e.line)))
             return True
-        anchor = next(iter(self.tree.find(cat.gup_anchors[:1], None)), None) or next(
-            iter(self.tree.find(cat.gup_anchors, None)), None
-        )
         words = ", ".join(f"{i.name}()" if i.is_call else i.name for i in cat.gup_idioms)
+        anchor = next((d for a in cat.gup_anchors for d in self.tree.find([a])), None)
         if anchor is not None:
             sf, fn = anchor
-            self.evidence.append(
-                Evidence(sf.path, fn.line, f"{fn.name}() breaks COW only for write requests: no {words}")
-            )
+            self.evidence.append(Evidence(sf.path, fn.line, f"{fn.name}() breaks COW only for write requests: no {words}"))
         else:
-            self.evidence.append(Evidence("mm/gup.c", 1, f"no gup core found; no {words}"))
+            self.evidence.append(Evidence(cat.gup_files[0] if cat.gup_files else cat.files[0], 1, f"no gup core found; no {words}"))
         return False
 
 
 def profile(root: Path) -> CowProfile:
     """The COW safety profile of the kernel tree at `root` (reads a few files, writes nothing)."""
     cat = catalogue()
-    pr = Profiler(Tree_(Path(root), cat), cat)
+    pr = Profiler(TreeFiles(Path(root), cat), cat)
     reuse_check, sites = pr.reuse()
     fork = pr.fork()
     gup = pr.gup()
@@ -1009,7 +999,7 @@ def profile(root: Path) -> CowProfile:
     )
 
 
-def _main() -> None:  # pragma: no cover - a developer aid: python -m audit.cow TREE
+def _main() -> None:  # pragma: no cover - a developer aid: python -m audit.cow TREE...
     import sys
 
     for arg in sys.argv[1:]:

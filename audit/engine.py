@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from audit import catalogue, cow, rules, walk
+from audit import catalogue, classify, cow, rules, walk
 from audit.analyze import Analyzer
-from audit.model import FileFacts, ParseProblem, Report, TreeInfo
+from audit.model import Evidence, FileFacts, ParseProblem, Report, TreeInfo
 from audit.version import format_version, tree_version
 
 
@@ -93,7 +93,17 @@ def audit_tree(root: Path, shown_root: str | None = None, workers: int | None = 
     cat = catalogue.load(version)
     sc = scan(root, cat, workers)
     an = Analyzer(sc.facts, cat, version)
-    sites = tuple(rules.assign(an.sites()))
+    prof = cow.profile(root)
+    raw = an.sites()
+    reach = classify.reached_from(raw, an.ix)
+    decorated = []
+    for s in raw:
+        klass, why = classify.classify(s.file, s.function)
+        exp, ewhy = classify.exposure(s.ref_kind, s.write, s.status, prof)
+        extra = (Evidence(s.file, s.line, why),) + ((Evidence(s.file, s.line, ewhy),) if ewhy else ())
+        decorated.append(replace(s, klass=klass, reached_from=reach.get((s.file, s.line), ()), exposure=exp,
+                                 evidence=s.evidence + extra))
+    sites = tuple(rules.assign(decorated))
     info = TreeInfo(
         root=shown_root if shown_root is not None else str(root),
         kernel_version=format_version(version),
@@ -101,4 +111,4 @@ def audit_tree(root: Path, shown_root: str | None = None, workers: int | None = 
         files_parsed=sc.files_parsed,
         parse_problems=sc.problems,
     )
-    return Report(tree=info, sites=sites, cow=cow.profile(root))
+    return Report(tree=info, sites=sites, cow=prof)

@@ -126,7 +126,7 @@ def rule_by_id() -> dict[str, Rule]:
 
 def assign(sites: list[Site]) -> list[Site]:
     """Set each site's `rule` to the highest-priority site rule that matches it (None if clean)."""
-    rules = sorted((r for r in load_rules() if r.kind == "site"), key=lambda r: (r.priority, r.id))
+    rules = sorted((r for r in load_rules() if r.kind in ("site", "exposure")), key=lambda r: (r.priority, r.id))
     out = []
     for s in sites:
         hit = next((r for r in rules if r.matches(s)), None)

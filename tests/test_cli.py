@@ -64,11 +64,19 @@ def test_json_report_matches_the_contract_exactly(small_tree: Path, tmp_path: Pa
         "evidence": [
             {"file": "drivers/misc/acme.c", "line": 7, "message": "get_user_pages_fast() fills `pages` with GET references"},
             {"file": "drivers/misc/acme.c", "line": 9, "message": "acme_get() releases `pages[i]` with put_page()"},
+            {"file": "drivers/misc/acme.c", "line": 7, "message": "class misc-driver (pin_user_pages.rst case 1/2/5): "
+             "drivers/misc/acme.c matches `drivers/`, a driver without a class of its own"},
+            {"file": "drivers/misc/acme.c", "line": 7, "message": "fork-read-lost: a FOLL_GET page the device or kernel "
+             "may write is shared at fork (fork copies only maybe-pinned pages), so after the parent's next write fault "
+             "the data lands in the child's page; not fork-write-leak: the pages are written by the device or kernel, "
+             "not read out"},
         ],
-        "class": raw["class"], "reached_from": [], "exposure": raw["exposure"], "rule": "gup-raw-put-page",
+        "class": "misc-driver", "reached_from": [], "exposure": ["fork-read-lost"], "rule": "gup-raw-put-page",
     }
     assert (pin["line"], pin["column"], pin["api"], pin["ref_kind"], pin["status"], pin["write"], pin["rule"]) == (
         15, 12, "pin_user_pages_fast", "pin", "converted", False, None)
+    # The fake tree has no mm/memory.c: the COW profile is unknown, so no exposure is claimed for the pin.
+    assert (pin["class"], pin["exposure"], data["cow"]["reuse_check"]) == ("misc-driver", [], "unknown")
     assert pin["closure"] == [{"file": "drivers/misc/acme.c", "line": 17, "function": "acme_pin", "api": "unpin_user_pages"}]
     assert data["summary"]["sites"] == 2
     assert data["summary"]["by_status"] == {
