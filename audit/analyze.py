@@ -18,6 +18,7 @@ from functools import lru_cache
 
 from audit.catalogue import AcquireApi, Catalogue, Form
 from audit.facts import split_args
+from audit.store import FactStore
 from audit.model import Call, Evidence, FileFacts, FuncInfo, RefKind, Release, Site, Status
 from audit.version import Version
 
@@ -36,6 +37,7 @@ _NULLS = frozenset({"NULL", "0", "(void *)0", "NULL_PAGE"})
 _FIELD_TAIL = re.compile(r"(?:->|\.)\s*([A-Za-z_]\w*)$")
 _FIELDS = re.compile(r"(?:->|\.)([A-Za-z_]\w*)")
 _BASE_SPLIT = re.compile(r"->|\.|\[")
+_FIELD_NAMES = re.compile(r"(?:->|\.)\s*([A-Za-z_]\w*)")
 _WS = re.compile(r"\s+")
 _SUBSCRIPTS = re.compile(r"(\[[^\]]*\])+$")
 # Accessors that turn a carrier element into its page: the page's root is the accessor's argument.
@@ -136,7 +138,7 @@ def _matches(r: Root | None, root: Root, names: set[str], path: str) -> bool:
 class Index:
     """Cross-file lookups over every parsed file's facts."""
 
-    files: dict[str, FileFacts]
+    files: dict[str, list[FileFacts]] = field(default_factory=lambda: defaultdict(list))
     funcs: dict[str, list[tuple[str, FuncInfo]]] = field(default_factory=lambda: defaultdict(list))
     calls_in: dict[tuple[str, str], list[Call]] = field(default_factory=lambda: defaultdict(list))
     assigns_in: dict[tuple[str, str], list[tuple[str, str, int]]] = field(default_factory=lambda: defaultdict(list))
@@ -149,32 +151,37 @@ class Index:
     @classmethod
     def build(cls, facts: Iterable[FileFacts]) -> Index:
         """Index the facts of every parsed file."""
-        ix = cls({f.path: f for f in facts})
-        for path, ff in ix.files.items():
-            for fn in ff.functions:
-                ix.funcs[fn.name].append((path, fn))
-                if fn.static:
-                    ix.statics.add((path, fn.name))
-            for c in ff.calls:
-                if c.func is not None:
-                    ix.calls_in[(path, c.func)].append(c)
-                ix.callers[c.name].append((path, c))
-                if c.func is not None:
-                    for a in c.args:
-                        for fname in re.findall(r"(?:->|\.)\s*([A-Za-z_]\w*)", a):
-                            ix.field_users[fname].add((path, c.func))
-            for a in ff.assigns:
-                if a.func is not None:
-                    ix.assigns_in[(path, a.func)].append((a.lhs, a.rhs, a.line))
-                    for fname in re.findall(r"(?:->|\.)\s*([A-Za-z_]\w*)", a.rhs):
-                        ix.field_users[fname].add((path, a.func))
-            for fname, text in ff.returns:
-                ix.returns_in[(path, fname)].append(text)
-                for field_name in re.findall(r"(?:->|\.)\s*([A-Za-z_]\w*)", text):
-                    ix.field_users[field_name].add((path, fname))
-            for d in ff.decls:
-                ix.tags[(path, d.func)][d.name] = d.struct
+        ix = cls()
+        for ff in facts:
+            ix.add(ff)
         return ix
+
+    def add(self, ff: FileFacts) -> None:
+        """Index the facts of one parse (a whole file, or some of its functions)."""
+        path = ff.path
+        self.files[path].append(ff)
+        for fn in ff.functions:
+            self.funcs[fn.name].append((path, fn))
+            if fn.static:
+                self.statics.add((path, fn.name))
+        for c in ff.calls:
+            self.callers[c.name].append((path, c))
+            if c.func is not None:
+                self.calls_in[(path, c.func)].append(c)
+                for a in c.args:
+                    for fname in _FIELD_NAMES.findall(a):
+                        self.field_users[fname].add((path, c.func))
+        for a in ff.assigns:
+            if a.func is not None:
+                self.assigns_in[(path, a.func)].append((a.lhs, a.rhs, a.line))
+                for fname in _FIELD_NAMES.findall(a.rhs):
+                    self.field_users[fname].add((path, a.func))
+        for fname, text in ff.returns:
+            self.returns_in[(path, fname)].append(text)
+            for field_name in _FIELD_NAMES.findall(text):
+                self.field_users[field_name].add((path, fname))
+        for d in ff.decls:
+            self.tags[(path, d.func)][d.name] = d.struct
 
     def tags_for(self, path: str, func: str | None) -> dict[str, str]:
         """Local and file-scope struct tags visible in a function."""
@@ -209,10 +216,12 @@ class State:
 class Analyzer:
     """Finds acquire sites and follows each one's pages to their releases."""
 
-    def __init__(self, facts: Iterable[FileFacts], catalogue: Catalogue, version: Version | None) -> None:
+    def __init__(self, facts: Iterable[FileFacts], catalogue: Catalogue, version: Version | None,
+                 store: FactStore | None = None) -> None:
         self.cat = catalogue
         self.version = version
         self.ix = Index.build(facts)
+        self.store = store
         self._alias_cache: dict[tuple[str, str, Root], tuple[set[str], list[tuple[str, str, int]]]] = {}
         self._pin_guard = re.compile("|".join(re.escape(t) for t in catalogue.pin_tests)) if catalogue.pin_tests else None
 
@@ -225,14 +234,17 @@ class Analyzer:
     def sites(self) -> list[Site]:
         """Every acquire call site in the parsed files, analysed."""
         out = []
-        for path in sorted(self.ix.files):
-            for c in self.ix.files[path].calls:
-                api = self.cat.acquire.get(c.name)
-                if api is None or self.shadowed(path, c.name):
-                    continue
-                site = self.site(path, c, api)
-                if site is not None:
-                    out.append(site)
+        # Snapshot first: the closure search adds facts to the index as it parses more functions.
+        acquires = [
+            (path, c) for path in sorted(self.ix.files) for ff in list(self.ix.files[path]) for c in ff.calls
+            if c.name in self.cat.acquire
+        ]
+        for path, c in acquires:
+            if self.shadowed(path, c.name):
+                continue
+            site = self.site(path, c, self.cat.acquire[c.name])
+            if site is not None:
+                out.append(site)
         out.sort(key=lambda s: (s.file, s.line, s.column))
         return out
 
@@ -402,6 +414,8 @@ class Analyzer:
         fanned: set[Root] = set()
         while todo and steps < MAX_STEPS:
             st = todo.popleft()
+            if self.store is not None:
+                self._take(self.store.body(st.path, st.func))
             key = (st.path, st.func, st.root)
             if key in seen:
                 continue
@@ -443,6 +457,8 @@ class Analyzer:
                 for i, a in enumerate(c.args):
                     if not holds(a):
                         continue
+                    if self.store is not None:
+                        self._take(self.store.definition(c.name, st.path))
                     for dpath, fi in self.ix.definitions(c.name, st.path):
                         if i < len(fi.params) and fi.params[i]:
                             ev = Evidence(st.path, c.span.line, f"{st.func}() passes `{a}` to {c.name}() ({dpath}:{fi.line})")
@@ -456,6 +472,8 @@ class Analyzer:
                 lr = root_of(lhs, tags, st.path)
                 base = re.split(r"->|\.", lhs)[0].strip()
                 if lr is not None and lr.kind == "field" and base in names and re.fullmatch(r"[A-Za-z_]\w*", rhs):
+                    if self.store is not None:
+                        self._take(self.store.definition(rhs, st.path))
                     for dpath, fi in self.ix.definitions(rhs, st.path):
                         if fi.params and fi.params[0]:
                             ev = Evidence(st.path, ln, f"{st.func}() sets `{lhs} = {rhs}`: completion callback")
@@ -468,6 +486,8 @@ class Analyzer:
                     todo.append(State(st.path, st.func, fr, st.hops, st.chain + (ev,), st.up))
             if st.root.kind == "field" and st.root not in fanned:
                 fanned.add(st.root)
+                if self.store is not None:
+                    self._take(self.store.field_users(st.root.name, None if st.root.tag else st.root.file))
                 for upath, ufunc in sorted(self.ix.field_users.get(st.root.name, ())):
                     if (not st.root.tag and upath != st.root.file) or (upath, ufunc) == (st.path, st.func):
                         continue  # an untyped field is only linked within the file that stored it
@@ -492,6 +512,8 @@ class Analyzer:
             if not st.up:
                 up_idx = None  # went down into a callee: its parameters lead back where we came from
             if fi is not None and st.func not in self.cat.acquire and (up_idx is not None or rets):
+                if self.store is not None:
+                    self._take(self.store.callers(st.func, st.path, fi.static))
                 for cpath, cc in self.ix.callers.get(st.func, []):
                     if cc.func is None or (fi.static and cpath != st.path):
                         continue
@@ -526,6 +548,10 @@ class Analyzer:
             f"{len({p for p, _ in funcs_seen})} file(s), up to {MAX_HOPS} hops from `{root.show()}`"
         )
         return releases, chain, reach
+
+    def _take(self, new: list[FileFacts]) -> None:
+        for ff in new:
+            self.ix.add(ff)
 
     def _uses_tag(self, path: str, func: str, root: Root) -> bool:
         """Whether `func` has a variable of the field root's struct type, or the file is the storing one."""

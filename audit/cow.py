@@ -329,7 +329,7 @@ class SourceFile:
     def macros(self, names: frozenset[str]) -> Iterator[tuple[str, Node]]:
         """(name, preproc_function_def) for every function-like macro defining one of `names`."""
         root = self.tree.root_node
-        for m in re.finditer(rb"^[ \t]*#[ \t]*define[ \t]+(\w+)\(", self.src, re.M):
+        for m in re.finditer(rb"^[ \t]*#[ \t]*define[ \t]+(\w+)\(", self.src, re.MULTILINE):
             name = m.group(1).decode()
             if name not in names:
                 continue
@@ -518,7 +518,8 @@ class ReuseAnalyzer:
     def decision(self, node: Node) -> Decision | None:
         """Climb from a test to the decision that uses it, through `!`, `&&`, `||`, parentheses
         and `likely()`; None when the test feeds something else (a call argument, a loop)."""
-        n, neg, chain = node, False, []
+        n, neg = node, False
+        chain: list[tuple[Node, str, bool]] = []
         while True:
             p = n.parent
             if p is None or not self._inside_fn(p):
@@ -540,9 +541,9 @@ class ReuseAnalyzer:
                 n = p.parent
             elif t == "conditional_expression" and p.child_by_field_name("condition") == n:
                 return Decision("ternary", _statement(p), n, neg, tuple(chain))
-            elif t == "assignment_expression" and p.child_by_field_name("right") == n:
-                return Decision("assign", _statement(p), n, neg, tuple(chain))
-            elif t == "init_declarator" and p.child_by_field_name("value") == n:
+            elif (t == "assignment_expression" and p.child_by_field_name("right") == n) or (
+                t == "init_declarator" and p.child_by_field_name("value") == n
+            ):
                 return Decision("assign", _statement(p), n, neg, tuple(chain))
             elif t == "return_statement":
                 return Decision("return", p, n, neg, tuple(chain))
@@ -551,7 +552,8 @@ class ReuseAnalyzer:
 
     def _path(self, node: Node, top: Node) -> tuple[bool, bool, set[str]]:
         """(boolean-only path, `!` parity, `&&`/`||` operators) from `node` up to `top`."""
-        n, neg, ops = node, False, set()
+        n, neg = node, False
+        ops: set[str] = set()
         while n != top:
             p = n.parent
             if p is None:
@@ -562,10 +564,8 @@ class ReuseAnalyzer:
             elif t == "binary_expression" and _op(p) in ("&&", "||"):
                 ops.add(str(_op(p)))
             elif t == "argument_list" and p.parent is not None and _callee(p.parent) in self.cat.transparent:
-                pass
-            elif t == "call_expression" and _callee(p) in self.cat.transparent:
-                pass
-            elif t != "parenthesized_expression":
+                pass  # likely(...): the call itself is checked on the next step
+            elif not (t == "parenthesized_expression" or (t == "call_expression" and _callee(p) in self.cat.transparent)):
                 return False, neg, ops
             n = p
         return True, neg, ops
@@ -651,8 +651,9 @@ class ReuseAnalyzer:
                 continue
             pa = atom.positive != neg_below
             for g in self._guards_in(sib):
-                ok, neg, _ = self._path(g.node, node)
-                if not ok:
+                # `a && (x || g)` does not need g: x alone lets the page through.
+                ok, neg, ops = self._path(g.node, node)
+                if not ok or not ops <= {op}:
                     continue
                 pg = g.positive != neg
                 if (op == "&&" and pa and pg) or (op == "||" and not pa and not pg):
@@ -918,7 +919,7 @@ class Profiler:
         calls in the same files), with the line that shows it. A wrapper whose definition is not
         in the files read is trusted to the catalogue."""
         cat = self.cat
-        todo, seen = [name], set()
+        todo, seen = [name], set[str]()
         first_def: tuple[str, int] | None = None
         while todo and len(seen) < 8:
             cur = todo.pop(0)

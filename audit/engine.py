@@ -13,6 +13,7 @@ from pathlib import Path
 
 from audit import catalogue, classify, cow, rules, walk
 from audit.analyze import Analyzer
+from audit.store import FactStore
 from audit.model import Evidence, FileFacts, ParseProblem, Report, TreeInfo
 from audit.version import format_version, tree_version
 
@@ -44,7 +45,9 @@ class Scan:
     """The parsed facts of one tree, before analysis."""
 
     facts: tuple[FileFacts, ...]
-    """Facts of every parsed file."""
+    """First-round facts of every parsed file."""
+    store: FactStore
+    """The parsed files, for parsing more of them on demand."""
     files_scanned: int
     """.c/.h files considered."""
     files_parsed: int
@@ -69,21 +72,26 @@ def scan(root: Path, cat: catalogue.Catalogue, workers: int | None = None) -> Sc
             problems.extend(gp)
             files = [(rel, size) for rel, size in w.files if rel in hits]
             chunks = walk.chunked(files, 1 if small else pool_size * 3)
-            results = pool.map(walk.parse_files, [(str(root), [r for r, _ in ch], focus) for ch in chunks], small)
+            pattern = cat.acquire_regex().pattern
+            results = pool.map(walk.parse_files, [(str(root), [r for r, _ in ch], pattern, focus) for ch in chunks], small)
         else:
             chunks = walk.chunked(list(w.files), 1 if small else pool_size * 6)
             pattern = cat.acquire_regex().pattern
             results = pool.map(walk.scan_chunk, [(str(root), ch, pattern, focus) for ch in chunks], small)
     facts: list[FileFacts] = []
+    store = FactStore(str(root), focus)
     parsed = 0
     for r in results:
         assert isinstance(r, walk.ChunkResult)
-        facts.extend(r.facts)
+        for fr in r.rounds:
+            store.add(fr)
+            if fr.facts is not None:
+                facts.append(fr.facts)
         problems.extend(r.problems)
         parsed += r.parsed
     facts.sort(key=lambda f: f.path)
     problems.sort(key=lambda p: (p.file, p.line))
-    return Scan(tuple(facts), len(w.files), parsed, tuple(problems))
+    return Scan(tuple(facts), store, len(w.files), parsed, tuple(problems))
 
 
 def audit_tree(root: Path, shown_root: str | None = None, workers: int | None = None) -> Report:
@@ -92,7 +100,7 @@ def audit_tree(root: Path, shown_root: str | None = None, workers: int | None = 
     version = tree_version(root)
     cat = catalogue.load(version)
     sc = scan(root, cat, workers)
-    an = Analyzer(sc.facts, cat, version)
+    an = Analyzer(sc.facts, cat, version, sc.store)
     prof = cow.profile(root)
     raw = an.sites()
     reach = classify.reached_from(raw, an.ix)
@@ -109,6 +117,6 @@ def audit_tree(root: Path, shown_root: str | None = None, workers: int | None = 
         kernel_version=format_version(version),
         files_scanned=sc.files_scanned,
         files_parsed=sc.files_parsed,
-        parse_problems=sc.problems,
+        parse_problems=tuple(sorted(sc.problems + tuple(sc.store.problems), key=lambda p: (p.file, p.line))),
     )
     return Report(tree=info, sites=sites, cow=prof)

@@ -175,10 +175,12 @@ def _lhs_of(src: bytes, call: Node) -> tuple[str | None, bool]:
     return None, False
 
 
-def extract(path: str, src: bytes, focus: frozenset[str]) -> FileFacts:
-    """Parse `src` and return its facts. `focus` names the calls that get full context."""
-    lines = parse.Lines(src)
-    tree = parse.parse(src)
+def extract(path: str, src: bytes, focus: frozenset[str], ranges: list[tuple[int, int]] | None = None,
+            lines: parse.Lines | None = None, masked: bytes | None = None) -> FileFacts:
+    """Parse `src` (or only its byte `ranges`) and return the facts. `focus` names the calls that get
+    full context; `lines` and `masked` may be passed in when the same file is parsed repeatedly."""
+    lines = lines or parse.Lines(src)
+    tree = parse.parse(src, ranges, lines, masked)
     funcs: list[FuncInfo] = []
     call_nodes: list[tuple[Node, Node, Node]] = []
     assigns_raw: list[tuple[str, str, int]] = []
@@ -231,6 +233,8 @@ def extract(path: str, src: bytes, focus: frozenset[str]) -> FileFacts:
     uncovered_call = any(covering(fn.start_byte, covered, starts) < 0 for fn, _, _ in call_nodes if _text(src, fn) in focus)
     if uncovered_call:
         for name, nbyte, b0, b1 in parse.text_functions(src):
+            if ranges and not any(a <= b0 < b for a, b in ranges):
+                continue
             if covering(b0 + 1, covered, starts) < 0:
                 funcs.append(FuncInfo(name, lines.line_of(nbyte), b0, b1, (), (), False, True))
         funcs.sort(key=lambda f: f.start_byte)

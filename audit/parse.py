@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import tree_sitter_c
-from tree_sitter import Language, Parser, Tree
+from tree_sitter import Language, Parser, Point, Range, Tree
 
 from audit.model import Span
 from audit.resources import rules_dir
@@ -66,9 +66,23 @@ def mask(src: bytes) -> bytes:
     return mask_spec().pattern.sub(_blank, src)
 
 
-def parse(src: bytes) -> Tree:
-    """Parse masked source bytes."""
-    return parser().parse(mask(src))
+def parse(src: bytes, ranges: list[tuple[int, int]] | None = None, lines: Lines | None = None,
+          masked: bytes | None = None) -> Tree:
+    """Parse masked source bytes; with `ranges`, only those byte ranges (offsets stay the file's)."""
+    p = parser()
+    text = masked if masked is not None else mask(src)
+    if not ranges:
+        return p.parse(text)
+    ln = lines or Lines(src)
+    p.included_ranges = [
+        Range(Point(ln.line_of(a) - 1, a - ln.starts[ln.line_of(a) - 1]),
+              Point(ln.line_of(max(a, b - 1)) - 1, b - ln.starts[ln.line_of(max(a, b - 1)) - 1]), a, b)
+        for a, b in ranges
+    ]
+    try:
+        return p.parse(text)
+    finally:
+        p.included_ranges = []
 
 
 class Lines:
@@ -123,6 +137,12 @@ def header_name(src: bytes, brace: int) -> tuple[str, int] | None:
     The header is the run of lines above the brace back to a blank line, a `}`, a line ending in
     `;` or `*/`, or a directive. Returns (name, byte offset of the name) or None.
     """
+    h = _header(src, brace)
+    return None if h is None else (h[0], h[1])
+
+
+def _header(src: bytes, brace: int) -> tuple[str, int, int] | None:
+    """(name, name byte, header start byte) of the header above a column-0 `{`."""
     hstart = brace
     while hstart > 0:
         prev = src.rfind(b"\n", 0, hstart - 1) + 1
@@ -145,9 +165,45 @@ def header_name(src: bytes, brace: int) -> tuple[str, int] | None:
         prefix = macros.get(word.decode())
         if prefix is not None:
             arg = re.match(rb"\s*\(\s*(\w+)", header[hm.end() - 1 :])
-            return prefix + (arg.group(1).decode() if arg else word.decode()), hstart + hm.start(1)
-        return word.decode(), hstart + hm.start(1)
+            return prefix + (arg.group(1).decode() if arg else word.decode()), hstart + hm.start(1), hstart
+        return word.decode(), hstart + hm.start(1), hstart
     return None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A top-level function found by kernel layout: header lines, then `{` … `}` at column 0."""
+
+    name: str
+    """The function's name."""
+    static: bool
+    """The header says `static`."""
+    start: int
+    """Byte offset of the header's first line."""
+    end: int
+    """Byte offset just past the closing brace's line."""
+
+
+_OPEN = re.compile(rb"^\{[ \t]*(?:/\*.*)?$", re.M)
+_CLOSE = re.compile(rb"^\}", re.M)
+
+
+def chunks(src: bytes) -> list[Chunk]:
+    """Every column-0 function body of a file with its header, in file order."""
+    out: list[Chunk] = []
+    pos = 0
+    for m in _OPEN.finditer(src):
+        if m.start() < pos:
+            continue
+        close = _CLOSE.search(src, m.end())
+        end = src.find(b"\n", close.end()) + 1 if close else len(src)
+        if end <= 0:
+            end = len(src)
+        h = _header(src, m.start())
+        if h is not None:
+            out.append(Chunk(h[0], b"static" in src[h[2] : m.start()].split(b"(")[0], h[2], end))
+        pos = end
+    return out
 
 
 def text_functions(src: bytes) -> list[tuple[str, int, int, int]]:

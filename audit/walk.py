@@ -17,8 +17,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 
-from audit import facts
-from audit.model import FileFacts, ParseProblem
+from audit.store import FirstRound, first_round
+from audit.model import ParseProblem
 
 MAX_BYTES = 8 * 1024 * 1024
 """Files above this size are not parsed (generated register headers reach 10+ MB)."""
@@ -69,19 +69,7 @@ def walk(root: str) -> Walked:
     return Walked(tuple(out), tuple(problems))
 
 
-@dataclass(frozen=True)
-class ChunkResult:
-    """What a worker returns for one chunk of files."""
-
-    facts: tuple[FileFacts, ...]
-    """Facts of the files that matched and parsed."""
-    problems: tuple[ParseProblem, ...]
-    """Files that could not be read or parsed."""
-    parsed: int
-    """Number of files parsed."""
-
-
-def _read(root: str, rel: str, size: int, problems: list[ParseProblem]) -> bytes | None:
+def _read(root: str, rel: str, problems: list[ParseProblem]) -> bytes | None:
     try:
         with open(os.path.join(root, rel), "rb") as fh:
             return fh.read()
@@ -90,68 +78,75 @@ def _read(root: str, rel: str, size: int, problems: list[ParseProblem]) -> bytes
         return None
 
 
-def _parse_one(root: str, rel: str, src: bytes, focus: frozenset[str], problems: list[ParseProblem]) -> FileFacts | None:
+def _usable(rel: str, src: bytes, problems: list[ParseProblem]) -> bool:
+    """Whether a file can be parsed; records why not (or that its text is not UTF-8)."""
     if len(src) > MAX_BYTES:
         problems.append(ParseProblem(rel, 1, f"file of {len(src) // (1024 * 1024)} MB is over the {MAX_BYTES // (1024 * 1024)} MB parse limit, skipped"))
-        return None
+        return False
     if b"\0" in src:
         problems.append(ParseProblem(rel, 1, "binary content (NUL bytes), not parsed"))
-        return None
+        return False
     try:
         src.decode("utf-8")
     except UnicodeDecodeError as e:
         line = src.count(b"\n", 0, e.start) + 1
         problems.append(ParseProblem(rel, line, "invalid UTF-8; parsed as bytes, text shown with replacements"))
+    return True
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What a worker returns for one batch of files."""
+
+    rounds: tuple[FirstRound, ...]
+    """First-round facts of each parsed file."""
+    problems: tuple[ParseProblem, ...]
+    """Files that could not be read or parsed."""
+    parsed: int
+    """Number of files parsed."""
+
+
+def _first(root: str, rel: str, src: bytes, focus: frozenset[str], rx: re.Pattern[bytes],
+           problems: list[ParseProblem]) -> FirstRound | None:
+    if not _usable(rel, src, problems):
+        return None
     try:
-        return facts.extract(rel, src, focus)
+        return first_round(root, rel, src, focus, rx)
     except (ValueError, RecursionError, MemoryError) as e:  # tree-sitter gives up on pathological input
         problems.append(ParseProblem(rel, 1, f"tree-sitter could not parse the file: {e.__class__.__name__}"))
         return None
 
 
 def scan_chunk(root: str, files: list[tuple[str, int]], pattern: bytes, focus: frozenset[str]) -> ChunkResult:
-    """Read, prefilter and parse one chunk (runs in a worker)."""
+    """Read, prefilter (in Python) and first-round parse one batch (runs in a worker)."""
     rx = re.compile(pattern)
-    out: list[FileFacts] = []
+    out: list[FirstRound] = []
     problems: list[ParseProblem] = []
     parsed = 0
-    for rel, size in files:
-        src = _read(root, rel, size, problems)
+    for rel, _size in files:
+        src = _read(root, rel, problems)
         if src is None or not rx.search(src):
             continue
-        ff = _parse_one(root, rel, src, focus, problems)
         parsed += 1
-        if ff is not None:
-            out.append(ff)
+        fr = _first(root, rel, src, focus, rx, problems)
+        if fr is not None:
+            out.append(fr)
     return ChunkResult(tuple(out), tuple(problems), parsed)
 
 
-def parse_files(root: str, files: list[str], focus: frozenset[str]) -> ChunkResult:
-    """Parse the named files without the prefilter (runs in a worker)."""
-    out: list[FileFacts] = []
+def parse_files(root: str, files: list[str], pattern: bytes, focus: frozenset[str]) -> ChunkResult:
+    """First-round parse of files the grep prefilter picked (runs in a worker)."""
+    rx = re.compile(pattern)
+    out: list[FirstRound] = []
     problems: list[ParseProblem] = []
     for rel in files:
-        src = _read(root, rel, 0, problems)
+        src = _read(root, rel, problems)
         if src is None:
             continue
-        ff = _parse_one(root, rel, src, focus, problems)
-        if ff is not None:
-            out.append(ff)
+        fr = _first(root, rel, src, focus, rx, problems)
+        if fr is not None:
+            out.append(fr)
     return ChunkResult(tuple(out), tuple(problems), len(files))
-
-
-def grep_chunk(root: str, files: list[str], pattern: bytes) -> list[str]:
-    """The files among `files` whose bytes match `pattern` (runs in a worker)."""
-    rx = re.compile(pattern)
-    hits = []
-    for rel in files:
-        try:
-            with open(os.path.join(root, rel), "rb") as fh:
-                if rx.search(fh.read()):
-                    hits.append(rel)
-        except OSError:
-            continue
-    return hits
 
 
 class Pool:

@@ -1,0 +1,172 @@
+"""Parse on demand: the facts of the prefiltered files, one function at a time.
+
+Most of a file that calls a gup API is irrelevant to its closures. The first round (in worker
+processes) parses only the functions that mention an acquire API; the closure search then asks for
+what it needs — a function's body, a function's definition, its callers, the users of a struct
+field — and the store parses just those functions (found by kernel layout: header, `{` … `}` at
+column 0) and hands their facts to the index. Offsets stay the file's, so spans do not change.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+from audit import facts, parse
+from audit.model import FileFacts, ParseProblem
+
+
+@dataclass
+class SourceFile:
+    """One prefiltered file and which of its functions have been parsed."""
+
+    path: str
+    """Path relative to the tree root."""
+    chunks: list[parse.Chunk]
+    """Its column-0 functions."""
+    parsed: set[int] = field(default_factory=set)
+    """Indices of parsed chunks."""
+    whole: bool = False
+    """The whole file was parsed (layout did not cover every acquire call)."""
+    src: bytes | None = None
+    """The file's bytes, read when first needed."""
+    lines: parse.Lines | None = None
+    """Line index of `src`."""
+    masked: bytes | None = None
+    """`src` with attribute macros blanked."""
+
+
+@dataclass(frozen=True)
+class FirstRound:
+    """What a worker returns for one prefiltered file."""
+
+    path: str
+    """Path relative to the tree root."""
+    chunks: tuple[parse.Chunk, ...]
+    """Its column-0 functions."""
+    parsed: tuple[int, ...]
+    """Chunks parsed in this round."""
+    whole: bool
+    """The whole file was parsed."""
+    facts: FileFacts | None
+    """Facts of what was parsed."""
+    called: dict[str, tuple[int, ...]]
+    """Callee name -> chunks that call it (found by text, so the index covers unparsed chunks)."""
+    fields: dict[str, tuple[int, ...]]
+    """Struct field name -> chunks that use `->name` or `.name`."""
+
+
+_CALLED = re.compile(rb"\b([A-Za-z_]\w*)\s*\(")
+_FIELD = re.compile(rb"(?:->|\.)\s*([A-Za-z_]\w*)")
+
+
+def _text_index(src: bytes, chunks: list[parse.Chunk], rx: re.Pattern[bytes]) -> dict[str, tuple[int, ...]]:
+    out: dict[str, set[int]] = {}
+    for i, c in enumerate(chunks):
+        for name in set(rx.findall(src, c.start, c.end)):
+            out.setdefault(name.decode("ascii", "replace"), set()).add(i)
+    return {k: tuple(sorted(v)) for k, v in out.items()}
+
+
+def first_round(root: str, rel: str, src: bytes, focus: frozenset[str], acquire: re.Pattern[bytes]) -> FirstRound:
+    """Parse the functions of one file that mention an acquire API (the whole file if layout fails)."""
+    chunks = parse.chunks(src)
+    starts = [c.start for c in chunks]
+    want: set[int] = set()
+    whole = not chunks
+    for m in acquire.finditer(src):
+        i = bisect_right(starts, m.start()) - 1
+        if i >= 0 and chunks[i].start <= m.start() < chunks[i].end:
+            want.add(i)
+        else:
+            whole = True  # a call outside any column-0 function (macro, one-line inline, odd layout)
+            break
+    called = _text_index(src, chunks, _CALLED)
+    fields = _text_index(src, chunks, _FIELD)
+    if whole:
+        ff = facts.extract(rel, src, focus)
+        return FirstRound(rel, tuple(chunks), tuple(range(len(chunks))), True, ff, called, fields)
+    ranges = [(chunks[i].start, chunks[i].end) for i in sorted(want)]
+    ff = facts.extract(rel, src, focus, ranges) if ranges else None
+    return FirstRound(rel, tuple(chunks), tuple(sorted(want)), False, ff, called, fields)
+
+
+class FactStore:
+    """The prefiltered files, parsed lazily function by function."""
+
+    def __init__(self, root: str, focus: frozenset[str]) -> None:
+        self.root = root
+        self.focus = focus
+        self.files: dict[str, SourceFile] = {}
+        self.problems: list[ParseProblem] = []
+        self._done: set[tuple[str, str]] = set()
+        self._by_name: dict[str, list[tuple[str, int]]] = {}
+        self._by_call: dict[str, list[tuple[str, int]]] = {}
+        self._by_field: dict[str, list[tuple[str, int]]] = {}
+
+    def add(self, fr: FirstRound) -> None:
+        """Register a file after the first round."""
+        self.files[fr.path] = SourceFile(fr.path, list(fr.chunks), set(fr.parsed), fr.whole)
+        for i, c in enumerate(fr.chunks):
+            self._by_name.setdefault(c.name, []).append((fr.path, i))
+        for name, idxs in fr.called.items():
+            self._by_call.setdefault(name, []).extend((fr.path, i) for i in idxs)
+        for name, idxs in fr.fields.items():
+            self._by_field.setdefault(name, []).extend((fr.path, i) for i in idxs)
+
+    def _load(self, wanted: list[tuple[str, int]]) -> list[FileFacts]:
+        by_file: dict[str, list[int]] = {}
+        for path, i in wanted:
+            sf = self.files[path]
+            if not sf.whole and i not in sf.parsed:
+                by_file.setdefault(path, []).append(i)
+        out = []
+        for path, idxs in sorted(by_file.items()):
+            sf = self.files[path]
+            sf.parsed.update(idxs)
+            if sf.src is None:
+                try:
+                    with open(os.path.join(self.root, sf.path), "rb") as fh:
+                        sf.src = fh.read()
+                except OSError as e:
+                    self.problems.append(ParseProblem(sf.path, 1, f"cannot read: {e.strerror}"))
+                    continue
+                sf.lines = parse.Lines(sf.src)
+                sf.masked = parse.mask(sf.src)
+            ranges = [(sf.chunks[i].start, sf.chunks[i].end) for i in sorted(set(idxs))]
+            out.append(facts.extract(sf.path, sf.src, self.focus, ranges, sf.lines, sf.masked))
+        return out
+
+    def _once(self, kind: str, key: str) -> bool:
+        if (kind, key) in self._done:
+            return False
+        self._done.add((kind, key))
+        return True
+
+    def body(self, path: str, func: str) -> list[FileFacts]:
+        """The facts of `func` in `path`."""
+        if not self._once("body", f"{path}:{func}"):
+            return []
+        return self._load([(p, i) for p, i in self._by_name.get(func, []) if p == path])
+
+    def definition(self, name: str, from_path: str) -> list[FileFacts]:
+        """The facts of every definition of `name` visible from `from_path`."""
+        if not self._once("def", f"{from_path}:{name}"):
+            return []
+        return self._load([
+            (p, i) for p, i in self._by_name.get(name, []) if p == from_path or not self.files[p].chunks[i].static
+        ])
+
+    def callers(self, name: str, path: str, static: bool) -> list[FileFacts]:
+        """The facts of every function that calls `name` (only in `path` when it is static)."""
+        if not self._once("callers", f"{path if static else ''}:{name}"):
+            return []
+        return self._load([(p, i) for p, i in self._by_call.get(name, []) if not static or p == path])
+
+    def field_users(self, name: str, only: str | None) -> list[FileFacts]:
+        """The facts of every function that uses struct field `name` (only in file `only` if given)."""
+        if not self._once("field", f"{only or ''}:{name}"):
+            return []
+        return self._load([(p, i) for p, i in self._by_field.get(name, []) if only is None or p == only])
