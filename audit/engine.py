@@ -14,7 +14,7 @@ from pathlib import Path
 from audit import catalogue, classify, cow, rules, walk
 from audit.analyze import Analyzer
 from audit.store import FactStore
-from audit.model import Evidence, FileFacts, ParseProblem, Report, TreeInfo
+from audit.model import CowProfile, Evidence, FileFacts, ParseProblem, Report, TreeInfo
 from audit.version import format_version, tree_version
 
 
@@ -54,23 +54,54 @@ class Scan:
     """Files parsed with tree-sitter."""
     problems: tuple[ParseProblem, ...]
     """Unreadable/unparseable files."""
+    cow: CowProfile
+    """The tree's COW profile (computed in a worker while grep runs)."""
+
+
+def _size(root: Path, rel: str) -> int:
+    try:
+        return (root / rel).stat().st_size
+    except OSError:
+        return 0
+
+
+def declared_apis(root: Path, cat: catalogue.Catalogue) -> set[str]:
+    """The acquire APIs the tree's headers mention: the ones worth prefiltering for.
+
+    An API that no header under include/linux names (memfd_pin_folios before 6.11, a driver-private
+    static) cannot be called from another file; files defining or calling it privately still
+    mention other catalogue names. Leaving such names out of the grep pattern keeps a literal
+    common to every alternative, which is what makes grep fast. Without include/linux, all names.
+    """
+    inc = root / "include" / "linux"
+    names = set(cat.acquire)
+    if not inc.is_dir():
+        return names
+    found = walk.grep_words(str(inc), sorted(names), "*.h")
+    return found if found else names
 
 
 def scan(root: Path, cat: catalogue.Catalogue, workers: int | None = None) -> Scan:
     """Walk, prefilter and parse `root` in worker processes."""
     pool_size = workers or os.cpu_count() or 1
-    regex = r"\b(" + "|".join(sorted(cat.acquire)) + r")\s*\("
+
+    def prefilter() -> tuple[set[str], list[ParseProblem]] | None:
+        regex = r"\b(" + "|".join(sorted(declared_apis(root, cat))) + r")\s*\("
+        return walk.grep_prefilter(str(root), regex, pool_size)
+
     focus = cat.focus()
     with walk.Pool(pool_size) as pool, ThreadPoolExecutor(1) as th:
-        grep = th.submit(walk.grep_prefilter, str(root), regex, pool_size)
+        grep = th.submit(prefilter)
+        # The walk and the COW profile run here while the grep processes read the tree.
         w = walk.walk(str(root))
+        prof = cow.profile(root)
         pre = grep.result()
         problems = list(w.problems)
         small = len(w.files) < 2000
         if pre is not None:
             hits, gp = pre
             problems.extend(gp)
-            files = [(rel, size) for rel, size in w.files if rel in hits]
+            files = [(rel, _size(root, rel)) for rel, _ in w.files if rel in hits]
             chunks = walk.chunked(files, 1 if small else pool_size * 3)
             pattern = cat.acquire_regex().pattern
             results = pool.map(walk.parse_files, [(str(root), [r for r, _ in ch], pattern, focus) for ch in chunks], small)
@@ -91,7 +122,7 @@ def scan(root: Path, cat: catalogue.Catalogue, workers: int | None = None) -> Sc
         parsed += r.parsed
     facts.sort(key=lambda f: f.path)
     problems.sort(key=lambda p: (p.file, p.line))
-    return Scan(tuple(facts), store, len(w.files), parsed, tuple(problems))
+    return Scan(tuple(facts), store, len(w.files), parsed, tuple(problems), prof)
 
 
 def audit_tree(root: Path, shown_root: str | None = None, workers: int | None = None) -> Report:
@@ -101,7 +132,7 @@ def audit_tree(root: Path, shown_root: str | None = None, workers: int | None = 
     cat = catalogue.load(version)
     sc = scan(root, cat, workers)
     an = Analyzer(sc.facts, cat, version, sc.store)
-    prof = cow.profile(root)
+    prof = sc.cow
     raw = an.sites()
     reach = classify.reached_from(raw, an.ix)
     decorated = []

@@ -63,7 +63,14 @@ def _blank(m: re.Match[bytes]) -> bytes:
 
 def mask(src: bytes) -> bytes:
     """Blank attribute macros with spaces; the result has the same length and line breaks."""
-    return mask_spec().pattern.sub(_blank, src)
+    buf: bytearray | None = None
+    for m in mask_spec().pattern.finditer(src):
+        if buf is None:
+            buf = bytearray(src)
+        a, b = m.span()
+        text = m.group(0)
+        buf[a:b] = _blank(m) if b"\n" in text else b" " * (b - a)
+    return src if buf is None else bytes(buf)
 
 
 def parse(src: bytes, ranges: list[tuple[int, int]] | None = None, lines: Lines | None = None,

@@ -31,7 +31,7 @@ class Walked:
     """The .c/.h files of a tree."""
 
     files: tuple[tuple[str, int], ...]
-    """(relative path, size) pairs, sorted by path."""
+    """(relative path, 0) pairs, sorted by path (sizes are filled in for prefiltered files only)."""
     problems: tuple[ParseProblem, ...]
     """Entries that could not be walked (dangling or looping symlinks, unreadable folders)."""
 
@@ -62,7 +62,7 @@ def walk(root: str) -> Walked:
                         if name not in _SKIP_DIRS:
                             stack.append(r)
                     elif name.endswith((".c", ".h")):
-                        out.append((r, e.stat(follow_symlinks=False).st_size))
+                        out.append((r, 0))  # sizes are taken later, for the few files that are parsed
                 except OSError as err:
                     problems.append(ParseProblem(r, 1, f"not readable: {err.strerror}"))
     out.sort()
@@ -246,3 +246,16 @@ def grep_prefilter(root: str, regex: str, n: int) -> tuple[set[str], list[ParseP
             elif m:
                 problems.append(ParseProblem(m.group(1), 1, "symlink loop, not followed"))
     return hits, problems
+
+
+def grep_words(folder: str, words: list[str], include: str) -> set[str] | None:
+    """Which of `words` occur (as words) in the files under `folder`; None when grep is missing."""
+    exe = shutil.which("grep")
+    if exe is None:
+        return None
+    cmd = [exe, "-rhowE", f"--include={include}", "-e", "(" + "|".join(re.escape(w) for w in words) + ")", "--", folder]
+    try:
+        out = subprocess.run(cmd, capture_output=True, check=False).stdout
+    except OSError:
+        return None
+    return {w.decode("ascii", "replace") for w in set(out.split())} & set(words)
