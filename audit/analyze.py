@@ -120,6 +120,18 @@ def root_of(expr: str, tags: dict[str, str], path: str = "") -> Root | None:
     return Root("local", name)
 
 
+def _subsystem(path: str) -> str:
+    """`drivers/vdpa/vdpa_user/x.c` -> `drivers/vdpa`; `mm/gup.c` -> `mm`."""
+    parts = path.split("/")
+    return "/".join(parts[:2]) if len(parts) > 2 else parts[0]
+
+
+def _namespace(func: str) -> str | None:
+    """The subsystem prefix of a function name (`p9` for p9_virtio_zc_request), None if too short."""
+    head = func.lstrip("_").split("_", 1)[0]
+    return head if len(head) >= 2 and head not in ("get", "put", "set", "do", "is", "add", "free", "alloc") else None
+
+
 def _matches(r: Root | None, root: Root, names: set[str], path: str) -> bool:
     """Whether expression root `r`, seen in file `path`, refers to the tracked `root`."""
     if r is None:
@@ -458,7 +470,7 @@ class Analyzer:
                     if not holds(a):
                         continue
                     if self.store is not None:
-                        self._take(self.store.definition(c.name, st.path))
+                        self._take(self.store.definition(c.name, st.path, _namespace(st.func)))
                     for dpath, fi in self.ix.definitions(c.name, st.path):
                         if i < len(fi.params) and fi.params[i]:
                             ev = Evidence(st.path, c.span.line, f"{st.func}() passes `{a}` to {c.name}() ({dpath}:{fi.line})")
@@ -479,19 +491,32 @@ class Analyzer:
                             ev = Evidence(st.path, ln, f"{st.func}() sets `{lhs} = {rhs}`: completion callback")
                             todo.append(State(dpath, fi.name, Root("local", fi.params[0]), st.hops + 1, st.chain + (ev,), False))
             # Stored into a struct field: track the field in this function, then tree-wide.
+            extra = [c for c in self.ix.calls_in.get((st.path, st.func), [])
+                     if c.name in self.cat.extra_refs and c.args and holds(c.args[0])]
             for lhs, rhs, ln in stores:
                 fr = root_of(lhs, tags, st.path)
+                if extra and fr is not None and fr != st.root:
+                    chain.append(Evidence(st.path, extra[0].span.line, f"{st.func}() takes its own reference with "
+                                          f"{extra[0].name}() before storing in `{lhs}`: that one is released on its own"))
+                    continue
                 if fr is not None and fr.kind == "field" and fr != st.root:
                     ev = Evidence(st.path, ln, f"{st.func}() stores the pages in `{lhs}`")
                     todo.append(State(st.path, st.func, fr, st.hops, st.chain + (ev,), st.up))
             if st.root.kind == "field" and st.root not in fanned:
                 fanned.add(st.root)
                 if self.store is not None:
-                    self._take(self.store.field_users(st.root.name, None if st.root.tag else st.root.file))
+                    ns = _namespace(st.func)
+                    local_tag = st.root.tag if ns and st.root.tag.startswith(ns + "_") else ""
+                    self._take(self.store.field_users(st.root.name, None if st.root.tag else st.root.file, st.root.file,
+                                                      local_tag))
                 for upath, ufunc in sorted(self.ix.field_users.get(st.root.name, ())):
                     if (not st.root.tag and upath != st.root.file) or (upath, ufunc) == (st.path, st.func):
                         continue  # an untyped field is only linked within the file that stored it
                     if st.root.tag and not self._uses_tag(upath, ufunc, st.root):
+                        continue
+                    if _subsystem(upath) != _subsystem(st.root.file) and not upath.startswith(self.cat.api_homes):
+                        # A field of a shared struct leads only into mm/ (vm_fault->page goes back to the
+                        # fault path), not into unrelated subsystems that use the same struct.
                         continue
                     ev = Evidence(st.path, st.chain[-1].line if st.chain else acq.span.line,
                                   f"pages kept in `{st.root.show()}`; {ufunc}() ({upath}) uses that field")

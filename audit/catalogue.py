@@ -111,6 +111,8 @@ class Catalogue:
     """Calls that mark a page dirty."""
     allocators: frozenset[str]
     """Calls returning pages the caller owns (not gup'd)."""
+    extra_refs: frozenset[str]
+    """Calls that take an extra ordinary reference on a page."""
     handoffs: dict[str, Handoff]
     """Hand-off calls by name."""
     pin_tests: tuple[str, ...]
@@ -195,6 +197,7 @@ def load(version: Version | None) -> Catalogue:
         release=rel,
         dirtying=frozenset(raw.get("dirtying", {}).get("names", [])),
         allocators=frozenset(raw.get("allocators", {}).get("names", [])),
+        extra_refs=frozenset(raw.get("extra_refs", {}).get("names", [])),
         handoffs={h["name"]: Handoff(h["name"], int(h["from"]), int(h["to"]), h["carrier"]) for h in raw.get("handoff", [])},
         pin_tests=tuple(raw.get("guards", {}).get("pin_tests", [])),
         api_homes=tuple(s.get("api_homes", ["mm/"])),

@@ -110,7 +110,11 @@ def scan(root: Path, cat: catalogue.Catalogue, workers: int | None = None) -> Sc
             pattern = cat.acquire_regex().pattern
             results = pool.map(walk.scan_chunk, [(str(root), ch, pattern, focus) for ch in chunks], small)
     facts: list[FileFacts] = []
-    store = FactStore(str(root), focus)
+    dirs_by_base: dict[str, list[str]] = {}
+    for d in sorted({os.path.dirname(rel) for rel, _ in w.files}):
+        dirs_by_base.setdefault(os.path.basename(d), []).append(d)
+    kernel_names = frozenset(cat.acquire) | frozenset(cat.release) | frozenset(cat.handoffs) | cat.dirtying | cat.allocators
+    store = FactStore(str(root), focus, dirs_by_base, kernel_names)
     parsed = 0
     for r in results:
         assert isinstance(r, walk.ChunkResult)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
@@ -96,9 +98,13 @@ def first_round(root: str, rel: str, src: bytes, focus: frozenset[str], acquire:
 class FactStore:
     """The prefiltered files, parsed lazily function by function."""
 
-    def __init__(self, root: str, focus: frozenset[str]) -> None:
+    def __init__(self, root: str, focus: frozenset[str], dirs_by_base: dict[str, list[str]] | None = None,
+                 skip_names: frozenset[str] = frozenset()) -> None:
         self.root = root
         self.focus = focus
+        self.dirs_by_base = dirs_by_base or {}
+        self.skip_names = skip_names
+        self._searched: set[tuple[str, str]] = set()
         self.files: dict[str, SourceFile] = {}
         self.problems: list[ParseProblem] = []
         self._done: set[tuple[str, str]] = set()
@@ -115,6 +121,68 @@ class FactStore:
             self._by_call.setdefault(name, []).extend((fr.path, i) for i in idxs)
         for name, idxs in fr.fields.items():
             self._by_field.setdefault(name, []).extend((fr.path, i) for i in idxs)
+
+    def add_source(self, path: str, src: bytes) -> None:
+        """Register a file found by a neighbourhood search (not prefiltered): chunked, not parsed."""
+        if path in self.files:
+            return
+        chunks = parse.chunks(src)
+        self.add(FirstRound(path, tuple(chunks), (), False, None, _text_index(src, chunks, _CALLED),
+                            _text_index(src, chunks, _FIELD)))
+        self.files[path].src = src
+
+    def neighbours(self, near: str) -> list[str]:
+        """The folder of `near` and the folders of the same name elsewhere (fs/ceph and net/ceph)."""
+        d = os.path.dirname(near)
+        if d.count("/") < 1:
+            return []  # mm/, block/, lib/, kernel/: core code, not a subsystem's private helpers
+        out = [d]
+        for other in self.dirs_by_base.get(os.path.basename(d), []):
+            if other not in out:
+                out.append(other)
+        return out[:4]
+
+    def search_near(self, word: str, near: str) -> bool:
+        """Add the files next to `near` that mention `word` to the store; True if any was added.
+
+        Only subsystem-local names are searched (the caller passes a name that shares the calling
+        function's namespace prefix, or a struct tag), never core kernel APIs.
+
+        Releases often live in a sibling file that names no acquire API (net/9p/trans_common.c,
+        net/ceph/pagevec.c, vmci_context.c), so the prefilter never saw them. grep finds them in
+        the neighbouring folders only, to keep the search cheap.
+        """
+        if word in self.skip_names:
+            return False
+        exe = shutil.which("grep")
+        added = False
+        for d in self.neighbours(near):
+            if (d, word) in self._searched:
+                continue
+            self._searched.add((d, word))
+            full = os.path.join(self.root, d)
+            try:
+                names = sorted(n for n in os.listdir(full) if n.endswith((".c", ".h")))
+            except OSError:
+                continue
+            cand = [n for n in names if f"{d}/{n}" not in self.files]
+            if not cand or exe is None:
+                continue
+            res = subprocess.run([exe, "-lw", "-e", word, "--", *cand], cwd=full, capture_output=True, check=False)
+            for n in res.stdout.decode("utf-8", "surrogateescape").split("\n"):
+                if not n:
+                    continue
+                rel = f"{d}/{n}"
+                try:
+                    with open(os.path.join(self.root, rel), "rb") as fh:
+                        src = fh.read()
+                except OSError:
+                    continue
+                if b"\0" in src or len(src) > 8 * 1024 * 1024:
+                    continue
+                self.add_source(rel, src)
+                added = True
+        return added
 
     def _load(self, wanted: list[tuple[str, int]]) -> list[FileFacts]:
         by_file: dict[str, list[int]] = {}
@@ -151,10 +219,13 @@ class FactStore:
             return []
         return self._load([(p, i) for p, i in self._by_name.get(func, []) if p == path])
 
-    def definition(self, name: str, from_path: str) -> list[FileFacts]:
-        """The facts of every definition of `name` visible from `from_path`."""
+    def definition(self, name: str, from_path: str, prefix: str | None = None) -> list[FileFacts]:
+        """The facts of every definition of `name` visible from `from_path` (searching nearby files
+        when no prefiltered file defines it)."""
         if not self._once("def", f"{from_path}:{name}"):
             return []
+        if name not in self._by_name and prefix is not None and name.startswith(prefix + "_"):
+            self.search_near(name, from_path)
         return self._load([
             (p, i) for p, i in self._by_name.get(name, []) if p == from_path or not self.files[p].chunks[i].static
         ])
@@ -165,8 +236,12 @@ class FactStore:
             return []
         return self._load([(p, i) for p, i in self._by_call.get(name, []) if not static or p == path])
 
-    def field_users(self, name: str, only: str | None) -> list[FileFacts]:
-        """The facts of every function that uses struct field `name` (only in file `only` if given)."""
+    def field_users(self, name: str, only: str | None, near: str | None = None, tag: str = "") -> list[FileFacts]:
+        """The facts of every function that uses struct field `name` (only in file `only` if given).
+
+        For a typed field, files next to `near` that name the struct tag are searched too."""
         if not self._once("field", f"{only or ''}:{name}"):
             return []
+        if only is None and near is not None and tag:
+            self.search_near(tag, near)
         return self._load([(p, i) for p, i in self._by_field.get(name, []) if only is None or p == only])
