@@ -435,6 +435,18 @@ class Analyzer:
             steps += 1
             funcs_seen.add((st.path, st.func))
             names, stores = self._aliases(st.path, st.func, st.root)
+            if st.root.kind == "local" and st.hops < MAX_HOPS:
+                # `struct page **pages = ttm->pages + pinned;` then gup into `pages`: the pages live in
+                # the storage `pages` points into, so track that too.
+                stags = self.ix.tags_for(st.path, st.func)
+                for lhs, rhs, ln in self.ix.assigns_in.get((st.path, st.func), []):
+                    if lhs not in names or "(" in rhs:
+                        continue
+                    rr = root_of(rhs, stags, st.path)
+                    if rr is None or (rr.kind == "local" and rr.name in names) or rr == st.root:
+                        continue
+                    ev = Evidence(st.path, ln, f"`{lhs}` points into `{rhs}`")
+                    todo.append(State(st.path, st.func, rr, st.hops, st.chain + (ev,), st.up, st.guard))
             holds = self._holds_fn(st.path, st.func, st.root, names)
             hit = False
             for c in self.ix.calls_in.get((st.path, st.func), []):
@@ -507,8 +519,10 @@ class Analyzer:
                 if self.store is not None:
                     ns = _namespace(st.func)
                     local_tag = st.root.tag if ns and st.root.tag.startswith(ns + "_") else ""
-                    self._take(self.store.field_users(st.root.name, None if st.root.tag else st.root.file, st.root.file,
-                                                      local_tag))
+                    home = _subsystem(st.root.file)
+                    self._take(self.store.field_users(
+                        st.root.name, None if st.root.tag else st.root.file, st.root.file, local_tag,
+                        lambda p, home=home: _subsystem(p) == home or p.startswith(self.cat.api_homes), st.root.tag))
                 for upath, ufunc in sorted(self.ix.field_users.get(st.root.name, ())):
                     if (not st.root.tag and upath != st.root.file) or (upath, ufunc) == (st.path, st.func):
                         continue  # an untyped field is only linked within the file that stored it

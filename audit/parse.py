@@ -61,6 +61,19 @@ def _blank(m: re.Match[bytes]) -> bytes:
     return re.sub(rb"[^\n]", b" ", m.group(0))
 
 
+def mask_ranges(src: bytes, ranges: list[tuple[int, int]]) -> bytes:
+    """`mask()` applied inside `ranges` only (enough when only those ranges are parsed)."""
+    buf: bytearray | None = None
+    pat = mask_spec().pattern
+    for a0, b0 in ranges:
+        for m in pat.finditer(src, a0, b0):
+            if buf is None:
+                buf = bytearray(src)
+            a, b = m.span()
+            buf[a:b] = _blank(m) if b"\n" in m.group(0) else b" " * (b - a)
+    return src if buf is None else bytes(buf)
+
+
 def mask(src: bytes) -> bytes:
     """Blank attribute macros with spaces; the result has the same length and line breaks."""
     buf: bytearray | None = None
@@ -77,7 +90,7 @@ def parse(src: bytes, ranges: list[tuple[int, int]] | None = None, lines: Lines 
           masked: bytes | None = None) -> Tree:
     """Parse masked source bytes; with `ranges`, only those byte ranges (offsets stay the file's)."""
     p = parser()
-    text = masked if masked is not None else mask(src)
+    text = masked if masked is not None else (mask_ranges(src, ranges) if ranges else mask(src))
     if not ranges:
         return p.parse(text)
     ln = lines or Lines(src)

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from audit import facts, parse
@@ -201,10 +202,10 @@ class FactStore:
                 except OSError as e:
                     self.problems.append(ParseProblem(sf.path, 1, f"cannot read: {e.strerror}"))
                     continue
+            if sf.lines is None:
                 sf.lines = parse.Lines(sf.src)
-                sf.masked = parse.mask(sf.src)
             ranges = [(sf.chunks[i].start, sf.chunks[i].end) for i in sorted(set(idxs))]
-            out.append(facts.extract(sf.path, sf.src, self.focus, ranges, sf.lines, sf.masked))
+            out.append(facts.extract(sf.path, sf.src, self.focus, ranges, sf.lines))
         return out
 
     def _once(self, kind: str, key: str) -> bool:
@@ -236,12 +237,34 @@ class FactStore:
             return []
         return self._load([(p, i) for p, i in self._by_call.get(name, []) if not static or p == path])
 
-    def field_users(self, name: str, only: str | None, near: str | None = None, tag: str = "") -> list[FileFacts]:
-        """The facts of every function that uses struct field `name` (only in file `only` if given).
+    def field_users(self, name: str, only: str | None, near: str | None = None, search_tag: str = "",
+                    within: Callable[[str], bool] | None = None, tag: str = "") -> list[FileFacts]:
+        """The facts of every function that uses struct field `name`: only in file `only` if given,
+        else in the files `within` accepts, and only functions whose text names `tag` if given.
 
-        For a typed field, files next to `near` that name the struct tag are searched too."""
-        if not self._once("field", f"{only or ''}:{name}"):
+        With `search_tag`, files next to `near` that name that struct tag are searched first."""
+        if not self._once("field", f"{only or ''}:{name}:{tag}"):
             return []
-        if only is None and near is not None and tag:
-            self.search_near(tag, near)
-        return self._load([(p, i) for p, i in self._by_field.get(name, []) if only is None or p == only])
+        if only is None and near is not None and search_tag:
+            self.search_near(search_tag, near)
+        want = []
+        tag_b = tag.encode()
+        for p, i in self._by_field.get(name, []):
+            if (only is not None and p != only) or (only is None and within is not None and not within(p)):
+                continue
+            if tag_b and p != near:
+                sf = self.files[p]
+                src = self._source(sf)
+                if tag_b not in src[sf.chunks[i].start : sf.chunks[i].end]:
+                    continue
+            want.append((p, i))
+        return self._load(want)
+
+    def _source(self, sf: SourceFile) -> bytes:
+        if sf.src is None:
+            try:
+                with open(os.path.join(self.root, sf.path), "rb") as fh:
+                    sf.src = fh.read()
+            except OSError:
+                sf.src = b""
+        return sf.src
