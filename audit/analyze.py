@@ -19,7 +19,7 @@ from functools import lru_cache
 from audit.catalogue import AcquireApi, Catalogue, Form
 from audit.facts import split_args
 from audit.store import FactStore
-from audit.model import Call, Evidence, FileFacts, FuncInfo, RefKind, Release, Site, Status
+from audit.model import Call, Evidence, FileFacts, FuncInfo, RefKind, Release, Site, Status, Wrapper
 from audit.version import Version
 
 MAX_HOPS = 5
@@ -234,6 +234,7 @@ class Analyzer:
         self.version = version
         self.ix = Index.build(facts)
         self.store = store
+        self._wrappers: dict[tuple[str, str, str], str] = {}
         self._alias_cache: dict[tuple[str, str, Root], tuple[set[str], list[tuple[str, str, int]]]] = {}
         self._pin_guard = re.compile("|".join(re.escape(t) for t in catalogue.pin_tests)) if catalogue.pin_tests else None
 
@@ -339,6 +340,14 @@ class Analyzer:
             ev.append(Evidence(path, c.span.line, "call outside any function the parser could find; pages not followed"))
             return Site(status=Status.NO_CLOSURE_FOUND, closure=(), evidence=tuple(ev), **base)  # type: ignore[arg-type]
         releases, chain, reach = self.follow(path, c, root)
+        if root is not None and root.kind == "local" and (
+                not releases or any(r.function != c.func or r.file != path for r in releases)):
+            # The pages leave through a parameter or the return value (released, if at all, only on
+            # error paths here): an acquire wrapper.
+            fi_a = next((f for p, f in self.ix.funcs.get(c.func, []) if p == path), None)
+            if fi_a is not None and (root.name in fi_a.params or c.returned
+                                     or self._returns(path, c.func, {root.name}, root)):
+                self._wrappers.setdefault((path, c.func, "acquire"), c.name)
         passthrough = False
         if form is not None and form.flags is not None and form.flags < len(c.args):
             fi = next((f for p, f in self.ix.funcs.get(c.func, []) if p == path), None)
@@ -460,6 +469,10 @@ class Analyzer:
                                     g[0] if g else None, g[1] if g else False, st.hops)
                         if (st.path, c.span.line, c.span.column) not in found:
                             found[(st.path, c.span.line, c.span.column)] = r
+                            if st.func != acq.func and st.root.kind == "local":
+                                fi_w = next((f for p, f in self.ix.funcs.get(st.func, []) if p == st.path), None)
+                                if fi_w is not None and st.root.name in fi_w.params:
+                                    self._wrappers.setdefault((st.path, st.func, "release"), c.name)
                             if not hit:
                                 chain.extend(st.chain)
                                 hit = True
@@ -587,6 +600,18 @@ class Analyzer:
             f"{len({p for p, _ in funcs_seen})} file(s), up to {MAX_HOPS} hops from `{root.show()}`"
         )
         return releases, chain, reach
+
+    def wrappers(self) -> list[Wrapper]:
+        """The acquire and release wrappers the closure searches went through, with their callers."""
+        out = []
+        for (path, func, kind), api in sorted(self._wrappers.items()):
+            if func in self.cat.acquire or func in self.cat.release:
+                continue  # the catalogue's own implementations (mm/gup.c) are not wrappers
+            fi = next((f for p, f in self.ix.funcs.get(func, []) if p == path), None)
+            callers = sorted({(p, c.span.line, c.func or "") for p, c in self.ix.callers.get(func, [])
+                              if c.func is not None and (not fi or not fi.static or p == path)})
+            out.append(Wrapper(func, path, fi.line if fi else 0, kind, api, tuple(callers)))
+        return out
 
     def _take(self, new: list[FileFacts]) -> None:
         for ff in new:

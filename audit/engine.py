@@ -14,7 +14,7 @@ from pathlib import Path
 from audit import catalogue, classify, cow, rules, walk
 from audit.analyze import Analyzer
 from audit.store import FactStore
-from audit.model import CowProfile, Evidence, FileFacts, ParseProblem, Report, TreeInfo
+from audit.model import CowProfile, Evidence, FileFacts, RefKind, ParseProblem, Report, TreeInfo
 from audit.version import format_version, tree_version
 
 
@@ -143,6 +143,9 @@ def audit_tree(root: Path, shown_root: str | None = None, workers: int | None = 
     for s in raw:
         klass, why = classify.classify(s.file, s.function)
         exp, ewhy = classify.exposure(s.ref_kind, s.write, s.status, prof)
+        if prof.reuse_check == "unknown" and s.ref_kind is RefKind.PIN and exp:
+            # NOTE: without a recognisable mm/memory.c nothing is known about fork copying pins.
+            exp, ewhy = (), "no exposure claimed: the tree's fork/COW code was not recognised"
         extra = (Evidence(s.file, s.line, why),) + ((Evidence(s.file, s.line, ewhy),) if ewhy else ())
         decorated.append(replace(s, klass=klass, reached_from=reach.get((s.file, s.line), ()), exposure=exp,
                                  evidence=s.evidence + extra))
@@ -154,4 +157,4 @@ def audit_tree(root: Path, shown_root: str | None = None, workers: int | None = 
         files_parsed=sc.files_parsed,
         parse_problems=tuple(sorted(sc.problems + tuple(sc.store.problems), key=lambda p: (p.file, p.line))),
     )
-    return Report(tree=info, sites=sites, cow=prof)
+    return Report(tree=info, sites=sites, cow=prof, wrappers=tuple(an.wrappers()))

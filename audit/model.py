@@ -288,6 +288,24 @@ class CowProfile:
 
 
 @dataclass(frozen=True)
+class Wrapper:
+    """A function discovered to acquire or release gup pages on behalf of its callers."""
+
+    name: str
+    """The wrapper function."""
+    file: str
+    """Where it is defined."""
+    line: int
+    """1-based line of its name."""
+    kind: str
+    """"acquire" (fills a parameter or returns the pages) or "release" (drops a parameter's pages)."""
+    api: str
+    """The gup or release API it wraps."""
+    callers: tuple[tuple[str, int, str], ...]
+    """(file, line, function) of the calls the audit parsed."""
+
+
+@dataclass(frozen=True)
 class TreeInfo:
     """What was scanned (interface.md `tree`)."""
 
@@ -313,3 +331,5 @@ class Report:
     """All acquire sites, sorted by file, line, column."""
     cow: CowProfile = field(default_factory=CowProfile)
     """The tree's COW profile."""
+    wrappers: tuple[Wrapper, ...] = ()
+    """Acquire and release wrappers discovered by the closure search."""

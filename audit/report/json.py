@@ -76,6 +76,11 @@ def report_dict(report: Report) -> dict[str, Any]:
         "sites": [site_dict(s) for s in report.sites],
         "cow": cow_dict(report.cow),
         "summary": summary(report),
+        "wrappers": [
+            {"name": w.name, "file": w.file, "line": w.line, "kind": w.kind, "api": w.api,
+             "callers": [{"file": f, "line": ln, "function": fn} for f, ln, fn in w.callers]}
+            for w in report.wrappers
+        ],
     }
 
 

@@ -73,6 +73,8 @@ class PrettyReporter:
         for s in items:
             con.print(self.finding(s, ctx), no_wrap=True, overflow="ignore", crop=False)
             con.print()
+        if report.wrappers:
+            con.print(self.wrappers(report), no_wrap=True, overflow="ignore", crop=False)
         con.print(self.summary(report))
         if report.tree.parse_problems:
             con.print(self.problems(report))
@@ -199,6 +201,16 @@ class PrettyReporter:
         title = (f"audit {t.root} · v{t.kernel_version or '?'} · {len(report.sites)} gup call sites "
                  f"in {t.files_scanned:,} files ({t.files_parsed} parsed)")
         return Panel(Group(grid, Text(""), apis, Text(""), cls, extra), title=title, title_align="left", expand=False)
+
+    def wrappers(self, report: Report) -> Text:
+        """The wrappers the closure search discovered, with their callers."""
+        t = Text(f"{len(report.wrappers)} gup wrapper(s) discovered:\n", style="audit.title")
+        for w in report.wrappers:
+            t.append(f"  {w.kind:<8} {w.name}() {w.file}:{w.line} wraps {w.api}()")
+            shown = ", ".join(f"{fn}() {f}:{ln}" for f, ln, fn in w.callers[:3])
+            more = f" +{len(w.callers) - 3} more" if len(w.callers) > 3 else ""
+            t.append(f"; callers: {shown}{more}\n" if w.callers else "\n", style="audit.evidence")
+        return t
 
     def problems(self, report: Report) -> Text:
         """The footer listing files that could not be read or parsed."""
