@@ -296,8 +296,8 @@ class Analyzer:
         flags_text = ""
         if form is not None and form.flags is not None and form.flags < len(c.args):
             flags_text = " ".join(self._flag_values(path, c.func, c.args[form.flags], c.span.line))
-        if api.needs_flag and api.needs_flag not in flags_text:
-            return None  # follow_page() without FOLL_GET takes no reference
+        if api.needs_flag and api.needs_flag not in flags_text and not re.search(r"\b[a-z_]\w*\b", flags_text):
+            return None  # follow_page() with constant flags and no FOLL_GET takes no reference
         ref = api.ref
         if self.cat.pin_flag in flags_text.replace("FOLL_PIN_", ""):
             ref = RefKind.PIN

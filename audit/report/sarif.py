@@ -79,6 +79,12 @@ def _generic(template: str) -> str:
     return re.sub(r"\{(\w+)\}(?:\(\))?", lambda m: _GENERIC.get(m.group(1), m.group(0)), template)
 
 
+def _paragraphs(text: str) -> str:
+    """Unwrap hard-wrapped lines, keeping blank-line paragraph breaks."""
+    paras = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text)]
+    return "\n\n".join(p for p in paras if p)
+
+
 def rule_descriptor(rule: Rule) -> dict[str, Any]:
     """The reportingDescriptor of one rule."""
     help_lines = []
@@ -105,7 +111,7 @@ def rule_descriptor(rule: Rule) -> dict[str, Any]:
         "id": rule.id,
         "name": _camel(rule.id),
         "shortDescription": {"text": rule.title},
-        "fullDescription": {"text": " ".join(rule.rationale.split())},
+        "fullDescription": {"text": _paragraphs(rule.rationale)},
         "help": {"text": help_text},
         "defaultConfiguration": {"level": level(rule.severity)},
         "properties": props,
@@ -234,8 +240,10 @@ class SarifReporter:
         }
         if rule and rule.help:
             props["help"] = render(rule.help, s, ctx.catalogue)
-        result: dict[str, Any] = {
-            "ruleId": s.rule,
+        result: dict[str, Any] = {"ruleId": s.rule}
+        if s.rule in index:
+            result["ruleIndex"] = index[s.rule]
+        result |= {
             "level": level(rule.severity_for(ctx.version)) if rule else "warning",
             "kind": "fail",
             "message": {"text": msg},
@@ -243,8 +251,6 @@ class SarifReporter:
             "partialFingerprints": {FINGERPRINT: f"{_digest(key)}:{seen[key]}"},
             "properties": props,
         }
-        if s.rule in index:
-            result["ruleIndex"] = index[s.rule]
         if related:
             result["relatedLocations"] = related
         return result
