@@ -244,12 +244,14 @@ class Analyzer:
         """A file-local static function of an API's name outside the API's home shadows the API."""
         return (path, name) in self.ix.statics and not path.startswith(self.cat.api_homes)
 
-    def sites(self) -> list[Site]:
-        """Every acquire call site in the parsed files, analysed."""
+    def sites(self, part: int = 0, parts: int = 1) -> list[Site]:
+        """Every acquire call site in the parsed files, analysed (the files of share `part` of
+        `parts`, when the work is split over processes)."""
         out = []
         # Snapshot first: the closure search adds facts to the index as it parses more functions.
+        files = sorted(self.ix.files)[part::parts]
         acquires = [
-            (path, c) for path in sorted(self.ix.files) for ff in list(self.ix.files[path]) for c in ff.calls
+            (path, c) for path in files for ff in list(self.ix.files[path]) for c in ff.calls
             if c.name in self.cat.acquire
         ]
         for path, c in acquires:
@@ -462,6 +464,9 @@ class Analyzer:
                 if st.path == path and st.func == acq.func and c.span.start_byte == acq.span.start_byte:
                     continue
                 rel = self.cat.release.get(c.name)
+                if (rel is not None and st.hops == 0 and st.path == path and st.func == acq.func
+                        and c.span.start_byte < acq.span.start_byte and not acq.in_loop):
+                    continue  # released before this acquire, outside a loop: an earlier call's pages
                 if rel is not None and not c.dead:
                     if rel.arg < len(c.args) and holds(c.args[rel.arg]):
                         g = (c.guard, c.guard_else) if c.guard else st.guard

@@ -13,7 +13,8 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
+from collections import Counter
+from dataclasses import dataclass, replace
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +30,10 @@ from audit.report.json import JsonReporter, report_dict
 from audit.report.pretty import PrettyReporter
 from audit.rules import RuleError
 from audit.version import tree_version
+
+
+COW_RULE = "cow-mapcount-reuse"
+"""The rule id of the tree-level COW finding (mapcount-only reuse sites)."""
 
 
 class Format(str, Enum):
@@ -83,28 +88,57 @@ def site_key(file: str, function: str | None, api: str, rule: str | None, call_t
     return f"{rule}|{file}|{function}|{api}|{' '.join(call_text.split())}"
 
 
-def _baseline_keys(path: str) -> set[tuple[str, str | None, str, str | None]]:
+@dataclass
+class Baseline:
+    """Findings accepted earlier: how many of each identity, and the COW decisions already known."""
+
+    sites: Counter[tuple[str | None, str | None, str | None, str | None]]
+    """(rule, file, function, api) -> number of findings with that identity."""
+    cow: set[tuple[str, str, str]]
+    """(file, function, idiom) of the mapcount-only reuse sites already reported."""
+
+
+def _baseline(path: str) -> Baseline:
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as e:
         raise UsageError(f"baseline {path}: {e}") from None
     if not isinstance(data, dict) or data.get("schema") != "gup-audit/1":
         raise UsageError(f"baseline {path}: not a gup-audit/1 JSON report")
-    return {(s.get("rule"), s.get("file"), s.get("function"), s.get("api")) for s in data.get("sites", []) if s.get("rule")}
+    sites = Counter(
+        (s.get("rule"), s.get("file"), s.get("function"), s.get("api")) for s in data.get("sites", []) if s.get("rule")
+    )
+    cow = {(c.get("file"), c.get("function"), c.get("idiom")) for c in data.get("cow", {}).get("mapcount_only_sites", [])}
+    return Baseline(sites, cow)
 
 
-def _filter(report: Report, select: set[str] | None, ignore: set[str] | None,
-            baseline: set[tuple[str, str | None, str, str | None]] | None) -> Report:
+def _filter(report: Report, select: set[str] | None, ignore: set[str] | None, baseline: Baseline | None) -> Report:
+    """Drop findings of unselected or ignored rules, and findings the baseline already has.
+
+    Identity survives line shifts: (rule, file, function, api). Each baseline entry hides one
+    finding, in file order, so a second such call added to a baselined function is still new.
+    """
+    budget = Counter(baseline.sites) if baseline is not None else Counter()
+
+    def wanted(rule: str) -> bool:
+        return (select is None or rule in select) and (ignore is None or rule not in ignore)
+
     def keep(s: Site) -> Site:
         if s.rule is None:
             return s
-        if (select is not None and s.rule not in select) or (ignore is not None and s.rule in ignore):
+        if not wanted(s.rule):
             return replace(s, rule=None)
-        if baseline is not None and (s.rule, s.file, s.function, s.api) in baseline:
+        key = (s.rule, s.file, s.function, s.api)
+        if budget[key] > 0:
+            budget[key] -= 1
             return replace(s, rule=None)
         return s
 
-    return replace(report, sites=tuple(keep(s) for s in report.sites))
+    cow_sites = report.cow.mapcount_only_sites if wanted(COW_RULE) else ()
+    if baseline is not None:
+        cow_sites = tuple(c for c in cow_sites if (c.file, c.function, c.idiom) not in baseline.cow)
+    return replace(report, sites=tuple(keep(s) for s in report.sites),
+                   cow=replace(report.cow, mapcount_only_sites=cow_sites))
 
 
 def _source_reader(root: Path):  # type: ignore[no-untyped-def]
@@ -147,7 +181,7 @@ def cmd_scan(argv: Sequence[str], stdout: TextIO) -> int:
     """`audit PATH ...`: scan and report."""
     args = _scan_parser().parse_args(list(argv))
     select, ignore = _ids(args.select), _ids(args.ignore)
-    baseline = _baseline_keys(args.baseline) if args.baseline else None
+    baseline = _baseline(args.baseline) if args.baseline else None
     root = Path(args.path)
     report = audit_tree(root, shown_root=args.path, workers=args.jobs)
     report = _filter(report, select, ignore, baseline)
@@ -176,7 +210,7 @@ def cmd_scan(argv: Sequence[str], stdout: TextIO) -> int:
             raise UsageError(f"cannot write {args.output}: {e.strerror}") from None
     else:
         stdout.write(buf.getvalue())
-    n = sum(1 for s in report.sites if s.rule is not None)
+    n = sum(1 for s in report.sites if s.rule is not None) + len(report.cow.mapcount_only_sites)
     return 1 if n else 0
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from multiprocessing import get_context
 from pathlib import Path
 
-from audit import catalogue, classify, cow, rules, walk
+from audit import catalogue, classify, cow, queries, rules, walk
 from audit.analyze import Analyzer
 from audit.store import FactStore
-from audit.model import CowProfile, Evidence, FileFacts, RefKind, ParseProblem, Report, TreeInfo
+from audit.model import CowProfile, Evidence, FileFacts, ParseProblem, RefKind, Report, Site, TreeInfo, Wrapper
 from audit.version import format_version, tree_version
 
 
@@ -92,7 +93,9 @@ def scan(root: Path, cat: catalogue.Catalogue, workers: int | None = None) -> Sc
     focus = cat.focus()
     with walk.Pool(pool_size) as pool, ThreadPoolExecutor(1) as th:
         grep = th.submit(prefilter)
-        # The walk and the COW profile run here while the grep processes read the tree.
+        # The walk and the COW profile run here while the grep processes read the tree; the query
+        # is compiled now so that the forked workers inherit it instead of compiling it each.
+        queries.warm()
         w = walk.walk(str(root))
         prof = cow.profile(root)
         pre = grep.result()
@@ -137,8 +140,7 @@ def audit_tree(root: Path, shown_root: str | None = None, workers: int | None = 
     sc = scan(root, cat, workers)
     an = Analyzer(sc.facts, cat, version, sc.store)
     prof = sc.cow
-    raw = an.sites()
-    reach = classify.reached_from(raw, an.ix)
+    raw, reach, wrappers, more_problems = analyse(an, workers or os.cpu_count() or 1)
     decorated = []
     for s in raw:
         klass, why = classify.classify(s.file, s.function)
@@ -155,6 +157,56 @@ def audit_tree(root: Path, shown_root: str | None = None, workers: int | None = 
         kernel_version=format_version(version),
         files_scanned=sc.files_scanned,
         files_parsed=sc.files_parsed,
-        parse_problems=tuple(sorted(sc.problems + tuple(sc.store.problems), key=lambda p: (p.file, p.line))),
+        parse_problems=tuple(sorted(sc.problems + tuple(more_problems), key=lambda p: (p.file, p.line))),
     )
-    return Report(tree=info, sites=sites, cow=prof, wrappers=tuple(an.wrappers()))
+    return Report(tree=info, sites=sites, cow=prof, wrappers=tuple(wrappers))
+
+
+_FORKED: Analyzer | None = None
+"""The analyzer the forked analysis workers inherit (set just before the fork)."""
+
+Analysed = tuple[list[Site], dict[tuple[str, int], tuple[str, ...]], list[Wrapper], list[ParseProblem]]
+
+
+def _analyse_part(part: int, parts: int) -> Analysed:
+    an = _FORKED
+    assert an is not None
+    sites = an.sites(part, parts)
+    return sites, classify.reached_from(sites, an.ix), an.wrappers(), list(an.store.problems if an.store else [])
+
+
+def analyse(an: Analyzer, workers: int) -> Analysed:
+    """Run the closure search of every site, split over forked processes on a large tree.
+
+    Each worker inherits the first-round index and parses on demand what its sites need; the
+    results (plain values) are merged here.
+    """
+    global _FORKED
+    nfiles = len(an.ix.files)
+    if workers < 2 or nfiles < 40:
+        _FORKED = an
+        try:
+            return _analyse_part(0, 1)
+        finally:
+            _FORKED = None
+    _FORKED = an
+    try:
+        with get_context("fork").Pool(workers) as pool:
+            parts = pool.starmap(_analyse_part, [(i, workers) for i in range(workers)])
+    finally:
+        _FORKED = None
+    sites: list[Site] = []
+    reach: dict[tuple[str, int], tuple[str, ...]] = {}
+    wrappers: dict[tuple[str, str, str], Wrapper] = {}
+    problems: dict[tuple[str, int, str], ParseProblem] = {}
+    for s_part, r_part, w_part, p_part in parts:
+        sites.extend(s_part)
+        reach.update(r_part)
+        for w in w_part:
+            old = wrappers.get((w.file, w.name, w.kind))
+            if old is None or len(w.callers) > len(old.callers):
+                wrappers[(w.file, w.name, w.kind)] = w
+        for p in p_part:
+            problems[(p.file, p.line, p.message)] = p
+    sites.sort(key=lambda s: (s.file, s.line, s.column))
+    return sites, reach, sorted(wrappers.values(), key=lambda w: (w.file, w.name, w.kind)), list(problems.values())

@@ -34,3 +34,12 @@ def run(tree: Tree) -> Iterator[tuple[str, dict[str, list[Node]]]]:
     query, owners = _compiled()
     for idx, caps in QueryCursor(query).matches(tree.root_node):
         yield owners[idx], caps
+
+
+def warm() -> None:
+    """Compile the query (and create the parser) in this process, before workers are forked."""
+    _compiled()
+    from audit.parse import mask_spec, parser
+
+    parser()
+    mask_spec()

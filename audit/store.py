@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -106,6 +104,7 @@ class FactStore:
         self.dirs_by_base = dirs_by_base or {}
         self.skip_names = skip_names
         self._searched: set[tuple[str, str]] = set()
+        self._dirs: dict[str, list[tuple[str, bytes]]] = {}
         self.files: dict[str, SourceFile] = {}
         self.problems: list[ParseProblem] = []
         self._done: set[tuple[str, str]] = set()
@@ -150,40 +149,48 @@ class FactStore:
         function's namespace prefix, or a struct tag), never core kernel APIs.
 
         Releases often live in a sibling file that names no acquire API (net/9p/trans_common.c,
-        net/ceph/pagevec.c, vmci_context.c), so the prefilter never saw them. grep finds them in
-        the neighbouring folders only, to keep the search cheap.
+        net/ceph/pagevec.c, vmci_context.c), so the prefilter never saw them. Only the neighbouring
+        folders are searched (each read once), to keep the search cheap.
         """
         if word in self.skip_names:
             return False
-        exe = shutil.which("grep")
         added = False
+        needle = word.encode()
         for d in self.neighbours(near):
             if (d, word) in self._searched:
                 continue
             self._searched.add((d, word))
+            for rel, src in self._dir_sources(d):
+                if rel in self.files or needle not in src:
+                    continue
+                if re.search(rb"\b" + re.escape(needle) + rb"\b", src):
+                    self.add_source(rel, src)
+                    added = True
+        return added
+
+    def _dir_sources(self, d: str) -> list[tuple[str, bytes]]:
+        """The .c/.h files of one folder (read once, kept for later searches in the same folder)."""
+        got = self._dirs.get(d)
+        if got is None:
+            got = []
             full = os.path.join(self.root, d)
             try:
                 names = sorted(n for n in os.listdir(full) if n.endswith((".c", ".h")))
             except OSError:
-                continue
-            cand = [n for n in names if f"{d}/{n}" not in self.files]
-            if not cand or exe is None:
-                continue
-            res = subprocess.run([exe, "-lw", "-e", word, "--", *cand], cwd=full, capture_output=True, check=False)
-            for n in res.stdout.decode("utf-8", "surrogateescape").split("\n"):
-                if not n:
-                    continue
+                names = []
+            for n in names:
                 rel = f"{d}/{n}"
                 try:
-                    with open(os.path.join(self.root, rel), "rb") as fh:
-                        src = fh.read()
+                    if os.path.islink(os.path.join(full, n)):
+                        continue
+                    with open(os.path.join(full, n), "rb") as fh:
+                        src = fh.read(8 * 1024 * 1024 + 1)
                 except OSError:
                     continue
-                if b"\0" in src or len(src) > 8 * 1024 * 1024:
-                    continue
-                self.add_source(rel, src)
-                added = True
-        return added
+                if len(src) <= 8 * 1024 * 1024 and b"\0" not in src:
+                    got.append((rel, src))
+            self._dirs[d] = got
+        return got
 
     def _load(self, wanted: list[tuple[str, int]]) -> list[FileFacts]:
         by_file: dict[str, list[int]] = {}

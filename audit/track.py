@@ -244,7 +244,8 @@ def render_pretty(con: Console, doc: dict[str, Any]) -> None:
         con.print()
         newly = sum(1 for c in ch["changed"] if c["to"]["status"] == Status.CONVERTED.value)
         con.print(Text(f"{ch['from']} -> {ch['to']}: {len(ch['appeared'])} appeared, {len(ch['disappeared'])} "
-                       f"disappeared, {len(ch['changed'])} changed ({newly} newly converted)", style="bold"))
+                       f"disappeared, {len(ch['changed'])} changed ({newly} newly converted)", style="bold"),
+                  no_wrap=True, overflow="ignore", crop=False)
         rows: list[Text] = []
         for c in ch["changed"]:
             rows.append(Text(f"  ~ {_site_line(c)}: {c['from']['api']} {c['from']['status']} -> "
