@@ -606,6 +606,13 @@ class Analyzer:
         )
         return releases, chain, reach
 
+    def load_callers(self, func: str, path: str) -> None:
+        """Parse the callers of `func` (in `path`'s view) into the index, when parsing on demand."""
+        if self.store is None:
+            return
+        fi = next((f for p, f in self.ix.funcs.get(func, []) if p == path), None)
+        self._take(self.store.callers(func, path, bool(fi and fi.static)))
+
     def wrappers(self) -> list[Wrapper]:
         """The acquire and release wrappers the closure searches went through, with their callers."""
         out = []

@@ -18,9 +18,10 @@ import fnmatch
 import re
 import tomllib
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audit.model import CowProfile
@@ -182,16 +183,44 @@ def _resolves(ix: Index, caller_path: str, name: str, target_path: str) -> bool:
     return any(p == target_path for p, _ in defs)
 
 
-def _walk(ix: Index, file: str, function: str, own: str) -> tuple[str, ...]:
-    """Breadth-first up the callers of `function` in `file`: the other user classes met."""
+@cache
+def load_entries() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    """`[entries]` of classes.toml: function -> classes reaching it indirectly, class -> paths."""
+    raw = tomllib.loads((rules_dir() / "catalogue" / "classes.toml").read_text()).get("entries", {})
+    funcs: dict[str, tuple[str, ...]] = {}
+    for e in raw.get("functions", []):
+        for n in e["names"]:
+            funcs[n] = tuple(sorted(set(funcs.get(n, ())) | set(e["classes"])))
+    return funcs, {k: tuple(v) for k, v in raw.get("present", {}).items()}
+
+
+def present_classes(root: Path) -> frozenset[str]:
+    """The entry classes whose code exists in the tree (no io_uring in 2.6.32)."""
+    _, present = load_entries()
+    return frozenset(k for k, paths in present.items() if any((root / p).exists() for p in paths))
+
+
+def _walk(ix: Index, file: str, function: str, own: str,
+          load: Callable[[str, str], None] | None = None, present: frozenset[str] | None = None) -> tuple[str, ...]:
+    """Breadth-first up the callers of `function` in `file`: the other user classes met.
+
+    `load(func, path)` may parse the callers of a function first (the index is built lazily);
+    functions listed in `[entries]` add the classes that reach them through operation tables.
+    """
+    entries, _ = load_entries()
     found: set[str] = set()
     start = (file, function)
     seen = {start}
     todo: deque[tuple[str, str, int]] = deque([(file, function, 0)])
     while todo and len(seen) < MAX_NODES:
         path, func, depth = todo.popleft()
+        for k in entries.get(func, ()):
+            if present is None or k in present:
+                found.add(k)
         if depth >= MAX_DEPTH:
             continue
+        if load is not None:
+            load(func, path)
         for caller_path, call in ix.callers.get(func, ()):
             if call.func is None or not _resolves(ix, caller_path, func, path):
                 continue
@@ -207,7 +236,8 @@ def _walk(ix: Index, file: str, function: str, own: str) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
-def reached_from(sites: Iterable[Site], index: Index) -> dict[tuple[str, int], tuple[str, ...]]:
+def reached_from(sites: Iterable[Site], index: Index, load: Callable[[str, str], None] | None = None,
+                 present: frozenset[str] | None = None) -> dict[tuple[str, int], tuple[str, ...]]:
     """The user classes whose callers reach each site, keyed by the site's (file, line).
 
     From the site's enclosing function the walk goes breadth-first up through the callers in
@@ -227,7 +257,7 @@ def reached_from(sites: Iterable[Site], index: Index) -> dict[tuple[str, int], t
             out[(s.file, s.line)] = ()
             continue
         own, _ = classify(s.file, s.function)
-        out[(s.file, s.line)] = _walk(index, s.file, s.function, own)
+        out[(s.file, s.line)] = tuple(k for k in _walk(index, s.file, s.function, own, load, present) if k != own)
     return out
 
 

@@ -140,7 +140,7 @@ def audit_tree(root: Path, shown_root: str | None = None, workers: int | None = 
     sc = scan(root, cat, workers)
     an = Analyzer(sc.facts, cat, version, sc.store)
     prof = sc.cow
-    raw, reach, wrappers, more_problems = analyse(an, workers or os.cpu_count() or 1)
+    raw, reach, wrappers, more_problems = analyse(an, workers or os.cpu_count() or 1, classify.present_classes(root))
     decorated = []
     for s in raw:
         klass, why = classify.classify(s.file, s.function)
@@ -168,20 +168,26 @@ _FORKED: Analyzer | None = None
 Analysed = tuple[list[Site], dict[tuple[str, int], tuple[str, ...]], list[Wrapper], list[ParseProblem]]
 
 
+_PRESENT: frozenset[str] = frozenset()
+"""Entry classes whose code exists in the audited tree (set with _FORKED)."""
+
+
 def _analyse_part(part: int, parts: int) -> Analysed:
     an = _FORKED
     assert an is not None
     sites = an.sites(part, parts)
-    return sites, classify.reached_from(sites, an.ix), an.wrappers(), list(an.store.problems if an.store else [])
+    reach = classify.reached_from(sites, an.ix, an.load_callers, _PRESENT)
+    return sites, reach, an.wrappers(), list(an.store.problems if an.store else [])
 
 
-def analyse(an: Analyzer, workers: int) -> Analysed:
+def analyse(an: Analyzer, workers: int, present: frozenset[str] = frozenset()) -> Analysed:
     """Run the closure search of every site, split over forked processes on a large tree.
 
     Each worker inherits the first-round index and parses on demand what its sites need; the
     results (plain values) are merged here.
     """
-    global _FORKED
+    global _FORKED, _PRESENT
+    _PRESENT = present
     nfiles = len(an.ix.files)
     if workers < 2 or nfiles < 40:
         _FORKED = an

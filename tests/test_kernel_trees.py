@@ -152,3 +152,16 @@ def test_2632_cow_profile_and_exposure(tree_2632: Path) -> None:
         ("mm/memory.c", 2031, "do_wp_page"), ("mm/memory.c", 2584, "do_swap_page")]
     nfs_write = _site(r, "fs/nfs/direct.c", 734)
     assert nfs_write.exposure == ("fork-read-lost", "fork-write-leak") or "fork-write-leak" in nfs_write.exposure
+
+
+def test_seed_users_are_recognised_in_both_eras(tree_2632: Path, tree_61: Path) -> None:
+    """O_DIRECT, nfs and aio (the seed's three users) are found in 2.6.32 and in 6.1."""
+    old = _report(str(tree_2632))
+    assert (_site(old, "fs/direct-io.c", 153).klass, _site(old, "fs/direct-io.c", 153).reached_from) == ("o_direct", ("aio",))
+    assert _site(old, "fs/nfs/direct.c", 313).reached_from == ("aio", "o_direct")
+    assert _site(old, "fs/aio.c", 145).klass == "aio"
+    new = _report(str(tree_61))
+    assert _site(new, "fs/direct-io.c", 172).reached_from == ("aio", "io_uring")
+    assert (_site(new, "fs/nfs/direct.c", 334).klass, _site(new, "fs/nfs/direct.c", 334).reached_from) == (
+        "nfs", ("aio", "io_uring", "o_direct"))
+    assert _site(new, "fs/iomap/direct-io.c", 327).reached_from == ("aio", "io_uring")
