@@ -244,12 +244,11 @@ class Analyzer:
         """A file-local static function of an API's name outside the API's home shadows the API."""
         return (path, name) in self.ix.statics and not path.startswith(self.cat.api_homes)
 
-    def sites(self, part: int = 0, parts: int = 1) -> list[Site]:
-        """Every acquire call site in the parsed files, analysed (the files of share `part` of
-        `parts`, when the work is split over processes)."""
+    def sites(self, only: list[str] | None = None) -> list[Site]:
+        """Every acquire call site in the parsed files (or in the files `only`), analysed."""
         out = []
         # Snapshot first: the closure search adds facts to the index as it parses more functions.
-        files = sorted(self.ix.files)[part::parts]
+        files = sorted(self.ix.files) if only is None else only
         acquires = [
             (path, c) for path in files for ff in list(self.ix.files[path]) for c in ff.calls
             if c.name in self.cat.acquire

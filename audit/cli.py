@@ -22,7 +22,7 @@ from typing import TextIO, assert_never
 
 from audit import __version__, catalogue, rules
 from audit.catalogue import CatalogueError
-from audit.engine import InputError, audit_tree
+from audit.engine import InputError, _lap, audit_tree
 from audit.model import Report, Site
 from audit.report.concise import ConciseReporter
 from audit.report.interface import Context
@@ -210,6 +210,7 @@ def cmd_scan(argv: Sequence[str], stdout: TextIO) -> int:
             raise UsageError(f"cannot write {args.output}: {e.strerror}") from None
     else:
         stdout.write(buf.getvalue())
+    _lap("report written")
     n = sum(1 for s in report.sites if s.rule is not None) + len(report.cow.mapcount_only_sites)
     return 1 if n else 0
 

@@ -7,6 +7,8 @@ CLI decides what to print.
 from __future__ import annotations
 
 import os
+import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
@@ -17,6 +19,15 @@ from audit.analyze import Analyzer
 from audit.store import FactStore
 from audit.model import CowProfile, Evidence, FileFacts, ParseProblem, RefKind, Report, Site, TreeInfo, Wrapper
 from audit.version import format_version, tree_version
+
+
+_T0 = time.perf_counter()
+
+
+def _lap(what: str) -> None:
+    """Print a phase time to stderr when AUDIT_TIMINGS is set (for bench/ and profiling)."""
+    if os.environ.get("AUDIT_TIMINGS"):
+        sys.stderr.write(f"[{time.perf_counter() - _T0:6.3f}s] {what}\n")
 
 
 class InputError(Exception):
@@ -88,7 +99,10 @@ def scan(root: Path, cat: catalogue.Catalogue, workers: int | None = None) -> Sc
 
     def prefilter() -> tuple[set[str], list[ParseProblem]] | None:
         regex = r"\b(" + "|".join(sorted(declared_apis(root, cat))) + r")\s*\("
-        return walk.grep_prefilter(str(root), regex, pool_size)
+        _lap("declared APIs")
+        got = walk.grep_prefilter(str(root), regex, pool_size)
+        _lap("grep done")
+        return got
 
     focus = cat.focus()
     with walk.Pool(pool_size) as pool, ThreadPoolExecutor(1) as th:
@@ -97,7 +111,9 @@ def scan(root: Path, cat: catalogue.Catalogue, workers: int | None = None) -> Sc
         # is compiled now so that the forked workers inherit it instead of compiling it each.
         queries.warm()
         w = walk.walk(str(root))
+        _lap("walk done")
         prof = cow.profile(root)
+        _lap("COW profile done")
         pre = grep.result()
         problems = list(w.problems)
         small = len(w.files) < 2000
@@ -140,6 +156,7 @@ def audit_tree(root: Path, shown_root: str | None = None, workers: int | None = 
     sc = scan(root, cat, workers)
     an = Analyzer(sc.facts, cat, version, sc.store)
     prof = sc.cow
+    _lap("index built")
     raw, reach, wrappers, more_problems = analyse(an, workers or os.cpu_count() or 1, classify.present_classes(root))
     decorated = []
     for s in raw:
@@ -152,6 +169,7 @@ def audit_tree(root: Path, shown_root: str | None = None, workers: int | None = 
         decorated.append(replace(s, klass=klass, reached_from=reach.get((s.file, s.line), ()), exposure=exp,
                                  evidence=s.evidence + extra))
     sites = tuple(rules.assign(decorated))
+    _lap("sites analysed")
     info = TreeInfo(
         root=shown_root if shown_root is not None else str(root),
         kernel_version=format_version(version),
@@ -172,33 +190,33 @@ _PRESENT: frozenset[str] = frozenset()
 """Entry classes whose code exists in the audited tree (set with _FORKED)."""
 
 
-def _analyse_part(part: int, parts: int) -> Analysed:
+def _analyse_files(files: list[str]) -> Analysed:
     an = _FORKED
     assert an is not None
-    sites = an.sites(part, parts)
+    sites = an.sites(files)
     reach = classify.reached_from(sites, an.ix, an.load_callers, _PRESENT)
     return sites, reach, an.wrappers(), list(an.store.problems if an.store else [])
 
 
 def analyse(an: Analyzer, workers: int, present: frozenset[str] = frozenset()) -> Analysed:
-    """Run the closure search of every site, split over forked processes on a large tree.
+    """Run the closure search of every site, spread over forked processes on a large tree.
 
-    Each worker inherits the first-round index and parses on demand what its sites need; the
+    Each worker inherits the first-round index and parses on demand what its sites need; files are
+    handed out one at a time (largest first), so one expensive file does not hold up the rest. The
     results (plain values) are merged here.
     """
     global _FORKED, _PRESENT
     _PRESENT = present
-    nfiles = len(an.ix.files)
-    if workers < 2 or nfiles < 40:
-        _FORKED = an
-        try:
-            return _analyse_part(0, 1)
-        finally:
-            _FORKED = None
+    files = sorted(an.ix.files)
     _FORKED = an
     try:
-        with get_context("fork").Pool(workers) as pool:
-            parts = pool.starmap(_analyse_part, [(i, workers) for i in range(workers)])
+        if workers < 2 or len(files) < 40:
+            parts = [_analyse_files(files)]
+        else:
+            weight = {f: sum(len(ff.calls) for ff in an.ix.files[f]) for f in files}
+            order = sorted(files, key=lambda f: -weight[f])
+            with get_context("fork").Pool(workers) as pool:
+                parts = pool.map(_analyse_files, [[f] for f in order], chunksize=1)
     finally:
         _FORKED = None
     sites: list[Site] = []

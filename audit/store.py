@@ -142,7 +142,7 @@ class FactStore:
                 out.append(other)
         return out[:4]
 
-    def search_near(self, word: str, near: str) -> bool:
+    def search_near(self, word: str, near: str, must: re.Pattern[bytes] | None = None) -> bool:
         """Add the files next to `near` that mention `word` to the store; True if any was added.
 
         Only subsystem-local names are searched (the caller passes a name that shares the calling
@@ -156,6 +156,7 @@ class FactStore:
             return False
         added = False
         needle = word.encode()
+        rx = must or re.compile(rb"\b" + re.escape(needle) + rb"\b")
         for d in self.neighbours(near):
             if (d, word) in self._searched:
                 continue
@@ -163,7 +164,7 @@ class FactStore:
             for rel, src in self._dir_sources(d):
                 if rel in self.files or needle not in src:
                     continue
-                if re.search(rb"\b" + re.escape(needle) + rb"\b", src):
+                if rx.search(src):
                     self.add_source(rel, src)
                     added = True
         return added
@@ -233,7 +234,9 @@ class FactStore:
         if not self._once("def", f"{from_path}:{name}"):
             return []
         if name not in self._by_name and prefix is not None and name.startswith(prefix + "_"):
-            self.search_near(name, from_path)
+            # Only a file that defines it: the name at the start of a line, not a prototype.
+            self.search_near(name, from_path, re.compile(rb"(?m)^(?:\w[\w \t\*]*\s)?\**" + re.escape(name.encode())
+                                                          + rb"\s*\([^;]*$"))
         return self._load([
             (p, i) for p, i in self._by_name.get(name, []) if p == from_path or not self.files[p].chunks[i].static
         ])
@@ -253,7 +256,8 @@ class FactStore:
         if not self._once("field", f"{only or ''}:{name}:{tag}"):
             return []
         if only is None and near is not None and search_tag:
-            self.search_near(search_tag, near)
+            # Only files that use the field on this struct's pointers: `->name` must appear.
+            self.search_near(search_tag, near, re.compile(rb"->\s*" + re.escape(name.encode()) + rb"\b"))
         want = []
         tag_b = tag.encode()
         for p, i in self._by_field.get(name, []):
