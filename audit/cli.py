@@ -68,6 +68,8 @@ def _scan_parser() -> argparse.ArgumentParser:
     p.add_argument("--ignore", metavar="ID[,ID..]", help="do not report these rule ids")
     p.add_argument("--baseline", metavar="FILE", help="report only findings not in FILE (a previous JSON report)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="do not use or update the result cache ($XDG_CACHE_HOME/gup-audit)")
     p.add_argument("--version", action="version", version=f"gup-audit {__version__}")
     return p
 
@@ -183,7 +185,7 @@ def cmd_scan(argv: Sequence[str], stdout: TextIO) -> int:
     select, ignore = _ids(args.select), _ids(args.ignore)
     baseline = _baseline(args.baseline) if args.baseline else None
     root = Path(args.path)
-    report = audit_tree(root, shown_root=args.path, workers=args.jobs)
+    report = audit_tree(root, shown_root=args.path, workers=args.jobs, use_cache=not args.no_cache)
     report = _filter(report, select, ignore, baseline)
     to_file = args.output is not None
     fmt = Format(args.format) if args.format else (Format.PRETTY if (stdout.isatty() and not to_file) else Format.CONCISE)

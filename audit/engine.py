@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 
-from audit import catalogue, classify, cow, queries, rules, walk
+from audit import cache, catalogue, classify, cow, queries, rules, walk
 from audit.analyze import Analyzer
 from audit.store import FactStore
 from audit.model import CowProfile, Evidence, FileFacts, ParseProblem, RefKind, Report, Site, TreeInfo, Wrapper
@@ -67,7 +67,9 @@ class Scan:
     problems: tuple[ParseProblem, ...]
     """Unreadable/unparseable files."""
     cow: CowProfile
-    """The tree's COW profile (computed in a worker while grep runs)."""
+    """The tree's COW profile (computed while grep runs)."""
+    fingerprint: str
+    """The walk's fingerprint of the tree state (cache key)."""
 
 
 def _size(root: Path, rel: str) -> int:
@@ -93,30 +95,57 @@ def declared_apis(root: Path, cat: catalogue.Catalogue) -> set[str]:
     return found if found else names
 
 
-def scan(root: Path, cat: catalogue.Catalogue, workers: int | None = None) -> Scan:
-    """Walk, prefilter and parse `root` in worker processes."""
+def _prefilter_regex(root: Path, cat: catalogue.Catalogue) -> str:
+    regex = r"\b(" + "|".join(sorted(declared_apis(root, cat))) + r")\s*\("
+    _lap("declared APIs")
+    return regex
+
+
+class CacheHit(Exception):
+    """The tree is unchanged since a cached run: here is its report."""
+
+    def __init__(self, report: Report) -> None:
+        super().__init__("cached")
+        self.report = report
+
+
+def scan(root: Path, cat: catalogue.Catalogue, workers: int | None = None, use_cache: bool = False) -> Scan:
+    """Walk, prefilter and parse `root` in worker processes.
+
+    With `use_cache`, a cached report of the same tree state raises CacheHit before any parsing.
+    """
     pool_size = workers or os.cpu_count() or 1
-
-    def prefilter() -> tuple[set[str], list[ParseProblem]] | None:
-        regex = r"\b(" + "|".join(sorted(declared_apis(root, cat))) + r")\s*\("
-        _lap("declared APIs")
-        got = walk.grep_prefilter(str(root), regex, pool_size)
-        _lap("grep done")
-        return got
-
     focus = cat.focus()
-    with walk.Pool(pool_size) as pool, ThreadPoolExecutor(1) as th:
-        grep = th.submit(prefilter)
-        # The walk and the COW profile run here while the grep processes read the tree; the query
-        # is compiled now so that the forked workers inherit it instead of compiling it each.
-        queries.warm()
+    fp_box: list[str] = []
+    fp_thread: threading.Thread | None = None
+    if use_cache and cache.seen(root):
+        # A report of this tree is cached: its fingerprint decides before anything else runs.
+        w = walk.walk(str(root))
+        fp_box.append(walk.fingerprint(str(root), w))
+        _lap("walk and fingerprint done")
+        hit = cache.load(cache.report_key(root, fp_box[0]))
+        if hit is not None:
+            raise CacheHit(hit)
+        job = walk.GrepJob(str(root), _prefilter_regex(root, cat), pool_size)
+    else:
+        job = walk.GrepJob(str(root), _prefilter_regex(root, cat), pool_size)
+        # The walk and the COW profile run here while the grep processes read the tree.
         w = walk.walk(str(root))
         _lap("walk done")
-        prof = cow.profile(root)
-        _lap("COW profile done")
-        pre = grep.result()
-        problems = list(w.problems)
-        small = len(w.files) < 2000
+        if use_cache:
+            # First run on this tree: fingerprint it while the workers parse (this thread only waits).
+            fp_thread = threading.Thread(target=lambda: fp_box.append(walk.fingerprint(str(root), w)), daemon=True)
+    # The query is compiled now so that the forked workers inherit it instead of compiling it each.
+    queries.warm()
+    prof = cow.profile(root)
+    _lap("COW profile done")
+    pre = job.result()
+    _lap("grep done")
+    problems = list(w.problems)
+    small = len(w.files) < 2000
+    if fp_thread is not None:
+        fp_thread.start()
+    with walk.Pool(pool_size) as pool:
         if pre is not None:
             hits, gp = pre
             problems.extend(gp)
@@ -128,6 +157,9 @@ def scan(root: Path, cat: catalogue.Catalogue, workers: int | None = None) -> Sc
             chunks = walk.chunked(list(w.files), 1 if small else pool_size * 6)
             pattern = cat.acquire_regex().pattern
             results = pool.map(walk.scan_chunk, [(str(root), ch, pattern, focus) for ch in chunks], small)
+    if fp_thread is not None:
+        fp_thread.join()
+    _lap("first-round parse done")
     facts: list[FileFacts] = []
     dirs_by_base: dict[str, list[str]] = {}
     for d in sorted({os.path.dirname(rel) for rel, _ in w.files}):
@@ -145,15 +177,20 @@ def scan(root: Path, cat: catalogue.Catalogue, workers: int | None = None) -> Sc
         parsed += r.parsed
     facts.sort(key=lambda f: f.path)
     problems.sort(key=lambda p: (p.file, p.line))
-    return Scan(tuple(facts), store, len(w.files), parsed, tuple(problems), prof)
+    return Scan(tuple(facts), store, len(w.files), parsed, tuple(problems), prof, fp_box[0] if fp_box else "")
 
 
-def audit_tree(root: Path, shown_root: str | None = None, workers: int | None = None) -> Report:
-    """Audit one tree and return its Report."""
+def audit_tree(root: Path, shown_root: str | None = None, workers: int | None = None, use_cache: bool = False) -> Report:
+    """Audit one tree and return its Report (from the result cache when the tree is unchanged)."""
     check_tree(root)
     version = tree_version(root)
     cat = catalogue.load(version)
-    sc = scan(root, cat, workers)
+    shown = shown_root if shown_root is not None else str(root)
+    try:
+        sc = scan(root, cat, workers, use_cache)
+    except CacheHit as hit:
+        _lap("cache hit")
+        return replace(hit.report, tree=replace(hit.report.tree, root=shown))
     an = Analyzer(sc.facts, cat, version, sc.store)
     prof = sc.cow
     _lap("index built")
@@ -171,13 +208,17 @@ def audit_tree(root: Path, shown_root: str | None = None, workers: int | None = 
     sites = tuple(rules.assign(decorated))
     _lap("sites analysed")
     info = TreeInfo(
-        root=shown_root if shown_root is not None else str(root),
+        root=shown,
         kernel_version=format_version(version),
         files_scanned=sc.files_scanned,
         files_parsed=sc.files_parsed,
         parse_problems=tuple(sorted(sc.problems + tuple(more_problems), key=lambda p: (p.file, p.line))),
     )
-    return Report(tree=info, sites=sites, cow=prof, wrappers=tuple(wrappers))
+    report = Report(tree=info, sites=sites, cow=prof, wrappers=tuple(wrappers))
+    if use_cache and sc.fingerprint:
+        cache.store(cache.report_key(root, sc.fingerprint), report)
+        cache.mark(root)
+    return report
 
 
 _FORKED: Analyzer | None = None

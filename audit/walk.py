@@ -8,6 +8,7 @@ ever written under the tree.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -31,7 +32,7 @@ class Walked:
     """The .c/.h files of a tree."""
 
     files: tuple[tuple[str, int], ...]
-    """(relative path, 0) pairs, sorted by path (sizes are filled in for prefiltered files only)."""
+    """(relative path, 0) pairs, sorted by path (sizes are taken later, for parsed files only)."""
     problems: tuple[ParseProblem, ...]
     """Entries that could not be walked (dangling or looping symlinks, unreadable folders)."""
 
@@ -62,11 +63,27 @@ def walk(root: str) -> Walked:
                         if name not in _SKIP_DIRS:
                             stack.append(r)
                     elif name.endswith((".c", ".h")):
-                        out.append((r, 0))  # sizes are taken later, for the few files that are parsed
+                        out.append((r, 0))
                 except OSError as err:
                     problems.append(ParseProblem(r, 1, f"not readable: {err.strerror}"))
     out.sort()
     return Walked(tuple(out), tuple(problems))
+
+
+def fingerprint(root: str, walked: Walked) -> str:
+    """A hash of every walked file's path, size, mtime and inode (and of the walk's problems):
+    an edited, added, removed or replaced file changes it."""
+    h = hashlib.sha256()
+    st_of = os.stat
+    for rel, _ in walked.files:
+        try:
+            st = st_of(os.path.join(root, rel), follow_symlinks=False)
+            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode("utf-8", "surrogateescape"))
+        except OSError:
+            h.update(f"{rel}\0?\n".encode("utf-8", "surrogateescape"))
+    for p in walked.problems:
+        h.update(f"!{p.file}\0{p.message}\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
 
 
 def _read(root: str, rel: str, problems: list[ParseProblem]) -> bytes | None:
@@ -214,38 +231,54 @@ def _partitions(root: str, n: int) -> list[list[str]]:
     return [g for g in groups if g]
 
 
-def grep_prefilter(root: str, regex: str, n: int) -> tuple[set[str], list[ParseProblem]] | None:
-    """Run GNU grep over the tree in `n` parallel processes; None when grep is unavailable.
+class GrepJob:
+    """GNU grep over the tree in `n` parallel processes, started now, collected later.
 
     grep's multi-pattern matcher reads a kernel tree several times faster than Python's `re` can,
     so it is the byte prefilter when it is installed (it always is on a kernel developer's box).
     """
-    exe = shutil.which("grep")
-    if exe is None:
-        return None
-    procs = []
-    for group in _partitions(root, n):
-        cmd = [exe, "-rlZE", "--include=*.c", "--include=*.h", "-e", regex, "--", *group]
-        try:
-            procs.append(subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-        except OSError:
+
+    def __init__(self, root: str, regex: str, n: int) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.ok = True
+        exe = shutil.which("grep")
+        if exe is None:
+            self.ok = False
+            return
+        for group in _partitions(root, n):
+            cmd = [exe, "-rlZE", "--include=*.c", "--include=*.h", "-e", regex, "--", *group]
+            try:
+                self.procs.append(subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+            except OSError:
+                self.ok = False
+
+    def kill(self) -> None:
+        """Stop the grep processes (the result is not needed)."""
+        for p in self.procs:
+            p.kill()
+            p.communicate()
+
+    def result(self) -> tuple[set[str], list[ParseProblem]] | None:
+        """The files that matched, and read errors; None when grep could not run."""
+        if not self.ok:
+            self.kill()
             return None
-    hits: set[str] = set()
-    problems: list[ParseProblem] = []
-    for p in procs:
-        out, err = p.communicate()
-        if p.returncode not in (0, 1) and not out and not err:
-            return None
-        for name in out.split(b"\0"):
-            if name:
-                hits.add(os.path.normpath(name.decode("utf-8", "surrogateescape")).replace(os.sep, "/"))
-        for line in err.decode("utf-8", "replace").splitlines():
-            m = re.match(r"grep: (.*?): (.*)$", line)
-            if m and "recursive directory loop" not in m.group(2):
-                problems.append(ParseProblem(m.group(1), 1, f"cannot read: {m.group(2)}"))
-            elif m:
-                problems.append(ParseProblem(m.group(1), 1, "symlink loop, not followed"))
-    return hits, problems
+        hits: set[str] = set()
+        problems: list[ParseProblem] = []
+        for p in self.procs:
+            out, err = p.communicate()
+            if p.returncode not in (0, 1) and not out and not err:
+                return None
+            for name in out.split(b"\0"):
+                if name:
+                    hits.add(os.path.normpath(name.decode("utf-8", "surrogateescape")).replace(os.sep, "/"))
+            for line in err.decode("utf-8", "replace").splitlines():
+                m = re.match(r"grep: (.*?): (.*)$", line)
+                if m and "recursive directory loop" not in m.group(2):
+                    problems.append(ParseProblem(m.group(1), 1, f"cannot read: {m.group(2)}"))
+                elif m:
+                    problems.append(ParseProblem(m.group(1), 1, "symlink loop, not followed"))
+        return hits, problems
 
 
 def grep_words(folder: str, words: list[str], include: str) -> set[str] | None:

@@ -78,3 +78,9 @@ def tree_61() -> Path:
 def pytest_addoption(parser: pytest.Parser) -> None:
     """`pytest --update-golden` rewrites tests/golden/*.txt (review the diff like code)."""
     parser.addoption("--update-golden", action="store_true", default=False)
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own result cache: nothing leaks between tests or into ~/.cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
