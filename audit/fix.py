@@ -25,17 +25,20 @@ import difflib
 import fnmatch
 import os
 import re
+import shutil
+import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, TextIO
 
 from tree_sitter import Node, Tree
 
-from audit import catalogue, parse, rules, walk
+from audit import catalogue, parse, rules
 from audit.catalogue import Catalogue
 from audit.engine import audit_tree
 from audit.model import RefKind, Release, Report, Site, Status
@@ -75,6 +78,10 @@ class FixRules:
     """User classes that legitimately keep FOLL_GET."""
     legit_paths: tuple[str, ...]
     """Path patterns of legitimate FOLL_GET users."""
+    case3_markers: tuple[str, ...]
+    """Identifiers that show an MMU notifier in a driver's folder (pin_user_pages.rst case 3)."""
+    identity_uses: frozenset[str]
+    """Calls that use only a page's address (page_to_phys)."""
     fold_dirty: frozenset[str]
     """Dirtying calls folded into unpin_user_pages_dirty_lock()."""
     dirty_tests: tuple[str, ...]
@@ -112,6 +119,8 @@ def fix_rules() -> FixRules:
             pin_api_since=parse_version(str(raw.get("pin_api_since", "5.6"))),
             legit_classes=frozenset(raw.get("legit_classes", [])),
             legit_paths=tuple(raw.get("legit_paths", [])),
+            case3_markers=tuple(raw.get("case3_markers", [])),
+            identity_uses=frozenset(raw.get("identity_uses", [])),
             fold_dirty=frozenset(raw.get("fold_dirty", [])),
             dirty_tests=tuple(raw.get("dirty_tests", [])),
             unsigned_types=frozenset(raw.get("unsigned_types", [])),
@@ -149,6 +158,7 @@ _KEYWORDS = frozenset({"struct", "union", "const", "sizeof", "unsigned", "signed
 
 
 def _balanced_outer_parens(e: str) -> bool:
+    """Whether `e` is one parenthesised group `( … )` from its first to its last character."""
     if not (e.startswith("(") and e.endswith(")")):
         return False
     depth = 0
@@ -207,6 +217,7 @@ def expr_root(expr: str | None) -> str | None:
 
 
 def _is_call_expr(expr: str) -> bool:
+    """Whether the storage an expression names is a call result (`kmalloc(…)`), not a variable."""
     return re.match(r"^[A-Za-z_]\w*\s*\(", strip_expr(expr)) is not None
 
 
@@ -226,7 +237,40 @@ def _indent(width: int) -> str:
 # ---------------------------------------------------------------------------------- sources
 
 
+def grep_files(root: Path, regex: str, include: tuple[str, ...] = ("*.c", "*.h")) -> set[str]:
+    """Files under `root` (relative, `/`-separated) whose text matches the extended `regex`.
+
+    GNU grep reads a kernel tree far faster than Python; without it, a plain walk does the same.
+    Symlinks are not followed and version-control folders are skipped.
+    """
+    exe = shutil.which("grep")
+    if exe is not None and root.is_dir():
+        cmd = [exe, "-rlZE", *(f"--include={g}" for g in include), "--exclude-dir=.git", "-e", regex, "--", "."]
+        try:
+            res = subprocess.run(cmd, cwd=root, capture_output=True, check=False)
+        except OSError:
+            res = None
+        if res is not None and res.returncode in (0, 1):
+            return {os.path.normpath(n.decode("utf-8", "surrogateescape")).replace(os.sep, "/")
+                    for n in res.stdout.split(b"\0") if n}
+    rx = re.compile(regex.encode())
+    out: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d != ".git" and not os.path.islink(os.path.join(dirpath, d)))
+        for f in filenames:
+            if not any(fnmatch.fnmatchcase(f, g) for g in include):
+                continue
+            p = os.path.join(dirpath, f)
+            try:
+                if rx.search(Path(p).read_bytes()):
+                    out.add(os.path.relpath(p, root).replace(os.sep, "/"))
+            except OSError:
+                continue
+    return out
+
+
 def _walk(node: Node) -> Iterator[Node]:
+    """Every node of the subtree, in document order."""
     stack = [node]
     while stack:
         n = stack.pop()
@@ -235,10 +279,12 @@ def _walk(node: Node) -> Iterator[Node]:
 
 
 def _text(n: Node | None) -> str:
+    """Source text of a node ('' for None)."""
     return "" if n is None or n.text is None else n.text.decode("utf-8", "replace")
 
 
 def _declarator_name(d: Node | None) -> Node | None:
+    """The identifier a (pointer/array/init) declarator declares."""
     while d is not None and d.type not in ("identifier", "field_identifier"):
         nxt = d.child_by_field_name("declarator")
         if nxt is None:
@@ -277,6 +323,7 @@ def function_params(fdef: Node) -> list[tuple[str, str]]:
 
 
 def _enclosing(node: Node, types: tuple[str, ...]) -> Node | None:
+    """The nearest ancestor of one of `types`."""
     n = node.parent
     while n is not None and n.type not in types:
         n = n.parent
@@ -284,12 +331,9 @@ def _enclosing(node: Node, types: tuple[str, ...]) -> Node | None:
 
 
 def _call_args(call: Node) -> list[Node]:
+    """The argument nodes of a call_expression (comments skipped)."""
     al = call.child_by_field_name("arguments")
     return [] if al is None else [a for a in al.named_children if a.type != "comment"]
-
-
-def _is_static(fdef: Node) -> bool:
-    return any(c.type == "storage_class_specifier" and _text(c) == "static" for c in fdef.children)
 
 
 def _in_loop(node: Node, stop: Node) -> bool:
@@ -310,6 +354,7 @@ class Source:
     """One file of the tree: bytes, line index and (lazily) its tree-sitter parse."""
 
     def __init__(self, root: Path, rel: str) -> None:
+        """Read `rel` under `root` (an unreadable file reads as empty)."""
         self.rel = rel
         try:
             self.data = (root / rel).read_bytes()
@@ -398,14 +443,17 @@ class Plan:
 
 
 def _loc(r: Release) -> tuple[str, int, int]:
+    """Identity of a release call: (file, line, column)."""
     return (r.file, r.line, r.column)
 
 
 def _site_id(s: Site) -> tuple[str, int, int]:
+    """Identity of a site: (file, line, column)."""
     return (s.file, s.line, s.column)
 
 
 def _is_helper(s: Site, r: Release) -> bool:
+    """Whether release `r` of site `s` sits in a function other than the acquiring one."""
     return r.file != s.file or r.function != s.function
 
 
@@ -428,6 +476,7 @@ class Planner:
 
     def __init__(self, root: Path, report: Report, version: Version | None, cat: Catalogue, fx: FixRules,
                  select: set[str] | None = None, workers: int | None = None) -> None:
+        """Plan over `report` of the tree at `root` (version, catalogue and `[fix]` rules resolved)."""
         self.root = root
         self.report = report
         self.version = version
@@ -450,6 +499,7 @@ class Planner:
         return s
 
     def _mm_header(self) -> str | None:
+        """The tree's include/linux/mm.h text, None when it has none."""
         if self._mm_h is None:
             p = self.root / "include" / "linux" / "mm.h"
             try:
@@ -464,9 +514,7 @@ class Planner:
         if mm is not None and "pin_user_page" in mm:
             if re.search(rf"\b{re.escape(api)}\b", mm):
                 return True
-            inc = self.root / "include" / "linux"
-            found = walk.grep_words(str(inc), [api], "*.h")
-            return bool(found)
+            return bool(grep_files(self.root / "include" / "linux", rf"\b{re.escape(api)}\b", ("*.h",)))
         spec = self.fx.available.get(api)
         if self.version is None:
             return False
@@ -578,8 +626,59 @@ class Planner:
         if where:
             raise _Decline(f"the pages are kept in {where} but every release found is in {s.function}(): "
                            "the success path's release was not found")
+        uses = self._identity_only(s, call, fdef, pages)
+        marker = self._notifier(s.file) if uses is not None else None
+        if marker:
+            raise _Decline(f"legitimate FOLL_GET user: {s.function}() uses only the page's address "
+                           f"({', '.join(uses or ['nothing'])}) and drops it, and {marker} keeps the mapping coherent "
+                           "(pin_user_pages.rst case 3)")
+
+    def _identity_only(self, s: Site, call: Node, fdef: Node, pages: Node) -> list[str] | None:
+        """The identity calls (`page_to_phys()`) that are the only uses of the pages in `fdef`, else None."""
+        key = expr_key(_text(pages))
+        body = fdef.child_by_field_name("body")
+        if key is None or body is None:
+            return None
+        releases = [src_call for r in s.closure
+                    if (src_call := self.source(r.file).call_at(r.line, r.column, r.api)) is not None]
+        skip = [(call.start_byte, call.end_byte)] + [(c.start_byte, c.end_byte) for c in releases]
+        seen: set[str] = set()
+        for n in _walk(body):
+            if n.type not in ("identifier", "field_identifier") or _text(n) != key:
+                continue
+            if any(a <= n.start_byte < b for a, b in skip):
+                continue
+            p = n.parent
+            if p is not None and p.type in ("declaration", "init_declarator", "pointer_declarator", "array_declarator"):
+                continue
+            c = _enclosing(n, ("call_expression", "expression_statement", "compound_statement"))
+            if c is None or c.type != "call_expression":
+                return None
+            fn = _text(c.child_by_field_name("function"))
+            if fn not in self.fx.identity_uses:
+                return None
+            seen.add(f"{fn}()")
+        return sorted(seen)
+
+    def _notifier(self, rel: str) -> str | None:
+        """`mmu_notifier_ops in FILE` when the site's folder registers an MMU notifier, else None."""
+        if not self.fx.case3_markers:
+            return None
+        folder = os.path.dirname(rel)
+        try:
+            names = sorted(n for n in os.listdir(self.root / folder) if n.endswith((".c", ".h")))
+        except OSError:
+            return None
+        rx = re.compile(rb"\b(" + b"|".join(re.escape(m.encode()) for m in self.fx.case3_markers) + rb")\b")
+        for n in names:
+            rel_n = f"{folder}/{n}" if folder else n
+            m = rx.search(self.source(rel_n).data)
+            if m:
+                return f"{m.group(1).decode()} in {rel_n}"
+        return None
 
     def _escape(self, fdef: Node, pages_text: str) -> str | None:
+        """Where the pages outlive the acquiring function `fdef` (field, parameter, global, store), else None."""
         expr = strip_expr(pages_text)
         root = expr_root(expr)
         if root is None:
@@ -670,9 +769,10 @@ class Planner:
             if cons is None or cons.type != "expression_statement":
                 return None
             inner = cons
-            cond = self._dirty_condition(_text(prev.child_by_field_name("condition")), page)
-            if cond is None:
+            folded = self._dirty_condition(_text(prev.child_by_field_name("condition")), page)
+            if folded is None:
                 return None
+            cond = folded
         call = inner.named_children[0] if inner.named_children else None
         if call is None or call.type != "call_expression":
             return None
@@ -776,23 +876,24 @@ class Planner:
         if not _IDENT.fullmatch(c):
             return False
         decl_text: str | None = None
-        for n, t in function_params(fdef):
-            if n == c:
-                decl_text = t
+        for pname, ptext in function_params(fdef):
+            if pname == c:
+                decl_text = ptext
         body = fdef.child_by_field_name("body")
         for n in _walk(body) if body is not None else ():
             if n.type == "declaration":
                 for d in n.children_by_field_name("declarator"):
                     dn = _declarator_name(d)
                     if dn is not None and _text(dn) == c:
-                        t = n.child_by_field_name("type")
-                        decl_text = _text(t) + " " + " ".join(_text(x) for x in n.children if x.type == "type_qualifier")
+                        tn = n.child_by_field_name("type")
+                        decl_text = _text(tn) + " " + " ".join(_text(x) for x in n.children if x.type == "type_qualifier")
         if decl_text is None:
             return False
         words = _IDENT.findall(decl_text.split(c)[0] if c in decl_text else decl_text)
         return self._unsigned_words(words)
 
     def _unsigned_words(self, words: list[str]) -> bool:
+        """Whether a declaration's type words name an unsigned type."""
         return any(w in self.fx.unsigned_types for w in words) or \
             any(" ".join(words[i : i + 2]) in self.fx.unsigned_types for i in range(len(words)))
 
@@ -803,7 +904,7 @@ class Planner:
             os.path.join(folder, n) for n in os.listdir(self.root / folder) if n.endswith(".h")
         ) if (self.root / folder).is_dir() else [file]
         rx = re.compile(r"^[ \t]*((?:[A-Za-z_]\w*[ \t]+)+)\**[ \t]*" + re.escape(fname) + r"[ \t]*(?:\[[^\]]*\])?[ \t]*;",
-                        re.M)
+                        re.MULTILINE)
         found = False
         for rel in cands:
             text = self.source(rel).data.decode("utf-8", "replace")
@@ -834,6 +935,7 @@ class Planner:
             elif n.type == "goto_statement":
                 gotos.append((_text(n.child_by_field_name("label")), n.start_byte))
         def in_decl(n: Node) -> bool:
+            """Whether identifier `n` is the name a declaration declares."""
             p = n.parent
             return p is not None and p.type in ("declaration", "init_declarator") and p.child_by_field_name("declarator") == n
         outside = [u for u in uses if not (loop.start_byte <= u.start_byte < loop.end_byte) and not in_decl(u)]
@@ -938,6 +1040,7 @@ class Planner:
 
     @staticmethod
     def _pure_rename(template: str, nargs: int) -> bool:
+        """Whether a template only renames the callee and keeps all `nargs` arguments in order."""
         m = re.fullmatch(r"(\w+)\((.*)\)", template)
         if not m:
             return False
@@ -949,6 +1052,7 @@ class Planner:
               count: str | None) -> str | None:
         """Instantiate a release template; None when `{&0}` needs an lvalue the argument is not."""
         def addr(i: int) -> str | None:
+            """`&arg` for an lvalue argument `i`, else None."""
             if i >= len(args):
                 return None
             a = args[i]
@@ -962,6 +1066,7 @@ class Planner:
         missing = False
 
         def sub(m: re.Match[str]) -> str:
+            """Replace one `{…}` placeholder."""
             nonlocal missing
             k = m.group(1)
             if k.startswith("&"):
@@ -1002,7 +1107,7 @@ class Planner:
         for i, a in enumerate(args):
             last = i == len(args) - 1
             piece = a + (")" + tail if last else ",")
-            cand = cur + ("" if cur.endswith("(") or not cur.strip() or cur.endswith(" ") else " ") + piece
+            cand = cur + ("" if cur.endswith(("(", " ")) or not cur.strip() else " ") + piece
             if i > 0 and base + _visual(cand) > self.fx.max_line and cur.strip():
                 lines.append(cur)
                 cur = _indent(open_col) + piece
@@ -1015,6 +1120,7 @@ class Planner:
 
     @staticmethod
     def _split_args(text: str) -> list[str]:
+        """Split an argument list's text at top-level commas."""
         out, depth, cur = [], 0, ""
         for ch in text:
             if ch in "([{":
@@ -1037,12 +1143,7 @@ class Planner:
         todo = sorted(n for n in names if n not in self._refs_cache)
         if todo:
             regex = r"\b(" + "|".join(re.escape(n) for n in todo) + r")\b"
-            hits = walk.grep_prefilter(str(self.root), regex, self.workers or os.cpu_count() or 1)
-            files: set[str]
-            if hits is None:
-                files = {rel for rel, _ in walk.walk(str(self.root)).files}
-            else:
-                files = hits[0]
+            files = grep_files(self.root, regex)
             for n in todo:
                 self._refs_cache[n] = set()
             rx = re.compile(regex.encode())
@@ -1067,13 +1168,14 @@ class Planner:
         return why
 
     def _helper_problem(self, hfile: str, hname: str, sharing: list[Site]) -> str | None:
+        """Uncached `helper_problem()`."""
         src = self.source(hfile)
         fdef = src.functions().get(hname)
         if fdef is None:
             return f"release helper {hname}() ({hfile}) does not parse: check by hand"
         params = [n for n, _ in function_params(fdef)]
         rels = {(r.line, r.column, r.api) for s in sharing for r in s.closure if r.file == hfile and r.function == hname}
-        keys = {expr_key(s.pages_arg) for s in sharing} - {None}
+        keys = {k for s in sharing if (k := expr_key(s.pages_arg)) is not None}
         param_idx: set[int] = set()
         fields: set[str] = set()
         for line, col, api in sorted(rels):
@@ -1112,7 +1214,7 @@ class Planner:
         refs = self._references({hname})[hname]
         files = set(refs) | {hfile} | {s.file for s in sharing}
         if param_idx:
-            why = self._check_callers(hname, fdef, hfile, sorted(refs), sorted(param_idx), keys, sharing)
+            why = self._check_callers(hname, hfile, sorted(refs), sorted(param_idx), keys)
             if why:
                 return why
         for f in sorted(fields):
@@ -1121,8 +1223,8 @@ class Planner:
                 return f"release helper {hname}() ({hfile}) releases pages from field `{f}`, but {why}"
         return None
 
-    def _check_callers(self, hname: str, hdef: Node, hfile: str, files: list[str], idx: list[int], keys: set[str],
-                       sharing: list[Site]) -> str | None:
+    def _check_callers(self, hname: str, hfile: str, files: list[str], idx: list[int], keys: set[str]) -> str | None:
+        """Why a caller of param-mode helper `hname` may hand it pages that were not gup'd, else None."""
         for rel in files:
             src = self.source(rel)
             if not src.utf8:
@@ -1190,7 +1292,7 @@ class Planner:
         variable a site gup'd into. Any page stored into an element, or any allocator/extra-reference
         call on the field, means the field also holds pages that were not gup'd.
         """
-        keys = {expr_key(s.pages_arg) for s in sharing} - {None}
+        keys = {k for s in sharing if (k := expr_key(s.pages_arg)) is not None}
         name = re.escape(fname.encode())
         store = re.compile(rb"(?:->|\.)\s*" + name + rb"\s*(\[[^\]]*\])?\s*=(?!=)\s*([^;]*);")
         array_alloc = re.compile(r"^(?:\([^()]*\)\s*)?(?:" + "|".join(re.escape(x) for x in self.fx.array_allocators)
@@ -1306,14 +1408,15 @@ class Planner:
             owner: dict[tuple[str, int, int], list[tuple[str, int, int]]] = {}
             edits: dict[tuple[str, int, int, bytes], Edit] = {}
             for sid, s in sorted(cands.items()):
-                for e in acquire_edits[sid] + [rel_edits[_loc(r)][0] for r in s.closure]:
-                    k = (e.file, e.start, e.end, e.text)
-                    edits[k] = e
-                    owner.setdefault((e.file, e.start, e.end), []).append(sid)
+                for ed in acquire_edits[sid] + [rel_edits[_loc(r)][0] for r in s.closure]:
+                    edits[(ed.file, ed.start, ed.end, ed.text)] = ed
+                    owner.setdefault((ed.file, ed.start, ed.end), []).append(sid)
             clash = self._clash(list(edits.values()))
             if clash is not None:
-                for sid in sorted(set(owner.get((clash.file, clash.start, clash.end), [])))[-1:]:
-                    declined[sid] = f"its edits overlap another conversion's at {clash.file}:{self.source(clash.file).lines.line_of(clash.start)}"
+                losers = sorted(set(owner.get((clash.file, clash.start, clash.end), [])))[-1:]
+                line = self.source(clash.file).lines.line_of(clash.start)
+                for sid in losers or sorted(cands):
+                    declined[sid] = f"its edits overlap another conversion's at {clash.file}:{line}"
                     del cands[sid]
                 continue
             plan.edits = sorted(edits.values(), key=lambda e: (e.file, e.start, e.end))
@@ -1339,7 +1442,7 @@ class Planner:
             by_file.setdefault(e.file, []).append(e)
         for f in sorted(by_file):
             es = sorted(by_file[f], key=lambda e: (e.start, e.end))
-            for a, b in zip(es, es[1:]):
+            for a, b in pairwise(es):
                 if b.start < a.end:
                     return b
         return None
@@ -1382,10 +1485,12 @@ def unified_diff(root: Path, edits: list[Edit], sources: dict[str, bytes] | None
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The `audit fix` argument parser; errors raise audit.cli.UsageError (exit 2)."""
     from audit.cli import UsageError
 
     class P(argparse.ArgumentParser):
         def error(self, message: str) -> None:  # type: ignore[override]
+            """Raise UsageError instead of exiting."""
             raise UsageError(message)
 
     p = P(prog="audit fix", description="Print a unified diff converting raw gup closures to the pin API "
