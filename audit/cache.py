@@ -13,6 +13,7 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from audit import __version__
 from audit.model import Report
@@ -27,33 +28,29 @@ def cache_dir() -> Path:
     return Path(base) / "gup-audit"
 
 
-def report_key(root: Path, fingerprint: str) -> str:
-    """The cache key of a tree state."""
+def report_key(src: Any, fingerprint: str) -> str:
+    """The cache key of a tree state (a Source: its identity, its fingerprint, its top Makefile)."""
     h = hashlib.sha256()
-    for part in (__version__, data_hash(), str(root.resolve()), fingerprint):
+    for part in (__version__, data_hash(), src.identity(), fingerprint):
         h.update(part.encode("utf-8", "surrogateescape") + b"\0")
-    try:
-        st = (root / "Makefile").stat()
-        h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
-    except OSError:
-        pass
+    h.update(src.read("Makefile") or b"")
     return h.hexdigest()
 
 
-def _root_marker(root: Path) -> Path:
-    h = hashlib.sha256(str(root.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+def _root_marker(identity: str) -> Path:
+    h = hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:32]
     return cache_dir() / "roots" / h
 
 
-def seen(root: Path) -> bool:
+def seen(identity: str) -> bool:
     """Whether a report of this tree (in some state) was cached before: worth a fingerprint first."""
-    return _root_marker(root).exists()
+    return _root_marker(identity).exists()
 
 
-def mark(root: Path) -> None:
+def mark(identity: str) -> None:
     """Remember that this tree has a cached report."""
     try:
-        m = _root_marker(root)
+        m = _root_marker(identity)
         m.parent.mkdir(parents=True, exist_ok=True)
         m.touch()
     except OSError:

@@ -194,10 +194,11 @@ def load_entries() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...
     return funcs, {k: tuple(v) for k, v in raw.get("present", {}).items()}
 
 
-def present_classes(root: Path) -> frozenset[str]:
-    """The entry classes whose code exists in the tree (no io_uring in 2.6.32)."""
+def present_classes(root: Path | Any) -> frozenset[str]:
+    """The entry classes whose code exists in the tree (no io_uring in 2.6.32); a folder or a Source."""
     _, present = load_entries()
-    return frozenset(k for k, paths in present.items() if any((root / p).exists() for p in paths))
+    exists = (lambda p: (root / p).exists()) if isinstance(root, Path) else root.exists
+    return frozenset(k for k, paths in present.items() if any(exists(p) for p in paths))
 
 
 def _walk(ix: Index, file: str, function: str, own: str,

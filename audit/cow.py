@@ -384,7 +384,7 @@ def _op(node: Node) -> str | None:
 class TreeFiles:
     """The files of one tree, loaded on demand and read only once."""
 
-    def __init__(self, root: Path, cat: CowCatalogue) -> None:
+    def __init__(self, root: Path | Any, cat: CowCatalogue) -> None:
         self.root = root
         self.cat = cat
         self._files: dict[str, SourceFile | None] = {}
@@ -395,7 +395,8 @@ class TreeFiles:
         if rel not in self._files:
             sf: SourceFile | None = None
             try:
-                sf = SourceFile(rel, (self.root / rel).read_bytes())
+                data = (self.root / rel).read_bytes() if isinstance(self.root, Path) else self.root.read_or_raise(rel)
+                sf = SourceFile(rel, data)
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 pass  # older and newer trees lack some of the files: normal
             except OSError as e:
@@ -983,10 +984,11 @@ class Profiler:
         return False
 
 
-def profile(root: Path) -> CowProfile:
-    """The COW safety profile of the kernel tree at `root` (reads a few files, writes nothing)."""
+def profile(root: Path | Any) -> CowProfile:
+    """The COW safety profile of the kernel tree at `root`, a folder or a Source (reads a few
+    files, writes nothing)."""
     cat = catalogue()
-    pr = Profiler(TreeFiles(Path(root), cat), cat)
+    pr = Profiler(TreeFiles(root if not isinstance(root, str) else Path(root), cat), cat)
     reuse_check, sites = pr.reuse()
     fork = pr.fork()
     gup = pr.gup()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from audit import cache, catalogue, classify, cow, queries, rules, walk
 from audit.analyze import Analyzer
+from audit.source import FsSource, Source
 from audit.store import FactStore
 from audit.model import CowProfile, Evidence, FileFacts, ParseProblem, RefKind, Report, Site, TreeInfo, Wrapper
 from audit.version import format_version, tree_version
@@ -72,14 +73,24 @@ class Scan:
     """The walk's fingerprint of the tree state (cache key)."""
 
 
-def _size(root: Path, rel: str) -> int:
-    try:
-        return (root / rel).stat().st_size
-    except OSError:
-        return 0
+def check_source(src: Source) -> None:
+    """Raise InputError unless a non-folder source looks like a kernel tree."""
+    head = src.read("Makefile") or b""
+    if not (b"VERSION" in head[:4096] and b"PATCHLEVEL" in head[:4096]) and not (
+            src.exists("mm") and src.exists("include")):
+        raise InputError(f"{src.label}: not a kernel source tree (no Makefile with VERSION/PATCHLEVEL, no mm/ and include/)")
 
 
-def declared_apis(root: Path, cat: catalogue.Catalogue) -> set[str]:
+def _size(src: Source, rel: str) -> int:
+    if isinstance(src, FsSource):
+        try:
+            return os.stat(os.path.join(src.root, rel)).st_size
+        except OSError:
+            return 0
+    return 0
+
+
+def declared_apis(src: Source, cat: catalogue.Catalogue) -> set[str]:
     """The acquire APIs the tree's headers mention: the ones worth prefiltering for.
 
     An API that no header under include/linux names (memfd_pin_folios before 6.11, a driver-private
@@ -87,16 +98,15 @@ def declared_apis(root: Path, cat: catalogue.Catalogue) -> set[str]:
     mention other catalogue names. Leaving such names out of the grep pattern keeps a literal
     common to every alternative, which is what makes grep fast. Without include/linux, all names.
     """
-    inc = root / "include" / "linux"
     names = set(cat.acquire)
-    if not inc.is_dir():
+    if not src.exists("include/linux"):
         return names
-    found = walk.grep_words(str(inc), sorted(names), "*.h")
+    found = src.words("include/linux", sorted(names))
     return found if found else names
 
 
-def _prefilter_regex(root: Path, cat: catalogue.Catalogue) -> str:
-    regex = r"\b(" + "|".join(sorted(declared_apis(root, cat))) + r")\s*\("
+def _prefilter_regex(src: Source, cat: catalogue.Catalogue) -> str:
+    regex = r"\b(" + "|".join(sorted(declared_apis(src, cat))) + r")\s*\("
     _lap("declared APIs")
     return regex
 
@@ -109,35 +119,37 @@ class CacheHit(Exception):
         self.report = report
 
 
-def scan(root: Path, cat: catalogue.Catalogue, workers: int | None = None, use_cache: bool = False) -> Scan:
-    """Walk, prefilter and parse `root` in worker processes.
+def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = None, use_cache: bool = False) -> Scan:
+    """Walk, prefilter and parse the tree (a Source, or a folder) in worker processes.
 
     With `use_cache`, a cached report of the same tree state raises CacheHit before any parsing.
     """
+    if isinstance(src, Path):
+        src = FsSource(str(src))
     pool_size = workers or os.cpu_count() or 1
     focus = cat.focus()
     fp_box: list[str] = []
     fp_thread: threading.Thread | None = None
-    if use_cache and cache.seen(root):
+    if use_cache and cache.seen(src.identity()):
         # A report of this tree is cached: its fingerprint decides before anything else runs.
-        w = walk.walk(str(root))
-        fp_box.append(walk.fingerprint(str(root), w))
+        w = src.walk()
+        fp_box.append(src.fingerprint(w))
         _lap("walk and fingerprint done")
-        hit = cache.load(cache.report_key(root, fp_box[0]))
+        hit = cache.load(cache.report_key(src, fp_box[0]))
         if hit is not None:
             raise CacheHit(hit)
-        job = walk.GrepJob(str(root), _prefilter_regex(root, cat), pool_size)
+        job = src.start_grep(_prefilter_regex(src, cat), pool_size)
     else:
-        job = walk.GrepJob(str(root), _prefilter_regex(root, cat), pool_size)
+        job = src.start_grep(_prefilter_regex(src, cat), pool_size)
         # The walk and the COW profile run here while the grep processes read the tree.
-        w = walk.walk(str(root))
+        w = src.walk()
         _lap("walk done")
         if use_cache:
             # First run on this tree: fingerprint it while the workers parse (this thread only waits).
-            fp_thread = threading.Thread(target=lambda: fp_box.append(walk.fingerprint(str(root), w)), daemon=True)
+            fp_thread = threading.Thread(target=lambda: fp_box.append(src.fingerprint(w)), daemon=True)
     # The query is compiled now so that the forked workers inherit it instead of compiling it each.
     queries.warm()
-    prof = cow.profile(root)
+    prof = cow.profile(src)
     _lap("COW profile done")
     pre = job.result()
     _lap("grep done")
@@ -149,14 +161,14 @@ def scan(root: Path, cat: catalogue.Catalogue, workers: int | None = None, use_c
         if pre is not None:
             hits, gp = pre
             problems.extend(gp)
-            files = [(rel, _size(root, rel)) for rel, _ in w.files if rel in hits]
+            files = [(rel, _size(src, rel)) for rel, _ in w.files if rel in hits]
             chunks = walk.chunked(files, 1 if small else pool_size * 3)
             pattern = cat.acquire_regex().pattern
-            results = pool.map(walk.parse_files, [(str(root), [r for r, _ in ch], pattern, focus) for ch in chunks], small)
+            results = pool.map(walk.parse_files, [(src, [r for r, _ in ch], pattern, focus) for ch in chunks], small)
         else:
             chunks = walk.chunked(list(w.files), 1 if small else pool_size * 6)
             pattern = cat.acquire_regex().pattern
-            results = pool.map(walk.scan_chunk, [(str(root), ch, pattern, focus) for ch in chunks], small)
+            results = pool.map(walk.scan_chunk, [(src, ch, pattern, focus) for ch in chunks], small)
     if fp_thread is not None:
         fp_thread.join()
     _lap("first-round parse done")
@@ -165,7 +177,7 @@ def scan(root: Path, cat: catalogue.Catalogue, workers: int | None = None, use_c
     for d in sorted({os.path.dirname(rel) for rel, _ in w.files}):
         dirs_by_base.setdefault(os.path.basename(d), []).append(d)
     kernel_names = frozenset(cat.acquire) | frozenset(cat.release) | frozenset(cat.handoffs) | cat.dirtying | cat.allocators
-    store = FactStore(str(root), focus, dirs_by_base, kernel_names)
+    store = FactStore(src, focus, dirs_by_base, kernel_names)
     parsed = 0
     for r in results:
         assert isinstance(r, walk.ChunkResult)
@@ -180,21 +192,28 @@ def scan(root: Path, cat: catalogue.Catalogue, workers: int | None = None, use_c
     return Scan(tuple(facts), store, len(w.files), parsed, tuple(problems), prof, fp_box[0] if fp_box else "")
 
 
-def audit_tree(root: Path, shown_root: str | None = None, workers: int | None = None, use_cache: bool = False) -> Report:
-    """Audit one tree and return its Report (from the result cache when the tree is unchanged)."""
-    check_tree(root)
-    version = tree_version(root)
+def audit_tree(root: Path | Source, shown_root: str | None = None, workers: int | None = None,
+               use_cache: bool = False) -> Report:
+    """Audit one tree (a folder, or any Source such as a git revision) and return its Report, from
+    the result cache when the tree is unchanged."""
+    if isinstance(root, Path):
+        check_tree(root)
+        src: Source = FsSource(str(root), shown_root or str(root))
+    else:
+        src = root
+        check_source(src)
+    version = tree_version(src)
     cat = catalogue.load(version)
-    shown = shown_root if shown_root is not None else str(root)
+    shown = shown_root if shown_root is not None else src.label
     try:
-        sc = scan(root, cat, workers, use_cache)
+        sc = scan(src, cat, workers, use_cache)
     except CacheHit as hit:
         _lap("cache hit")
         return replace(hit.report, tree=replace(hit.report.tree, root=shown))
     an = Analyzer(sc.facts, cat, version, sc.store)
     prof = sc.cow
     _lap("index built")
-    raw, reach, wrappers, more_problems = analyse(an, workers or os.cpu_count() or 1, classify.present_classes(root))
+    raw, reach, wrappers, more_problems = analyse(an, workers or os.cpu_count() or 1, classify.present_classes(src))
     decorated = []
     for s in raw:
         klass, why = classify.classify(s.file, s.function)
@@ -216,8 +235,8 @@ def audit_tree(root: Path, shown_root: str | None = None, workers: int | None = 
     )
     report = Report(tree=info, sites=sites, cow=prof, wrappers=tuple(wrappers))
     if use_cache and sc.fingerprint:
-        cache.store(cache.report_key(root, sc.fingerprint), report)
-        cache.mark(root)
+        cache.store(cache.report_key(src, sc.fingerprint), report)
+        cache.mark(src.identity())
     return report
 
 

@@ -14,6 +14,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from audit import facts, parse
 from audit.model import FileFacts, ParseProblem
@@ -97,7 +98,7 @@ def first_round(root: str, rel: str, src: bytes, focus: frozenset[str], acquire:
 class FactStore:
     """The prefiltered files, parsed lazily function by function."""
 
-    def __init__(self, root: str, focus: frozenset[str], dirs_by_base: dict[str, list[str]] | None = None,
+    def __init__(self, root: Any, focus: frozenset[str], dirs_by_base: dict[str, list[str]] | None = None,
                  skip_names: frozenset[str] = frozenset()) -> None:
         self.root = root
         self.focus = focus
@@ -174,21 +175,10 @@ class FactStore:
         got = self._dirs.get(d)
         if got is None:
             got = []
-            full = os.path.join(self.root, d)
-            try:
-                names = sorted(n for n in os.listdir(full) if n.endswith((".c", ".h")))
-            except OSError:
-                names = []
-            for n in names:
+            for n in self.root.listdir(d):
                 rel = f"{d}/{n}"
-                try:
-                    if os.path.islink(os.path.join(full, n)):
-                        continue
-                    with open(os.path.join(full, n), "rb") as fh:
-                        src = fh.read(8 * 1024 * 1024 + 1)
-                except OSError:
-                    continue
-                if len(src) <= 8 * 1024 * 1024 and b"\0" not in src:
+                src = self.root.read(rel)
+                if src is not None and len(src) <= 8 * 1024 * 1024 and b"\0" not in src:
                     got.append((rel, src))
             self._dirs[d] = got
         return got
@@ -205,10 +195,9 @@ class FactStore:
             sf.parsed.update(idxs)
             if sf.src is None:
                 try:
-                    with open(os.path.join(self.root, sf.path), "rb") as fh:
-                        sf.src = fh.read()
+                    sf.src = self.root.read_or_raise(sf.path)
                 except OSError as e:
-                    self.problems.append(ParseProblem(sf.path, 1, f"cannot read: {e.strerror}"))
+                    self.problems.append(ParseProblem(sf.path, 1, f"cannot read: {e.strerror or e}"))
                     continue
             if sf.lines is None:
                 sf.lines = parse.Lines(sf.src)
@@ -273,9 +262,5 @@ class FactStore:
 
     def _source(self, sf: SourceFile) -> bytes:
         if sf.src is None:
-            try:
-                with open(os.path.join(self.root, sf.path), "rb") as fh:
-                    sf.src = fh.read()
-            except OSError:
-                sf.src = b""
+            sf.src = self.root.read(sf.path) or b""
         return sf.src

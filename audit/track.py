@@ -108,7 +108,7 @@ class _Keyed:
         return (self.file, self.function or "", self.family, self.ordinal)
 
 
-def families(roots: Sequence[Path]) -> dict[str, str]:
+def families(roots: Sequence[Any]) -> dict[str, str]:
     """Pin API name -> the GET API it converts (from the catalogue of every tree's version)."""
     out: dict[str, str] = {}
     versions = {tree_version(r) for r in roots}
@@ -163,7 +163,7 @@ def changes(old: Report, new: Report, family_of: dict[str, str]) -> dict[str, An
     }
 
 
-def track_dict(reports: Sequence[Report], roots: Sequence[Path]) -> dict[str, Any]:
+def track_dict(reports: Sequence[Report], roots: Sequence[Any]) -> dict[str, Any]:
     """The `gup-audit-track/1` document for reports of trees given oldest first."""
     family_of = families(roots)
     return {
@@ -268,7 +268,10 @@ def _parser() -> argparse.ArgumentParser:
             raise UsageError(message)
 
     p = Parser(prog="audit track", description="Conversion progress across several kernel trees, oldest first.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="kernel source trees, oldest first")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="kernel source trees (with --git: revisions), oldest first")
+    p.add_argument("--git", metavar="REPO", help="read the revisions given as PATHs from this git repository's "
+                   "object store (no checkout)")
+    p.add_argument("--no-cache", action="store_true", help="do not use or update the result cache")
     p.add_argument("--format", choices=["pretty", "json"], default="pretty", help="output format (default: pretty)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the output to FILE instead of stdout")
     p.add_argument("--svg", metavar="FILE", help="also save the pretty view as SVG")
@@ -293,8 +296,18 @@ def cmd_track(argv: list[str], out: TextIO) -> int:
     args = _parser().parse_args(list(argv))
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    roots = [Path(p) for p in args.paths]
-    reports = [audit_tree(root, shown_root=p, workers=args.jobs) for root, p in zip(roots, args.paths)]
+    roots: list[Any]
+    if args.git:
+        from audit.source import GitSource, SourceError
+
+        try:
+            roots = [GitSource(args.git, rev, label=rev) for rev in args.paths]
+        except SourceError as e:
+            raise UsageError(str(e)) from None
+    else:
+        roots = [Path(p) for p in args.paths]
+    reports = [audit_tree(root, shown_root=p, workers=args.jobs, use_cache=not args.no_cache)
+               for root, p in zip(roots, args.paths)]
     doc = track_dict(reports, roots)
     buf = io.StringIO()
     if args.format == "json":

@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 Version = tuple[int, int, int]
 
 _MK = re.compile(rb"^(VERSION|PATCHLEVEL|SUBLEVEL)\s*=\s*(\d+)\s*$", re.M)
 
 
-def tree_version(root: Path) -> Version | None:
-    """Read `VERSION.PATCHLEVEL.SUBLEVEL` from `root/Makefile`; None if absent."""
-    try:
-        text = (root / "Makefile").read_bytes()[:4096]
-    except OSError:
-        return None
+def tree_version(root: Path | Any) -> Version | None:
+    """Read `VERSION.PATCHLEVEL.SUBLEVEL` from the top Makefile of a folder or a Source; None if absent."""
+    if isinstance(root, Path):
+        try:
+            text = (root / "Makefile").read_bytes()[:4096]
+        except OSError:
+            return None
+    else:
+        text = (root.read("Makefile") or b"")[:4096]
     found = {k.decode(): int(v) for k, v in _MK.findall(text)}
     if "VERSION" not in found or "PATCHLEVEL" not in found:
         return None

@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 from multiprocessing import get_context
 
 from audit.store import FirstRound, first_round
@@ -86,10 +87,11 @@ def fingerprint(root: str, walked: Walked) -> str:
     return h.hexdigest()
 
 
-def _read(root: str, rel: str, problems: list[ParseProblem]) -> bytes | None:
+def _read(src: Any, rel: str, problems: list[ParseProblem]) -> bytes | None:
+    """A file's bytes through the tree's Source (a folder or a git revision)."""
     try:
-        with open(os.path.join(root, rel), "rb") as fh:
-            return fh.read()
+        data: bytes = src.read_or_raise(rel)
+        return data
     except OSError as e:
         problems.append(ParseProblem(rel, 1, f"cannot read: {e.strerror or e}"))
         return None
@@ -123,7 +125,7 @@ class ChunkResult:
     """Number of files parsed."""
 
 
-def _first(root: str, rel: str, src: bytes, focus: frozenset[str], rx: re.Pattern[bytes],
+def _first(root: Any, rel: str, src: bytes, focus: frozenset[str], rx: re.Pattern[bytes],
            problems: list[ParseProblem]) -> FirstRound | None:
     if not _usable(rel, src, problems):
         return None
@@ -134,7 +136,7 @@ def _first(root: str, rel: str, src: bytes, focus: frozenset[str], rx: re.Patter
         return None
 
 
-def scan_chunk(root: str, files: list[tuple[str, int]], pattern: bytes, focus: frozenset[str]) -> ChunkResult:
+def scan_chunk(root: Any, files: list[tuple[str, int]], pattern: bytes, focus: frozenset[str]) -> ChunkResult:
     """Read, prefilter (in Python) and first-round parse one batch (runs in a worker)."""
     rx = re.compile(pattern)
     out: list[FirstRound] = []
@@ -151,7 +153,7 @@ def scan_chunk(root: str, files: list[tuple[str, int]], pattern: bytes, focus: f
     return ChunkResult(tuple(out), tuple(problems), parsed)
 
 
-def parse_files(root: str, files: list[str], pattern: bytes, focus: frozenset[str]) -> ChunkResult:
+def parse_files(root: Any, files: list[str], pattern: bytes, focus: frozenset[str]) -> ChunkResult:
     """First-round parse of files the grep prefilter picked (runs in a worker)."""
     rx = re.compile(pattern)
     out: list[FirstRound] = []
