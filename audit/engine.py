@@ -13,10 +13,13 @@ import time
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from audit import cache, catalogue, classify, cow, queries, rules, walk
 from audit.analyze import Analyzer
 from audit.source import FsSource, Source
+from audit import parse
+from audit import store as store_mod
 from audit.store import FactStore
 from audit.model import CowProfile, Evidence, FileFacts, ParseProblem, RefKind, Report, Site, TreeInfo, Wrapper
 from audit.version import format_version, tree_version
@@ -71,6 +74,13 @@ class Scan:
     """The tree's COW profile (computed while grep runs)."""
     fingerprint: str
     """The walk's fingerprint of the tree state (cache key)."""
+
+
+def _index_files(src: Source, files: list[str], out: dict[str, tuple[bytes, Any]]) -> None:
+    for rel in files:
+        data = src.read(rel)
+        if data is not None:
+            out[rel] = (data, store_mod.text_indexes(data, parse.chunks(data)))
 
 
 def check_source(src: Source) -> None:
@@ -157,6 +167,7 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
     small = len(w.files) < 2000
     if fp_thread is not None:
         fp_thread.start()
+    indexes: dict[str, tuple[bytes, Any]] = {}
     with walk.Pool(pool_size) as pool:
         if pre is not None:
             hits, gp = pre
@@ -164,7 +175,15 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
             files = [(rel, _size(src, rel)) for rel, _ in w.files if rel in hits]
             chunks = walk.chunked(files, 1 if small else pool_size * 3)
             pattern = cat.acquire_regex().pattern
-            results = pool.map(walk.parse_files, [(src, [r for r, _ in ch], pattern, focus) for ch in chunks], small)
+            # The text indexes (who calls what, who uses which field) are built here while the
+            # workers parse: shipping them back from the workers would cost more than building them.
+            idx_thread = threading.Thread(target=_index_files, args=(src, [r for r, _ in files], indexes), daemon=True)
+            if not small:
+                idx_thread.start()
+            results = pool.map(walk.parse_files, [(src, [r for r, _ in ch], pattern, focus, small) for ch in chunks],
+                               small)
+            if not small:
+                idx_thread.join()
         else:
             chunks = walk.chunked(list(w.files), 1 if small else pool_size * 6)
             pattern = cat.acquire_regex().pattern
@@ -182,7 +201,11 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
     for r in results:
         assert isinstance(r, walk.ChunkResult)
         for fr in r.rounds:
-            store.add(fr)
+            got = indexes.get(fr.path)
+            if got is not None:
+                store.add(fr, got[0], got[1])
+            else:
+                store.add(fr)
             if fr.facts is not None:
                 facts.append(fr.facts)
         problems.extend(r.problems)

@@ -72,8 +72,17 @@ def _text_index(src: bytes, chunks: list[parse.Chunk], rx: re.Pattern[bytes]) ->
     return {k: tuple(sorted(v)) for k, v in out.items()}
 
 
-def first_round(root: str, rel: str, src: bytes, focus: frozenset[str], acquire: re.Pattern[bytes]) -> FirstRound:
-    """Parse the functions of one file that mention an acquire API (the whole file if layout fails)."""
+def text_indexes(src: bytes, chunks: list[parse.Chunk]) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
+    """(callee name -> chunks calling it, field name -> chunks using it) for one file."""
+    return _text_index(src, chunks, _CALLED), _text_index(src, chunks, _FIELD)
+
+
+def first_round(root: Any, rel: str, src: bytes, focus: frozenset[str], acquire: re.Pattern[bytes],
+                with_index: bool = True) -> FirstRound:
+    """Parse the functions of one file that mention an acquire API (the whole file if layout fails).
+
+    Without `with_index`, the text indexes are left empty (the caller builds them itself, which
+    saves shipping them between processes)."""
     chunks = parse.chunks(src)
     starts = [c.start for c in chunks]
     want: set[int] = set()
@@ -85,8 +94,7 @@ def first_round(root: str, rel: str, src: bytes, focus: frozenset[str], acquire:
         else:
             whole = True  # a call outside any column-0 function (macro, one-line inline, odd layout)
             break
-    called = _text_index(src, chunks, _CALLED)
-    fields = _text_index(src, chunks, _FIELD)
+    called, fields = text_indexes(src, chunks) if with_index else ({}, {})
     if whole:
         ff = facts.extract(rel, src, focus)
         return FirstRound(rel, tuple(chunks), tuple(range(len(chunks))), True, ff, called, fields)
@@ -110,18 +118,19 @@ class FactStore:
         self.problems: list[ParseProblem] = []
         self._done: set[tuple[str, str]] = set()
         self._by_name: dict[str, list[tuple[str, int]]] = {}
-        self._by_call: dict[str, list[tuple[str, int]]] = {}
-        self._by_field: dict[str, list[tuple[str, int]]] = {}
+        self._called: dict[str, dict[str, tuple[int, ...]]] = {}
+        self._fields: dict[str, dict[str, tuple[int, ...]]] = {}
 
-    def add(self, fr: FirstRound) -> None:
-        """Register a file after the first round."""
-        self.files[fr.path] = SourceFile(fr.path, list(fr.chunks), set(fr.parsed), fr.whole)
+    def add(self, fr: FirstRound, src: bytes | None = None,
+            index: tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]] | None = None) -> None:
+        """Register a file after the first round (with its text indexes, when built apart)."""
+        self.files[fr.path] = SourceFile(fr.path, list(fr.chunks), set(fr.parsed), fr.whole, src)
+        called, fields = index if index is not None else (fr.called, fr.fields)
         for i, c in enumerate(fr.chunks):
             self._by_name.setdefault(c.name, []).append((fr.path, i))
-        for name, idxs in fr.called.items():
-            self._by_call.setdefault(name, []).extend((fr.path, i) for i in idxs)
-        for name, idxs in fr.fields.items():
-            self._by_field.setdefault(name, []).extend((fr.path, i) for i in idxs)
+        # Kept per file: a query looks a name up in each file's index (cheaper than merging them).
+        self._called[fr.path] = called
+        self._fields[fr.path] = fields
 
     def add_source(self, path: str, src: bytes) -> None:
         """Register a file found by a neighbourhood search (not prefiltered): chunked, not parsed."""
@@ -234,7 +243,8 @@ class FactStore:
         """The facts of every function that calls `name` (only in `path` when it is static)."""
         if not self._once("callers", f"{path if static else ''}:{name}"):
             return []
-        return self._load([(p, i) for p, i in self._by_call.get(name, []) if not static or p == path])
+        paths = [path] if static else list(self._called)
+        return self._load([(p, i) for p in paths for i in self._called.get(p, {}).get(name, ())])
 
     def field_users(self, name: str, only: str | None, near: str | None = None, search_tag: str = "",
                     within: Callable[[str], bool] | None = None, tag: str = "") -> list[FileFacts]:
@@ -249,7 +259,7 @@ class FactStore:
             self.search_near(search_tag, near, re.compile(rb"->\s*" + re.escape(name.encode()) + rb"\b"))
         want = []
         tag_b = tag.encode()
-        for p, i in self._by_field.get(name, []):
+        for p, i in [(p, i) for p, idx in list(self._fields.items()) for i in idx.get(name, ())]:
             if (only is not None and p != only) or (only is None and within is not None and not within(p)):
                 continue
             if tag_b and p != near:

@@ -126,11 +126,11 @@ class ChunkResult:
 
 
 def _first(root: Any, rel: str, src: bytes, focus: frozenset[str], rx: re.Pattern[bytes],
-           problems: list[ParseProblem]) -> FirstRound | None:
+           problems: list[ParseProblem], with_index: bool = True) -> FirstRound | None:
     if not _usable(rel, src, problems):
         return None
     try:
-        return first_round(root, rel, src, focus, rx)
+        return first_round(root, rel, src, focus, rx, with_index)
     except (ValueError, RecursionError, MemoryError) as e:  # tree-sitter gives up on pathological input
         problems.append(ParseProblem(rel, 1, f"tree-sitter could not parse the file: {e.__class__.__name__}"))
         return None
@@ -153,7 +153,8 @@ def scan_chunk(root: Any, files: list[tuple[str, int]], pattern: bytes, focus: f
     return ChunkResult(tuple(out), tuple(problems), parsed)
 
 
-def parse_files(root: Any, files: list[str], pattern: bytes, focus: frozenset[str]) -> ChunkResult:
+def parse_files(root: Any, files: list[str], pattern: bytes, focus: frozenset[str],
+                with_index: bool = True) -> ChunkResult:
     """First-round parse of files the grep prefilter picked (runs in a worker)."""
     rx = re.compile(pattern)
     out: list[FirstRound] = []
@@ -162,7 +163,7 @@ def parse_files(root: Any, files: list[str], pattern: bytes, focus: frozenset[st
         src = _read(root, rel, problems)
         if src is None:
             continue
-        fr = _first(root, rel, src, focus, rx, problems)
+        fr = _first(root, rel, src, focus, rx, problems, with_index)
         if fr is not None:
             out.append(fr)
     return ChunkResult(tuple(out), tuple(problems), len(files))
