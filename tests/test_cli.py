@@ -145,3 +145,12 @@ def test_unknown_subcommand_module_is_a_usage_error(capsys: pytest.CaptureFixtur
         pytest.skip("audit fix is available")
     assert cli.main(["fix", "."]) == 2
     assert capsys.readouterr().err == "audit: error: `audit fix` is not available in this version\n"
+
+
+def test_readme_shows_the_current_help(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    help_text = capsys.readouterr().out.rstrip()
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert help_text in readme

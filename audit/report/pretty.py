@@ -67,6 +67,7 @@ class PrettyReporter:
         """Write findings, the COW panel and the summary."""
         con = self.console(out, ctx.color)
         con.print(self.cow_panel(report))
+        con.print(self.cow_evidence(report), no_wrap=True, overflow="ignore", crop=False)
         order = {"error": 0, "warning": 1, "note": 2}
         items = findings(report)
         items.sort(key=lambda s: (order.get(ctx.rules[s.rule].severity_for(ctx.version), 3) if s.rule else 3, s.file, s.line))
@@ -164,11 +165,16 @@ class PrettyReporter:
                     f"mapcount-only reuse sites: {len(c.mapcount_only_sites)}\n")
         for x in c.mapcount_only_sites:
             body.append(f"  {x.file}:{x.line} {x.function}(): {x.idiom}\n", style="audit.warning")
-        for e in c.evidence:
-            body.append(f"  {e.file}:{e.line} {e.message}\n", style="audit.evidence")
         body.rstrip()
         v = report.tree.kernel_version or "unknown version"
         return Panel(body, title=f"COW profile · {report.tree.root} · {v}", title_align="left", expand=False)
+
+    def cow_evidence(self, report: Report) -> Text:
+        """The COW profile's evidence lines, one per line, never wrapped."""
+        t = Text(no_wrap=True, overflow="ignore")
+        for e in report.cow.evidence:
+            t.append(f"  {e.file}:{e.line} {e.message}\n", style="audit.evidence")
+        return t
 
     def summary(self, report: Report) -> Panel:
         """Counts by status, API and class."""
