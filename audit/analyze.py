@@ -26,6 +26,8 @@ MAX_HOPS = 5
 """How many function boundaries the search crosses before it gives up."""
 MAX_STEPS = 400
 """How many (function, root) states one site may visit."""
+SEARCH_BEYOND = 2
+"""Once a release is found at some hop, the search goes at most this many hops further."""
 MISMATCH_HOPS = 2
 """A release of the other kind decides `mismatch` only within this many hops."""
 MAX_EVIDENCE = 40
@@ -436,11 +438,13 @@ class Analyzer:
         fanned: set[Root] = set()
         while todo and steps < MAX_STEPS:
             st = todo.popleft()
-            if self.store is not None:
-                self._take(self.store.body(st.path, st.func))
+            if found and st.hops > min(r.hops for r in found.values()) + SEARCH_BEYOND:
+                continue  # releases found nearer: further hops only add other owners' pages
             key = (st.path, st.func, st.root)
             if key in seen:
                 continue
+            if self.store is not None:
+                self._take(self.store.body(st.path, st.func))
             seen.add(key)
             steps += 1
             funcs_seen.add((st.path, st.func))
