@@ -362,6 +362,9 @@ class Analyzer:
         ev.extend(chain)
         if status is Status.NO_CLOSURE_FOUND:
             ev.append(Evidence(path, c.span.line, reach))
+            if c.func in self.cat.acquire:
+                ev.append(Evidence(path, c.span.line, f"this is the implementation of {c.func}(): its pages go back "
+                                   f"to {c.func}()'s callers, which are audited as sites of their own"))
         return Site(status=status, closure=tuple(releases), evidence=tuple(ev), **base)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ closure search
