@@ -24,10 +24,7 @@ from audit import __version__, catalogue, rules
 from audit.catalogue import CatalogueError
 from audit.engine import InputError, _lap, audit_tree
 from audit.model import Report, Site
-from audit.report.concise import ConciseReporter
 from audit.report.interface import Context
-from audit.report.json import JsonReporter, report_dict
-from audit.report.pretty import PrettyReporter
 from audit.rules import RuleError
 from audit.version import tree_version
 
@@ -194,10 +191,16 @@ def cmd_scan(argv: Sequence[str], stdout: TextIO) -> int:
     ctx = Context(catalogue.load(version), rules.rule_by_id(), version, _source_reader(root), color)
     buf = io.StringIO()
     if fmt is Format.PRETTY:
+        from audit.report.pretty import PrettyReporter
+
         PrettyReporter().write(report, ctx, buf)
     elif fmt is Format.CONCISE:
+        from audit.report.concise import ConciseReporter
+
         ConciseReporter().write(report, ctx, buf)
     elif fmt is Format.JSON:
+        from audit.report.json import JsonReporter
+
         JsonReporter().write(report, ctx, buf)
     elif fmt is Format.SARIF:
         from audit.report.sarif import SarifReporter
@@ -245,4 +248,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-__all__ = ["main", "report_dict"]
+__all__ = ["main"]

@@ -33,11 +33,11 @@ def queries_dir() -> Path:
 
 @cache
 def data_hash() -> str:
-    """A hash of every rule and query file, for cache keys."""
+    """A hash of every rule and query file and of the tool's own code, for cache keys."""
     h = hashlib.sha256()
-    for base in (rules_dir(), queries_dir()):
+    for base in (rules_dir(), queries_dir(), Path(__file__).resolve().parent):
         for p in sorted(base.rglob("*")):
-            if p.is_file():
+            if p.is_file() and p.suffix in (".toml", ".scm", ".py", ".md"):
                 h.update(p.relative_to(base).as_posix().encode())
                 h.update(p.read_bytes())
     return h.hexdigest()[:16]

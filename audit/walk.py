@@ -16,11 +16,13 @@ import subprocess
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from multiprocessing import get_context
 
-from audit.store import FirstRound, first_round
 from audit.model import ParseProblem
+
+if TYPE_CHECKING:
+    from audit.store import FirstRound
 
 MAX_BYTES = 8 * 1024 * 1024
 """Files above this size are not parsed (generated register headers reach 10+ MB)."""
@@ -75,13 +77,23 @@ def fingerprint(root: str, walked: Walked) -> str:
     """A hash of every walked file's path, size, mtime and inode (and of the walk's problems):
     an edited, added, removed or replaced file changes it."""
     h = hashlib.sha256()
-    st_of = os.stat
-    for rel, _ in walked.files:
-        try:
-            st = st_of(os.path.join(root, rel), follow_symlinks=False)
-            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode("utf-8", "surrogateescape"))
-        except OSError:
-            h.update(f"{rel}\0?\n".encode("utf-8", "surrogateescape"))
+    lines: list[str] = []
+    try:
+        rootfd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return ""
+    try:
+        st_of = os.stat
+        for rel, _ in walked.files:
+            try:
+                # Relative to an open folder: no path joining, and the kernel resolves less.
+                st = st_of(rel, dir_fd=rootfd, follow_symlinks=False)
+                lines.append(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n")
+            except OSError:
+                lines.append(f"{rel}\0?\n")
+    finally:
+        os.close(rootfd)
+    h.update("".join(lines).encode("utf-8", "surrogateescape"))
     for p in walked.problems:
         h.update(f"!{p.file}\0{p.message}\n".encode("utf-8", "surrogateescape"))
     return h.hexdigest()
@@ -129,6 +141,8 @@ def _first(root: Any, rel: str, src: bytes, focus: frozenset[str], rx: re.Patter
            problems: list[ParseProblem], with_index: bool = True) -> FirstRound | None:
     if not _usable(rel, src, problems):
         return None
+    from audit.store import first_round  # NOTE: imported here so a cache hit never loads tree-sitter
+
     try:
         return first_round(root, rel, src, focus, rx, with_index)
     except (ValueError, RecursionError, MemoryError) as e:  # tree-sitter gives up on pathological input
