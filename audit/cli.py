@@ -12,8 +12,8 @@ import io
 import json
 import os
 import sys
-from collections.abc import Sequence
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 from functools import lru_cache
@@ -151,6 +151,26 @@ def _source_reader(root: Path):  # type: ignore[no-untyped-def]
     return read
 
 
+def _with_progress(run: Callable[[], Report], label: str) -> Report:
+    """Run an audit with a spinner on stderr when stderr is a terminal (stdout stays clean)."""
+    if not sys.stderr.isatty():
+        return run()
+    from rich.console import Console
+
+    from audit import engine
+
+    con = Console(stderr=True)
+    with con.status(f"auditing {label}: finding gup call sites …") as status:
+        def step(what: str) -> None:
+            status.update(f"auditing {label}: {what} …")
+
+        engine.PROGRESS.append(step)
+        try:
+            return run()
+        finally:
+            engine.PROGRESS.remove(step)
+
+
 def cmd_rules(out: TextIO) -> int:
     """`audit rules`."""
     for r in rules.load_rules():
@@ -182,7 +202,8 @@ def cmd_scan(argv: Sequence[str], stdout: TextIO) -> int:
     select, ignore = _ids(args.select), _ids(args.ignore)
     baseline = _baseline(args.baseline) if args.baseline else None
     root = Path(args.path)
-    report = audit_tree(root, shown_root=args.path, workers=args.jobs, use_cache=not args.no_cache)
+    report = _with_progress(lambda: audit_tree(root, shown_root=args.path, workers=args.jobs,
+                                               use_cache=not args.no_cache), args.path)
     report = _filter(report, select, ignore, baseline)
     to_file = args.output is not None
     fmt = Format(args.format) if args.format else (Format.PRETTY if (stdout.isatty() and not to_file) else Format.CONCISE)

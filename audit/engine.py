@@ -33,8 +33,15 @@ if TYPE_CHECKING:
 _T0 = time.perf_counter()
 
 
+PROGRESS: list[Any] = []
+"""Callbacks told each finished phase (the CLI's spinner on a terminal)."""
+
+
 def _lap(what: str) -> None:
-    """Print a phase time to stderr when AUDIT_TIMINGS is set (for bench/ and profiling)."""
+    """Report a finished phase: to the progress callbacks, and with its time to stderr when
+    AUDIT_TIMINGS is set (for bench/ and profiling)."""
+    for cb in PROGRESS:
+        cb(what)
     if os.environ.get("AUDIT_TIMINGS"):
         sys.stderr.write(f"[{time.perf_counter() - _T0:6.3f}s] {what}\n")
 
