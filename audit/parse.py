@@ -226,6 +226,26 @@ def chunks(src: bytes) -> list[Chunk]:
     return out
 
 
+def outside_code(src: bytes, pos: int) -> bool:
+    """Whether byte `pos` (outside any column-0 function) is in a comment, a directive or a
+    file-scope declaration, where a name is not a call site: no reason to parse the whole file."""
+    open_c = src.rfind(b"/*", 0, pos)
+    if open_c >= 0 and src.rfind(b"*/", 0, pos) < open_c:
+        return True  # inside a block comment
+    ls = src.rfind(b"\n", 0, pos) + 1
+    if b"//" in src[ls:pos]:
+        return True
+    # The logical line (directives continue with a backslash).
+    start = ls
+    while start > 0 and src[max(0, start - 2) : start - 1] == b"\\":
+        start = src.rfind(b"\n", 0, start - 1) + 1
+    if src[start:pos].lstrip().startswith(b"#"):
+        return True
+    # A prototype at file scope: the statement ends with `;` before any `{`.
+    semi, brace = src.find(b";", pos), src.find(b"{", pos)
+    return semi >= 0 and (brace < 0 or semi < brace) and src[ls:ls + 1] not in (b"\t", b" ")
+
+
 def text_functions(src: bytes) -> list[tuple[str, int, int, int]]:
     """Function bodies found by kernel layout alone: `{` and `}` at column 0.
 

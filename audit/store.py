@@ -91,8 +91,8 @@ def first_round(root: Any, rel: str, src: bytes, focus: frozenset[str], acquire:
         i = bisect_right(starts, m.start()) - 1
         if i >= 0 and chunks[i].start <= m.start() < chunks[i].end:
             want.add(i)
-        else:
-            whole = True  # a call outside any column-0 function (macro, one-line inline, odd layout)
+        elif not parse.outside_code(src, m.start()):
+            whole = True  # a call outside any column-0 function (one-line inline, odd layout)
             break
     called, fields = text_indexes(src, chunks) if with_index else ({}, {})
     if whole:
