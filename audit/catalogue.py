@@ -119,6 +119,8 @@ class Catalogue:
     """Substrings of an `if` condition that tests whether pages were pinned."""
     api_homes: tuple[str, ...]
     """Directories where the APIs are defined."""
+    declared_in: tuple[str, ...]
+    """Headers that declare the acquire APIs."""
     write_flag: str
     """`FOLL_WRITE`."""
     pin_flag: str
@@ -201,6 +203,7 @@ def load(version: Version | None) -> Catalogue:
         handoffs={h["name"]: Handoff(h["name"], int(h["from"]), int(h["to"]), h["carrier"]) for h in raw.get("handoff", [])},
         pin_tests=tuple(raw.get("guards", {}).get("pin_tests", [])),
         api_homes=tuple(s.get("api_homes", ["mm/"])),
+        declared_in=tuple(s.get("declared_in", [])),
         write_flag=s.get("write_flag", "FOLL_WRITE"),
         pin_flag=s.get("pin_flag", "FOLL_PIN"),
         get_flag=s.get("get_flag", "FOLL_GET"),

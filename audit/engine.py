@@ -7,6 +7,7 @@ CLI decides what to print.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
@@ -116,18 +117,20 @@ def _size(src: Source, rel: str) -> int:
 
 
 def declared_apis(src: Source, cat: catalogue.Catalogue) -> set[str]:
-    """The acquire APIs the tree's headers mention: the ones worth prefiltering for.
+    """The acquire APIs the tree's headers declare: the ones worth prefiltering for.
 
-    An API that no header under include/linux names (memfd_pin_folios before 6.11, a driver-private
-    static) cannot be called from another file; files defining or calling it privately still
-    mention other catalogue names. Leaving such names out of the grep pattern keeps a literal
-    common to every alternative, which is what makes grep fast. Without include/linux, all names.
+    An API that none of the catalogue's `declared_in` headers names (memfd_pin_folios before 6.11, a
+    driver-private static) cannot be called from another file; files defining or calling it
+    privately still mention other catalogue names. Leaving such names out of the grep pattern keeps
+    a literal common to every alternative, which is what makes grep fast. Without those headers,
+    all names.
     """
     names = set(cat.acquire)
-    if not src.exists("include/linux"):
+    text = b"\n".join(filter(None, (src.read(h) for h in cat.declared_in)))
+    if not text:
         return names
-    found = src.words("include/linux", sorted(names))
-    return found if found else names
+    found = {n for n in names if n.encode() in text and re.search(rb"\b" + re.escape(n.encode()) + rb"\b", text)}
+    return found or names
 
 
 def _prefilter_regex(src: Source, cat: catalogue.Catalogue) -> str:

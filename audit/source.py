@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -49,9 +48,6 @@ class Source(Protocol):
 
     def start_grep(self, regex: str, n: int) -> Any:
         """Start the prefilter; the object returned has `result()` and `kill()`."""
-
-    def words(self, folder: str, words: list[str]) -> set[str] | None:
-        """Which of `words` occur in the .h files under `folder`; None when it cannot tell."""
 
     def fingerprint(self, walked: walk.Walked) -> str:
         """A value that changes whenever any .c/.h file changes."""
@@ -96,12 +92,6 @@ class FsSource:
 
     def start_grep(self, regex: str, n: int) -> walk.GrepJob:
         return walk.GrepJob(self.root, regex, n)
-
-    def words(self, folder: str, words: list[str]) -> set[str] | None:
-        full = os.path.join(self.root, folder)
-        if not os.path.isdir(full):
-            return None
-        return walk.grep_words(full, words, "*.h")
 
     def fingerprint(self, walked: walk.Walked) -> str:
         return walk.fingerprint(self.root, walked)
@@ -227,14 +217,6 @@ class GitSource:
             return _GitGrep(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL), self.commit)
         except OSError:
             return _GitGrep(None, self.commit)
-
-    def words(self, folder: str, words: list[str]) -> set[str] | None:
-        cmd = ["git", "-C", self.repo, "grep", "-hoEw", "-e", "(" + "|".join(re.escape(w) for w in words) + ")",
-               self.commit, "--", f"{folder}/*.h"]
-        res = subprocess.run(cmd, capture_output=True, check=False)
-        if res.returncode not in (0, 1):
-            return None
-        return {w.decode("ascii", "replace") for w in set(res.stdout.split())} & set(words)
 
     def fingerprint(self, walked: walk.Walked) -> str:
         return hashlib.sha256(self.commit.encode()).hexdigest()

@@ -296,16 +296,3 @@ class GrepJob:
                 elif m:
                     problems.append(ParseProblem(m.group(1), 1, "symlink loop, not followed"))
         return hits, problems
-
-
-def grep_words(folder: str, words: list[str], include: str) -> set[str] | None:
-    """Which of `words` occur (as words) in the files under `folder`; None when grep is missing."""
-    exe = shutil.which("grep")
-    if exe is None:
-        return None
-    cmd = [exe, "-rhowE", f"--include={include}", "-e", "(" + "|".join(re.escape(w) for w in words) + ")", "--", folder]
-    try:
-        out = subprocess.run(cmd, capture_output=True, check=False).stdout
-    except OSError:
-        return None
-    return {w.decode("ascii", "replace") for w in set(out.split())} & set(words)
