@@ -181,13 +181,21 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
     queries.warm()
     prof = cow.profile(src)
     _lap("COW profile done")
+    indexes: dict[str, tuple[bytes, Any]] = {}
+    if hasattr(job, "early"):
+        # Index the files grep has already reported while it reads the rest of the tree.
+        while job.running():
+            new = job.early()
+            if new:
+                _index_files(src, new, indexes)
+            else:
+                time.sleep(0.002)
     pre = job.result()
     _lap("grep done")
     problems = list(w.problems)
     small = len(w.files) < 2000
     if fp_thread is not None:
         fp_thread.start()
-    indexes: dict[str, tuple[bytes, Any]] = {}
     with walk.Pool(pool_size) as pool:
         if pre is not None:
             hits, gp = pre
@@ -197,7 +205,8 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
             pattern = cat.acquire_regex().pattern
             # The text indexes (who calls what, who uses which field) are built here while the
             # workers parse: shipping them back from the workers would cost more than building them.
-            idx_thread = threading.Thread(target=_index_files, args=(src, [r for r, _ in files], indexes), daemon=True)
+            idx_thread = threading.Thread(target=_index_files,
+                                          args=(src, [r for r, _ in files if r not in indexes], indexes), daemon=True)
             if not small:
                 idx_thread.start()
             results = pool.map(walk.parse_files, [(src, [r for r, _ in ch], pattern, focus, small) for ch in chunks],

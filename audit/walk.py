@@ -262,37 +262,76 @@ class GrepJob:
         if exe is None:
             self.ok = False
             return
+        self._bufs: list[bytes] = []
+        self._seen: set[str] = set()
         for group in _partitions(root, n):
-            cmd = [exe, "-rlZE", "--include=*.c", "--include=*.h", "-e", regex, "--", *group]
+            cmd = [exe, "-rlZE", "--line-buffered", "--include=*.c", "--include=*.h", "-e", regex, "--", *group]
             try:
-                self.procs.append(subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+                p = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             except OSError:
                 self.ok = False
+                continue
+            assert p.stdout is not None
+            os.set_blocking(p.stdout.fileno(), False)
+            self.procs.append(p)
+            self._bufs.append(b"")
+
+    def _drain(self, i: int) -> None:
+        out = self.procs[i].stdout
+        assert out is not None
+        while True:
+            try:
+                chunk = os.read(out.fileno(), 65536)
+            except BlockingIOError:
+                return
+            if not chunk:
+                return
+            self._bufs[i] += chunk
+
+    def early(self) -> list[str]:
+        """Files reported so far (each once): work on them can start before grep is done."""
+        new: list[str] = []
+        for i in range(len(self.procs)):
+            self._drain(i)
+            *done, self._bufs[i] = self._bufs[i].split(b"\0")
+            for name in done:
+                if name:
+                    rel = os.path.normpath(name.decode("utf-8", "surrogateescape")).replace(os.sep, "/")
+                    if rel not in self._seen:
+                        self._seen.add(rel)
+                        new.append(rel)
+        return new
+
+    def running(self) -> bool:
+        """Whether a grep process is still reading."""
+        return any(p.poll() is None for p in self.procs)
 
     def kill(self) -> None:
         """Stop the grep processes (the result is not needed)."""
         for p in self.procs:
             p.kill()
-            p.communicate()
+            p.wait()
 
     def result(self) -> tuple[set[str], list[ParseProblem]] | None:
         """The files that matched, and read errors; None when grep could not run."""
         if not self.ok:
             self.kill()
             return None
-        hits: set[str] = set()
         problems: list[ParseProblem] = []
-        for p in self.procs:
-            out, err = p.communicate()
-            if p.returncode not in (0, 1) and not out and not err:
+        for i, p in enumerate(self.procs):
+            assert p.stdout is not None and p.stderr is not None
+            os.set_blocking(p.stdout.fileno(), True)
+            rest = p.stdout.read()
+            self._bufs[i] += rest
+            err = p.stderr.read()
+            p.wait()
+            if p.returncode not in (0, 1) and not self._seen and not self._bufs[i] and not err:
                 return None
-            for name in out.split(b"\0"):
-                if name:
-                    hits.add(os.path.normpath(name.decode("utf-8", "surrogateescape")).replace(os.sep, "/"))
             for line in err.decode("utf-8", "replace").splitlines():
                 m = re.match(r"grep: (.*?): (.*)$", line)
                 if m and "recursive directory loop" not in m.group(2):
                     problems.append(ParseProblem(m.group(1), 1, f"cannot read: {m.group(2)}"))
                 elif m:
                     problems.append(ParseProblem(m.group(1), 1, "symlink loop, not followed"))
-        return hits, problems
+        self.early()
+        return set(self._seen), problems
