@@ -161,6 +161,7 @@ class Index:
     field_users: dict[str, set[tuple[str, str]]] = field(default_factory=lambda: defaultdict(set))
     statics: set[tuple[str, str]] = field(default_factory=set)
     returns_in: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
+    _dirty: set[tuple[str, object]] = field(default_factory=set)
 
     @classmethod
     def build(cls, facts: Iterable[FileFacts]) -> Index:
@@ -174,20 +175,25 @@ class Index:
         """Index the facts of one parse (a whole file, or some of its functions)."""
         path = ff.path
         self.files[path].append(ff)
+        dirty = self._dirty
         for fn in ff.functions:
             self.funcs[fn.name].append((path, fn))
+            dirty.add(("funcs", fn.name))
             if fn.static:
                 self.statics.add((path, fn.name))
         for c in ff.calls:
             self.callers[c.name].append((path, c))
+            dirty.add(("callers", c.name))
             if c.func is not None:
                 self.calls_in[(path, c.func)].append(c)
+                dirty.add(("calls", (path, c.func)))
                 for a in c.args:
                     for fname in _FIELD_NAMES.findall(a):
                         self.field_users[fname].add((path, c.func))
         for a in ff.assigns:
             if a.func is not None:
                 self.assigns_in[(path, a.func)].append((a.lhs, a.rhs, a.line))
+                dirty.add(("assigns", (path, a.func)))
                 for fname in _FIELD_NAMES.findall(a.rhs):
                     self.field_users[fname].add((path, a.func))
         for fname, text in ff.returns:
@@ -197,6 +203,29 @@ class Index:
         for d in ff.decls:
             self.tags[(path, d.func)][d.name] = d.struct
 
+    # Facts arrive in the order functions happen to be parsed; lookups sort them, so that what a
+    # search sees does not depend on that order.
+    def calls_of(self, key: tuple[str, str]) -> list[Call]:
+        """Calls inside one function, in source order."""
+        if ("calls", key) in self._dirty:
+            self._dirty.discard(("calls", key))
+            self.calls_in[key].sort(key=lambda c: c.span.start_byte)
+        return self.calls_in.get(key, [])
+
+    def assigns_of(self, key: tuple[str, str]) -> list[tuple[str, str, int]]:
+        """Assignments inside one function, in source order."""
+        if ("assigns", key) in self._dirty:
+            self._dirty.discard(("assigns", key))
+            self.assigns_in[key].sort(key=lambda a: a[2])
+        return self.assigns_in.get(key, [])
+
+    def callers_of(self, name: str) -> list[tuple[str, Call]]:
+        """Every parsed call of `name`, by file and position."""
+        if ("callers", name) in self._dirty:
+            self._dirty.discard(("callers", name))
+            self.callers[name].sort(key=lambda pc: (pc[0], pc[1].span.start_byte))
+        return self.callers.get(name, [])
+
     def tags_for(self, path: str, func: str | None) -> dict[str, str]:
         """Local and file-scope struct tags visible in a function."""
         merged = dict(self.tags.get((path, None), {}))
@@ -205,6 +234,9 @@ class Index:
 
     def definitions(self, name: str, from_path: str) -> list[tuple[str, FuncInfo]]:
         """Where `name` is defined, as seen from `from_path` (a static elsewhere is not visible)."""
+        if ("funcs", name) in self._dirty:
+            self._dirty.discard(("funcs", name))
+            self.funcs[name].sort(key=lambda pf: (pf[0], pf[1].start_byte))
         defs = self.funcs.get(name, [])
         local = [(p, f) for p, f in defs if p == from_path]
         if local:
@@ -268,7 +300,7 @@ class Analyzer:
         """The text of a flags argument, with a plain variable resolved through its assignments."""
         t = text.strip()
         if func is not None and re.fullmatch(r"[A-Za-z_]\w*", t) and not t.startswith("FOLL_"):
-            vals = [rhs for lhs, rhs, ln in self.ix.assigns_in.get((path, func), []) if lhs == t and ln <= line]
+            vals = [rhs for lhs, rhs, ln in self.ix.assigns_of((path, func)) if lhs == t and ln <= line]
             if vals:
                 return vals
         return [t]
@@ -383,8 +415,8 @@ class Analyzer:
         stores: list[tuple[str, str, int]] = []
         if root.kind == "local":
             names.add(root.name)
-        assigns = self.ix.assigns_in.get((path, func), [])
-        calls = self.ix.calls_in.get((path, func), [])
+        assigns = self.ix.assigns_of((path, func))
+        calls = self.ix.calls_of((path, func))
 
         def holds(expr: str) -> bool:
             return _matches(root_of(expr, tags, path), root, names, path)
@@ -439,6 +471,10 @@ class Analyzer:
         steps = 0
         funcs_seen: set[tuple[str, str]] = set()
         fanned: set[Root] = set()
+        # What this search may see: the prefiltered files, plus the neighbour files its own queries
+        # find. Facts other sites' searches happened to load elsewhere are ignored, so a site's
+        # verdict does not depend on which sites were analysed before it.
+        visible: set[str] | None = set(self.store.hits) if self.store is not None else None
         while todo and steps < MAX_STEPS:
             st = todo.popleft()
             if found and st.hops > min(r.hops for r in found.values()) + SEARCH_BEYOND:
@@ -456,7 +492,7 @@ class Analyzer:
                 # `struct page **pages = ttm->pages + pinned;` then gup into `pages`: the pages live in
                 # the storage `pages` points into, so track that too.
                 stags = self.ix.tags_for(st.path, st.func)
-                for lhs, rhs, ln in self.ix.assigns_in.get((st.path, st.func), []):
+                for lhs, rhs, ln in self.ix.assigns_of((st.path, st.func)):
                     if lhs not in names or "(" in rhs:
                         continue
                     rr = root_of(rhs, stags, st.path)
@@ -466,7 +502,7 @@ class Analyzer:
                     todo.append(State(st.path, st.func, rr, st.hops, st.chain + (ev,), st.up, st.guard))
             holds = self._holds_fn(st.path, st.func, st.root, names)
             hit = False
-            for c in self.ix.calls_in.get((st.path, st.func), []):
+            for c in self.ix.calls_of((st.path, st.func)):
                 if st.path == path and st.func == acq.func and c.span.start_byte == acq.span.start_byte:
                     continue
                 rel = self.cat.release.get(c.name)
@@ -506,8 +542,10 @@ class Analyzer:
                     if not holds(a):
                         continue
                     if self.store is not None:
-                        self._take(self.store.definition(c.name, st.path, _namespace(st.func)))
+                        self._take(self.store.definition(c.name, st.path, _namespace(st.func), visible))
                     for dpath, fi in self.ix.definitions(c.name, st.path):
+                        if visible is not None and dpath not in visible:
+                            continue
                         if i < len(fi.params) and fi.params[i]:
                             ev = Evidence(st.path, c.span.line, f"{st.func}() passes `{a}` to {c.name}() ({dpath}:{fi.line})")
                             g = (c.guard, c.guard_else) if c.guard else st.guard
@@ -516,18 +554,20 @@ class Analyzer:
                 continue
             tags = self.ix.tags_for(st.path, st.func)
             # A completion callback stored next to the value: `bio->bi_end_io = fn`.
-            for lhs, rhs, ln in self.ix.assigns_in.get((st.path, st.func), []):
+            for lhs, rhs, ln in self.ix.assigns_of((st.path, st.func)):
                 lr = root_of(lhs, tags, st.path)
                 base = re.split(r"->|\.", lhs)[0].strip()
                 if lr is not None and lr.kind == "field" and base in names and re.fullmatch(r"[A-Za-z_]\w*", rhs):
                     if self.store is not None:
-                        self._take(self.store.definition(rhs, st.path))
+                        self._take(self.store.definition(rhs, st.path, None, visible))
                     for dpath, fi in self.ix.definitions(rhs, st.path):
+                        if visible is not None and dpath not in visible:
+                            continue
                         if fi.params and fi.params[0]:
                             ev = Evidence(st.path, ln, f"{st.func}() sets `{lhs} = {rhs}`: completion callback")
                             todo.append(State(dpath, fi.name, Root("local", fi.params[0]), st.hops + 1, st.chain + (ev,), False))
             # Stored into a struct field: track the field in this function, then tree-wide.
-            extra = [c for c in self.ix.calls_in.get((st.path, st.func), [])
+            extra = [c for c in self.ix.calls_of((st.path, st.func))
                      if c.name in self.cat.extra_refs and c.args and holds(c.args[0])]
             for lhs, rhs, ln in stores:
                 fr = root_of(lhs, tags, st.path)
@@ -546,8 +586,11 @@ class Analyzer:
                     home = _subsystem(st.root.file)
                     self._take(self.store.field_users(
                         st.root.name, None if st.root.tag else st.root.file, st.root.file, local_tag,
-                        lambda p, home=home: _subsystem(p) == home or p.startswith(self.cat.api_homes), st.root.tag))
+                        lambda p, home=home: _subsystem(p) == home or p.startswith(self.cat.api_homes), st.root.tag,
+                        visible, home))
                 for upath, ufunc in sorted(self.ix.field_users.get(st.root.name, ())):
+                    if visible is not None and upath not in visible:
+                        continue
                     if (not st.root.tag and upath != st.root.file) or (upath, ufunc) == (st.path, st.func):
                         continue  # an untyped field is only linked within the file that stored it
                     if st.root.tag and not self._uses_tag(upath, ufunc, st.root):
@@ -568,7 +611,7 @@ class Analyzer:
                         up_idx = i
                         break
             returned = any(
-                c.returned and c.span.start_byte == acq.span.start_byte for c in self.ix.calls_in.get((st.path, st.func), [])
+                c.returned and c.span.start_byte == acq.span.start_byte for c in self.ix.calls_of((st.path, st.func))
             ) if (st.path, st.func) == (path, acq.func) else False
             # Callers of an acquire API are acquire sites of their own (mm/gup.c internals).
             rets = returned or self._returns(st.path, st.func, names, st.root)
@@ -577,7 +620,9 @@ class Analyzer:
             if fi is not None and st.func not in self.cat.acquire and (up_idx is not None or rets):
                 if self.store is not None:
                     self._take(self.store.callers(st.func, st.path, fi.static))
-                for cpath, cc in self.ix.callers.get(st.func, []):
+                for cpath, cc in self.ix.callers_of(st.func):
+                    if visible is not None and cpath not in visible:
+                        continue
                     if cc.func is None or (fi.static and cpath != st.path):
                         continue
                     nr: Root | None = None
@@ -626,8 +671,10 @@ class Analyzer:
             if func in self.cat.acquire or func in self.cat.release:
                 continue  # the catalogue's own implementations (mm/gup.c) are not wrappers
             fi = next((f for p, f in self.ix.funcs.get(func, []) if p == path), None)
-            callers = sorted({(p, c.span.line, c.func or "") for p, c in self.ix.callers.get(func, [])
-                              if c.func is not None and (not fi or not fi.static or p == path)})
+            hits = self.store.hits if self.store is not None else None
+            callers = sorted({(p, c.span.line, c.func or "") for p, c in self.ix.callers_of(func)
+                              if c.func is not None and (not fi or not fi.static or p == path)
+                              and (hits is None or p in hits or p == path)})
             out.append(Wrapper(func, path, fi.line if fi else 0, kind, api, tuple(callers)))
         return out
 

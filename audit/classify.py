@@ -202,7 +202,8 @@ def present_classes(root: Path | Any) -> frozenset[str]:
 
 
 def _walk(ix: Index, file: str, function: str, own: str,
-          load: Callable[[str, str], None] | None = None, present: frozenset[str] | None = None) -> tuple[str, ...]:
+          load: Callable[[str, str], None] | None = None, present: frozenset[str] | None = None,
+          visible: set[str] | None = None) -> tuple[str, ...]:
     """Breadth-first up the callers of `function` in `file`: the other user classes met.
 
     `load(func, path)` may parse the callers of a function first (the index is built lazily);
@@ -225,6 +226,8 @@ def _walk(ix: Index, file: str, function: str, own: str,
         for caller_path, call in ix.callers.get(func, ()):
             if call.func is None or not _resolves(ix, caller_path, func, path):
                 continue
+            if visible is not None and caller_path not in visible:
+                continue  # only the prefiltered files: the answer must not depend on what else was parsed
             node = (caller_path, call.func)
             if node in seen:
                 continue
@@ -238,7 +241,8 @@ def _walk(ix: Index, file: str, function: str, own: str,
 
 
 def reached_from(sites: Iterable[Site], index: Index, load: Callable[[str, str], None] | None = None,
-                 present: frozenset[str] | None = None) -> dict[tuple[str, int], tuple[str, ...]]:
+                 present: frozenset[str] | None = None,
+                 visible: set[str] | None = None) -> dict[tuple[str, int], tuple[str, ...]]:
     """The user classes whose callers reach each site, keyed by the site's (file, line).
 
     From the site's enclosing function the walk goes breadth-first up through the callers in
@@ -258,7 +262,8 @@ def reached_from(sites: Iterable[Site], index: Index, load: Callable[[str, str],
             out[(s.file, s.line)] = ()
             continue
         own, _ = classify(s.file, s.function)
-        out[(s.file, s.line)] = tuple(k for k in _walk(index, s.file, s.function, own, load, present) if k != own)
+        out[(s.file, s.line)] = tuple(k for k in _walk(index, s.file, s.function, own, load, present, visible)
+                                      if k != own)
     return out
 
 

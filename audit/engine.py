@@ -311,7 +311,7 @@ def _analyse_files(files: list[str]) -> Analysed:
     an = _FORKED
     assert an is not None
     sites = an.sites(files)
-    reach = classify.reached_from(sites, an.ix, an.load_callers, _PRESENT)
+    reach = classify.reached_from(sites, an.ix, an.load_callers, _PRESENT, an.store.hits if an.store else None)
     return sites, reach, an.wrappers(), list(an.store.problems if an.store else [])
 
 

@@ -112,7 +112,9 @@ class FactStore:
         self.focus = focus
         self.dirs_by_base = dirs_by_base or {}
         self.skip_names = skip_names
-        self._searched: set[tuple[str, str]] = set()
+        self._searched: dict[tuple[str, str], list[str]] = {}
+        self.hits: set[str] = set()
+        """The prefiltered files: what every search sees; neighbour files only when its own query found them."""
         self._dirs: dict[str, list[tuple[str, bytes]]] = {}
         self.files: dict[str, SourceFile] = {}
         self.problems: list[ParseProblem] = []
@@ -122,8 +124,11 @@ class FactStore:
         self._fields: dict[str, dict[str, tuple[int, ...]]] = {}
 
     def add(self, fr: FirstRound, src: bytes | None = None,
-            index: tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]] | None = None) -> None:
+            index: tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]] | None = None,
+            hit: bool = True) -> None:
         """Register a file after the first round (with its text indexes, when built apart)."""
+        if hit:
+            self.hits.add(fr.path)
         self.files[fr.path] = SourceFile(fr.path, list(fr.chunks), set(fr.parsed), fr.whole, src)
         called, fields = index if index is not None else (fr.called, fr.fields)
         for i, c in enumerate(fr.chunks):
@@ -138,7 +143,7 @@ class FactStore:
             return
         chunks = parse.chunks(src)
         self.add(FirstRound(path, tuple(chunks), (), False, None, _text_index(src, chunks, _CALLED),
-                            _text_index(src, chunks, _FIELD)))
+                            _text_index(src, chunks, _FIELD)), hit=False)
         self.files[path].src = src
 
     def neighbours(self, near: str) -> list[str]:
@@ -152,32 +157,34 @@ class FactStore:
                 out.append(other)
         return out[:4]
 
-    def search_near(self, word: str, near: str, must: re.Pattern[bytes] | None = None) -> bool:
-        """Add the files next to `near` that mention `word` to the store; True if any was added.
+    def search_near(self, word: str, near: str, must: re.Pattern[bytes] | None = None) -> set[str]:
+        """The files next to `near` that mention `word` (and match `must`), added to the store.
 
         Only subsystem-local names are searched (the caller passes a name that shares the calling
         function's namespace prefix, or a struct tag), never core kernel APIs.
 
         Releases often live in a sibling file that names no acquire API (net/9p/trans_common.c,
         net/ceph/pagevec.c, vmci_context.c), so the prefilter never saw them. Only the neighbouring
-        folders are searched (each read once), to keep the search cheap.
+        folders are searched (each read once), to keep the search cheap. The answer depends only on
+        the query: a search asked again returns what it found the first time.
         """
         if word in self.skip_names:
-            return False
-        added = False
+            return set()
+        found: set[str] = set()
         needle = word.encode()
         rx = must or re.compile(rb"\b" + re.escape(needle) + rb"\b")
         for d in self.neighbours(near):
-            if (d, word) in self._searched:
-                continue
-            self._searched.add((d, word))
-            for rel, src in self._dir_sources(d):
-                if rel in self.files or needle not in src:
-                    continue
-                if rx.search(src):
+            got = self._searched.get((d, word))
+            if got is None:
+                got = []
+                for rel, src in self._dir_sources(d):
+                    if rel in self.hits or needle not in src or not rx.search(src):
+                        continue
                     self.add_source(rel, src)
-                    added = True
-        return added
+                    got.append(rel)
+                self._searched[(d, word)] = got
+            found.update(got)
+        return found
 
     def _dir_sources(self, d: str) -> list[tuple[str, bytes]]:
         """The .c/.h files of one folder (read once, kept for later searches in the same folder)."""
@@ -226,15 +233,18 @@ class FactStore:
             return []
         return self._load([(p, i) for p, i in self._by_name.get(func, []) if p == path])
 
-    def definition(self, name: str, from_path: str, prefix: str | None = None) -> list[FileFacts]:
+    def definition(self, name: str, from_path: str, prefix: str | None = None,
+                   visible: set[str] | None = None) -> list[FileFacts]:
         """The facts of every definition of `name` visible from `from_path` (searching nearby files
-        when no prefiltered file defines it)."""
+        when no prefiltered file defines it; the files found are added to `visible`)."""
+        if prefix is not None and name.startswith(prefix + "_") and not any(
+                p in self.hits for p, _ in self._by_name.get(name, [])):
+            got = self.search_near(name, from_path, re.compile(rb"(?m)^(?:\w[\w \t\*]*\s)?\**"
+                                                               + re.escape(name.encode()) + rb"\s*\([^;]*$"))
+            if visible is not None:
+                visible.update(got)
         if not self._once("def", f"{from_path}:{name}"):
             return []
-        if name not in self._by_name and prefix is not None and name.startswith(prefix + "_"):
-            # Only a file that defines it: the name at the start of a line, not a prototype.
-            self.search_near(name, from_path, re.compile(rb"(?m)^(?:\w[\w \t\*]*\s)?\**" + re.escape(name.encode())
-                                                          + rb"\s*\([^;]*$"))
         return self._load([
             (p, i) for p, i in self._by_name.get(name, []) if p == from_path or not self.files[p].chunks[i].static
         ])
@@ -247,16 +257,20 @@ class FactStore:
         return self._load([(p, i) for p in paths for i in self._called.get(p, {}).get(name, ())])
 
     def field_users(self, name: str, only: str | None, near: str | None = None, search_tag: str = "",
-                    within: Callable[[str], bool] | None = None, tag: str = "") -> list[FileFacts]:
+                    within: Callable[[str], bool] | None = None, tag: str = "",
+                    visible: set[str] | None = None, scope: str = "") -> list[FileFacts]:
         """The facts of every function that uses struct field `name`: only in file `only` if given,
         else in the files `within` accepts, and only functions whose text names `tag` if given.
 
         With `search_tag`, files next to `near` that name that struct tag are searched first."""
-        if not self._once("field", f"{only or ''}:{name}:{tag}"):
-            return []
         if only is None and near is not None and search_tag:
             # Only files that use the field on this struct's pointers: `->name` must appear.
-            self.search_near(search_tag, near, re.compile(rb"->\s*" + re.escape(name.encode()) + rb"\b"))
+            got = self.search_near(search_tag, near, re.compile(rb"->\s*" + re.escape(name.encode()) + rb"\b"))
+            if visible is not None:
+                visible.update(got)
+        # `scope` names what `within` accepts: a query from another subsystem is another query.
+        if not self._once("field", f"{only or ''}:{name}:{tag}:{scope}"):
+            return []
         want = []
         tag_b = tag.encode()
         for p, i in [(p, i) for p, idx in list(self._fields.items()) for i in idx.get(name, ())]:

@@ -165,3 +165,11 @@ def test_seed_users_are_recognised_in_both_eras(tree_2632: Path, tree_61: Path) 
     assert (_site(new, "fs/nfs/direct.c", 334).klass, _site(new, "fs/nfs/direct.c", 334).reached_from) == (
         "nfs", ("aio", "io_uring", "o_direct"))
     assert _site(new, "fs/iomap/direct-io.c", 327).reached_from == ("aio", "io_uring")
+
+
+def test_verdicts_do_not_depend_on_how_work_is_split(tree_61: Path) -> None:
+    """Sites are analysed in forked workers in any order: one worker or two must agree exactly."""
+    one = audit_tree(tree_61, workers=1)
+    two = _report(str(tree_61))
+    assert one.sites == two.sites
+    assert one.wrappers == two.wrappers
