@@ -162,8 +162,8 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
     fp_thread: threading.Thread | None = None
     if use_cache and cache.seen(src.identity()):
         # A report of this tree is cached: its fingerprint decides before anything else runs.
-        w = src.walk()
-        fp_box.append(src.fingerprint(w))
+        w, fp = src.walk_fingerprinted()
+        fp_box.append(fp)
         _lap("walk and fingerprint done")
         hit = cache.load(cache.report_key(src, fp_box[0]))
         if hit is not None:

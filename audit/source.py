@@ -52,6 +52,9 @@ class Source(Protocol):
     def fingerprint(self, walked: walk.Walked) -> str:
         """A value that changes whenever any .c/.h file changes."""
 
+    def walk_fingerprinted(self) -> tuple[walk.Walked, str]:
+        """`walk()` and `fingerprint()` together."""
+
     def identity(self) -> str:
         """What the cache key uses for the tree's place (real path, or repository and commit)."""
 
@@ -95,6 +98,9 @@ class FsSource:
 
     def fingerprint(self, walked: walk.Walked) -> str:
         return walk.fingerprint(self.root, walked)
+
+    def walk_fingerprinted(self) -> tuple[walk.Walked, str]:
+        return walk.walk_fingerprinted(self.root)
 
     def identity(self) -> str:
         return os.path.realpath(self.root)
@@ -220,6 +226,10 @@ class GitSource:
 
     def fingerprint(self, walked: walk.Walked) -> str:
         return hashlib.sha256(self.commit.encode()).hexdigest()
+
+    def walk_fingerprinted(self) -> tuple[walk.Walked, str]:
+        w = self.walk()
+        return w, self.fingerprint(w)
 
     def identity(self) -> str:
         return f"git:{os.path.realpath(self.repo)}"

@@ -73,6 +73,52 @@ def walk(root: str) -> Walked:
     return Walked(tuple(out), tuple(problems))
 
 
+def walk_fingerprinted(root: str) -> tuple[Walked, str]:
+    """`walk()` and `fingerprint()` in one pass (folder descriptors, no path joining): the start of
+    a run that may be served by the result cache."""
+    out: list[tuple[str, int]] = []
+    lines: list[str] = []
+    problems: list[ParseProblem] = []
+    try:
+        stack = [("", os.open(root, os.O_RDONLY | os.O_DIRECTORY))]
+    except OSError:
+        w = walk(root)
+        return w, fingerprint(root, w)
+    st_of = os.stat
+    while stack:
+        rel, fd = stack.pop()
+        try:
+            with os.scandir(fd) as it:
+                for e in it:
+                    name = e.name
+                    r = f"{rel}/{name}" if rel else name
+                    try:
+                        if e.is_symlink():
+                            if name.endswith((".c", ".h")) and not os.path.exists(os.path.join(root, r)):
+                                problems.append(ParseProblem(r, 1, "dangling or looping symlink, skipped"))
+                            continue
+                        if e.is_dir(follow_symlinks=False):
+                            if name not in _SKIP_DIRS:
+                                stack.append((r, os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)))
+                        elif name.endswith((".c", ".h")):
+                            st = st_of(name, dir_fd=fd, follow_symlinks=False)
+                            out.append((r, 0))
+                            lines.append(f"{r}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n")
+                    except OSError as err:
+                        problems.append(ParseProblem(r, 1, f"not readable: {err.strerror}"))
+        except OSError as err:
+            problems.append(ParseProblem(rel or ".", 1, f"folder not readable: {err.strerror}"))
+        finally:
+            os.close(fd)
+    out.sort()
+    lines.sort()
+    problems.sort(key=lambda p: (p.file, p.message))
+    h = hashlib.sha256("".join(lines).encode("utf-8", "surrogateescape"))
+    for p in problems:
+        h.update(f"!{p.file}\0{p.message}\n".encode("utf-8", "surrogateescape"))
+    return Walked(tuple(out), tuple(problems)), h.hexdigest()
+
+
 def fingerprint(root: str, walked: Walked) -> str:
     """A hash of every walked file's path, size, mtime and inode (and of the walk's problems):
     an edited, added, removed or replaced file changes it."""
