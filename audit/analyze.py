@@ -281,8 +281,12 @@ class Analyzer:
     def sites(self, only: list[str] | None = None) -> list[Site]:
         """Every acquire call site in the parsed files (or in the files `only`), analysed."""
         out = []
-        # Snapshot first: the closure search adds facts to the index as it parses more functions.
-        files = sorted(self.ix.files) if only is None else only
+        # The acquire functions of each file are parsed first (once, by whoever analyses the file);
+        # snapshot them: the closure search adds facts to the index as it parses more functions.
+        files = (sorted(self.store.hits) if self.store is not None else sorted(self.ix.files)) if only is None else only
+        if self.store is not None:
+            for path in files:
+                self._take(self.store.acquire_facts(path))
         acquires = [
             (path, c) for path in files for ff in list(self.ix.files[path]) for c in ff.calls
             if c.name in self.cat.acquire

@@ -19,7 +19,7 @@ from typing import Any
 from typing import TYPE_CHECKING
 
 from audit import cache, catalogue, walk
-from audit.model import CowProfile, Evidence, FileFacts, ParseProblem, RefKind, Report, Site, TreeInfo, Wrapper
+from audit.model import CowProfile, Evidence, ParseProblem, RefKind, Report, Site, TreeInfo, Wrapper
 from audit.source import FsSource, Source
 from audit.version import format_version, tree_version
 
@@ -71,12 +71,10 @@ def check_tree(root: Path) -> None:
 
 @dataclass(frozen=True)
 class Scan:
-    """The parsed facts of one tree, before analysis."""
+    """One tree, prefiltered and prepared for parsing on demand."""
 
-    facts: tuple[FileFacts, ...]
-    """First-round facts of every parsed file."""
     store: FactStore
-    """The parsed files, for parsing more of them on demand."""
+    """The prefiltered files, parsed on demand."""
     files_scanned: int
     """.c/.h files considered."""
     files_parsed: int
@@ -89,14 +87,27 @@ class Scan:
     """The walk's fingerprint of the tree state (cache key)."""
 
 
-def _index_files(src: Source, files: list[str], out: dict[str, tuple[bytes, Any]]) -> None:
-    from audit import parse
+def _index_files(src: Source, files: list[str], out: dict[str, Any], acquire: Any = None,
+                 problems: list[ParseProblem] | None = None) -> None:
+    """Read and prepare prefiltered files: layout chunks, text indexes, which chunks call an
+    acquire API (`store.prepare`). Unusable files (binary, too large) become problems."""
     from audit import store as store_mod
 
     for rel in files:
-        data = src.read(rel)
-        if data is not None:
-            out[rel] = (data, store_mod.text_indexes(data, parse.chunks(data)))
+        if rel in out:
+            continue
+        bad: list[ParseProblem] = []
+        try:
+            data = src.read_or_raise(rel)
+        except OSError as e:
+            bad.append(ParseProblem(rel, 1, f"cannot read: {e.strerror or e}"))
+            data = None
+        if data is not None and walk.usable(rel, data, bad):
+            out[rel] = store_mod.prepare(rel, data, acquire)
+        else:
+            out[rel] = None
+        if problems is not None:
+            problems.extend(bad)
 
 
 def check_source(src: Source) -> None:
@@ -148,7 +159,7 @@ class CacheHit(Exception):
 
 
 def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = None, use_cache: bool = False) -> Scan:
-    """Walk, prefilter and parse the tree (a Source, or a folder) in worker processes.
+    """Walk and prefilter the tree (a Source, or a folder) and prepare its files for parsing.
 
     With `use_cache`, a cached report of the same tree state raises CacheHit before any parsing.
     """
@@ -181,13 +192,15 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
     queries.warm()
     prof = cow.profile(src)
     _lap("COW profile done")
-    indexes: dict[str, tuple[bytes, Any]] = {}
+    indexes: dict[str, Any] = {}
+    prep_problems: list[ParseProblem] = []
+    acquire_rx = cat.acquire_regex()
     if hasattr(job, "early"):
-        # Index the files grep has already reported while it reads the rest of the tree.
+        # Prepare the files grep has already reported while it reads the rest of the tree.
         while job.running():
             new = job.early()
             if new:
-                _index_files(src, new, indexes)
+                _index_files(src, new, indexes, acquire_rx, prep_problems)
             else:
                 time.sleep(0.002)
     pre = job.result()
@@ -196,52 +209,34 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
     small = len(w.files) < 2000
     if fp_thread is not None:
         fp_thread.start()
-    with walk.Pool(pool_size) as pool:
-        if pre is not None:
-            hits, gp = pre
-            problems.extend(gp)
-            files = [(rel, _size(src, rel)) for rel, _ in w.files if rel in hits]
-            chunks = walk.chunked(files, 1 if small else pool_size * 3)
-            pattern = cat.acquire_regex().pattern
-            # The text indexes (who calls what, who uses which field) are built here while the
-            # workers parse: shipping them back from the workers would cost more than building them.
-            idx_thread = threading.Thread(target=_index_files,
-                                          args=(src, [r for r, _ in files if r not in indexes], indexes), daemon=True)
-            if not small:
-                idx_thread.start()
-            results = pool.map(walk.parse_files, [(src, [r for r, _ in ch], pattern, focus, small) for ch in chunks],
-                               small)
-            if not small:
-                idx_thread.join()
-        else:
-            chunks = walk.chunked(list(w.files), 1 if small else pool_size * 6)
-            pattern = cat.acquire_regex().pattern
-            results = pool.map(walk.scan_chunk, [(src, ch, pattern, focus) for ch in chunks], small)
+    if pre is not None:
+        hits, gp = pre
+        problems.extend(gp)
+    else:
+        # No grep: the Python byte prefilter, in workers.
+        chunks = walk.chunked(list(w.files), 1 if small else pool_size * 6)
+        pattern = acquire_rx.pattern
+        with walk.Pool(pool_size) as pool:
+            found = pool.map(walk.prefilter_chunk, [(src, [r for r, _ in ch], pattern) for ch in chunks], small)
+        hits = {rel for part in found for rel in part}  # type: ignore[attr-defined]
+    _index_files(src, sorted(hits), indexes, acquire_rx, prep_problems)
+    problems.extend(prep_problems)
     if fp_thread is not None:
         fp_thread.join()
-    _lap("first-round parse done")
-    facts: list[FileFacts] = []
+    _lap("files prepared")
     dirs_by_base: dict[str, list[str]] = {}
     for d in sorted({os.path.dirname(rel) for rel, _ in w.files}):
         dirs_by_base.setdefault(os.path.basename(d), []).append(d)
     kernel_names = frozenset(cat.acquire) | frozenset(cat.release) | frozenset(cat.handoffs) | cat.dirtying | cat.allocators
     store = FactStore(src, focus, dirs_by_base, kernel_names)
     parsed = 0
-    for r in results:
-        assert isinstance(r, walk.ChunkResult)
-        for fr in r.rounds:
-            got = indexes.get(fr.path)
-            if got is not None:
-                store.add(fr, got[0], got[1])
-            else:
-                store.add(fr)
-            if fr.facts is not None:
-                facts.append(fr.facts)
-        problems.extend(r.problems)
-        parsed += r.parsed
-    facts.sort(key=lambda f: f.path)
+    for rel in sorted(hits):
+        prep = indexes.get(rel)
+        if prep is not None:
+            store.add_prepared(rel, prep)
+            parsed += 1
     problems.sort(key=lambda p: (p.file, p.line))
-    return Scan(tuple(facts), store, len(w.files), parsed, tuple(problems), prof, fp_box[0] if fp_box else "")
+    return Scan(store, len(w.files), parsed, tuple(problems), prof, fp_box[0] if fp_box else "")
 
 
 def audit_tree(root: Path | Source, shown_root: str | None = None, workers: int | None = None,
@@ -265,7 +260,7 @@ def audit_tree(root: Path | Source, shown_root: str | None = None, workers: int 
     from audit import classify, rules
     from audit.analyze import Analyzer
 
-    an = Analyzer(sc.facts, cat, version, sc.store)
+    an = Analyzer((), cat, version, sc.store)
     prof = sc.cow
     _lap("index built")
     raw, reach, wrappers, more_problems = analyse(an, workers or os.cpu_count() or 1, classify.present_classes(src))
@@ -324,13 +319,13 @@ def analyse(an: Analyzer, workers: int, present: frozenset[str] = frozenset()) -
     """
     global _FORKED, _PRESENT
     _PRESENT = present
-    files = sorted(an.ix.files)
+    files = sorted(an.store.hits) if an.store is not None else sorted(an.ix.files)
     _FORKED = an
     try:
         if workers < 2 or len(files) < 40:
             parts = [_analyse_files(files)]
         else:
-            weight = {f: sum(len(ff.calls) for ff in an.ix.files[f]) for f in files}
+            weight = {f: len(an.store.files[f].chunks) if an.store is not None else 0 for f in files}
             order = sorted(files, key=lambda f: -weight[f])
             with get_context("fork").Pool(workers) as pool:
                 parts = pool.map(_analyse_files, [[f] for f in order], chunksize=1)

@@ -40,26 +40,6 @@ class SourceFile:
     """`src` with attribute macros blanked."""
 
 
-@dataclass(frozen=True)
-class FirstRound:
-    """What a worker returns for one prefiltered file."""
-
-    path: str
-    """Path relative to the tree root."""
-    chunks: tuple[parse.Chunk, ...]
-    """Its column-0 functions."""
-    parsed: tuple[int, ...]
-    """Chunks parsed in this round."""
-    whole: bool
-    """The whole file was parsed."""
-    facts: FileFacts | None
-    """Facts of what was parsed."""
-    called: dict[str, tuple[int, ...]]
-    """Callee name -> chunks that call it (found by text, so the index covers unparsed chunks)."""
-    fields: dict[str, tuple[int, ...]]
-    """Struct field name -> chunks that use `->name` or `.name`."""
-
-
 _CALLED = re.compile(rb"\b([A-Za-z_]\w*)\s*\(")
 _FIELD = re.compile(rb"(?:->|\.)\s*([A-Za-z_]\w*)")
 
@@ -77,12 +57,27 @@ def text_indexes(src: bytes, chunks: list[parse.Chunk]) -> tuple[dict[str, tuple
     return _text_index(src, chunks, _CALLED), _text_index(src, chunks, _FIELD)
 
 
-def first_round(root: Any, rel: str, src: bytes, focus: frozenset[str], acquire: re.Pattern[bytes],
-                with_index: bool = True) -> FirstRound:
-    """Parse the functions of one file that mention an acquire API (the whole file if layout fails).
+@dataclass(frozen=True)
+class Prepared:
+    """A prefiltered file before any parsing: its layout chunks, text indexes and acquire chunks."""
 
-    Without `with_index`, the text indexes are left empty (the caller builds them itself, which
-    saves shipping them between processes)."""
+    src: bytes
+    """The file's bytes."""
+    chunks: tuple[parse.Chunk, ...]
+    """Its column-0 functions."""
+    called: dict[str, tuple[int, ...]]
+    """Callee name -> chunks calling it."""
+    fields: dict[str, tuple[int, ...]]
+    """Field name -> chunks using it."""
+    acquire: tuple[int, ...]
+    """Chunks that call an acquire API."""
+    whole: bool
+    """An acquire call sits outside every column-0 function: parse the whole file."""
+
+
+def prepare(rel: str, src: bytes, acquire: re.Pattern[bytes]) -> Prepared:
+    """Cut a file into its functions, index them by text and find the ones that call an acquire
+    API; nothing is parsed yet."""
     chunks = parse.chunks(src)
     starts = [c.start for c in chunks]
     want: set[int] = set()
@@ -92,15 +87,9 @@ def first_round(root: Any, rel: str, src: bytes, focus: frozenset[str], acquire:
         if i >= 0 and chunks[i].start <= m.start() < chunks[i].end:
             want.add(i)
         elif not parse.outside_code(src, m.start()):
-            whole = True  # a call outside any column-0 function (one-line inline, odd layout)
-            break
-    called, fields = text_indexes(src, chunks) if with_index else ({}, {})
-    if whole:
-        ff = facts.extract(rel, src, focus)
-        return FirstRound(rel, tuple(chunks), tuple(range(len(chunks))), True, ff, called, fields)
-    ranges = [(chunks[i].start, chunks[i].end) for i in sorted(want)]
-    ff = facts.extract(rel, src, focus, ranges) if ranges else None
-    return FirstRound(rel, tuple(chunks), tuple(sorted(want)), False, ff, called, fields)
+            whole = True
+    called, fields = text_indexes(src, chunks)
+    return Prepared(src, tuple(chunks), called, fields, tuple(sorted(want)), whole)
 
 
 class FactStore:
@@ -122,29 +111,48 @@ class FactStore:
         self._by_name: dict[str, list[tuple[str, int]]] = {}
         self._called: dict[str, dict[str, tuple[int, ...]]] = {}
         self._fields: dict[str, dict[str, tuple[int, ...]]] = {}
+        self._acquire: dict[str, tuple[tuple[int, ...], bool]] = {}
 
-    def add(self, fr: FirstRound, src: bytes | None = None,
-            index: tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]] | None = None,
-            hit: bool = True) -> None:
-        """Register a file after the first round (with its text indexes, when built apart)."""
+    def _register(self, path: str, chunks: tuple[parse.Chunk, ...], called: dict[str, tuple[int, ...]],
+                  fields: dict[str, tuple[int, ...]], src: bytes, hit: bool) -> None:
         if hit:
-            self.hits.add(fr.path)
-        self.files[fr.path] = SourceFile(fr.path, list(fr.chunks), set(fr.parsed), fr.whole, src)
-        called, fields = index if index is not None else (fr.called, fr.fields)
-        for i, c in enumerate(fr.chunks):
-            self._by_name.setdefault(c.name, []).append((fr.path, i))
+            self.hits.add(path)
+        self.files[path] = SourceFile(path, list(chunks), set(), False, src)
+        for i, c in enumerate(chunks):
+            self._by_name.setdefault(c.name, []).append((path, i))
         # Kept per file: a query looks a name up in each file's index (cheaper than merging them).
-        self._called[fr.path] = called
-        self._fields[fr.path] = fields
+        self._called[path] = called
+        self._fields[path] = fields
+
+    def add_prepared(self, path: str, prep: Prepared) -> None:
+        """Register a prefiltered file (nothing parsed yet)."""
+        self._register(path, prep.chunks, prep.called, prep.fields, prep.src, True)
+        self._acquire[path] = (prep.acquire, prep.whole)
+
+    def acquire_facts(self, path: str) -> list[FileFacts]:
+        """Parse the functions of a prefiltered file that call an acquire API (all of it when a
+        call sits outside the column-0 functions)."""
+        got = self._acquire.pop(path, None)
+        if got is None:
+            return []
+        ids, whole = got
+        sf = self.files[path]
+        if whole and not sf.whole:
+            sf.whole = True
+            sf.parsed.update(range(len(sf.chunks)))
+            src = sf.src if sf.src is not None else self.root.read(path)
+            if src is None:
+                return []
+            return [facts.extract(path, src, self.focus)]
+        return self._load([(path, i) for i in ids])
 
     def add_source(self, path: str, src: bytes) -> None:
         """Register a file found by a neighbourhood search (not prefiltered): chunked, not parsed."""
         if path in self.files:
             return
         chunks = parse.chunks(src)
-        self.add(FirstRound(path, tuple(chunks), (), False, None, _text_index(src, chunks, _CALLED),
-                            _text_index(src, chunks, _FIELD)), hit=False)
-        self.files[path].src = src
+        called, fields = text_indexes(src, chunks)
+        self._register(path, tuple(chunks), called, fields, src, False)
 
     def neighbours(self, near: str) -> list[str]:
         """The folder of `near` and the folders of the same name elsewhere (fs/ceph and net/ceph)."""

@@ -16,13 +16,10 @@ import subprocess
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from multiprocessing import get_context
 
 from audit.model import ParseProblem
-
-if TYPE_CHECKING:
-    from audit.store import FirstRound
 
 MAX_BYTES = 8 * 1024 * 1024
 """Files above this size are not parsed (generated register headers reach 10+ MB)."""
@@ -155,7 +152,7 @@ def _read(src: Any, rel: str, problems: list[ParseProblem]) -> bytes | None:
         return None
 
 
-def _usable(rel: str, src: bytes, problems: list[ParseProblem]) -> bool:
+def usable(rel: str, src: bytes, problems: list[ParseProblem]) -> bool:
     """Whether a file can be parsed; records why not (or that its text is not UTF-8)."""
     if len(src) > MAX_BYTES:
         problems.append(ParseProblem(rel, 1, f"file of {len(src) // (1024 * 1024)} MB is over the {MAX_BYTES // (1024 * 1024)} MB parse limit, skipped"))
@@ -171,62 +168,15 @@ def _usable(rel: str, src: bytes, problems: list[ParseProblem]) -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class ChunkResult:
-    """What a worker returns for one batch of files."""
-
-    rounds: tuple[FirstRound, ...]
-    """First-round facts of each parsed file."""
-    problems: tuple[ParseProblem, ...]
-    """Files that could not be read or parsed."""
-    parsed: int
-    """Number of files parsed."""
-
-
-def _first(root: Any, rel: str, src: bytes, focus: frozenset[str], rx: re.Pattern[bytes],
-           problems: list[ParseProblem], with_index: bool = True) -> FirstRound | None:
-    if not _usable(rel, src, problems):
-        return None
-    from audit.store import first_round  # NOTE: imported here so a cache hit never loads tree-sitter
-
-    try:
-        return first_round(root, rel, src, focus, rx, with_index)
-    except (ValueError, RecursionError, MemoryError) as e:  # tree-sitter gives up on pathological input
-        problems.append(ParseProblem(rel, 1, f"tree-sitter could not parse the file: {e.__class__.__name__}"))
-        return None
-
-
-def scan_chunk(root: Any, files: list[tuple[str, int]], pattern: bytes, focus: frozenset[str]) -> ChunkResult:
-    """Read, prefilter (in Python) and first-round parse one batch (runs in a worker)."""
+def prefilter_chunk(root: Any, files: list[str], pattern: bytes) -> list[str]:
+    """The files among `files` whose bytes match `pattern`: the prefilter without grep (a worker)."""
     rx = re.compile(pattern)
-    out: list[FirstRound] = []
-    problems: list[ParseProblem] = []
-    parsed = 0
-    for rel, _size in files:
-        src = _read(root, rel, problems)
-        if src is None or not rx.search(src):
-            continue
-        parsed += 1
-        fr = _first(root, rel, src, focus, rx, problems)
-        if fr is not None:
-            out.append(fr)
-    return ChunkResult(tuple(out), tuple(problems), parsed)
-
-
-def parse_files(root: Any, files: list[str], pattern: bytes, focus: frozenset[str],
-                with_index: bool = True) -> ChunkResult:
-    """First-round parse of files the grep prefilter picked (runs in a worker)."""
-    rx = re.compile(pattern)
-    out: list[FirstRound] = []
-    problems: list[ParseProblem] = []
+    hits = []
     for rel in files:
-        src = _read(root, rel, problems)
-        if src is None:
-            continue
-        fr = _first(root, rel, src, focus, rx, problems, with_index)
-        if fr is not None:
-            out.append(fr)
-    return ChunkResult(tuple(out), tuple(problems), len(files))
+        data = root.read(rel)
+        if data is not None and rx.search(data):
+            hits.append(rel)
+    return hits
 
 
 class Pool:

@@ -33,8 +33,8 @@ def test_unchanged_tree_is_served_from_the_cache(tmp_path: Path, monkeypatch: py
     first = audit_tree(tree, use_cache=True)
     assert len(_entries()) == 1
     # A hit never parses: make parsing impossible and ask again.
-    monkeypatch.setattr("audit.walk.parse_files", None)
-    monkeypatch.setattr("audit.walk.scan_chunk", None)
+    monkeypatch.setattr("audit.facts.extract", None)
+    monkeypatch.setattr("audit.walk.GrepJob", None)
     again = audit_tree(tree, shown_root="renamed", use_cache=True)
     assert again.sites == first.sites
     assert again.tree.root == "renamed"

@@ -272,9 +272,10 @@ def test_reached_from_walks_callers_and_classifies_them() -> None:
 def test_reached_from_on_61(tree_61: Path) -> None:
     version = tree_version(tree_61)
     cat = catalogue.load(version)
-    an = Analyzer(scan(tree_61, cat).facts, cat, version)
+    sc = scan(tree_61, cat)
+    an = Analyzer((), cat, version, sc.store)
     sites = an.sites()
-    got = reached_from(sites, an.ix)
+    got = reached_from(sites, an.ix, an.load_callers, None, sc.store.hits)
     helper = next(s for s in sites if s.file == "lib/iov_iter.c")
     assert {"o_direct", "nfs", "net", "fuse", "ceph", "9p", "splice", "vhost"} <= set(got[(helper.file, helper.line)])
     for s in sites:
