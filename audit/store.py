@@ -143,7 +143,7 @@ class FactStore:
             src = sf.src if sf.src is not None else self.root.read(path)
             if src is None:
                 return []
-            return [facts.extract(path, src, self.focus)]
+            return self._extract(path, src, None, None)
         return self._load([(path, i) for i in ids])
 
     def add_source(self, path: str, src: bytes) -> None:
@@ -226,8 +226,16 @@ class FactStore:
             if sf.lines is None:
                 sf.lines = parse.Lines(sf.src)
             ranges = [(sf.chunks[i].start, sf.chunks[i].end) for i in sorted(set(idxs))]
-            out.append(facts.extract(sf.path, sf.src, self.focus, ranges, sf.lines))
+            out.extend(self._extract(sf.path, sf.src, ranges, sf.lines))
         return out
+
+    def _extract(self, path: str, src: bytes, ranges: list[tuple[int, int]] | None,
+                 lines: parse.Lines | None) -> list[FileFacts]:
+        try:
+            return [facts.extract(path, src, self.focus, ranges, lines)]
+        except (ValueError, RecursionError, MemoryError) as e:  # tree-sitter gives up on pathological input
+            self.problems.append(ParseProblem(path, 1, f"tree-sitter could not parse the file: {e.__class__.__name__}"))
+            return []
 
     def _once(self, kind: str, key: str) -> bool:
         if (kind, key) in self._done:
