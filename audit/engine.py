@@ -224,11 +224,8 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
     if fp_thread is not None:
         fp_thread.join()
     _lap("files prepared")
-    dirs_by_base: dict[str, list[str]] = {}
-    for d in sorted({os.path.dirname(rel) for rel, _ in w.files}):
-        dirs_by_base.setdefault(os.path.basename(d), []).append(d)
     kernel_names = frozenset(cat.acquire) | frozenset(cat.release) | frozenset(cat.handoffs) | cat.dirtying | cat.allocators
-    store = FactStore(src, focus, dirs_by_base, kernel_names)
+    store = FactStore(src, focus, w.files, kernel_names)
     parsed = 0
     for rel in sorted(hits):
         prep = indexes.get(rel)

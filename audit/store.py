@@ -95,11 +95,12 @@ def prepare(rel: str, src: bytes, acquire: re.Pattern[bytes]) -> Prepared:
 class FactStore:
     """The prefiltered files, parsed lazily function by function."""
 
-    def __init__(self, root: Any, focus: frozenset[str], dirs_by_base: dict[str, list[str]] | None = None,
+    def __init__(self, root: Any, focus: frozenset[str], all_files: tuple[tuple[str, int], ...] = (),
                  skip_names: frozenset[str] = frozenset()) -> None:
         self.root = root
         self.focus = focus
-        self.dirs_by_base = dirs_by_base or {}
+        self.all_files = all_files
+        self._dirs_by_base: dict[str, list[str]] | None = None
         self.skip_names = skip_names
         self._searched: dict[tuple[str, str], list[str]] = {}
         self.hits: set[str] = set()
@@ -160,7 +161,13 @@ class FactStore:
         if d.count("/") < 1:
             return []  # mm/, block/, lib/, kernel/: core code, not a subsystem's private helpers
         out = [d]
-        for other in self.dirs_by_base.get(os.path.basename(d), []):
+        if self._dirs_by_base is None:
+            # Folders by last name (fs/ceph and net/ceph), built on the first neighbourhood search.
+            by: dict[str, list[str]] = {}
+            for folder in sorted({os.path.dirname(rel) for rel, _ in self.all_files}):
+                by.setdefault(os.path.basename(folder), []).append(folder)
+            self._dirs_by_base = by
+        for other in self._dirs_by_base.get(os.path.basename(d), []):
             if other not in out:
                 out.append(other)
         return out[:4]
