@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import threading
 import time
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
@@ -170,7 +169,6 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
     from audit import cow, queries
     from audit.store import FactStore
     fp_box: list[str] = []
-    fp_thread: threading.Thread | None = None
     if use_cache and cache.seen(src.identity()):
         # A report of this tree is cached: its fingerprint decides before anything else runs.
         w, fp = src.walk_fingerprinted()
@@ -182,12 +180,14 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
         job = src.start_grep(_prefilter_regex(src, cat), pool_size)
     else:
         job = src.start_grep(_prefilter_regex(src, cat), pool_size)
-        # The walk and the COW profile run here while the grep processes read the tree.
-        w = src.walk()
-        _lap("walk done")
+        # The walk and the COW profile run here while the grep processes read the tree; on a first
+        # run with the cache on, the walk also fingerprints the tree (one stat per file).
         if use_cache:
-            # First run on this tree: fingerprint it while the workers parse (this thread only waits).
-            fp_thread = threading.Thread(target=lambda: fp_box.append(src.fingerprint(w)), daemon=True)
+            w, fp = src.walk_fingerprinted()
+            fp_box.append(fp)
+        else:
+            w = src.walk()
+        _lap("walk done")
     # The query is compiled now so that the forked workers inherit it instead of compiling it each.
     queries.warm()
     prof = cow.profile(src)
@@ -207,8 +207,6 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
     _lap("grep done")
     problems = list(w.problems)
     small = len(w.files) < 2000
-    if fp_thread is not None:
-        fp_thread.start()
     if pre is not None:
         hits, gp = pre
         problems.extend(gp)
@@ -221,8 +219,6 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
         hits = {rel for part in found for rel in part}  # type: ignore[attr-defined]
     _index_files(src, sorted(hits), indexes, acquire_rx, prep_problems)
     problems.extend(prep_problems)
-    if fp_thread is not None:
-        fp_thread.join()
     _lap("files prepared")
     kernel_names = frozenset(cat.acquire) | frozenset(cat.release) | frozenset(cat.handoffs) | cat.dirtying | cat.allocators
     store = FactStore(src, focus, w.files, kernel_names)
