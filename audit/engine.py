@@ -221,7 +221,7 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
     problems.extend(prep_problems)
     _lap("files prepared")
     kernel_names = frozenset(cat.acquire) | frozenset(cat.release) | frozenset(cat.handoffs) | cat.dirtying | cat.allocators
-    store = FactStore(src, focus, w.files, kernel_names)
+    store = FactStore(src, focus, w.dirs, kernel_names)
     parsed = 0
     for rel in sorted(hits):
         prep = indexes.get(rel)

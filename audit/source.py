@@ -214,7 +214,7 @@ class GitSource:
 
     def walk(self) -> walk.Walked:
         files = sorted((p, 0) for p in self.blobs if p.endswith((".c", ".h")))
-        return walk.Walked(tuple(files), ())
+        return walk.Walked(tuple(files), (), tuple(sorted(self.dirs)))
 
     def start_grep(self, regex: str, n: int) -> _GitGrep:
         cmd = ["git", "-C", self.repo, "grep", "-lzE", "--threads", str(max(1, n)), "-e", regex, self.commit,

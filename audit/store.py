@@ -95,11 +95,11 @@ def prepare(rel: str, src: bytes, acquire: re.Pattern[bytes]) -> Prepared:
 class FactStore:
     """The prefiltered files, parsed lazily function by function."""
 
-    def __init__(self, root: Any, focus: frozenset[str], all_files: tuple[tuple[str, int], ...] = (),
+    def __init__(self, root: Any, focus: frozenset[str], all_dirs: tuple[str, ...] = (),
                  skip_names: frozenset[str] = frozenset()) -> None:
         self.root = root
         self.focus = focus
-        self.all_files = all_files
+        self.all_dirs = all_dirs
         self._dirs_by_base: dict[str, list[str]] | None = None
         self.skip_names = skip_names
         self._searched: dict[tuple[str, str], list[str]] = {}
@@ -164,8 +164,8 @@ class FactStore:
         if self._dirs_by_base is None:
             # Folders by last name (fs/ceph and net/ceph), built on the first neighbourhood search.
             by: dict[str, list[str]] = {}
-            for folder in sorted({os.path.dirname(rel) for rel, _ in self.all_files}):
-                by.setdefault(os.path.basename(folder), []).append(folder)
+            for folder in sorted(self.all_dirs):
+                by.setdefault(folder.rpartition("/")[2], []).append(folder)
             self._dirs_by_base = by
         for other in self._dirs_by_base.get(os.path.basename(d), []):
             if other not in out:

@@ -35,15 +35,19 @@ class Walked:
     """(relative path, 0) pairs, sorted by path (sizes are taken later, for parsed files only)."""
     problems: tuple[ParseProblem, ...]
     """Entries that could not be walked (dangling or looping symlinks, unreadable folders)."""
+    dirs: tuple[str, ...] = ()
+    """Every folder walked (relative), for the neighbourhood search."""
 
 
 def walk(root: str) -> Walked:
     """List the .c/.h files under `root` without following symlinks."""
     out: list[tuple[str, int]] = []
     problems: list[ParseProblem] = []
+    dirs: list[str] = []
     stack = [""]
     while stack:
         rel = stack.pop()
+        dirs.append(rel)
         full = os.path.join(root, rel) if rel else root
         try:
             it = os.scandir(full)
@@ -67,7 +71,7 @@ def walk(root: str) -> Walked:
                 except OSError as err:
                     problems.append(ParseProblem(r, 1, f"not readable: {err.strerror}"))
     out.sort()
-    return Walked(tuple(out), tuple(problems))
+    return Walked(tuple(out), tuple(problems), tuple(dirs))
 
 
 def walk_fingerprinted(root: str) -> tuple[Walked, str]:
@@ -76,6 +80,7 @@ def walk_fingerprinted(root: str) -> tuple[Walked, str]:
     out: list[tuple[str, int]] = []
     lines: list[str] = []
     problems: list[ParseProblem] = []
+    dirs: list[str] = []
     try:
         stack = [("", os.open(root, os.O_RDONLY | os.O_DIRECTORY))]
     except OSError:
@@ -84,6 +89,7 @@ def walk_fingerprinted(root: str) -> tuple[Walked, str]:
     st_of = os.stat
     while stack:
         rel, fd = stack.pop()
+        dirs.append(rel)
         try:
             with os.scandir(fd) as it:
                 for e in it:
@@ -113,7 +119,7 @@ def walk_fingerprinted(root: str) -> tuple[Walked, str]:
     h = hashlib.sha256("".join(lines).encode("utf-8", "surrogateescape"))
     for p in problems:
         h.update(f"!{p.file}\0{p.message}\n".encode("utf-8", "surrogateescape"))
-    return Walked(tuple(out), tuple(problems)), h.hexdigest()
+    return Walked(tuple(out), tuple(problems), tuple(dirs)), h.hexdigest()
 
 
 def fingerprint(root: str, walked: Walked) -> str:
