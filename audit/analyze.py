@@ -187,8 +187,8 @@ class Index:
             if c.func is not None:
                 self.calls_in[(path, c.func)].append(c)
                 dirty.add(("calls", (path, c.func)))
-                for a in c.args:
-                    for fname in _FIELD_NAMES.findall(a):
+                for arg in c.args:
+                    for fname in _FIELD_NAMES.findall(arg):
                         self.field_users[fname].add((path, c.func))
         for a in ff.assigns:
             if a.func is not None:
@@ -588,10 +588,14 @@ class Analyzer:
                     ns = _namespace(st.func)
                     local_tag = st.root.tag if ns and st.root.tag.startswith(ns + "_") else ""
                     home = _subsystem(st.root.file)
+                    homes = self.cat.api_homes
+
+                    def within(p: str, home: str = home, homes: tuple[str, ...] = homes) -> bool:
+                        return _subsystem(p) == home or p.startswith(homes)
+
                     self._take(self.store.field_users(
                         st.root.name, None if st.root.tag else st.root.file, st.root.file, local_tag,
-                        lambda p, home=home: _subsystem(p) == home or p.startswith(self.cat.api_homes), st.root.tag,
-                        visible, home))
+                        within, st.root.tag, visible, home))
                 for upath, ufunc in sorted(self.ix.field_users.get(st.root.name, ())):
                     if visible is not None and upath not in visible:
                         continue
@@ -607,10 +611,10 @@ class Analyzer:
                                   f"pages kept in `{st.root.show()}`; {ufunc}() ({upath}) uses that field")
                     todo.append(State(upath, ufunc, st.root, st.hops + 1, st.chain + (ev,), False))
             # The value is a parameter, or returned: go up to the callers.
-            fi = next((f for p, f in self.ix.funcs.get(st.func, []) if p == st.path), None)
+            fi_up = next((f for p, f in self.ix.funcs.get(st.func, []) if p == st.path), None)
             up_idx: int | None = None
-            if fi is not None and st.root.kind == "local":
-                for i, pn in enumerate(fi.params):
+            if fi_up is not None and st.root.kind == "local":
+                for i, pn in enumerate(fi_up.params):
                     if pn in names and pn:
                         up_idx = i
                         break
@@ -621,13 +625,13 @@ class Analyzer:
             rets = returned or self._returns(st.path, st.func, names, st.root)
             if not st.up:
                 up_idx = None  # went down into a callee: its parameters lead back where we came from
-            if fi is not None and st.func not in self.cat.acquire and (up_idx is not None or rets):
+            if fi_up is not None and st.func not in self.cat.acquire and (up_idx is not None or rets):
                 if self.store is not None:
-                    self._take(self.store.callers(st.func, st.path, fi.static))
+                    self._take(self.store.callers(st.func, st.path, fi_up.static))
                 for cpath, cc in self.ix.callers_of(st.func):
                     if visible is not None and cpath not in visible:
                         continue
-                    if cc.func is None or (fi.static and cpath != st.path):
+                    if cc.func is None or (fi_up.static and cpath != st.path):
                         continue
                     nr: Root | None = None
                     if up_idx is not None and up_idx < len(cc.args):

@@ -80,7 +80,7 @@ def _text(src: bytes, n: Node) -> str:
 
 
 def _function_info(src: bytes, lines: parse.Lines, d: Node, decl: Node, body: Node) -> FuncInfo | None:
-    fdecl = decl
+    fdecl: Node | None = decl
     while fdecl is not None and fdecl.type != "function_declarator":
         fdecl = fdecl.child_by_field_name("declarator")
     if fdecl is None:
@@ -195,8 +195,8 @@ def extract(path: str, src: bytes, focus: frozenset[str], ranges: list[tuple[int
             if fi is not None:
                 funcs.append(fi)
         elif "assign.lhs" in caps:
-            lhs, rhs = caps["assign.lhs"][0], caps["assign.rhs"][0]
-            assigns_raw.append((_text(src, lhs), _text(src, rhs), lhs.start_byte))
+            lhs_n, rhs_n = caps["assign.lhs"][0], caps["assign.rhs"][0]
+            assigns_raw.append((_text(src, lhs_n), _text(src, rhs_n), lhs_n.start_byte))
         elif "init.decl" in caps:
             n = _declared_name(caps["init.decl"][0])
             if n is not None:

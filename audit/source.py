@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from audit import walk
+from audit.walk import GrepJob, Walked
 from audit.model import ParseProblem
 
 
@@ -43,16 +44,16 @@ class Source(Protocol):
     def listdir(self, rel: str) -> list[str]:
         """Names of the .c/.h files directly in a folder (not symlinks)."""
 
-    def walk(self) -> walk.Walked:
+    def walk(self) -> Walked:
         """Every .c/.h file."""
 
     def start_grep(self, regex: str, n: int) -> Any:
         """Start the prefilter; the object returned has `result()` and `kill()`."""
 
-    def fingerprint(self, walked: walk.Walked) -> str:
+    def fingerprint(self, walked: Walked) -> str:
         """A value that changes whenever any .c/.h file changes."""
 
-    def walk_fingerprinted(self) -> tuple[walk.Walked, str]:
+    def walk_fingerprinted(self) -> tuple[Walked, str]:
         """`walk()` and `fingerprint()` together."""
 
     def identity(self) -> str:
@@ -90,16 +91,16 @@ class FsSource:
         except OSError:
             return []
 
-    def walk(self) -> walk.Walked:
+    def walk(self) -> Walked:
         return walk.walk(self.root)
 
-    def start_grep(self, regex: str, n: int) -> walk.GrepJob:
-        return walk.GrepJob(self.root, regex, n)
+    def start_grep(self, regex: str, n: int) -> GrepJob:
+        return GrepJob(self.root, regex, n)
 
-    def fingerprint(self, walked: walk.Walked) -> str:
+    def fingerprint(self, walked: Walked) -> str:
         return walk.fingerprint(self.root, walked)
 
-    def walk_fingerprinted(self) -> tuple[walk.Walked, str]:
+    def walk_fingerprinted(self) -> tuple[Walked, str]:
         return walk.walk_fingerprinted(self.root)
 
     def identity(self) -> str:
@@ -212,9 +213,9 @@ class GitSource:
         return sorted(p[len(prefix):] for p in self.blobs
                       if p.startswith(prefix) and "/" not in p[len(prefix):] and p.endswith((".c", ".h")))
 
-    def walk(self) -> walk.Walked:
+    def walk(self) -> Walked:
         files = sorted((p, 0) for p in self.blobs if p.endswith((".c", ".h")))
-        return walk.Walked(tuple(files), (), tuple(sorted(self.dirs)))
+        return Walked(tuple(files), (), tuple(sorted(self.dirs)))
 
     def start_grep(self, regex: str, n: int) -> _GitGrep:
         cmd = ["git", "-C", self.repo, "grep", "-lzE", "--threads", str(max(1, n)), "-e", regex, self.commit,
@@ -224,10 +225,10 @@ class GitSource:
         except OSError:
             return _GitGrep(None, self.commit)
 
-    def fingerprint(self, walked: walk.Walked) -> str:
+    def fingerprint(self, walked: Walked) -> str:
         return hashlib.sha256(self.commit.encode()).hexdigest()
 
-    def walk_fingerprinted(self) -> tuple[walk.Walked, str]:
+    def walk_fingerprinted(self) -> tuple[Walked, str]:
         w = self.walk()
         return w, self.fingerprint(w)
 

@@ -51,8 +51,8 @@ def walk(root: str) -> Walked:
         full = os.path.join(root, rel) if rel else root
         try:
             it = os.scandir(full)
-        except OSError as e:
-            problems.append(ParseProblem(rel or ".", 1, f"folder not readable: {e.strerror}"))
+        except OSError as err:
+            problems.append(ParseProblem(rel or ".", 1, f"folder not readable: {err.strerror}"))
             continue
         with it:
             for e in it:
