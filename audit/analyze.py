@@ -538,6 +538,17 @@ class Analyzer:
                         if cr is not None and cr != st.root:
                             ev = Evidence(st.path, c.span.line, f"{st.func}() hands `{c.args[ho.src]}` to the {ho.carrier} `{c.args[ho.dst]}` ({c.name})")
                             todo.append(State(st.path, st.func, cr, st.hops, st.chain + (ev,)))
+                        if ho.destructor and ho.destructor_file and self.store is not None \
+                                and self.store.add_file(ho.destructor_file):
+                            if visible is not None:
+                                visible.add(ho.destructor_file)
+                            self._take(self.store.definition(ho.destructor, ho.destructor_file))
+                            for dpath, fi in self.ix.definitions(ho.destructor, ho.destructor_file):
+                                if dpath == ho.destructor_file and ho.destructor_arg < len(fi.params):
+                                    ev = Evidence(st.path, c.span.line, f"the {ho.carrier}'s pages are dropped by "
+                                                  f"{ho.destructor}() ({dpath}:{fi.line}) when it is freed")
+                                    todo.append(State(dpath, fi.name, Root("local", fi.params[ho.destructor_arg]),
+                                                      st.hops + 1, st.chain + (ev,), False))
                     continue
                 if c.name in self.cat.acquire:
                     continue

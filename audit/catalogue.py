@@ -97,6 +97,12 @@ class Handoff:
     """Index of the carrier argument."""
     carrier: str
     """What receives the page."""
+    destructor: str | None = None
+    """The function that drops the carrier's pages (reached through pointers the search cannot follow)."""
+    destructor_file: str | None = None
+    """Where `destructor` is defined."""
+    destructor_arg: int = 0
+    """The destructor's parameter that holds the page."""
 
 
 @dataclass(frozen=True)
@@ -200,7 +206,9 @@ def load(version: Version | None) -> Catalogue:
         dirtying=frozenset(raw.get("dirtying", {}).get("names", [])),
         allocators=frozenset(raw.get("allocators", {}).get("names", [])),
         extra_refs=frozenset(raw.get("extra_refs", {}).get("names", [])),
-        handoffs={h["name"]: Handoff(h["name"], int(h["from"]), int(h["to"]), h["carrier"]) for h in raw.get("handoff", [])},
+        handoffs={h["name"]: Handoff(h["name"], int(h["from"]), int(h["to"]), h["carrier"], h.get("destructor"),
+                                     h.get("destructor_file"), int(h.get("destructor_arg", 0)))
+                  for h in raw.get("handoff", [])},
         pin_tests=tuple(raw.get("guards", {}).get("pin_tests", [])),
         api_homes=tuple(s.get("api_homes", ["mm/"])),
         declared_in=tuple(s.get("declared_in", [])),

@@ -147,6 +147,16 @@ class FactStore:
             return self._extract(path, src, None, None)
         return self._load([(path, i) for i in ids])
 
+    def add_file(self, path: str) -> bool:
+        """Bring a named file of the tree into the store (a destructor's header); False if absent."""
+        if path in self.files:
+            return True
+        src = self.root.read(path)
+        if src is None or b"\0" in src:
+            return False
+        self.add_source(path, src)
+        return True
+
     def add_source(self, path: str, src: bytes) -> None:
         """Register a file found by a neighbourhood search (not prefiltered): chunked, not parsed."""
         if path in self.files:

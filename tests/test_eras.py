@@ -101,3 +101,38 @@ def test_2_6_era_eight_argument_get_user_pages(tmp_path: Path) -> None:
     assert (site.pages_arg, site.write, site.ref_kind.value, site.status.value, site.rule) == (
         "pages", None, "get", "raw-closure", "gup-raw-put-page")
     assert [(c.api, c.line) for c in site.closure] == [("page_cache_release", 9)]
+
+
+SKB_H = """\
+static inline void __skb_frag_unref(skb_frag_t *frag, bool recycle)
+{
+\tstruct page *page = skb_frag_page(frag);
+
+\tput_page(page);
+}
+"""
+
+ZEROCOPY = """\
+static int acme_zerocopy(struct sk_buff *skb, struct iov_iter *from)
+{
+\tstruct page *pages[4];
+\tsize_t start;
+\tssize_t copied;
+
+\tcopied = iov_iter_get_pages2(from, pages, 4096, 4, &start);
+\tif (copied < 0)
+\t\treturn -EFAULT;
+\tskb_fill_page_desc(skb, 0, pages[0], start, copied);
+\treturn 0;
+}
+"""
+
+
+def test_pages_handed_to_an_skb_are_dropped_by_its_frag_destructor(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "t", {"net/core/acme.c": ZEROCOPY, "include/linux/skbuff.h": SKB_H})
+    (site,) = audit_tree(tree, workers=1).sites
+    assert (site.status.value, site.rule) == ("raw-closure", "gup-raw-put-page")
+    assert [(c.file, c.line, c.function, c.api) for c in site.closure] == [
+        ("include/linux/skbuff.h", 5, "__skb_frag_unref", "put_page")]
+    without = make_tree(tmp_path / "u", {"net/core/acme.c": ZEROCOPY})
+    assert [s.status.value for s in audit_tree(without, workers=1).sites] == ["no-closure-found"]
