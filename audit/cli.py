@@ -7,6 +7,7 @@ Exit codes (interface.md): 0 ran with no finding (or none new against the baseli
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import io
 import json
@@ -243,6 +244,18 @@ def cmd_scan(argv: Sequence[str], stdout: TextIO) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `audit` and return the process exit status."""
+    # NOTE: a run allocates many small, long-lived fact objects and ends soon after: the cyclic
+    # garbage collector would only walk them over and over (and, after fork, copy their pages).
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _main(argv)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     out = sys.stdout
     try:
