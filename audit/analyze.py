@@ -422,9 +422,7 @@ class Analyzer:
         assigns = self.ix.assigns_of((path, func))
         calls = self.ix.calls_of((path, func))
 
-        def holds(expr: str) -> bool:
-            return _matches(root_of(expr, tags, path), root, names, path)
-
+        holds = self._holds_fn(path, func, root, names)
         changed = True
         rounds = 0
         while changed and rounds < 4:

@@ -117,15 +117,6 @@ def check_source(src: Source) -> None:
         raise InputError(f"{src.label}: not a kernel source tree (no Makefile with VERSION/PATCHLEVEL, no mm/ and include/)")
 
 
-def _size(src: Source, rel: str) -> int:
-    if isinstance(src, FsSource):
-        try:
-            return os.stat(os.path.join(src.root, rel)).st_size
-        except OSError:
-            return 0
-    return 0
-
-
 def declared_apis(src: Source, cat: catalogue.Catalogue) -> set[str]:
     """The acquire APIs the tree's headers declare: the ones worth prefiltering for.
 

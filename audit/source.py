@@ -50,11 +50,8 @@ class Source(Protocol):
     def start_grep(self, regex: str, n: int) -> Any:
         """Start the prefilter; the object returned has `result()` and `kill()`."""
 
-    def fingerprint(self, walked: Walked) -> str:
-        """A value that changes whenever any .c/.h file changes."""
-
     def walk_fingerprinted(self) -> tuple[Walked, str]:
-        """`walk()` and `fingerprint()` together."""
+        """`walk()`, and a value that changes whenever any .c/.h file changes ("" when unknown)."""
 
     def identity(self) -> str:
         """What the cache key uses for the tree's place (real path, or repository and commit)."""
@@ -96,9 +93,6 @@ class FsSource:
 
     def start_grep(self, regex: str, n: int) -> GrepJob:
         return GrepJob(self.root, regex, n)
-
-    def fingerprint(self, walked: Walked) -> str:
-        return walk.fingerprint(self.root, walked)
 
     def walk_fingerprinted(self) -> tuple[Walked, str]:
         return walk.walk_fingerprinted(self.root)
@@ -225,12 +219,8 @@ class GitSource:
         except OSError:
             return _GitGrep(None, self.commit)
 
-    def fingerprint(self, walked: Walked) -> str:
-        return hashlib.sha256(self.commit.encode()).hexdigest()
-
     def walk_fingerprinted(self) -> tuple[Walked, str]:
-        w = self.walk()
-        return w, self.fingerprint(w)
+        return self.walk(), hashlib.sha256(self.commit.encode()).hexdigest()
 
     def identity(self) -> str:
         return f"git:{os.path.realpath(self.repo)}"

@@ -84,8 +84,7 @@ def walk_fingerprinted(root: str) -> tuple[Walked, str]:
     try:
         stack = [("", os.open(root, os.O_RDONLY | os.O_DIRECTORY))]
     except OSError:
-        w = walk(root)
-        return w, fingerprint(root, w)
+        return walk(root), ""  # no fingerprint: the cache is not used
     st_of = os.stat
     while stack:
         rel, fd = stack.pop()
@@ -120,42 +119,6 @@ def walk_fingerprinted(root: str) -> tuple[Walked, str]:
     for p in problems:
         h.update(f"!{p.file}\0{p.message}\n".encode("utf-8", "surrogateescape"))
     return Walked(tuple(out), tuple(problems), tuple(dirs)), h.hexdigest()
-
-
-def fingerprint(root: str, walked: Walked) -> str:
-    """A hash of every walked file's path, size, mtime and inode (and of the walk's problems):
-    an edited, added, removed or replaced file changes it."""
-    h = hashlib.sha256()
-    lines: list[str] = []
-    try:
-        rootfd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return ""
-    try:
-        st_of = os.stat
-        for rel, _ in walked.files:
-            try:
-                # Relative to an open folder: no path joining, and the kernel resolves less.
-                st = st_of(rel, dir_fd=rootfd, follow_symlinks=False)
-                lines.append(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n")
-            except OSError:
-                lines.append(f"{rel}\0?\n")
-    finally:
-        os.close(rootfd)
-    h.update("".join(lines).encode("utf-8", "surrogateescape"))
-    for p in walked.problems:
-        h.update(f"!{p.file}\0{p.message}\n".encode("utf-8", "surrogateescape"))
-    return h.hexdigest()
-
-
-def _read(src: Any, rel: str, problems: list[ParseProblem]) -> bytes | None:
-    """A file's bytes through the tree's Source (a folder or a git revision)."""
-    try:
-        data: bytes = src.read_or_raise(rel)
-        return data
-    except OSError as e:
-        problems.append(ParseProblem(rel, 1, f"cannot read: {e.strerror or e}"))
-        return None
 
 
 def usable(rel: str, src: bytes, problems: list[ParseProblem]) -> bool:
