@@ -14,9 +14,10 @@ import re
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from audit.catalogue import AcquireApi, Catalogue, Form
+from audit.catalogue import load as load_catalogue
 from audit.facts import split_args
 from audit.store import FactStore
 from audit.model import Call, Evidence, FileFacts, FuncInfo, RefKind, Release, Site, Status, Wrapper
@@ -42,9 +43,21 @@ _BASE_SPLIT = re.compile(r"->|\.|\[")
 _FIELD_NAMES = re.compile(r"(?:->|\.)\s*([A-Za-z_]\w*)")
 _WS = re.compile(r"\s+")
 _SUBSCRIPTS = re.compile(r"(\[[^\]]*\])+$")
-# Accessors that turn a carrier element into its page: the page's root is the accessor's argument.
-_ACCESSORS = re.compile(r"^(?:sg_page|bvec_page|page_folio|folio_page|compound_head|virt_to_head_page|pfn_to_page|"
-                        r"skb_frag_page|page_address|kmap|kmap_local_page|kmap_atomic)\s*\(")
+
+
+@cache
+def _accessors() -> re.Pattern[str]:
+    """Page accessors from the catalogue (`sg_page(sg)`): the page's root is their argument."""
+    names = sorted(load_catalogue(None).accessors, key=len, reverse=True)
+    return re.compile(r"^(?:" + "|".join(map(re.escape, names)) + r")\s*\(" if names else r"(?!)")
+
+
+@cache
+def _array_allocation() -> re.Pattern[str]:
+    """A call that allocates fresh memory: the catalogue's array and page allocators."""
+    cat = load_catalogue(None)
+    names = sorted(set(cat.array_allocators) | cat.allocators, key=len, reverse=True)
+    return re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\s*\(" if names else r"(?!)")
 
 
 @dataclass(frozen=True)
@@ -85,7 +98,7 @@ def _strip(expr: str) -> str:
 def access_path(expr: str) -> str | None:
     """`&dio->pages[i] + 1` -> `dio->pages`; `sg_page(sg)` -> `sg`; None when there is no path."""
     e = _strip(expr)
-    m = _ACCESSORS.match(e)
+    m = _accessors().match(e)
     if m:
         inner = split_args(e[m.end() - 1 :])
         return access_path(inner[0]) if inner else None
@@ -429,7 +442,7 @@ class Analyzer:
             changed = False
             rounds += 1
             for lhs, rhs, ln in assigns:
-                if not holds(rhs) or re.search(r"\b(?:alloc|kmalloc|kcalloc|kvmalloc)\w*\s*\(", rhs):
+                if not holds(rhs) or _array_allocation().search(rhs):
                     continue
                 lr = root_of(lhs, tags, path)
                 if lr is None:

@@ -119,6 +119,10 @@ class Catalogue:
     """Calls returning pages the caller owns (not gup'd)."""
     extra_refs: frozenset[str]
     """Calls that take an extra ordinary reference on a page."""
+    accessors: tuple[str, ...]
+    """Calls that turn a carrier element into its page (the root is their argument)."""
+    array_allocators: tuple[str, ...]
+    """Calls that allocate a fresh array."""
     handoffs: dict[str, Handoff]
     """Hand-off calls by name."""
     pin_tests: tuple[str, ...]
@@ -206,6 +210,8 @@ def load(version: Version | None) -> Catalogue:
         dirtying=frozenset(raw.get("dirtying", {}).get("names", [])),
         allocators=frozenset(raw.get("allocators", {}).get("names", [])),
         extra_refs=frozenset(raw.get("extra_refs", {}).get("names", [])),
+        accessors=tuple(raw.get("accessors", {}).get("names", [])),
+        array_allocators=tuple(raw.get("array_allocators", {}).get("names", [])),
         handoffs={h["name"]: Handoff(h["name"], int(h["from"]), int(h["to"]), h["carrier"], h.get("destructor"),
                                      h.get("destructor_file"), int(h.get("destructor_arg", 0)))
                   for h in raw.get("handoff", [])},

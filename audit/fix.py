@@ -125,7 +125,7 @@ def fix_rules() -> FixRules:
             dirty_tests=tuple(raw.get("dirty_tests", [])),
             unsigned_types=frozenset(raw.get("unsigned_types", [])),
             max_line=int(raw.get("max_line", 80)),
-            array_allocators=tuple(raw.get("array_allocators", [])),
+            array_allocators=catalogue.load(None).array_allocators,
             available=dict(raw.get("available", {})),
             decline_acquire=dict(raw.get("decline_acquire", {})),
             decline_release=dict(raw.get("decline_release", {})),
