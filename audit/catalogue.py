@@ -11,6 +11,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from functools import cache
+from collections.abc import Iterable
 from typing import Any
 
 from audit.model import RefKind
@@ -143,9 +144,21 @@ class Catalogue:
         return frozenset(self.acquire) | frozenset(self.release) | self.dirtying | frozenset(self.handoffs)
 
     def acquire_regex(self) -> re.Pattern[bytes]:
-        """A bytes regex that finds any acquire API name followed by `(`: the prefilter."""
-        names = sorted(self.acquire, key=len, reverse=True)
-        return re.compile(rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in names) + rb")\s*\(")
+        """Finds every call-like occurrence of an acquire API name (`call_regex`)."""
+        return call_regex(self.acquire)
+
+
+def call_regex(names: Iterable[str]) -> re.Pattern[bytes]:
+    """A bytes regex for a call of any of `names` at token level: the name as a whole word, then
+    any whitespace, line breaks, line continuations and comments, then `(`.
+
+    A line-based `name\\s*\\(` misses `get_user_pages\\n\\t\\t(current, ...)` (2.6.32
+    drivers/misc/sgi-gru/grufault.c) and `name /* why */ (`. A match starts at the name.
+    """
+    alts = b"|".join(re.escape(n.encode()) for n in sorted(names, key=len, reverse=True))
+    if not alts:
+        return re.compile(rb"(?!)")
+    return re.compile(rb"\b(?:" + alts + rb")\b(?:\s++|/\*(?s:.*?)\*/|//[^\n]*+|\\(?=\r?\n))*+\(")
 
 
 def _kind(text: str, where: str) -> RefKind:

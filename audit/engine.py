@@ -86,27 +86,43 @@ class Scan:
     """The walk's fingerprint of the tree state (cache key)."""
 
 
-def _index_files(src: Source, files: list[str], out: dict[str, Any], acquire: Any = None,
-                 problems: list[ParseProblem] | None = None) -> None:
-    """Read and prepare prefiltered files: layout chunks, text indexes, which chunks call an
-    acquire API (`store.prepare`). Unusable files (binary, too large) become problems."""
+def _index_files(src: Source, files: list[str], out: dict[str, Any], calls: re.Pattern[bytes],
+                 acquire: re.Pattern[bytes], problems: list[ParseProblem]) -> None:
+    """Read the prefilter's candidate files and prepare the ones that call an acquire API.
+
+    A candidate only contains a piece of an API's name; it is a hit when `calls` (the declared
+    APIs, at token level) finds a call in its bytes. Hits are prepared (`store.prepare`: layout
+    chunks, text indexes, which chunks call an acquire API); binary ones become problems, and so
+    do files that cannot be read. A file over the parse limit is prepared all the same, and only
+    the functions around its calls will be parsed.
+    """
     from audit import store as store_mod
 
     for rel in files:
         if rel in out:
             continue
-        bad: list[ParseProblem] = []
+        out[rel] = None
         try:
             data = src.read_or_raise(rel)
         except OSError as e:
-            bad.append(ParseProblem(rel, 1, f"cannot read: {e.strerror or e}"))
-            data = None
-        if data is not None and walk.usable(rel, data, bad):
-            out[rel] = store_mod.prepare(rel, data, acquire)
-        else:
-            out[rel] = None
-        if problems is not None:
-            problems.extend(bad)
+            problems.append(ParseProblem(rel, 1, f"cannot read: {e.strerror or e}"))
+            continue
+        if calls.search(data) is None or not walk.usable(rel, data, problems):
+            continue
+        prep = store_mod.prepare(rel, data, acquire, big=len(data) > walk.MAX_BYTES)
+        if prep.big:
+            problems.append(ParseProblem(rel, 1, _big_note(data, prep)))
+        out[rel] = prep
+
+
+def _big_note(data: bytes, prep: Any) -> str:
+    """The parse problem of a file over the parse limit: what of it is parsed."""
+    mb, limit = len(data) // (1024 * 1024), walk.MAX_BYTES // (1024 * 1024)
+    note = f"file of {mb} MB is over the {limit} MB parse limit: only the {len(prep.acquire)} function(s) around its acquire calls are parsed"
+    if prep.uncut:
+        lines = ", ".join(str(data.count(b"\n", 0, b) + 1) for b in prep.uncut)
+        note += f"; the call(s) at line(s) {lines} are outside any column-0 function and are not analysed"
+    return note
 
 
 def check_source(src: Source) -> None:
@@ -134,10 +150,13 @@ def declared_apis(src: Source, cat: catalogue.Catalogue) -> set[str]:
     return found or names
 
 
-def _prefilter_regex(src: Source, cat: catalogue.Catalogue) -> str:
-    regex = r"\b(" + "|".join(sorted(declared_apis(src, cat))) + r")\s*\("
+def _prefilter(src: Source, cat: catalogue.Catalogue) -> tuple[walk.Prefilter, re.Pattern[bytes]]:
+    """The byte prefilter of the tree's declared APIs (candidate files), and the token-level test
+    that tells which candidates call one."""
+    names = declared_apis(src, cat)
+    pf = walk.prefilter(names)
     _lap("declared APIs")
-    return regex
+    return pf, catalogue.call_regex(names)
 
 
 class CacheHit(Exception):
@@ -168,9 +187,11 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
         hit = cache.load(cache.report_key(src, fp_box[0]))
         if hit is not None:
             raise CacheHit(hit)
-        job = src.start_grep(_prefilter_regex(src, cat), pool_size)
+        pf, calls = _prefilter(src, cat)
+        job = src.start_grep(pf, pool_size)
     else:
-        job = src.start_grep(_prefilter_regex(src, cat), pool_size)
+        pf, calls = _prefilter(src, cat)
+        job = src.start_grep(pf, pool_size)
         # The walk and the COW profile run here while the grep processes read the tree; on a first
         # run with the cache on, the walk also fingerprints the tree (one stat per file).
         if use_cache:
@@ -191,7 +212,7 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
         while job.running():
             new = job.early()
             if new:
-                _index_files(src, new, indexes, acquire_rx, prep_problems)
+                _index_files(src, new, indexes, calls, acquire_rx, prep_problems)
             else:
                 time.sleep(0.002)
     pre = job.result()
@@ -199,26 +220,24 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
     problems = list(w.problems)
     small = len(w.files) < 2000
     if pre is not None:
-        hits, gp = pre
+        candidates, gp = pre
         problems.extend(gp)
     else:
-        # No grep: the Python byte prefilter, in workers.
+        # No grep: the same prefilter in Python, in workers.
         chunks = walk.chunked(list(w.files), 1 if small else pool_size * 6)
-        pattern = acquire_rx.pattern
         with walk.Pool(pool_size) as pool:
-            found = pool.map(walk.prefilter_chunk, [(src, [r for r, _ in ch], pattern) for ch in chunks], small)
-        hits = {rel for part in found for rel in part}  # type: ignore[attr-defined]
-    _index_files(src, sorted(hits), indexes, acquire_rx, prep_problems)
+            found = pool.map(walk.prefilter_chunk, [(src, [r for r, _ in ch], pf) for ch in chunks], small)
+        candidates = {rel for part, _ in found for rel in part}  # type: ignore[misc]
+        problems.extend(p for _, part in found for p in part)  # type: ignore[misc]
+    _index_files(src, sorted(candidates), indexes, calls, acquire_rx, prep_problems)
+    hits = sorted(rel for rel in candidates if indexes.get(rel) is not None)
     problems.extend(prep_problems)
     _lap("files prepared")
     kernel_names = frozenset(cat.acquire) | frozenset(cat.release) | frozenset(cat.handoffs) | cat.dirtying | cat.allocators
     store = FactStore(src, focus, w.dirs, kernel_names)
-    parsed = 0
-    for rel in sorted(hits):
-        prep = indexes.get(rel)
-        if prep is not None:
-            store.add_prepared(rel, prep)
-            parsed += 1
+    for rel in hits:
+        store.add_prepared(rel, indexes[rel])
+    parsed = len(hits)
     problems.sort(key=lambda p: (p.file, p.line))
     return Scan(store, len(w.files), parsed, tuple(problems), prof, fp_box[0] if fp_box else "")
 

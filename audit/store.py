@@ -73,23 +73,30 @@ class Prepared:
     """Chunks that call an acquire API."""
     whole: bool
     """An acquire call sits outside every column-0 function: parse the whole file."""
+    big: bool = False
+    """The file is over the parse limit: it is never parsed whole, only function by function."""
+    uncut: tuple[int, ...] = ()
+    """Byte offsets of acquire calls that no column-0 function holds, in a big file (not parsed)."""
 
 
-def prepare(rel: str, src: bytes, acquire: re.Pattern[bytes]) -> Prepared:
+def prepare(rel: str, src: bytes, acquire: re.Pattern[bytes], big: bool = False) -> Prepared:
     """Cut a file into its functions, index them by text and find the ones that call an acquire
-    API; nothing is parsed yet."""
+    API; nothing is parsed yet. A `big` file (over the parse limit) is never parsed whole: a call
+    outside its column-0 functions is listed in `uncut` instead."""
     chunks = parse.chunks(src)
     starts = [c.start for c in chunks]
     want: set[int] = set()
-    whole = not chunks
+    outside: list[int] = []
     for m in acquire.finditer(src):
         i = bisect_right(starts, m.start()) - 1
         if i >= 0 and chunks[i].start <= m.start() < chunks[i].end:
             want.add(i)
         elif not parse.outside_code(src, m.start()):
-            whole = True
+            outside.append(m.start())
     called, fields = text_indexes(src, chunks)
-    return Prepared(src, tuple(chunks), called, fields, tuple(sorted(want)), whole)
+    if big:
+        return Prepared(src, tuple(chunks), called, fields, tuple(sorted(want)), False, True, tuple(outside))
+    return Prepared(src, tuple(chunks), called, fields, tuple(sorted(want)), bool(outside) or not chunks)
 
 
 class FactStore:
