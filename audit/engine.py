@@ -221,7 +221,9 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
     small = len(w.files) < 2000
     if pre is not None:
         candidates, gp = pre
-        problems.extend(gp)
+        # A folder the walk could not read is reported once, by the walk.
+        known = {p.file for p in problems}
+        problems.extend(p for p in gp if p.file not in known)
     else:
         # No grep: the same prefilter in Python, in workers.
         chunks = walk.chunked(list(w.files), 1 if small else pool_size * 6)

@@ -226,6 +226,38 @@ def chunks(src: bytes) -> list[Chunk]:
     return out
 
 
+_TOP_HEADER = re.compile(rb"^[A-Za-z_][^\n;#]*\(", re.M)
+MAX_CUT = 1024 * 1024
+"""Longest function `chunk_around` cuts out."""
+
+
+def chunk_around(src: bytes, pos: int) -> Chunk | None:
+    """The function holding byte `pos` when its `{` is not at column 0 (`f(...) {`): from the
+    nearest column-0 line above that opens a declaration with `(` to the next `}` at column 0.
+
+    Used for files too big to parse whole, where a call outside the layout's chunks cannot be
+    left to a whole-file parse. None when no such function can be cut out (or it is too long).
+    """
+    lo = max(0, pos - MAX_CUT)
+    start = -1
+    for m in _TOP_HEADER.finditer(src, lo, pos):
+        start = m.start()
+    if start < 0:
+        return None
+    close = _CLOSE.search(src, pos)
+    if close is None or b"{" not in src[start:pos]:
+        return None
+    end = src.find(b"\n", close.end()) + 1 or len(src)
+    if end - start > MAX_CUT:
+        return None
+    m = _HEADER_NAME.search(src, start, src.find(b"{", start))
+    while m is not None and m.group(1) in _NOT_NAMES:
+        m = _HEADER_NAME.search(src, m.end(), src.find(b"{", start))
+    if m is None:
+        return None
+    return Chunk(m.group(1).decode(), b"static" in src[start : m.start()], start, end)
+
+
 def outside_code(src: bytes, pos: int) -> bool:
     """Whether byte `pos` (outside any column-0 function) is in a comment, a directive or a
     file-scope declaration, where a name is not a call site: no reason to parse the whole file."""

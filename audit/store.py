@@ -93,6 +93,23 @@ def prepare(rel: str, src: bytes, acquire: re.Pattern[bytes], big: bool = False)
             want.add(i)
         elif not parse.outside_code(src, m.start()):
             outside.append(m.start())
+    if big and outside:
+        # Never parsed whole: a call in a function whose `{` is not at column 0 gets that function
+        # cut out on its own; what still has no function is reported (`uncut`).
+        uncut = []
+        for pos in outside:
+            i = bisect_right(starts, pos) - 1
+            if i >= 0 and chunks[i].start <= pos < chunks[i].end:
+                want.add(i)
+                continue
+            c = parse.chunk_around(src, pos)
+            if c is None or (i >= 0 and c.start < chunks[i].end) or (i + 1 < len(chunks) and c.end > chunks[i + 1].start):
+                uncut.append(pos)
+                continue
+            chunks.insert(i + 1, c)
+            starts.insert(i + 1, c.start)
+            want = {j + 1 if j > i else j for j in want} | {i + 1}
+        outside = uncut
     called, fields = text_indexes(src, chunks)
     if big:
         return Prepared(src, tuple(chunks), called, fields, tuple(sorted(want)), False, True, tuple(outside))
