@@ -86,8 +86,8 @@ class Scan:
     """The walk's fingerprint of the tree state (cache key)."""
 
 
-def _index_files(src: Source, files: list[str], out: dict[str, Any], calls: re.Pattern[bytes],
-                 acquire: re.Pattern[bytes], problems: list[ParseProblem]) -> None:
+def _index_files(src: Source, files: list[str], out: dict[str, Any], calls: catalogue.CallFinder,
+                 acquire: catalogue.CallFinder, problems: list[ParseProblem]) -> None:
     """Read the prefilter's candidate files and prepare the ones that call an acquire API.
 
     A candidate only contains a piece of an API's name; it is a hit when `calls` (the declared
@@ -107,7 +107,7 @@ def _index_files(src: Source, files: list[str], out: dict[str, Any], calls: re.P
         except OSError as e:
             problems.append(ParseProblem(rel, 1, f"cannot read: {e.strerror or e}"))
             continue
-        if calls.search(data) is None or not walk.usable(rel, data, problems):
+        if not calls.search(data) or not walk.usable(rel, data, problems):
             continue
         prep = store_mod.prepare(rel, data, acquire, big=len(data) > walk.MAX_BYTES)
         if prep.big:
@@ -150,13 +150,13 @@ def declared_apis(src: Source, cat: catalogue.Catalogue) -> set[str]:
     return found or names
 
 
-def _prefilter(src: Source, cat: catalogue.Catalogue) -> tuple[walk.Prefilter, re.Pattern[bytes]]:
+def _prefilter(src: Source, cat: catalogue.Catalogue) -> tuple[walk.Prefilter, catalogue.CallFinder]:
     """The byte prefilter of the tree's declared APIs (candidate files), and the token-level test
     that tells which candidates call one."""
     names = declared_apis(src, cat)
     pf = walk.prefilter(names)
     _lap("declared APIs")
-    return pf, catalogue.call_regex(names)
+    return pf, catalogue.CallFinder(tuple(sorted(names)))
 
 
 class CacheHit(Exception):
@@ -206,7 +206,7 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
     _lap("COW profile done")
     indexes: dict[str, Any] = {}
     prep_problems: list[ParseProblem] = []
-    acquire_rx = cat.acquire_regex()
+    acquire_rx = cat.acquire_calls()
     if hasattr(job, "early"):
         # Prepare the files grep has already reported while it reads the rest of the tree.
         while job.running():

@@ -151,6 +151,9 @@ _HEADER_NAME = re.compile(rb"\b([A-Za-z_]\w*)\s*\(")
 _NOT_NAMES = frozenset({b"if", b"for", b"while", b"switch", b"return", b"sizeof", b"__attribute__", b"typeof"})
 
 
+_MACRO_LINE = re.compile(rb"\w+\s*\([^()]*\)")
+
+
 def header_name(src: bytes, brace: int) -> tuple[str, int] | None:
     """The function name in the kernel-style header above a column-0 `{` at byte `brace`.
 
@@ -169,7 +172,7 @@ def _header(src: bytes, brace: int) -> tuple[str, int, int] | None:
         line = src[prev : hstart - 1].rstrip()
         if not line or line.startswith((b"}", b"#", b"*", b"/*")) or line.endswith((b";", b"*/", b"}", b")\\")):
             break
-        if re.fullmatch(rb"\w+\s*\([^()]*\)", line.strip()) and prev != hstart:
+        if prev != hstart and _MACRO_LINE.fullmatch(line.strip()):
             # A bare macro invocation line (`store(err_type_info)`) is not part of this header.
             if src[hstart:brace].strip():
                 break
@@ -205,24 +208,30 @@ class Chunk:
 
 
 _OPEN = re.compile(rb"^\{[ \t]*(?:/\*.*)?$", re.M)
+_OPEN_REST = re.compile(rb"\{[ \t]*(?:/\*.*)?$", re.M)
 _CLOSE = re.compile(rb"^\}", re.M)
 
 
 def chunks(src: bytes) -> list[Chunk]:
     """Every column-0 function body of a file with its header, in file order."""
+    # NOTE: lines that start with `{` or `}` are found with bytes.find: a multi-line `^` regex
+    # tries every byte of the file.
     out: list[Chunk] = []
+    find = src.find
     pos = 0
-    for m in _OPEN.finditer(src):
-        if m.start() < pos:
-            continue
-        close = _CLOSE.search(src, m.end())
-        end = src.find(b"\n", close.end()) + 1 if close else len(src)
-        if end <= 0:
-            end = len(src)
-        h = _header(src, m.start())
-        if h is not None:
-            out.append(Chunk(h[0], b"static" in src[h[2] : m.start()].split(b"(")[0], h[2], end))
-        pos = end
+    i = 0 if src[:1] == b"{" else find(b"\n{") + 1 or -1
+    while i >= 0:
+        m = _OPEN_REST.match(src, i)
+        if m is not None:
+            close = find(b"\n}", m.end())
+            end = find(b"\n", close + 2) + 1 if close >= 0 else len(src)
+            if end <= 0:
+                end = len(src)
+            h = _header(src, i)
+            if h is not None:
+                out.append(Chunk(h[0], b"static" in src[h[2] : i].split(b"(")[0], h[2], end))
+            pos = end
+        i = find(b"\n{", max(pos, i + 1) - 1) + 1 or -1
     return out
 
 
