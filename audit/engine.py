@@ -133,17 +133,21 @@ def check_source(src: Source) -> None:
         raise InputError(f"{src.label}: not a kernel source tree (no Makefile with VERSION/PATCHLEVEL, no mm/ and include/)")
 
 
-def declared_apis(src: Source, cat: catalogue.Catalogue) -> set[str]:
+def _declaring_text(src: Source, cat: catalogue.Catalogue) -> bytes:
+    """The text of the catalogue's `declared_in` headers that exist in the tree."""
+    return b"\n".join(filter(None, (src.read(h) for h in cat.declared_in)))
+
+
+def declared_apis(src: Source, cat: catalogue.Catalogue, text: bytes | None = None) -> set[str]:
     """The acquire APIs the tree's headers declare: the ones worth prefiltering for.
 
     An API that none of the catalogue's `declared_in` headers names (memfd_pin_folios before 6.11, a
     driver-private static) cannot be called from another file; files defining or calling it
-    privately still mention other catalogue names. Leaving such names out of the grep pattern keeps
-    a literal common to every alternative, which is what makes grep fast. Without those headers,
-    all names.
+    privately still mention other catalogue names. Without those headers, all names.
     """
     names = set(cat.acquire)
-    text = b"\n".join(filter(None, (src.read(h) for h in cat.declared_in)))
+    if text is None:
+        text = _declaring_text(src, cat)
     if not text:
         return names
     found = {n for n in names if n.encode() in text and re.search(rb"\b" + re.escape(n.encode()) + rb"\b", text)}
@@ -153,8 +157,9 @@ def declared_apis(src: Source, cat: catalogue.Catalogue) -> set[str]:
 def _prefilter(src: Source, cat: catalogue.Catalogue) -> tuple[walk.Prefilter, catalogue.CallFinder]:
     """The byte prefilter of the tree's declared APIs (candidate files), and the token-level test
     that tells which candidates call one."""
-    names = declared_apis(src, cat)
-    pf = walk.prefilter(names)
+    text = _declaring_text(src, cat)
+    names = declared_apis(src, cat, text)
+    pf = walk.prefilter(names, text)
     _lap("declared APIs")
     return pf, catalogue.CallFinder(tuple(sorted(names)))
 

@@ -62,6 +62,7 @@ def hostile_tree(root: Path) -> dict[str, int]:
     os.mkfifo(root / "mm" / "fifo.c")
     os.mkfifo(root / "mm" / "gup.c")  # a file the COW profile reads
     os.mkfifo(misc / "pipe.c")
+    os.mkfifo(root / "top.h")  # named to grep on its command line, where only -D skip keeps it shut
     sock = socket.socket(socket.AF_UNIX)
     try:
         sock.bind(str(misc / "sock.h"))
@@ -119,8 +120,9 @@ def test_a_hostile_tree_is_audited_and_left_untouched(prefilter: str, tmp_path: 
         ParseProblem("drivers/misc/sock.h", 1, "a socket, not a regular file: skipped"),
         ParseProblem("mm/fifo.c", 1, "a FIFO, not a regular file: skipped"),
         ParseProblem("mm/gup.c", 1, "a FIFO, not a regular file: skipped"),
+        ParseProblem("top.h", 1, "a FIFO, not a regular file: skipped"),
     ]
-    # Regular files only: 6 of the 10 .c/.h entries; the FIFO the COW profile wanted is in its evidence.
+    # Regular files only: 6 of the 11 .c/.h entries; the FIFO the COW profile wanted is in its evidence.
     assert (report.tree.files_scanned, report.tree.files_parsed) == (6, 4)
     assert ("mm/gup.c", "cannot read: a FIFO, not a regular file") in {(e.file, e.message) for e in report.cow.evidence}
 
