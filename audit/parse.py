@@ -121,7 +121,8 @@ class Lines:
     def column_of(self, byte: int) -> int:
         """1-based character column of `byte`."""
         ls = self.starts[self.line_of(byte) - 1]
-        return len(self.src[ls:byte].decode("utf-8", "replace")) + 1
+        seg = self.src[ls:byte]
+        return (len(seg) if seg.isascii() else len(seg.decode("utf-8", "replace"))) + 1
 
     def span(self, start: int, end: int) -> Span:
         """The Span of bytes [start, end)."""

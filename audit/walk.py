@@ -59,25 +59,29 @@ def walk(root: str) -> Walked:
         except OSError as err:
             problems.append(ParseProblem(rel or ".", 1, f"folder not readable: {err.strerror}"))
             continue
+        prefix = f"{rel}/" if rel else ""
         with it:
+            # NOTE: the commonest entries (a .c/.h regular file, a folder) are decided first, from
+            # the folder entry's type alone (no stat).
             for e in it:
                 name = e.name
-                r = f"{rel}/{name}" if rel else name
                 try:
-                    if e.is_symlink():
-                        if name.endswith((".c", ".h")) and not os.path.exists(e.path):
-                            problems.append(ParseProblem(r, 1, "dangling or looping symlink, skipped"))
-                        continue
-                    if e.is_dir(follow_symlinks=False):
-                        if name not in _SKIP_DIRS:
-                            stack.append(r)
-                    elif name.endswith((".c", ".h")):
+                    if name.endswith((".c", ".h")):
                         if e.is_file(follow_symlinks=False):
-                            out.append((r, 0))
+                            out.append((prefix + name, 0))
+                        elif e.is_symlink():
+                            if not os.path.exists(e.path):
+                                problems.append(ParseProblem(prefix + name, 1, "dangling or looping symlink, skipped"))
+                        elif e.is_dir(follow_symlinks=False):
+                            if name not in _SKIP_DIRS:
+                                stack.append(prefix + name)
                         else:
-                            problems.append(ParseProblem(r, 1, not_regular(e.stat(follow_symlinks=False).st_mode) + ": skipped"))
+                            problems.append(ParseProblem(prefix + name, 1,
+                                                         not_regular(e.stat(follow_symlinks=False).st_mode) + ": skipped"))
+                    elif e.is_dir(follow_symlinks=False) and name not in _SKIP_DIRS:
+                        stack.append(prefix + name)
                 except OSError as err:
-                    problems.append(ParseProblem(r, 1, f"not readable: {err.strerror}"))
+                    problems.append(ParseProblem(prefix + name, 1, f"not readable: {err.strerror}"))
     out.sort()
     return Walked(tuple(out), tuple(problems), tuple(dirs))
 
