@@ -384,6 +384,7 @@ class Analyzer:
         base = dict(
             file=path, line=c.span.line, column=c.span.column, function=c.func, api=c.name, ref_kind=ref,
             pages_arg=pages_arg, write=write, call_text=f"{c.name}({', '.join(c.args)})", width=width,
+            implementation=c.func in self.cat.acquire,
         )
         if form is not None and form.pages is not None and pages_arg is None:
             ev.append(Evidence(path, c.span.line, "no pages array passed: fault-in only, nothing is held"))

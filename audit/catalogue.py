@@ -54,6 +54,8 @@ class AcquireApi:
     """A reference is taken only with this FOLL_ flag."""
     pin_counterpart: str | None
     """Pin API to convert to."""
+    family: str = ""
+    """The API this one renames ('' = itself): findings keep their identity across the rename."""
 
     def form_for(self, arity: int, version: Version | None) -> Form | None:
         """The form matching a call's arity, preferring one whose version range holds."""
@@ -138,6 +140,11 @@ class Catalogue:
     get_flag: str
     """`FOLL_GET`."""
 
+    def family(self, api: str) -> str:
+        """The API family of an acquire API: itself, or the API it renames."""
+        a = self.acquire.get(api)
+        return (a.family or a.name) if a is not None else api
+
     def focus(self) -> frozenset[str]:
         """Every name whose calls need full context in facts.py."""
         return frozenset(self.acquire) | frozenset(self.release) | self.dirtying | frozenset(self.handoffs)
@@ -195,7 +202,8 @@ def load(version: Version | None) -> Catalogue:
             )
             for f in e["forms"]
         )
-        acq[name] = AcquireApi(name, ref, forms, e.get("carrier"), e.get("needs_flag"), e.get("pin_counterpart"))
+        acq[name] = AcquireApi(name, ref, forms, e.get("carrier"), e.get("needs_flag"), e.get("pin_counterpart"),
+                               e.get("family", ""))
     rel: dict[str, ReleaseApi] = {}
     for e in raw.get("release", []):
         name = e["name"]

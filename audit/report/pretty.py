@@ -15,9 +15,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.theme import Theme
 
-from audit.model import Report, Site, Status
-from audit.report.interface import Context, findings
-from audit.rules import render
+from audit.model import Finding, Report, Site, Status
+from audit.report.interface import Context, ordered
 
 THEME = Theme(
     {
@@ -68,11 +67,16 @@ class PrettyReporter:
         con = self.console(out, ctx.color)
         con.print(self.cow_panel(report))
         con.print(self.cow_evidence(report), no_wrap=True, overflow="ignore", crop=False)
-        order = {"error": 0, "warning": 1, "note": 2}
-        items = findings(report)
-        items.sort(key=lambda s: (order.get(ctx.rules[s.rule].severity_for(ctx.version), 3) if s.rule else 3, s.file, s.line))
-        for s in items:
-            con.print(self.finding(s, ctx), no_wrap=True, overflow="ignore", crop=False)
+        shown: set[tuple[int, str, int]] = set()
+        for f, s in ordered(report):
+            # One block per site and faulty line: the most severe finding heads it, the others at the
+            # same place are listed under it.
+            where = (id(s), f.file, f.line)
+            if where in shown:
+                continue
+            shown.add(where)
+            also = [g for g in (s.findings if s is not None else ()) if g is not f and (g.file, g.line) == (f.file, f.line)]
+            con.print(self.finding(f, s, ctx, also), no_wrap=True, overflow="ignore", crop=False)
             con.print()
         if report.wrappers:
             con.print(self.wrappers(report), no_wrap=True, overflow="ignore", crop=False)
@@ -82,36 +86,40 @@ class PrettyReporter:
 
     # ------------------------------------------------------------------ one finding
 
-    def finding(self, s: Site, ctx: Context) -> Text:
-        """One annotated finding."""
-        rule = ctx.rules[s.rule] if s.rule else None
-        sev = rule.severity_for(ctx.version) if rule else "note"
-        msg = render(rule.message, s, ctx.catalogue) if rule else s.status.value
-        lines = ctx.source(s.file)
+    def finding(self, f: Finding, s: Site | None, ctx: Context, also: list[Finding] | None = None) -> Text:
+        """One annotated finding: its faulty line underlined, with the call and the closure."""
+        sev = f.severity.value
         spans: list[tuple[str, int, int, int, str, str]] = []  # file, line, col, width, char, label
-        spans.append((s.file, s.line, s.column, s.width or len(s.api), "^",
-                      f"{s.ref_kind.value.upper()} references" + (f" on `{s.pages_arg}`" if s.pages_arg else "")))
-        for r in s.closure[:6]:
-            spans.append((r.file, r.line, r.column, r.width or len(r.api), "-",
-                          f"{r.api}() in {r.function}()" + (f" [{r.kind.value}]" if r.kind.value != s.ref_kind.value else "")))
+        if s is None:
+            spans.append((f.file, f.line, f.column, 1, "^", f.message))
+        else:
+            faulty_is_call = (f.file, f.line) == (s.file, s.line)
+            spans.append((s.file, s.line, s.column, s.width or len(s.api), "^" if faulty_is_call else "-",
+                          f"{s.ref_kind.value.upper()} references" + (f" on `{s.pages_arg}`" if s.pages_arg else "")))
+            if not faulty_is_call:
+                spans.append((f.file, f.line, f.column, 1, "^", f.rule))
+            for r in s.closure[:6]:
+                spans.append((r.file, r.line, r.column, r.width or len(r.api), "-",
+                              f"{r.api}() in {r.function}()" + (f" [{r.kind.value}]" if r.kind.value != s.ref_kind.value else "")))
         gutter = max(len(str(x[1])) for x in spans) + 1
         t = Text(no_wrap=True, overflow="ignore")
-        t.append(f"{sev}[{s.rule}]", style=f"audit.{sev}")
-        t.append(f": {msg}\n", style="audit.title")
+        t.append(f"{sev}[{f.rule}]", style=f"audit.{sev}")
+        t.append(f": {f.message}\n", style="audit.title")
         t.append(" " * (gutter - 1) + "--> ", style="audit.gutter")
-        t.append(f"{s.file}:{s.line}:{s.column}\n")
+        t.append(f"{ctx.show(f.file)}:{f.line}:{f.column}\n")
+        lines = ctx.source(f.file)
         by_file: dict[str, list[tuple[str, int, int, int, str, str]]] = {}
         for sp in spans:
             by_file.setdefault(sp[0], []).append(sp)
         first = True
-        for f, group in by_file.items():
-            src = lines if f == s.file else ctx.source(f)
+        for fname, group in by_file.items():
+            src = lines if fname == f.file else ctx.source(fname)
             if not first:
                 t.append(" " * (gutter - 1) + "::: ", style="audit.gutter")
-                t.append(f"{f}\n")
+                t.append(f"{ctx.show(fname)}\n")
             t.append(" " * gutter + "|\n", style="audit.gutter")
             prev = None
-            for _, ln, col, width, ch, label in sorted(group, key=lambda x: (x[1], x[2])):
+            for _, ln, col, width, ch, label in sorted(group, key=lambda x: (x[1], x[4] != "^", x[2])):
                 if prev is not None and ln > prev + 1:
                     t.append(" " * (gutter - 1) + ":\n", style="audit.gutter")
                 if prev == ln:
@@ -128,23 +136,26 @@ class PrettyReporter:
             first = False
         t.append(" " * gutter + "|\n", style="audit.gutter")
         pad = " " * gutter
-        write = {True: "yes", False: "no", None: "unknown"}[s.write]
-        t.append(f"{pad}= status: {s.status.value}   class: {s.klass}   write: {write}")
-        if s.reached_from:
-            t.append(f"   reached from: {', '.join(s.reached_from)}")
-        if s.exposure:
-            t.append(f"   exposure: {', '.join(s.exposure)}")
-        if rule:
-            t.append(f"   confidence: {rule.confidence}")
-        t.append("\n")
-        if s.evidence:
-            t.append(f"{pad}= evidence:\n")
-            for i, e in enumerate(s.evidence, 1):
+        if s is not None:
+            write = {True: "yes", False: "no", None: "unknown"}[s.write]
+            t.append(f"{pad}= status: {s.status.value}   class: {s.klass}   write: {write}")
+            if s.reached_from:
+                t.append(f"   reached from: {', '.join(s.reached_from)}")
+            if s.exposure:
+                t.append(f"   exposure: {', '.join(s.exposure)}")
+            t.append(f"   confidence: {f.confidence}\n")
+        steps = f.path or (s.evidence if s is not None else ())
+        if steps:
+            t.append(f"{pad}= {'path' if f.path else 'evidence'}:\n")
+            for i, e in enumerate(steps, 1):
                 t.append(f"{pad}    {i}. {e.file}:{e.line}  {e.message}\n", style="audit.evidence")
-        if rule and rule.help:
-            t.append(f"{pad}= help: {render(rule.help, s, ctx.catalogue)}\n")
-        if rule:
-            t.append(f"{pad}= rule: rules/{rule.id}.toml  (audit explain {rule.id})")
+        for g in also or ():
+            t.append(f"{pad}= also ")
+            t.append(f"{g.severity.value}[{g.rule}]", style=f"audit.{g.severity.value}")
+            t.append(f": {g.message}\n")
+        if f.help:
+            t.append(f"{pad}= help: {f.help}\n")
+        t.append(f"{pad}= rule: rules/{f.rule}.toml  (audit explain {f.rule})")
         return t
 
     # ------------------------------------------------------------------ panels
