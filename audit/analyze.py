@@ -13,14 +13,16 @@ from __future__ import annotations
 import re
 from collections import defaultdict, deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 from functools import cache, lru_cache
 
 from audit.catalogue import AcquireApi, Catalogue, Form
 from audit.catalogue import load as load_catalogue
 from audit.facts import split_args
 from audit.store import FactStore
-from audit.model import Call, Evidence, FileFacts, FuncInfo, RefKind, Release, Site, Status, Wrapper
+from audit.model import Call, Defect, Evidence, FileFacts, FuncInfo, RefKind, Release, Site, Status, Wrapper
+from audit.paths import Acquire, walk
 from audit.version import Version
 
 MAX_HOPS = 5
@@ -174,6 +176,7 @@ class Index:
     field_users: dict[str, set[tuple[str, str]]] = field(default_factory=lambda: defaultdict(set))
     statics: set[tuple[str, str]] = field(default_factory=set)
     returns_in: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
+    flows: dict[tuple[str, str], Any] = field(default_factory=dict)
     _dirty: set[tuple[str, object]] = field(default_factory=set)
 
     @classmethod
@@ -215,6 +218,8 @@ class Index:
                 self.field_users[field_name].add((path, fname))
         for d in ff.decls:
             self.tags[(path, d.func)][d.name] = d.struct
+        for fl in ff.flows:
+            self.flows.setdefault((path, fl.func), fl)
 
     # Facts arrive in the order functions happen to be parsed; lookups sort them, so that what a
     # search sees does not depend on that order.
@@ -283,6 +288,7 @@ class Analyzer:
         self.store = store
         self._wrappers: dict[tuple[str, str, str], str] = {}
         self._alias_cache: dict[tuple[str, str, Root], tuple[set[str], list[tuple[str, str, int]]]] = {}
+        self._short_only: set[tuple[str, int, int]] = set()
         self._pin_guard = re.compile("|".join(re.escape(t) for t in catalogue.pin_tests)) if catalogue.pin_tests else None
 
     # ------------------------------------------------------------------ acquire sites
@@ -393,6 +399,10 @@ class Analyzer:
             ev.append(Evidence(path, c.span.line, "call outside any function the parser could find; pages not followed"))
             return Site(status=Status.NO_CLOSURE_FOUND, closure=(), evidence=tuple(ev), **base)  # type: ignore[arg-type]
         releases, chain, reach = self.follow(path, c, root)
+        defects: tuple[Defect, ...] = ()
+        if root is not None and form is not None:
+            releases, defects, pruned = self.paths(path, c, form, root, releases)
+            chain = chain + pruned
         if root is not None and root.kind == "local" and (
                 not releases or any(r.function != c.func or r.file != path for r in releases)):
             # The pages leave through a parameter or the return value (released, if at all, only on
@@ -415,7 +425,69 @@ class Analyzer:
             if c.func in self.cat.acquire:
                 ev.append(Evidence(path, c.span.line, f"this is the implementation of {c.func}(): its pages go back "
                                    f"to {c.func}()'s callers, which are audited as sites of their own"))
-        return Site(status=status, closure=tuple(releases), evidence=tuple(ev), **base)  # type: ignore[arg-type]
+        if write and releases and status in (Status.RAW_CLOSURE, Status.CONVERTED):
+            defects += self.dirty_lost(path, c, releases)
+        return Site(status=status, closure=tuple(releases), evidence=tuple(ev), defects=defects,
+                    **base)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ paths of the acquiring function
+
+    def paths(self, path: str, c: Call, form: Form, root: Root, releases: list[Release]
+              ) -> tuple[list[Release], tuple[Defect, ...], list[Evidence]]:
+        """Walk the acquiring function's paths (audit/paths.py): drop its own releases that no
+        feasible path from the acquire reaches, and collect the defects found on single paths."""
+        fl = self.ix.flows.get((path, c.func or ""))
+        if fl is None:
+            return releases, (), []
+        names, _ = self._aliases(path, c.func or "", root)
+        holds = self._holds_fn(path, c.func or "", root, names)
+        fi = next((f for p, f in self.ix.funcs.get(c.func or "", []) if p == path), None)
+        kind = "field" if root.kind == "field" else "param" if fi is not None and root.name in fi.params else "local"
+        # Calls in this function that hand the pages to a function the closure search found releasing them.
+        releasing = {r.function for r in releases if r.hops == 1 and r.function}
+        wrappers: dict[str, int] = {}
+        for call in self.ix.calls_of((path, c.func or "")):
+            if call.name in releasing:
+                for i, a in enumerate(call.args):
+                    if holds(a):
+                        wrappers.setdefault(call.name, i)
+        acq = Acquire(c.name, c.span.line, c.span.column, c.args, form.pages, c.lhs, kind)
+        res = walk(fl, acq, holds, self.cat, path, wrappers)
+        if not res.complete:
+            return releases, (), []
+        kept, pruned = [], []
+        self._short_only = {(path, r.line, r.column) for r in releases if r.file == path and r.function == c.func
+                            and r.hops == 0 and (r.line, r.column) not in res.full_releases}
+        for r in releases:
+            if r.file == path and r.function == c.func and r.hops == 0 and (r.line, r.column) not in res.reachable_releases:
+                pruned.append(Evidence(path, r.line, f"{r.api}() at line {r.line} is on no feasible path from the "
+                                       f"{c.name}() call (the conditions that lead to it rule the acquire out)"))
+                continue
+            kept.append(r)
+        return kept, tuple(res.defects), pruned
+
+    def dirty_lost(self, path: str, c: Call, releases: list[Release]) -> tuple[Defect, ...]:
+        """gup-dirty-lost: pages taken for writing, and no release or releasing function dirties them.
+        Releases only on short-count error paths (nothing was written) do not count."""
+        releases = [r for r in releases if (r.file, r.line, r.column) not in self._short_only]
+        if not releases:
+            return ()
+        for r in releases:
+            rel = self.cat.release.get(r.api)
+            if rel is None or rel.dirty or "dirty" in r.api:
+                return ()
+            for call in self.ix.calls_of((r.file, r.function or "")):
+                if call.name in self.cat.dirtying:
+                    return ()
+        for call in self.ix.calls_of((path, c.func or "")):
+            if call.name in self.cat.dirtying:
+                return ()
+        r = releases[0]
+        return (Defect("gup-dirty-lost", r.file, r.line, r.column, r.function,
+                       f"{c.name}() takes the pages for writing, but {r.api}() in {r.function}() drops them "
+                       "without marking them dirty (no set_page_dirty_lock() or dirtying release on the closure)",
+                       (Evidence(path, c.span.line, f"{c.name}() requests write access"),),
+                       "medium"),)
 
     # ------------------------------------------------------------------ closure search
 

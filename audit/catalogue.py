@@ -133,6 +133,10 @@ class Catalogue:
     """Directories where the APIs are defined."""
     declared_in: tuple[str, ...]
     """Headers that declare the acquire APIs."""
+    transparent_conditions: frozenset[str]
+    """Macros that stand for their first argument in a branch condition (`unlikely(x)`)."""
+    array_freers: frozenset[str]
+    """Calls that free a pages array itself (kfree), not the references in it."""
     write_flag: str
     """`FOLL_WRITE`."""
     pin_flag: str
@@ -226,6 +230,8 @@ def load(version: Version | None) -> Catalogue:
         pin_tests=tuple(raw.get("guards", {}).get("pin_tests", [])),
         api_homes=tuple(s.get("api_homes", ["mm/"])),
         declared_in=tuple(s.get("declared_in", [])),
+        transparent_conditions=frozenset(raw.get("conditions", {}).get("transparent", [])),
+        array_freers=frozenset(raw.get("array_freers", {}).get("names", [])),
         write_flag=s.get("write_flag", "FOLL_WRITE"),
         pin_flag=s.get("pin_flag", "FOLL_PIN"),
         get_flag=s.get("get_flag", "FOLL_GET"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import NewType
+from typing import Any, NewType
 
 RuleId = NewType("RuleId", str)
 
@@ -175,6 +175,8 @@ class FileFacts:
     """Byte offset of the start of each line (for snippets)."""
     problems: tuple[ParseProblem, ...]
     """Degradations worth reporting."""
+    flows: tuple[Any, ...] = ()
+    """Control-flow graphs (`flow.Flow`) of the functions that call an acquire API."""
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,8 @@ class FactStore:
         self.all_dirs = all_dirs
         self._dirs_by_base: dict[str, list[str]] | None = None
         self.skip_names = skip_names
+        self.flow_names: frozenset[str] = frozenset()
+        """Functions calling these names get a control-flow graph (the acquire APIs)."""
         self._searched: dict[tuple[str, str], list[str]] = {}
         self.hits: set[str] = set()
         """The prefiltered files: what every search sees; neighbour files only when its own query found them."""
@@ -249,7 +251,7 @@ class FactStore:
     def _extract(self, path: str, src: bytes, ranges: list[tuple[int, int]] | None,
                  lines: parse.Lines | None) -> list[FileFacts]:
         try:
-            return [facts.extract(path, src, self.focus, ranges, lines)]
+            return [facts.extract(path, src, self.focus, ranges, lines, flows_for=self.flow_names)]
         except (ValueError, RecursionError, MemoryError) as e:  # tree-sitter gives up on pathological input
             self.problems.append(ParseProblem(path, 1, f"tree-sitter could not parse the file: {e.__class__.__name__}"))
             return []

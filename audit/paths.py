@@ -1,0 +1,331 @@
+"""Every path of an acquiring function, from function entry through the acquire to each exit.
+
+Pure: a `Flow` (audit/flow.py), the acquire call, the tracked pages value and the catalogue in;
+`PathResult` out: the releases reachable from the acquire on a feasible path, and the `Defect`s
+found on single paths (gup-leak, gup-release-count, gup-double-release).
+
+The acquire's result `R` is modelled by the outcomes it can still have on the path: negative
+(an errno), zero, a partial count (0 < R < requested) or the full count. A condition that tests R
+(`ret < 0`, `ret != nr_pages`, `pinned < npages`, `!ret`) keeps the outcomes for which it can take
+the branch; a branch no outcome can take is infeasible and is not followed. Other conditions are
+formulas over atoms (`conditions.py`): a path that already took `kfp->pin` true does not enter
+`if (!kfp->pin)`, nor the `&&` whose other half it ruled out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from audit.catalogue import Catalogue
+from audit.conditions import Facts, Formula, atoms, parse, value
+from audit.flow import Flow, FlowCall, FlowNode
+from audit.model import Defect, Evidence
+
+NEG, ZERO, PART, FULL = "neg", "zero", "part", "full"
+ALL = frozenset({NEG, ZERO, PART, FULL})
+HELD = frozenset({PART, FULL})
+MAX_STATES = 30000
+"""States one site's walk may visit before it gives up (and reports nothing)."""
+
+_CMP = re.compile(r"^(.*?)(<=|>=|==|!=|<|>)(.*)$")
+_ERRNO = re.compile(r"^-E[A-Z0-9]+$")
+_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+@dataclass(frozen=True)
+class Acquire:
+    """What the walk needs of the acquire call."""
+
+    name: str
+    line: int
+    column: int
+    args: tuple[str, ...]
+    pages_index: int | None
+    result: str | None
+    """The variable the result is assigned to (None: the call's value is tested or dropped)."""
+    root_kind: str
+    """"local", "param" or "field": who owns the pages array."""
+
+
+@dataclass
+class PathResult:
+    """What the walk found."""
+
+    reachable_releases: set[tuple[int, int]] = field(default_factory=set)
+    """(line, column) of the release calls some feasible path from the acquire reaches."""
+    full_releases: set[tuple[int, int]] = field(default_factory=set)
+    """The ones reached on a path where the acquire may have returned every page (not only errors)."""
+    defects: list[Defect] = field(default_factory=list)
+    complete: bool = True
+    """False when the walk gave up (too many states): no defect is claimed then."""
+
+
+@dataclass(frozen=True)
+class _State:
+    node: int
+    armed: bool
+    outcomes: frozenset[str]
+    facts: Facts
+    rnames: frozenset[str]
+    in_loops: frozenset[int]
+    releases: tuple[tuple[int, int, str, str], ...]
+    """(line, column, api, argument text) of releases of the pages since the acquire."""
+    handed: bool
+    freed: int
+    """Line where the array was freed while pages were held and not released (0: not)."""
+    steps: tuple[tuple[int, str], ...]
+    """(line, message) of the branches taken since the acquire (the finding's path)."""
+    jump: int
+    """Line of the first goto/return taken after the last branch on R (the exit that leaks)."""
+
+
+class Walker:
+    """One site's path walk."""
+
+    def __init__(self, flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue,
+                 file: str, release_wrappers: dict[str, int]) -> None:
+        self.flow = flow
+        self.acq = acq
+        self.holds = holds
+        self.cat = cat
+        self.file = file
+        self.wrappers = release_wrappers
+        self.transparent = cat.transparent_conditions
+        self.requested = {" ".join(a.split()) for i, a in enumerate(acq.args) if i != acq.pages_index}
+        self.single = any(a.strip() == "1" for i, a in enumerate(acq.args) if i != acq.pages_index)
+        self.result = PathResult()
+        self._defects: dict[tuple[str, int], Defect] = {}
+
+    # ------------------------------------------------------------------ R and conditions
+
+    def _is_r(self, text: str, rnames: frozenset[str]) -> bool:
+        t = text.strip()
+        while t.startswith("(") and t.endswith(")"):
+            t = t[1:-1].strip()
+        return t in rnames or t.startswith(self.acq.name + "(")
+
+    def _r_atom(self, atom: str, o: str, rnames: frozenset[str]) -> bool | None:
+        """The value of an atom about R for outcome `o`, None when the atom is not about R."""
+        if atom.startswith("!") and self._is_r(atom[1:], rnames):
+            return o == ZERO
+        if self._is_r(atom, rnames):
+            return o != ZERO
+        m = _CMP.match(atom)
+        if m is None:
+            return None
+        left, op, right = m.group(1), m.group(2), m.group(3)
+        if self._is_r(right, rnames) and not self._is_r(left, rnames):
+            left, right = right, left
+            op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
+        if not self._is_r(left, rnames):
+            return None
+        if right == "0":
+            sign = {NEG: -1, ZERO: 0, PART: 1, FULL: 1}[o]
+            return {"<": sign < 0, "<=": sign <= 0, ">": sign > 0, ">=": sign >= 0, "==": sign == 0, "!=": sign != 0}[op]
+        if right in self.requested or (right == "1" and self.single):
+            rel = 0 if o == FULL else -1
+            return {"<": rel < 0, "<=": rel <= 0, ">": rel > 0, ">=": rel >= 0, "==": rel == 0, "!=": rel != 0}[op]
+        return None
+
+    def branch(self, f: Formula, st: _State, truth: bool) -> tuple[frozenset[str], Facts] | None:
+        """Outcomes and facts after taking the `truth` side of `f`; None when infeasible."""
+        known = st.facts.as_dict()
+        keep = []
+        for o in st.outcomes:
+            v = value(f, known, lambda a, o=o: self._r_atom(a, o, st.rnames) if st.armed else None)
+            if v is None or v is truth:
+                keep.append(o)
+        if not keep:
+            return None
+        facts = st.facts.assume(f, truth, lambda a: st.armed and self._r_atom(a, FULL, st.rnames) is not None)
+        if facts is None:
+            return None
+        return frozenset(keep), facts
+
+    # ------------------------------------------------------------------ events
+
+    def _release_of(self, c: FlowCall) -> tuple[str, str | None] | None:
+        """(argument text, count text) when `c` releases the tracked pages, else None."""
+        rel = self.cat.release.get(c.name)
+        if rel is not None and rel.arg < len(c.args) and self.holds(c.args[rel.arg]):
+            count = c.args[rel.arg + 1] if rel.shape == "array" and rel.arg + 1 < len(c.args) else None
+            return c.args[rel.arg], count
+        i = self.wrappers.get(c.name)
+        if i is not None and i < len(c.args) and self.holds(c.args[i]):
+            return c.args[i], None
+        return None
+
+    def _defect(self, rule: str, line: int, column: int, msg: str, st: _State, confidence: str) -> None:
+        key = (rule, line)
+        if key in self._defects:
+            return
+        path = (Evidence(self.file, self.acq.line, f"{self.acq.name}() takes the pages"),) + tuple(
+            Evidence(self.file, ln, m) for ln, m in st.steps)
+        self._defects[key] = Defect(rule, self.file, line, column, self.flow.func, msg, path, confidence)
+
+    def effects(self, node: FlowNode, st: _State) -> _State | None:
+        """The state after the calls and assignments of `node` (None: the path ends here)."""
+        outcomes, rnames, releases = st.outcomes, st.rnames, st.releases
+        handed, freed, facts, armed = st.handed, st.freed, st.facts, st.armed
+        for c in node.calls:
+            if c.name == self.acq.name and c.line == self.acq.line and c.column == self.acq.column:
+                if armed:
+                    return None  # around a retry loop: the first round's pages are accounted for
+                armed = True
+                outcomes = ALL - ({PART} if self.single else set())
+                rnames = frozenset({self.acq.result}) if self.acq.result else frozenset()
+                continue
+            if not armed:
+                continue
+            got = self._release_of(c)
+            if got is not None:
+                self.result.reachable_releases.add((c.line, c.column))
+                if FULL in outcomes:
+                    self.result.full_releases.add((c.line, c.column))
+                arg, count = got
+                self._check_count(c, arg, count, node, st, outcomes, rnames)
+                for line, col, api, prev_arg in releases:
+                    if prev_arg == arg and (line, col) != (c.line, c.column) and outcomes & HELD:
+                        self._defect("gup-double-release", c.line, c.column,
+                                     f"{self.acq.name}() pages already released by {api}() at line {line} are "
+                                     f"released again by {c.name}() on this path", st, "medium")
+                releases = releases + ((c.line, c.column, c.name, arg),)
+                continue
+            if c.name in self.cat.array_freers and any(self.holds(a) for a in c.args):
+                if outcomes & HELD and not releases and not handed and not freed:
+                    freed = c.line
+                continue
+            if any(self.holds(a) for a in c.args) and c.name not in self.cat.dirtying:
+                handed = True
+        for lhs, rhs in node.assigns:
+            if not armed:
+                continue
+            name = lhs.strip()
+            if self.holds(rhs) and not self.holds(name):
+                handed = True
+            if name in rnames and not self._is_r(rhs, rnames):
+                rnames = rnames - {name}
+            elif self._is_r(rhs, rnames) and _WORD.fullmatch(name):
+                rnames = rnames | {name}
+            if self.holds(name) or name in self.requested:
+                releases = ()
+            facts = facts.forget({name})
+        return _State(st.node, armed, outcomes, facts, rnames, st.in_loops, releases, handed, freed, st.steps, st.jump)
+
+    def _check_count(self, c: FlowCall, arg: str, count: str | None, node: FlowNode, st: _State,
+                     outcomes: frozenset[str], rnames: frozenset[str]) -> None:
+        if count is None and node.loop >= 0:
+            m = _CMP.match(self.flow.nodes[node.loop].text.replace(" ", ""))
+            if m is not None and m.group(2) in ("<", "!="):
+                count = m.group(3)
+        if count is None or not outcomes:
+            return
+        cnt = " ".join(count.split()).replace(" ", "")
+        if cnt in {r.replace(" ", "") for r in self.requested} and outcomes <= {NEG, ZERO, PART} and PART in outcomes \
+                and rnames and not self.single:
+            self._defect("gup-release-count", c.line, c.column,
+                         f"{c.name}() releases the requested `{count}` pages on a path where {self.acq.name}() "
+                         f"returned fewer: slots it never filled are released", st, "high")
+        elif cnt in rnames and outcomes == {NEG}:
+            self._defect("gup-release-count", c.line, c.column,
+                         f"{c.name}() uses `{count}` as a count on a path where it holds a negative errno",
+                         st, "high")
+
+    def at_exit(self, node: FlowNode, st: _State) -> None:
+        if not st.armed or not (st.outcomes & HELD) or st.releases or st.handed:
+            return
+        ret = node.text
+        if ret and (self.holds(ret) or any(self._is_r(w, st.rnames) for w in _WORD.findall(ret))
+                    or any(w in st.rnames for w in _WORD.findall(ret))):
+            return  # the pages, or their count, go back to the caller
+        partial_only = FULL not in st.outcomes
+        if self.acq.root_kind == "local":
+            conf = "high" if (partial_only or st.freed) else "low"
+        elif st.freed:
+            conf = "high" if partial_only else "medium"
+        elif self.acq.root_kind == "param" and _ERRNO.match(ret.replace(" ", "")) and partial_only:
+            conf = "medium"
+        else:
+            return
+        line = st.jump or node.line
+        what = "a short count" if partial_only else "the pages"
+        freed = f", and the array is freed at line {st.freed}" if st.freed else ""
+        self._defect("gup-leak", line, 1,
+                     f"{self.acq.name}() returned {what} but this exit releases none of them{freed}", st, conf)
+
+    # ------------------------------------------------------------------ the walk
+
+    def run(self) -> PathResult:
+        nodes = self.flow.nodes
+        start = _State(0, False, ALL, Facts(), frozenset(), frozenset(), (), False, 0, (), 0)
+        todo = [start]
+        seen: set[tuple] = set()
+        n = 0
+        while todo:
+            st = todo.pop()
+            key = (st.node, st.armed, st.outcomes, st.facts, st.rnames, st.in_loops, st.releases, st.handed,
+                   bool(st.freed), st.jump)
+            if key in seen:
+                continue
+            seen.add(key)
+            n += 1
+            if n > MAX_STATES:
+                self.result.complete = False
+                self.result.defects = []
+                return self.result
+            node = nodes[st.node]
+            nxt = self.effects(node, st)
+            if nxt is None:
+                continue
+            st = nxt
+            if node.kind == "return":
+                if st.armed and st.jump == 0:
+                    st = _with(st, jump=node.line)
+                self.at_exit(node, st)
+                continue
+            if node.kind == "stmt" and st.armed and node.text.startswith("goto") and st.jump == 0:
+                st = _with(st, jump=node.line)
+            if node.kind == "loop":
+                if st.node in st.in_loops:
+                    todo.append(_with(st, node=node.succ[1], in_loops=st.in_loops - {st.node}))
+                else:
+                    todo.append(_with(st, node=node.succ[1]))
+                    todo.append(_with(st, node=node.succ[0], in_loops=st.in_loops | {st.node}))
+                continue
+            if node.kind == "cond" and node.text != "#if":
+                f = parse(node.text, self.transparent)
+                for truth, succ in ((True, node.succ[0]), (False, node.succ[1])):
+                    got = self.branch(f, st, truth)
+                    if got is None:
+                        continue
+                    outcomes, facts = got
+                    steps = st.steps
+                    jump = st.jump
+                    if st.armed:
+                        if outcomes != st.outcomes:
+                            jump = 0  # a new decision on R: the exit after it is the one that counts
+                        if len(steps) < 12:
+                            steps = steps + ((node.line, f"`{node.text}` is {'true' if truth else 'false'}"),)
+                    todo.append(_with(st, node=succ, outcomes=outcomes, facts=facts, steps=steps, jump=jump))
+                continue
+            for s in node.succ:
+                todo.append(_with(st, node=s))
+        self.result.defects = sorted(self._defects.values(), key=lambda d: (d.line, d.rule))
+        return self.result
+
+
+def _with(st: _State, **kw) -> _State:  # type: ignore[no-untyped-def]
+    d = dict(st.__dict__)
+    d.update(kw)
+    return _State(**d)
+
+
+def walk(flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue, file: str,
+         release_wrappers: dict[str, int] | None = None) -> PathResult:
+    """Walk every path of `flow` through the acquire `acq`; see the module docstring."""
+    return Walker(flow, acq, holds, cat, file, release_wrappers or {}).run()
+
+
+__all__ = ["Acquire", "PathResult", "walk", "atoms"]
