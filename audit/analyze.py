@@ -446,11 +446,13 @@ class Analyzer:
         # Calls in this function that hand the pages to a function the closure search found releasing them.
         releasing = {r.function for r in releases if r.hops == 1 and r.function}
         wrappers: dict[str, int] = {}
+        base = _BASE_SPLIT.split(access_path(root_arg) or "")[0] if (root_arg := self._root_text(c, form)) else ""
         for call in self.ix.calls_of((path, c.func or "")):
             if call.name in releasing:
                 for i, a in enumerate(call.args):
-                    if holds(a):
-                        wrappers.setdefault(call.name, i)
+                    # The pages, or (for pages kept in a struct field) the struct that holds them.
+                    if holds(a) or (kind == "field" and base and access_path(a) == base):
+                        wrappers.setdefault(call.name, -1 - i if not holds(a) else i)
         acq = Acquire(c.name, c.span.line, c.span.column, c.args, form.pages, c.lhs, kind)
         res = walk(fl, acq, holds, self.cat, path, wrappers)
         if not res.complete:
@@ -465,6 +467,12 @@ class Analyzer:
                 continue
             kept.append(r)
         return kept, tuple(res.defects), pruned
+
+    @staticmethod
+    def _root_text(c: Call, form: Form) -> str:
+        if form.pages is not None and form.pages < len(c.args):
+            return c.args[form.pages]
+        return c.lhs or ""
 
     def dirty_lost(self, path: str, c: Call, releases: list[Release]) -> tuple[Defect, ...]:
         """gup-dirty-lost: pages taken for writing, and no release or releasing function dirties them.

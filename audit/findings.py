@@ -34,8 +34,9 @@ def _facts(site: Site, confidence: str) -> dict[str, str]:
     }
 
 
-def _faulty(site: Site, rule: Rule) -> tuple[str, int, int, tuple[Evidence, ...]]:
-    """Where a status rule's finding points: the wrong-kind release for a mismatch, else the call."""
+def _faulty(site: Site, rule: Rule) -> tuple[str, int, int, tuple[Evidence, ...], str | None]:
+    """Where a status rule's finding points: the wrong-kind release for a mismatch, else the call;
+    and the release the message names."""
     if rule.classification == "pin-get-mismatch":
         wrong = next((r for r in site.closure if r.kind not in (RefKind.NONE, site.ref_kind)), None)
         if wrong is not None:
@@ -44,8 +45,8 @@ def _faulty(site: Site, rule: Rule) -> tuple[str, int, int, tuple[Evidence, ...]
                 steps.append(e)
                 if (e.file, e.line) == (wrong.file, wrong.line):
                     break
-            return wrong.file, wrong.line, wrong.column, tuple(steps)
-    return site.file, site.line, site.column, ()
+            return wrong.file, wrong.line, wrong.column, tuple(steps), wrong.api
+    return site.file, site.line, site.column, (), None
 
 
 def site_findings(site: Site, rules: dict[str, Rule], version: Version | None, cat: Catalogue) -> tuple[Finding, ...]:
@@ -56,8 +57,9 @@ def site_findings(site: Site, rules: dict[str, Rule], version: Version | None, c
         if rule.kind not in ("site", "exposure") or not rule.matches(site):
             continue
         sev = Severity(rule.severity_for(version, _facts(site, rule.confidence)))
-        file, line, col, path = _faulty(site, rule)
-        f = Finding(rule.id, sev, render(rule.message, site, cat), render(rule.help, site, cat) if rule.help else "",
+        file, line, col, path, release = _faulty(site, rule)
+        f = Finding(rule.id, sev, render(rule.message, site, cat, release),
+                    render(rule.help, site, cat, release) if rule.help else "",
                     file, line, col, path, finding_key(rule.id, site.file, site.function, family),
                     site.function, rule.confidence)
         out.append((sev.rank, rule.priority, f))

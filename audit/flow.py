@@ -49,6 +49,8 @@ class FlowNode:
     """(lhs, rhs) of assignments and initialised declarations, in order."""
     loop: int = -1
     """The innermost enclosing loop node (-1 outside loops)."""
+    entry: str = ""
+    """For a `for` loop's condition: the initializer's text (`i = 0`)."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,8 @@ class _Builder:
             raise OverflowError("function too large for a flow graph")
         calls, assigns = self.effects(scan) if scan is not None else ((), ())
         self.nodes.append({"kind": kind, "line": self.lines.line_of(at.start_byte), "text": text, "succ": succ,
-                           "calls": calls, "assigns": assigns, "loop": self.loops[-1] if self.loops else -1})
+                           "calls": calls, "assigns": assigns, "loop": self.loops[-1] if self.loops else -1,
+                           "entry": ""})
         return len(self.nodes) - 1
 
     def effects(self, n: Node) -> tuple[tuple[FlowCall, ...], tuple[tuple[str, str], ...]]:
@@ -186,6 +189,7 @@ class _Builder:
             if t == "for_statement":
                 init = n.child_by_field_name("initializer")
                 if init is not None:
+                    self.nodes[loop]["entry"] = _text(self.src, init).rstrip(";")
                     return self.new("stmt", init, _text(self.src, init), (loop,), init)
             return loop
         if t == "do_statement":
@@ -280,8 +284,9 @@ def build(func: str, body: Node, src: bytes, lines: parse.Lines, split_args) -> 
     for idx, label in b.gotos:
         b.nodes[idx]["succ"] = (b.labels.get(label, end),)
     # Node 0 must be the entry: add a pass-through entry node in front.
-    nodes = [FlowNode(d["kind"], d["line"], d["text"], d["succ"], d["calls"], d["assigns"], d["loop"]) for d in b.nodes]
+    nodes = [FlowNode(d["kind"], d["line"], d["text"], d["succ"], d["calls"], d["assigns"], d["loop"], d["entry"])
+             for d in b.nodes]
     entry_node = FlowNode("stmt", nodes[entry].line, "{", (entry + 1,))
-    shifted = [FlowNode(x.kind, x.line, x.text, tuple(s + 1 for s in x.succ), x.calls, x.assigns, x.loop + 1 if x.loop >= 0 else -1)
-               for x in nodes]
+    shifted = [FlowNode(x.kind, x.line, x.text, tuple(s + 1 for s in x.succ), x.calls, x.assigns,
+                        x.loop + 1 if x.loop >= 0 else -1, x.entry) for x in nodes]
     return Flow(func, (entry_node, *shifted))

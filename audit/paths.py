@@ -26,7 +26,7 @@ from audit.model import Defect, Evidence
 NEG, ZERO, PART, FULL = "neg", "zero", "part", "full"
 ALL = frozenset({NEG, ZERO, PART, FULL})
 HELD = frozenset({PART, FULL})
-MAX_STATES = 30000
+MAX_STATES = 8000
 """States one site's walk may visit before it gives up (and reports nothing)."""
 
 _CMP = re.compile(r"^(.*?)(<=|>=|==|!=|<|>)(.*)$")
@@ -79,6 +79,13 @@ class _State:
     """(line, message) of the branches taken since the acquire (the finding's path)."""
     jump: int
     """Line of the first goto/return taken after the last branch on R (the exit that leaks)."""
+    stored: frozenset[str] = frozenset()
+    """Field paths the pages were stored into on this path (`vm->page`): releasing those releases ours."""
+    recounted: frozenset[str] = frozenset()
+    """Names of the requested count assigned since the acquire (they no longer mean "requested")."""
+    bypassed: bool = False
+    """The path took an undecided branch away from a release of the pages: it may not be the
+    path the code takes, so a leak on it is only a note."""
 
 
 class Walker:
@@ -97,6 +104,71 @@ class Walker:
         self.single = any(a.strip() == "1" for i, a in enumerate(acq.args) if i != acq.pages_index)
         self.result = PathResult()
         self._defects: dict[tuple[str, int], Defect] = {}
+        self._loop_releases = self._releasing_loops()
+        self._to_acquire = self._reaching_acquire()
+        self._shared = self._shared_atoms()
+        self._plain_cache: dict[tuple[int, frozenset[str] | None], bool] = {}
+        self._to_release = self._reaching_release()
+
+    def _reaching_release(self) -> set[int]:
+        """Nodes from which a release of the pages can be reached."""
+        preds: dict[int, list[int]] = {}
+        start = []
+        for i, node in enumerate(self.flow.nodes):
+            for s in node.succ:
+                preds.setdefault(s, []).append(i)
+            if any(self._release_of(c, frozenset()) is not None for c in node.calls):
+                start.append(i)
+        seen = set(start)
+        todo = list(start)
+        while todo:
+            for p in preds.get(todo.pop(), ()):
+                if p not in seen:
+                    seen.add(p)
+                    todo.append(p)
+        return seen
+
+    def _reaching_acquire(self) -> set[int]:
+        """Nodes from which the acquire call can be reached: a path not yet through the acquire
+        that leaves this set can never matter."""
+        preds: dict[int, list[int]] = {}
+        start: list[int] = []
+        for i, node in enumerate(self.flow.nodes):
+            for s in node.succ:
+                preds.setdefault(s, []).append(i)
+            if any(c.name == self.acq.name and c.line == self.acq.line and c.column == self.acq.column
+                   for c in node.calls):
+                start.append(i)
+        seen = set(start)
+        todo = list(start)
+        while todo:
+            for p in preds.get(todo.pop(), ()):
+                if p not in seen:
+                    seen.add(p)
+                    todo.append(p)
+        return seen
+
+    def _shared_atoms(self) -> frozenset[str]:
+        """Atoms tested by more than one condition: only what is known about those can prune a
+        later branch (the rest would only multiply the states)."""
+        count: dict[str, int] = {}
+        for node in self.flow.nodes:
+            if node.kind == "cond" and node.text != "#if":
+                for a in set(atoms(parse(node.text, self.transparent))):
+                    count[a] = count.get(a, 0) + 1
+        return frozenset(a for a, k in count.items() if k > 1)
+
+    def _releasing_loops(self) -> set[int]:
+        """Loop nodes whose body releases the pages: skipping such a loop is iterating it zero times
+        over a count the path already showed to be empty, not a leak."""
+        out: set[int] = set()
+        for node in self.flow.nodes:
+            if node.loop >= 0 and any(self._release_of(c, frozenset()) is not None for c in node.calls):
+                lp = node.loop
+                while lp >= 0 and lp not in out:
+                    out.add(lp)
+                    lp = self.flow.nodes[lp].loop
+        return out
 
     # ------------------------------------------------------------------ R and conditions
 
@@ -129,6 +201,33 @@ class Walker:
             return {"<": rel < 0, "<=": rel <= 0, ">": rel > 0, ">=": rel >= 0, "==": rel == 0, "!=": rel != 0}[op]
         return None
 
+    def _plain(self, node_index: int, f: Formula, st: _State) -> bool:
+        """Whether a condition can neither prune nor teach anything: no atom is tested elsewhere and
+        none is about the acquire's result."""
+        key = (node_index, st.rnames if st.armed else None)
+        got = self._plain_cache.get(key)
+        if got is None:
+            got = not any(a in self._shared or (st.armed and self._r_atom(a, FULL, st.rnames) is not None)
+                          for a in atoms(f))
+            self._plain_cache[key] = got
+        return got
+
+    def _loop_entry(self, node: FlowNode, st: _State) -> tuple[_State | None, _State | bool]:
+        """A `for (i = 0; i < X; …)` loop is entered exactly when X > 0: the states for entering it
+        (None: it cannot be entered) and for skipping it (False: it cannot be skipped)."""
+        m = re.fullmatch(r"(\w+)\s*=\s*0", node.entry.strip())
+        c = _CMP.match(node.text.replace(" ", ""))
+        if m is None or c is None or c.group(1) != m.group(1) or c.group(2) not in ("<", "!="):
+            return st, True
+        bound = c.group(3)
+        enter = self.branch(parse(f"{bound}>0"), st, True)
+        skip = self.branch(parse(f"{bound}>0"), st, False)
+        return (_with(st, outcomes=enter[0], facts=enter[1]) if enter else None,
+                _with(st, outcomes=skip[0], facts=skip[1]) if skip else False)
+
+    def _about_r(self, f: Formula, st: _State) -> bool:
+        return any(self._r_atom(a, FULL, st.rnames) is not None for a in atoms(f))
+
     def branch(self, f: Formula, st: _State, truth: bool) -> tuple[frozenset[str], Facts] | None:
         """Outcomes and facts after taking the `truth` side of `f`; None when infeasible."""
         known = st.facts.as_dict()
@@ -139,21 +238,28 @@ class Walker:
                 keep.append(o)
         if not keep:
             return None
-        facts = st.facts.assume(f, truth, lambda a: st.armed and self._r_atom(a, FULL, st.rnames) is not None)
+        shared = self._shared
+        facts = st.facts.assume(f, truth, lambda a: a not in shared or (
+            st.armed and self._r_atom(a, FULL, st.rnames) is not None))
         if facts is None:
             return None
         return frozenset(keep), facts
 
     # ------------------------------------------------------------------ events
 
-    def _release_of(self, c: FlowCall) -> tuple[str, str | None] | None:
+    def _ours(self, arg: str, stored: frozenset[str]) -> bool:
+        return self.holds(arg) or (bool(stored) and _norm_path(arg) in stored)
+
+    def _release_of(self, c: FlowCall, stored: frozenset[str]) -> tuple[str, str | None] | None:
         """(argument text, count text) when `c` releases the tracked pages, else None."""
         rel = self.cat.release.get(c.name)
-        if rel is not None and rel.arg < len(c.args) and self.holds(c.args[rel.arg]):
+        if rel is not None and rel.arg < len(c.args) and self._ours(c.args[rel.arg], stored):
             count = c.args[rel.arg + 1] if rel.shape == "array" and rel.arg + 1 < len(c.args) else None
             return c.args[rel.arg], count
         i = self.wrappers.get(c.name)
-        if i is not None and i < len(c.args) and self.holds(c.args[i]):
+        if i is not None and i < 0 and -1 - i < len(c.args):
+            return c.args[-1 - i], None  # handed the struct whose field holds the pages
+        if i is not None and 0 <= i < len(c.args) and self.holds(c.args[i]):
             return c.args[i], None
         return None
 
@@ -168,6 +274,7 @@ class Walker:
     def effects(self, node: FlowNode, st: _State) -> _State | None:
         """The state after the calls and assignments of `node` (None: the path ends here)."""
         outcomes, rnames, releases = st.outcomes, st.rnames, st.releases
+        stored, recounted = st.stored, st.recounted
         handed, freed, facts, armed = st.handed, st.freed, st.facts, st.armed
         for c in node.calls:
             if c.name == self.acq.name and c.line == self.acq.line and c.column == self.acq.column:
@@ -179,15 +286,17 @@ class Walker:
                 continue
             if not armed:
                 continue
-            got = self._release_of(c)
+            got = self._release_of(c, stored)
             if got is not None:
                 self.result.reachable_releases.add((c.line, c.column))
                 if FULL in outcomes:
                     self.result.full_releases.add((c.line, c.column))
                 arg, count = got
-                self._check_count(c, arg, count, node, st, outcomes, rnames)
+                self._check_count(c, arg, count, node, st, outcomes, rnames, recounted)
+                direct = c.name in self.cat.release
                 for line, col, api, prev_arg in releases:
-                    if prev_arg == arg and (line, col) != (c.line, c.column) and outcomes & HELD:
+                    if direct and api in self.cat.release and prev_arg == arg and (line, col) != (c.line, c.column) \
+                            and outcomes & HELD:
                         self._defect("gup-double-release", c.line, c.column,
                                      f"{self.acq.name}() pages already released by {api}() at line {line} are "
                                      f"released again by {c.name}() on this path", st, "medium")
@@ -203,8 +312,14 @@ class Walker:
             if not armed:
                 continue
             name = lhs.strip()
+            negative = self._negative(rhs, outcomes, rnames)
             if self.holds(rhs) and not self.holds(name):
-                handed = True
+                if "->" in name or "." in name:
+                    stored = stored | {_norm_path(name)}
+                else:
+                    handed = True
+            if name in self.requested:
+                recounted = recounted | {name}
             if name in rnames and not self._is_r(rhs, rnames):
                 rnames = rnames - {name}
             elif self._is_r(rhs, rnames) and _WORD.fullmatch(name):
@@ -212,10 +327,42 @@ class Walker:
             if self.holds(name) or name in self.requested:
                 releases = ()
             facts = facts.forget({name})
-        return _State(st.node, armed, outcomes, facts, rnames, st.in_loops, releases, handed, freed, st.steps, st.jump)
+            if negative and _WORD.fullmatch(name):
+                known = dict(facts.known)
+                for atom, v in ((name, True), (f"{name}<0", True), (f"{name}!=0", True), (f"{name}==0", False),
+                                (f"{name}>0", False), (f"{name}>=0", False), (f"{name}<=0", True)):
+                    known[atom] = v
+                facts = Facts(tuple(sorted(known.items())), facts.pending)
+        return _State(st.node, armed, outcomes, facts, rnames, st.in_loops, releases, handed, freed, st.steps, st.jump,
+                      stored, recounted, st.bypassed)
+
+    def _negative(self, rhs: str, outcomes: frozenset[str], rnames: frozenset[str]) -> bool:
+        """Whether an assigned value is certainly a negative errno on this path: `-EFAULT`, the
+        acquire's result when only errors are left, or `c ? a : b` with both arms so."""
+        t = rhs.replace(" ", "")
+        if _ERRNO.match(t):
+            return True
+        if self._is_r(t, rnames):
+            return bool(outcomes) and outcomes <= {NEG}
+        f = parse(t)
+        if f[0] == "atom" and "?" in t:
+            cond, _, arms = t.partition("?")
+            a, _, b = arms.partition(":")
+            cf = parse(cond, self.transparent)
+            for arm, truth in ((a, True), (b, False)):
+                if _ERRNO.match(arm):
+                    continue
+                if not self._is_r(arm, rnames):
+                    return False
+                picked = {o for o in outcomes
+                          if value(cf, {}, lambda x, o=o: self._r_atom(x, o, rnames)) in (truth, None)}
+                if not picked <= {NEG}:
+                    return False
+            return True
+        return False
 
     def _check_count(self, c: FlowCall, arg: str, count: str | None, node: FlowNode, st: _State,
-                     outcomes: frozenset[str], rnames: frozenset[str]) -> None:
+                     outcomes: frozenset[str], rnames: frozenset[str], recounted: frozenset[str]) -> None:
         if count is None and node.loop >= 0:
             m = _CMP.match(self.flow.nodes[node.loop].text.replace(" ", ""))
             if m is not None and m.group(2) in ("<", "!="):
@@ -223,7 +370,7 @@ class Walker:
         if count is None or not outcomes:
             return
         cnt = " ".join(count.split()).replace(" ", "")
-        if cnt in {r.replace(" ", "") for r in self.requested} and outcomes <= {NEG, ZERO, PART} and PART in outcomes \
+        if cnt in {r.replace(" ", "") for r in self.requested if r not in recounted} and outcomes <= {NEG, ZERO, PART} and PART in outcomes \
                 and rnames and not self.single:
             self._defect("gup-release-count", c.line, c.column,
                          f"{c.name}() releases the requested `{count}` pages on a path where {self.acq.name}() "
@@ -249,6 +396,8 @@ class Walker:
             conf = "medium"
         else:
             return
+        if st.bypassed:
+            conf = "low"
         line = st.jump or node.line
         what = "a short count" if partial_only else "the pages"
         freed = f", and the array is freed at line {st.freed}" if st.freed else ""
@@ -266,7 +415,7 @@ class Walker:
         while todo:
             st = todo.pop()
             key = (st.node, st.armed, st.outcomes, st.facts, st.rnames, st.in_loops, st.releases, st.handed,
-                   bool(st.freed), st.jump)
+                   bool(st.freed), st.stored, st.recounted, st.bypassed)  # not the path taken: the first one decides
             if key in seen:
                 continue
             seen.add(key)
@@ -275,6 +424,8 @@ class Walker:
                 self.result.complete = False
                 self.result.defects = []
                 return self.result
+            if not st.armed and st.node not in self._to_acquire:
+                continue
             node = nodes[st.node]
             nxt = self.effects(node, st)
             if nxt is None:
@@ -291,15 +442,29 @@ class Walker:
                 if st.node in st.in_loops:
                     todo.append(_with(st, node=node.succ[1], in_loops=st.in_loops - {st.node}))
                 else:
-                    todo.append(_with(st, node=node.succ[1]))
-                    todo.append(_with(st, node=node.succ[0], in_loops=st.in_loops | {st.node}))
+                    enter, skip_ok = self._loop_entry(node, st)
+                    skip = st if isinstance(skip_ok, bool) else skip_ok
+                    if enter is not None:
+                        todo.append(_with(enter, node=node.succ[0], in_loops=st.in_loops | {st.node}))
+                    if skip_ok is False:
+                        continue
+                    if st.armed and st.node in self._loop_releases and not st.releases:
+                        # Skipping a releasing loop: the count it runs over was empty on this path.
+                        skip = _with(st, releases=((node.line, 0, "(loop)", ""),))
+                    todo.append(_with(skip, node=node.succ[1]))
                 continue
             if node.kind == "cond" and node.text != "#if":
                 f = parse(node.text, self.transparent)
-                for truth, succ in ((True, node.succ[0]), (False, node.succ[1])):
-                    got = self.branch(f, st, truth)
+                plain = self._plain(st.node, f, st)
+                sides = [(truth, succ, (st.outcomes, st.facts) if plain else self.branch(f, st, truth))
+                         for truth, succ in ((True, node.succ[0]), (False, node.succ[1]))]
+                both = all(got is not None for _, _, got in sides)
+                for truth, succ, got in sides:
                     if got is None:
                         continue
+                    other = node.succ[1] if truth else node.succ[0]
+                    bypass = st.bypassed or (both and st.armed and other in self._to_release
+                                             and succ not in self._to_release and not self._about_r(f, st))
                     outcomes, facts = got
                     steps = st.steps
                     jump = st.jump
@@ -308,12 +473,17 @@ class Walker:
                             jump = 0  # a new decision on R: the exit after it is the one that counts
                         if len(steps) < 12:
                             steps = steps + ((node.line, f"`{node.text}` is {'true' if truth else 'false'}"),)
-                    todo.append(_with(st, node=succ, outcomes=outcomes, facts=facts, steps=steps, jump=jump))
+                    todo.append(_with(st, node=succ, outcomes=outcomes, facts=facts, steps=steps, jump=jump,
+                                      bypassed=bypass))
                 continue
             for s in node.succ:
                 todo.append(_with(st, node=s))
         self.result.defects = sorted(self._defects.values(), key=lambda d: (d.line, d.rule))
         return self.result
+
+
+def _norm_path(expr: str) -> str:
+    return "".join(expr.split()).lstrip("&*")
 
 
 def _with(st: _State, **kw) -> _State:  # type: ignore[no-untyped-def]

@@ -149,10 +149,11 @@ def rule_by_id() -> dict[str, Rule]:
     return {r.id: r for r in load_rules()}
 
 
-def render(template: str, site: Site, cat: Catalogue) -> str:
-    """Fill a message/help template with the site's facts."""
+def render(template: str, site: Site, cat: Catalogue, release: str | None = None) -> str:
+    """Fill a message/help template with the site's facts (`release`: the release the finding is
+    about, by default the closure's first)."""
     api = cat.acquire.get(site.api)
-    release = site.closure[0].api if site.closure else "put_page"
+    release = release or (site.closure[0].api if site.closure else "put_page")
     rel = cat.release.get(release)
     pin_release = "unpin_user_pages_dirty_lock(..., true)" if site.write else "unpin_user_pages()"
     if rel is not None and rel.pin_counterpart and rel.pin_counterpart.endswith("dirty_lock"):
