@@ -45,6 +45,7 @@ _BASE_SPLIT = re.compile(r"->|\.|\[")
 _FIELD_NAMES = re.compile(r"(?:->|\.)\s*([A-Za-z_]\w*)")
 _WS = re.compile(r"\s+")
 _SUBSCRIPTS = re.compile(r"(\[[^\]]*\])+$")
+_IDENT = re.compile(r"[A-Za-z_]\w*")
 
 
 @cache
@@ -275,6 +276,8 @@ class State:
     """Whether the search may go up to this function's callers (not after descending into a callee)."""
     guard: tuple[str, bool] | None = None
     """The guard of the call that led into this function (inherited by its releases)."""
+    via_field: bool = False
+    """Reached through the users of a struct field (the field may hold pages of other origins)."""
 
 
 class Analyzer:
@@ -289,7 +292,9 @@ class Analyzer:
         self._wrappers: dict[tuple[str, str, str], str] = {}
         self._alias_cache: dict[tuple[str, str, Root], tuple[set[str], list[tuple[str, str, int]]]] = {}
         self._short_only: set[tuple[str, int, int]] = set()
-        self._pin_guard = re.compile("|".join(re.escape(t) for t in catalogue.pin_tests)) if catalogue.pin_tests else None
+        self._pin_choice = frozenset(catalogue.pin_flags) | frozenset(catalogue.pin_predicates)
+        self._site_flags: frozenset[str] = frozenset()
+        """Names this site's code records its pin choice in (`is_pinned`, `pin`), set per site."""
 
     # ------------------------------------------------------------------ acquire sites
 
@@ -398,6 +403,7 @@ class Analyzer:
         if c.func is None:
             ev.append(Evidence(path, c.span.line, "call outside any function the parser could find; pages not followed"))
             return Site(status=Status.NO_CLOSURE_FOUND, closure=(), evidence=tuple(ev), **base)  # type: ignore[arg-type]
+        self._site_flags = self.pin_choice_names(path, c)
         releases, chain, reach = self.follow(path, c, root)
         defects: tuple[Defect, ...] = ()
         if root is not None and form is not None:
@@ -551,9 +557,45 @@ class Analyzer:
 
     def _release_kind(self, c: Call) -> RefKind:
         rel = self.cat.release[c.name]
-        if rel.kind is not RefKind.NONE and c.guard and self._pin_guard is not None and self._pin_guard.search(c.guard):
+        if rel.kind is not RefKind.NONE and self._tests_pin_choice(c.guard):
             return RefKind.NONE  # one arm of a conditional pair
         return rel.kind
+
+    def _tests_pin_choice(self, guard: str | None) -> bool:
+        """Whether a condition tests how the pages were taken: a catalogue pin flag or predicate
+        (FOLL_PIN, BIO_PAGE_PINNED, iov_iter_extract_will_pin()), or a variable or field this site's
+        code set from one, or the condition that chose between a pin and a get acquire."""
+        if not guard:
+            return False
+        words = set(_IDENT.findall(guard))
+        return bool(words & self._pin_choice or words & self._site_flags)
+
+    def pin_choice_names(self, path: str, c: Call) -> frozenset[str]:
+        """Names the acquiring function records its pin choice in: the target of an assignment from
+        a catalogue pin flag or predicate, and the fields tested by a condition that chooses between
+        this acquire and one of the other kind."""
+        func = c.func or ""
+        out: set[str] = set()
+        preds = frozenset(self.cat.pin_predicates)
+        flags = frozenset(self.cat.pin_flags)
+        for lhs, rhs, _ in self.ix.assigns_of((path, func)):
+            words = set(_IDENT.findall(rhs))
+            if words & set(self.cat.acquire):
+                continue  # the acquire itself (its flags argument names FOLL_GET/FOLL_PIN)
+            tested = {w for w in words & flags if re.search(rf"&\s*\(?\s*{w}\b", rhs)}
+            if words & preds or tested:
+                tail = _IDENT.findall(lhs)
+                if tail:
+                    out.add(tail[-1])
+        if c.guard:
+            mine = self.cat.acquire[c.name].ref
+            for other in self.ix.calls_of((path, func)):
+                oa = self.cat.acquire.get(other.name)
+                if oa is not None and other is not c and other.guard == c.guard and other.guard_else != c.guard_else \
+                        and oa.ref is not mine:
+                    # The last name of each access path tested (`kfp->pin` -> `pin`) is the flag.
+                    out.update(_IDENT.findall(m)[-1] for m in _PATH.findall(c.guard) if not m.isupper())
+        return frozenset(out)
 
     def follow(self, path: str, acq: Call, root: Root | None) -> tuple[list[Release], list[Evidence], str]:
         """Search from the acquiring function for the releases of `root`."""
@@ -567,6 +609,7 @@ class Analyzer:
         steps = 0
         funcs_seen: set[tuple[str, str]] = set()
         fanned: set[Root] = set()
+        via_field: set[tuple[str, int, int]] = set()
         # What this search may see: the prefiltered files, plus the neighbour files its own queries
         # find. Facts other sites' searches happened to load elsewhere are ignored, so a site's
         # verdict does not depend on which sites were analysed before it.
@@ -595,7 +638,7 @@ class Analyzer:
                     if rr is None or (rr.kind == "local" and rr.name in names) or rr == st.root:
                         continue
                     ev = Evidence(st.path, ln, f"`{lhs}` points into `{rhs}`")
-                    todo.append(State(st.path, st.func, rr, st.hops, st.chain + (ev,), st.up, st.guard))
+                    todo.append(State(st.path, st.func, rr, st.hops, st.chain + (ev,), st.up, st.guard, st.via_field))
             holds = self._holds_fn(st.path, st.func, st.root, names)
             hit = False
             for c in self.ix.calls_of((st.path, st.func)):
@@ -612,6 +655,8 @@ class Analyzer:
                                     g[0] if g else None, g[1] if g else False, st.hops)
                         if (st.path, c.span.line, c.span.column) not in found:
                             found[(st.path, c.span.line, c.span.column)] = r
+                            if st.via_field:
+                                via_field.add((st.path, c.span.line, c.span.column))
                             if st.func != acq.func and st.root.kind == "local":
                                 fi_w = next((f for p, f in self.ix.funcs.get(st.func, []) if p == st.path), None)
                                 if fi_w is not None and st.root.name in fi_w.params:
@@ -629,7 +674,7 @@ class Analyzer:
                         cr = root_of(c.args[ho.dst], self.ix.tags_for(st.path, st.func), st.path)
                         if cr is not None and cr != st.root:
                             ev = Evidence(st.path, c.span.line, f"{st.func}() hands `{c.args[ho.src]}` to the {ho.carrier} `{c.args[ho.dst]}` ({c.name})")
-                            todo.append(State(st.path, st.func, cr, st.hops, st.chain + (ev,)))
+                            todo.append(State(st.path, st.func, cr, st.hops, st.chain + (ev,), via_field=st.via_field))
                         if ho.destructor and ho.destructor_file and self.store is not None \
                                 and self.store.add_file(ho.destructor_file):
                             if visible is not None:
@@ -656,7 +701,8 @@ class Analyzer:
                         if i < len(fi.params) and fi.params[i]:
                             ev = Evidence(st.path, c.span.line, f"{st.func}() passes `{a}` to {c.name}() ({dpath}:{fi.line})")
                             g = (c.guard, c.guard_else) if c.guard else st.guard
-                            todo.append(State(dpath, fi.name, Root("local", fi.params[i]), st.hops + 1, st.chain + (ev,), False, g))
+                            todo.append(State(dpath, fi.name, Root("local", fi.params[i]), st.hops + 1, st.chain + (ev,), False, g,
+                                              st.via_field))
             if st.hops >= MAX_HOPS:
                 continue
             tags = self.ix.tags_for(st.path, st.func)
@@ -672,7 +718,8 @@ class Analyzer:
                             continue
                         if fi.params and fi.params[0]:
                             ev = Evidence(st.path, ln, f"{st.func}() sets `{lhs} = {rhs}`: completion callback")
-                            todo.append(State(dpath, fi.name, Root("local", fi.params[0]), st.hops + 1, st.chain + (ev,), False))
+                            todo.append(State(dpath, fi.name, Root("local", fi.params[0]), st.hops + 1, st.chain + (ev,), False,
+                                              via_field=st.via_field))
             # Stored into a struct field: track the field in this function, then tree-wide.
             extra = [c for c in self.ix.calls_of((st.path, st.func))
                      if c.name in self.cat.extra_refs and c.args and holds(c.args[0])]
@@ -684,7 +731,7 @@ class Analyzer:
                     continue
                 if fr is not None and fr.kind == "field" and fr != st.root:
                     ev = Evidence(st.path, ln, f"{st.func}() stores the pages in `{lhs}`")
-                    todo.append(State(st.path, st.func, fr, st.hops, st.chain + (ev,), st.up))
+                    todo.append(State(st.path, st.func, fr, st.hops, st.chain + (ev,), st.up, via_field=st.via_field))
             if st.root.kind == "field" and st.root not in fanned:
                 fanned.add(st.root)
                 if self.store is not None:
@@ -712,7 +759,7 @@ class Analyzer:
                         continue
                     ev = Evidence(st.path, st.chain[-1].line if st.chain else acq.span.line,
                                   f"pages kept in `{st.root.show()}`; {ufunc}() ({upath}) uses that field")
-                    todo.append(State(upath, ufunc, st.root, st.hops + 1, st.chain + (ev,), False))
+                    todo.append(State(upath, ufunc, st.root, st.hops + 1, st.chain + (ev,), False, via_field=True))
             # The value is a parameter, or returned: go up to the callers.
             fi_up = next((f for p, f in self.ix.funcs.get(st.func, []) if p == st.path), None)
             up_idx: int | None = None
@@ -745,8 +792,21 @@ class Analyzer:
                         why = f"{cc.func}() takes the pages {st.func}() returns into `{cc.lhs}`"
                     if nr is not None:
                         ev = Evidence(cpath, cc.span.line, why)
-                        todo.append(State(cpath, cc.func, nr, st.hops + 1, st.chain + (ev,)))
+                        todo.append(State(cpath, cc.func, nr, st.hops + 1, st.chain + (ev,), via_field=st.via_field))
         releases = sorted(found.values(), key=lambda r: (r.hops, r.file != path, r.file, r.line))
+        if self._site_flags:
+            # The struct records whether its pages are pinned (`ap->args.is_pinned = iov_iter_extract_will_pin()`):
+            # a release reached through the field's other users that does not test that record
+            # releases what other stores put there (page-cache folios, allocated pages), not these.
+            kept_f = []
+            for r in releases:
+                if (r.file, r.line, r.column) in via_field and not self._tests_pin_choice(r.guard):
+                    chain.append(Evidence(r.file, r.line, f"{r.api}() in {r.function}() releases pages another store "
+                                          f"put in the field: unlike the pinned ones it does not test "
+                                          f"`{'`/`'.join(sorted(self._site_flags))}`"))
+                    continue
+                kept_f.append(r)
+            releases = kept_f
         # A release of the other kind found only far away (through several hand-offs) is more likely
         # a different owner's pages than a mismatch: keep it out of the verdict, say so.
         kinds_near = {r.kind for r in releases if r.hops <= MISMATCH_HOPS}

@@ -127,8 +127,10 @@ class Catalogue:
     """Calls that allocate a fresh array."""
     handoffs: dict[str, Handoff]
     """Hand-off calls by name."""
-    pin_tests: tuple[str, ...]
-    """Substrings of an `if` condition that tests whether pages were pinned."""
+    pin_flags: tuple[str, ...]
+    """Flags a condition tests to tell pins from references (FOLL_PIN, BIO_PAGE_PINNED)."""
+    pin_predicates: tuple[str, ...]
+    """Calls that tell whether an acquire pins (iov_iter_extract_will_pin, user_backed_iter)."""
     api_homes: tuple[str, ...]
     """Directories where the APIs are defined."""
     declared_in: tuple[str, ...]
@@ -227,7 +229,8 @@ def load(version: Version | None) -> Catalogue:
         handoffs={h["name"]: Handoff(h["name"], int(h["from"]), int(h["to"]), h["carrier"], h.get("destructor"),
                                      h.get("destructor_file"), int(h.get("destructor_arg", 0)))
                   for h in raw.get("handoff", [])},
-        pin_tests=tuple(raw.get("guards", {}).get("pin_tests", [])),
+        pin_flags=tuple(raw.get("guards", {}).get("pin_flags", [])),
+        pin_predicates=tuple(raw.get("guards", {}).get("pin_predicates", [])),
         api_homes=tuple(s.get("api_homes", ["mm/"])),
         declared_in=tuple(s.get("declared_in", [])),
         transparent_conditions=frozenset(raw.get("conditions", {}).get("transparent", [])),

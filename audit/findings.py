@@ -37,7 +37,7 @@ def _facts(site: Site, confidence: str) -> dict[str, str]:
 def _faulty(site: Site, rule: Rule) -> tuple[str, int, int, tuple[Evidence, ...], str | None]:
     """Where a status rule's finding points: the wrong-kind release for a mismatch, else the call;
     and the release the message names."""
-    if rule.classification == "pin-get-mismatch":
+    if ("status", "mismatch") in rule.when:
         wrong = next((r for r in site.closure if r.kind not in (RefKind.NONE, site.ref_kind)), None)
         if wrong is not None:
             steps: list[Evidence] = []

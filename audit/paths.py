@@ -176,7 +176,17 @@ class Walker:
         t = text.strip()
         while t.startswith("(") and t.endswith(")"):
             t = t[1:-1].strip()
-        return t in rnames or t.startswith(self.acq.name + "(")
+        if t in rnames:
+            return True
+        if not (t.startswith(self.acq.name + "(") and t.endswith(")")):
+            return False
+        depth = 0
+        for i, ch in enumerate(t):
+            depth += ch == "("
+            depth -= ch == ")"
+            if depth == 0 and ch == ")":
+                return i == len(t) - 1  # the whole text is the call
+        return False
 
     def _r_atom(self, atom: str, o: str, rnames: frozenset[str]) -> bool | None:
         """The value of an atom about R for outcome `o`, None when the atom is not about R."""
@@ -313,8 +323,8 @@ class Walker:
                 continue
             name = lhs.strip()
             negative = self._negative(rhs, outcomes, rnames)
-            if self.holds(rhs) and not self.holds(name):
-                if "->" in name or "." in name:
+            if self.holds(rhs) and (name.startswith("*") or not self.holds(name)):
+                if ("->" in name or "." in name) and not name.startswith("*"):
                     stored = stored | {_norm_path(name)}
                 else:
                     handed = True
@@ -450,7 +460,7 @@ class Walker:
                         continue
                     if st.armed and st.node in self._loop_releases and not st.releases:
                         # Skipping a releasing loop: the count it runs over was empty on this path.
-                        skip = _with(st, releases=((node.line, 0, "(loop)", ""),))
+                        skip = _with(skip, releases=((node.line, 0, "(loop)", ""),))
                     todo.append(_with(skip, node=node.succ[1]))
                 continue
             if node.kind == "cond" and node.text != "#if":

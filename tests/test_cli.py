@@ -20,7 +20,7 @@ static int acme_get(unsigned long uaddr, struct page **pages, int n)
 
 \tgot = get_user_pages_fast(uaddr, n, FOLL_WRITE, pages);
 \tfor (i = 0; i < got; i++)
-\t\tput_page(pages[i]);
+\t\tset_page_dirty_lock(pages[i]), put_page(pages[i]);
 \treturn 0;
 }
 

@@ -23,7 +23,7 @@ static int foo_get(unsigned long uaddr, struct page **pages, int n)
 
 \tgot = get_user_pages_fast(uaddr, n, FOLL_WRITE, pages);
 \tfor (i = 0; i < got; i++)
-\t\tput_page(pages[i]);
+\t\tset_page_dirty_lock(pages[i]), put_page(pages[i]);
 \treturn 0;
 }
 """
@@ -93,7 +93,7 @@ def test_raw_closure_result_is_exact(tmp_path: Path) -> None:
         "id": 1,
         "physicalLocation": {
             "artifactLocation": {"uri": "drivers/misc/foo.c", "uriBaseId": "SRCROOT"},
-            "region": {"startLine": 9, "startColumn": 3, "endColumn": 11},
+            "region": {"startLine": 9, "startColumn": 34, "endColumn": 42},
         },
         "message": {"text": "release: put_page() in foo_get()"},
     }
