@@ -423,6 +423,8 @@ class Analyzer:
             passthrough = fi is not None and any(
                 p and re.search(rf"\b{re.escape(p)}\b", c.args[form.flags]) for p in fi.params)
         status = self.status(ref, releases, passthrough)
+        if passthrough and form is not None and form.flags is not None:
+            defects += self.pinned_by_callers(path, c, c.args[form.flags], releases)
         if passthrough and len({r.kind for r in releases} - {RefKind.NONE}) > 1:
             ev.append(Evidence(path, c.span.line, f"gup_flags come from {c.func}()'s caller: either release kind is expected"))
         ev.extend(chain)
@@ -473,6 +475,54 @@ class Analyzer:
                 continue
             kept.append(r)
         return kept, tuple(res.defects), pruned
+
+    def flag_kinds(self, path: str, func: str, arg: str, depth: int = 3) -> dict[RefKind, tuple[str, int, str]]:
+        """Which reference kinds the callers of `func` ask for through the flags `arg` (a parameter of
+        `func`, possibly modified there): {kind: (file, line, caller)} of the first caller found."""
+        out: dict[RefKind, tuple[str, int, str]] = {}
+        fi = next((f for p, f in self.ix.funcs.get(func, []) if p == path), None)
+        if fi is None or depth <= 0:
+            return out
+        idx = next((i for i, p in enumerate(fi.params) if p and re.search(rf"\b{re.escape(p)}\b", arg)), None)
+        if idx is None:
+            return out
+        self.load_callers(func, path)
+        for cpath, cc in self.ix.callers_of(func):
+            if cc.func is None or idx >= len(cc.args) or (fi.static and cpath != path):
+                continue
+            texts = self._flag_values(cpath, cc.func, cc.args[idx], cc.span.line) + [cc.args[idx]]
+            words = {w for t in texts for w in _IDENT.findall(t)}
+            # `gup_flags |= FOLL_PIN;` in the caller before the call.
+            words |= {w for lhs, rhs, ln in self.ix.assigns_of((cpath, cc.func)) if lhs.strip() in words
+                      and ln <= cc.span.line for w in _IDENT.findall(rhs)}
+            if self.cat.pin_flag in words:
+                out.setdefault(RefKind.PIN, (cpath, cc.span.line, cc.func))
+            if self.cat.get_flag in words:
+                out.setdefault(RefKind.GET, (cpath, cc.span.line, cc.func))
+            if RefKind.PIN not in out:
+                for k, v in self.flag_kinds(cpath, cc.func, cc.args[idx], depth - 1).items():
+                    out.setdefault(k, v)
+        return out
+
+    def pinned_by_callers(self, path: str, c: Call, flags_arg: str, releases: list[Release]) -> tuple[Defect, ...]:
+        """gup-pin-put-page in code whose reference kind is its caller's choice (mm/gup.c internals,
+        drivers' own wrappers): a FOLL_GET release that some FOLL_PIN caller's pages reach, not under
+        a test of the pin choice, drops pins as references."""
+        kinds = self.flag_kinds(path, c.func or "", flags_arg)
+        pin = kinds.get(RefKind.PIN)
+        if pin is None:
+            return ()
+        out = []
+        for r in releases:
+            if r.kind is RefKind.GET and r.hops <= MISMATCH_HOPS and not self._tests_pin_choice(r.guard):
+                out.append(Defect("gup-pin-put-page", r.file, r.line, r.column, r.function,
+                                  f"{r.api}() drops pages that {pin[2]}() ({pin[0]}:{pin[1]}) asks {c.name}() to take "
+                                  f"with FOLL_PIN: a pin released as a FOLL_GET reference",
+                                  (Evidence(path, c.span.line, f"{c.name}() takes the kind of reference its "
+                                            f"gup_flags say; {pin[2]}() passes FOLL_PIN"),
+                                   Evidence(r.file, r.line, f"{r.function}() releases them with {r.api}()")),
+                                  "high"))
+        return tuple(out)
 
     @staticmethod
     def _root_text(c: Call, form: Form) -> str:

@@ -111,13 +111,26 @@ class Walker:
         self._to_release = self._reaching_release()
 
     def _reaching_release(self) -> set[int]:
-        """Nodes from which a release of the pages can be reached."""
+        """Nodes from which a release or a hand-off of the pages can be reached."""
         preds: dict[int, list[int]] = {}
         start = []
-        for i, node in enumerate(self.flow.nodes):
+        nodes = self.flow.nodes
+
+        def inside(i: int, lp: int) -> bool:
+            while i >= 0:
+                if i == lp:
+                    return True
+                i = nodes[i].loop
+            return False
+
+        for i, node in enumerate(nodes):
             for s in node.succ:
+                if nodes[s].kind == "loop" and inside(node.loop, s):
+                    continue  # a loop's back edge: "later in the same round" is what counts
                 preds.setdefault(s, []).append(i)
-            if any(self._release_of(c, frozenset()) is not None for c in node.calls):
+            if any(any(self.holds(a) for a in c.args) and c.name not in self.cat.array_freers
+                   and c.name != self.acq.name for c in node.calls) \
+                    or any(self.holds(rhs) for _, rhs in node.assigns):
                 start.append(i)
         seen = set(start)
         todo = list(start)
@@ -286,6 +299,7 @@ class Walker:
         outcomes, rnames, releases = st.outcomes, st.rnames, st.releases
         stored, recounted = st.stored, st.recounted
         handed, freed, facts, armed = st.handed, st.freed, st.facts, st.armed
+        jump = st.jump
         for c in node.calls:
             if c.name == self.acq.name and c.line == self.acq.line and c.column == self.acq.column:
                 if armed:
@@ -315,6 +329,8 @@ class Walker:
             if c.name in self.cat.array_freers and any(self.holds(a) for a in c.args):
                 if outcomes & HELD and not releases and not handed and not freed:
                     freed = c.line
+                    if not st.jump:
+                        jump = c.line  # the array goes before any exit: that is where the pages are lost
                 continue
             if any(self.holds(a) for a in c.args) and c.name not in self.cat.dirtying:
                 handed = True
@@ -343,7 +359,7 @@ class Walker:
                                 (f"{name}>0", False), (f"{name}>=0", False), (f"{name}<=0", True)):
                     known[atom] = v
                 facts = Facts(tuple(sorted(known.items())), facts.pending)
-        return _State(st.node, armed, outcomes, facts, rnames, st.in_loops, releases, handed, freed, st.steps, st.jump,
+        return _State(st.node, armed, outcomes, facts, rnames, st.in_loops, releases, handed, freed, st.steps, jump,
                       stored, recounted, st.bypassed)
 
     def _negative(self, rhs: str, outcomes: frozenset[str], rnames: frozenset[str]) -> bool:
@@ -461,6 +477,11 @@ class Walker:
                     if st.armed and st.node in self._loop_releases and not st.releases:
                         # Skipping a releasing loop: the count it runs over was empty on this path.
                         skip = _with(skip, releases=((node.line, 0, "(loop)", ""),))
+                    elif st.armed and enter is not None and node.succ[0] in self._to_release \
+                            and node.succ[1] not in self._to_release and not (
+                                isinstance(skip_ok, _State) and skip_ok.outcomes != st.outcomes):
+                        # Skipping, for a count nothing bounds, a loop that hands the pages on.
+                        skip = _with(skip, bypassed=True)
                     todo.append(_with(skip, node=node.succ[1]))
                 continue
             if node.kind == "cond" and node.text != "#if":
