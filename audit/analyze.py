@@ -461,7 +461,12 @@ class Analyzer:
                     # The pages, or (for pages kept in a struct field) the struct that holds them.
                     if holds(a) or (kind == "field" and base and access_path(a) == base):
                         wrappers.setdefault(call.name, -1 - i if not holds(a) else i)
-        acq = Acquire(c.name, c.span.line, c.span.column, c.args, form.pages, c.lhs, kind)
+        one = False
+        if form.count is not None and form.count < len(c.args) and _IDENT.fullmatch(c.args[form.count].strip()):
+            vals = self._flag_values(path, c.func, c.args[form.count], c.span.line)
+            one = vals == ["1"] or (bool(vals) and all(v.strip() == "1" for v in vals))
+        acq = Acquire(c.name, c.span.line, c.span.column, c.args, form.pages, form.count, c.lhs, kind,
+                      base if kind == "field" else "", one)
         res = walk(fl, acq, holds, self.cat, path, wrappers)
         if not res.complete:
             return releases, (), []

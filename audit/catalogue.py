@@ -36,6 +36,8 @@ class Form:
     """Index of a gup_flags argument."""
     versions: str | None
     """Kernel version range the form belongs to."""
+    count: int | None = None
+    """Index of the requested count (pages, or bytes for extractions); None for single-page forms."""
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,7 @@ def load(version: Version | None) -> Catalogue:
                 pages=_idx(f.get("pages")),
                 write=_idx(f.get("write")),
                 flags=_idx(f.get("flags")),
+                count=_idx(f.get("count")),
                 versions=f.get("versions"),
             )
             for f in e["forms"]

@@ -43,10 +43,16 @@ class Acquire:
     column: int
     args: tuple[str, ...]
     pages_index: int | None
+    count_index: int | None
+    """The requested count's argument (None: one page at most, or not a count)."""
     result: str | None
     """The variable the result is assigned to (None: the call's value is tested or dropped)."""
     root_kind: str
     """"local", "param" or "field": who owns the pages array."""
+    base: str = ""
+    """For a field root, the variable holding the struct (`vsg` of `vsg->pages`)."""
+    one: bool = False
+    """The count is known to be 1 (a variable only ever set to 1): a result is all or nothing."""
 
 
 @dataclass
@@ -83,6 +89,8 @@ class _State:
     """Field paths the pages were stored into on this path (`vm->page`): releasing those releases ours."""
     recounted: frozenset[str] = frozenset()
     """Names of the requested count assigned since the acquire (they no longer mean "requested")."""
+    count_kept: bool = False
+    """The acquire's count was stored where the pages' owner can find it (a field, through a pointer)."""
     bypassed: bool = False
     """The path took an undecided branch away from a release of the pages: it may not be the
     path the code takes, so a leak on it is only a note."""
@@ -100,8 +108,11 @@ class Walker:
         self.file = file
         self.wrappers = release_wrappers
         self.transparent = cat.transparent_conditions
-        self.requested = {" ".join(a.split()) for i, a in enumerate(acq.args) if i != acq.pages_index}
-        self.single = any(a.strip() == "1" for i, a in enumerate(acq.args) if i != acq.pages_index)
+        ci = acq.count_index
+        self.requested = {" ".join(acq.args[ci].split())} if ci is not None and ci < len(acq.args) else set()
+        # One page at most: a single-page form, or a count of 1. Then a result is all or nothing.
+        self.single = acq.one or (ci is None and acq.pages_index is None) or (
+            ci is not None and ci < len(acq.args) and acq.args[ci].strip() == "1")
         self.result = PathResult()
         self._defects: dict[tuple[str, int], Defect] = {}
         self._loop_releases = self._releasing_loops()
@@ -300,6 +311,7 @@ class Walker:
         stored, recounted = st.stored, st.recounted
         handed, freed, facts, armed = st.handed, st.freed, st.facts, st.armed
         jump = st.jump
+        count_kept = st.count_kept
         for c in node.calls:
             if c.name == self.acq.name and c.line == self.acq.line and c.column == self.acq.column:
                 if armed:
@@ -346,6 +358,10 @@ class Walker:
                     handed = True
             if name in self.requested:
                 recounted = recounted | {name}
+            if self._is_r(rhs, rnames) and ("->" in name or "." in name or name.startswith("*")):
+                count_kept = True
+            elif self.acq.base and re.match(rf"{re.escape(self.acq.base)}\s*(->|\.)", name):
+                count_kept = True  # the owner's state is updated: it knows what it holds
             if name in rnames and not self._is_r(rhs, rnames):
                 rnames = rnames - {name}
             elif self._is_r(rhs, rnames) and _WORD.fullmatch(name):
@@ -360,7 +376,7 @@ class Walker:
                     known[atom] = v
                 facts = Facts(tuple(sorted(known.items())), facts.pending)
         return _State(st.node, armed, outcomes, facts, rnames, st.in_loops, releases, handed, freed, st.steps, jump,
-                      stored, recounted, st.bypassed)
+                      stored, recounted, count_kept, st.bypassed)
 
     def _negative(self, rhs: str, outcomes: frozenset[str], rnames: frozenset[str]) -> bool:
         """Whether an assigned value is certainly a negative errno on this path: `-EFAULT`, the
@@ -418,7 +434,9 @@ class Walker:
             conf = "high" if (partial_only or st.freed) else "low"
         elif st.freed:
             conf = "high" if partial_only else "medium"
-        elif self.acq.root_kind == "param" and _ERRNO.match(ret.replace(" ", "")) and partial_only:
+        elif _ERRNO.match(ret.replace(" ", "")) and partial_only and not st.count_kept:
+            # The caller's array or a struct's: an error return that records no count leaves
+            # nobody knowing how many of its slots hold pages.
             conf = "medium"
         else:
             return
@@ -441,7 +459,7 @@ class Walker:
         while todo:
             st = todo.pop()
             key = (st.node, st.armed, st.outcomes, st.facts, st.rnames, st.in_loops, st.releases, st.handed,
-                   bool(st.freed), st.stored, st.recounted, st.bypassed)  # not the path taken: the first one decides
+                   bool(st.freed), st.stored, st.recounted, st.count_kept, st.bypassed)  # not the path taken: the first one decides
             if key in seen:
                 continue
             seen.add(key)
