@@ -22,7 +22,7 @@ from audit.catalogue import load as load_catalogue
 from audit.facts import split_args
 from audit.store import FactStore
 from audit.model import Call, Defect, Evidence, FileFacts, FuncInfo, RefKind, Release, Site, Status, Wrapper
-from audit.paths import Acquire, walk
+from audit.paths import Acquire, feasible_calls, walk
 from audit.version import Version
 
 MAX_HOPS = 5
@@ -294,6 +294,7 @@ class Analyzer:
         self._short_only: set[tuple[str, int, int]] = set()
         self._pin_choice = frozenset(catalogue.pin_flags) | frozenset(catalogue.pin_predicates)
         self._site_flags: frozenset[str] = frozenset()
+        self._release_names = frozenset(catalogue.release)
         """Names this site's code records its pin choice in (`is_pinned`, `pin`), set per site."""
 
     # ------------------------------------------------------------------ acquire sites
@@ -616,6 +617,24 @@ class Analyzer:
             return RefKind.NONE  # one arm of a conditional pair
         return rel.kind
 
+    def _feasible(self, releases: list[Release], path: str, func: str, chain: list[Evidence]) -> list[Release]:
+        """Drop releases in other functions that no path of their own function can reach (the
+        conditions leading to them contradict each other). The acquiring function's own releases
+        are judged by the path walk from the acquire."""
+        kept = []
+        for r in releases:
+            if (r.file, r.function) == (path, func) or not r.function:
+                kept.append(r)
+                continue
+            fl = self.ix.flows.get((r.file, r.function))
+            ok = feasible_calls(fl, self.cat, self._release_names) if fl is not None else None
+            if ok is not None and (r.line, r.column) not in ok:
+                chain.append(Evidence(r.file, r.line, f"{r.api}() in {r.function}() is on no feasible path of its "
+                                      "function (the conditions that lead to it contradict each other)"))
+                continue
+            kept.append(r)
+        return kept
+
     def _tests_pin_choice(self, guard: str | None) -> bool:
         """Whether a condition tests how the pages were taken: a catalogue pin flag or predicate
         (FOLL_PIN, BIO_PAGE_PINNED, iov_iter_extract_will_pin()), or a variable or field this site's
@@ -849,6 +868,7 @@ class Analyzer:
                         ev = Evidence(cpath, cc.span.line, why)
                         todo.append(State(cpath, cc.func, nr, st.hops + 1, st.chain + (ev,), via_field=st.via_field))
         releases = sorted(found.values(), key=lambda r: (r.hops, r.file != path, r.file, r.line))
+        releases = self._feasible(releases, path, acq.func or "", chain)
         if self._site_flags:
             # The struct records whether its pages are pinned (`ap->args.is_pinned = iov_iter_extract_will_pin()`):
             # a release reached through the field's other users that does not test that record

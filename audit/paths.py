@@ -29,7 +29,7 @@ HELD = frozenset({PART, FULL})
 MAX_STATES = 8000
 """States one site's walk may visit before it gives up (and reports nothing)."""
 
-_CMP = re.compile(r"^(.*?)(<=|>=|==|!=|<|>)(.*)$")
+_CMP = re.compile(r"^(.*?)(<=|>=|==|!=|(?<![-<>])<(?![<=])|(?<![-<>])>(?![>=]))(.*)$")
 _ERRNO = re.compile(r"^-E[A-Z0-9]+$")
 _WORD = re.compile(r"[A-Za-z_]\w*")
 
@@ -405,6 +405,7 @@ class Walker:
 
     def _check_count(self, c: FlowCall, arg: str, count: str | None, node: FlowNode, st: _State,
                      outcomes: frozenset[str], rnames: frozenset[str], recounted: frozenset[str]) -> None:
+        explicit = count is not None
         if count is None and node.loop >= 0:
             m = _CMP.match(self.flow.nodes[node.loop].text.replace(" ", ""))
             if m is not None and m.group(2) in ("<", "!="):
@@ -417,10 +418,13 @@ class Walker:
             self._defect("gup-release-count", c.line, c.column,
                          f"{c.name}() releases the requested `{count}` pages on a path where {self.acq.name}() "
                          f"returned fewer: slots it never filled are released", st, "high")
-        elif cnt in rnames and outcomes == {NEG}:
+        elif explicit and cnt in {r.replace(" ", "") for r in rnames} and NEG in outcomes:
+            # An explicit count (a loop over a negative bound runs zero times, this does not).
+            only = outcomes == {NEG}
             self._defect("gup-release-count", c.line, c.column,
-                         f"{c.name}() uses `{count}` as a count on a path where it holds a negative errno",
-                         st, "high")
+                         f"{c.name}() uses `{count}` as a count on a path where it "
+                         f"{'holds' if only else 'may hold'} a negative errno from {self.acq.name}()",
+                         st, "high" if only else "medium")
 
     def at_exit(self, node: FlowNode, st: _State) -> None:
         if not st.armed or not (st.outcomes & HELD) or st.releases or st.handed:
@@ -548,3 +552,46 @@ def walk(flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue,
 
 
 __all__ = ["Acquire", "PathResult", "walk", "atoms"]
+
+
+def feasible_calls(flow: Flow, cat: Catalogue, names: frozenset[str], budget: int = 4000) -> set[tuple[int, int]] | None:
+    """(line, column) of the calls of `names` in `flow` that some path from the function's entry
+    reaches without contradicting the conditions it took (`if (kernel) { if (!kernel) put_page(p); }`
+    reaches no put_page). None when the walk ran out of budget (then nothing is ruled out)."""
+    nodes = flow.nodes
+    count: dict[str, int] = {}
+    for node in nodes:
+        if node.kind == "cond" and node.text != "#if":
+            for a in set(atoms(parse(node.text, cat.transparent_conditions))):
+                count[a] = count.get(a, 0) + 1
+    shared = frozenset(a for a, k in count.items() if k > 1)
+    out: set[tuple[int, int]] = set()
+    todo: list[tuple[int, Facts, frozenset[int]]] = [(0, Facts(), frozenset())]
+    seen: set[tuple[int, Facts, frozenset[int]]] = set()
+    while todo:
+        item = todo.pop()
+        if item in seen:
+            continue
+        seen.add(item)
+        if len(seen) > budget:
+            return None
+        i, facts, loops = item
+        node = nodes[i]
+        out.update((c.line, c.column) for c in node.calls if c.name in names)
+        for lhs, _ in node.assigns:
+            facts = facts.forget({lhs.strip()})
+        if node.kind == "loop":
+            if i in loops:
+                todo.append((node.succ[1], facts, loops - {i}))
+            else:
+                todo.append((node.succ[1], facts, loops))
+                todo.append((node.succ[0], facts, loops | {i}))
+        elif node.kind == "cond" and node.text != "#if":
+            f = parse(node.text, cat.transparent_conditions)
+            for truth, succ in ((True, node.succ[0]), (False, node.succ[1])):
+                nf = facts.assume(f, truth, lambda a: a not in shared)
+                if nf is not None:
+                    todo.append((succ, nf, loops))
+        else:
+            todo.extend((s, facts, loops) for s in node.succ)
+    return out
