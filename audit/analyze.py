@@ -434,7 +434,9 @@ class Analyzer:
             if c.func in self.cat.acquire:
                 ev.append(Evidence(path, c.span.line, f"this is the implementation of {c.func}(): its pages go back "
                                    f"to {c.func}()'s callers, which are audited as sites of their own"))
-        if write and releases and status in (Status.RAW_CLOSURE, Status.CONVERTED):
+        # Written for sure, or under a condition (`writeable ? FOLL_WRITE : 0`): some calls write.
+        may_write = write is True or (write is None and self.cat.write_flag in flags_text)
+        if may_write and releases and status in (Status.RAW_CLOSURE, Status.CONVERTED):
             defects += self.dirty_lost(path, c, releases)
         return Site(status=status, closure=tuple(releases), evidence=tuple(ev), defects=defects,
                     **base)  # type: ignore[arg-type]
