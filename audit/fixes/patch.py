@@ -166,7 +166,7 @@ def _wrap(text: str, indent: str = "", first: str = "") -> list[str]:
             lines.append(cur)
             cur = indent + word
         else:
-            cur = (cur + " " + word) if cur.strip() else cur + word
+            cur = cur + word if not cur.strip() or cur.endswith(" ") else cur + " " + word
     if cur.strip():
         lines.append(cur)
     return lines
@@ -188,7 +188,7 @@ def subject(convs: list[Conversion]) -> str:
     old = _names([c.site.api for c in convs], "get_user_pages")
     new = _names([c.new_api for c in convs], "pin_user_pages")
     text = f"{', '.join(subs)}: convert {old} to {new}"
-    if len(text) > 66:
+    if len(text) > 75:
         text = f"{', '.join(subs)}: convert get_user_pages*() to pin_user_pages*()"
     return text
 
@@ -197,7 +197,8 @@ def body(convs: list[Conversion]) -> str:
     """The commit message body: what is converted, the releases, and why it is safe."""
     n = len(convs)
     gets = _names([r.api for c in convs for r, _ in c.releases], "put_page")
-    lines = _wrap(f"Convert {n} get_user_pages() call site{'s' if n != 1 else ''} from FOLL_GET references "
+    olds = _names([c.site.api for c in convs], "get_user_pages")
+    lines = _wrap(f"Convert {'the' if n == 1 else n} {olds} call site{'s' if n != 1 else ''} from FOLL_GET references "
                   f"released with {gets} to FOLL_PIN pins released with unpin_user_page*(), as "
                   "Documentation/core-api/pin_user_pages.rst asks of code that reads or writes the contents "
                   "of user pages: a pinned page is not shared with a child at fork and is not reused by "
@@ -234,9 +235,9 @@ def body(convs: list[Conversion]) -> str:
 
 
 def _slug(text: str) -> str:
-    """`git format-patch`'s file name words: runs of other characters become one `-`, at most 52."""
+    """`git format-patch`'s file name words: runs of other characters become one `-`, at most 64."""
     s = re.sub(r"[^A-Za-z0-9._]+", "-", text).strip("-.")
-    return s[:52].rstrip("-.")
+    return s[:64].rstrip("-.")
 
 
 def series(plan: Plan, sources: dict[str, bytes], author: str) -> list[Patch]:

@@ -248,7 +248,7 @@ class Planner:
 
     def _became(self, e: Edit) -> str:
         """The pin-aware release an edit calls (by the catalogue's release kinds)."""
-        for name in re.findall(r"\b([A-Za-z_]\w*)\s*\(", e.text.decode("utf-8", "replace")):
+        for name in re.findall(r"\b[A-Za-z_]\w*\b", e.text.decode("utf-8", "replace")):
             api = self.ctx.cat.release.get(name)
             if api is not None and api.kind is RefKind.PIN:
                 return name

@@ -66,7 +66,12 @@ class Rewriter(Role):
                 nf = re.sub(rf"\b{get_flag}\b", "0", nf)
         lt = self.fx.longterm_flag
         if longterm and not re.search(rf"\b{lt}\b", nf):
-            nf = lt if nf.strip() == "0" else f"{nf} | {lt}"
+            if nf.strip() == "0":
+                nf = lt
+            else:
+                # `a == b | FLAG` would bind as `a == (b | FLAG)`: anything but a `|` chain is parenthesised.
+                atom = re.fullmatch(r"[\w\s|]+", nf) is not None or balanced_parens(nf.strip())
+                nf = f"{nf} | {lt}" if atom else f"({nf}) | {lt}"
         return self._rename(ac.file, ac.call, name, new, (flags, nf) if nf != ftext else None)
 
 
