@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -322,3 +323,130 @@ def test_real_2632_declines_without_pin_api(tree_2632: Path, tmp_path: Path) -> 
     rc, out, err = run_fix(tree)
     assert (rc, out) == (0, "")
     assert err.splitlines() == ["declined drivers/video/pvr2fb.c:690 get_user_pages(): no pin API before v5.6"]
+
+
+# ---------------------------------------------------------------------------------- --split (git am)
+
+
+SPLIT = FIX / "split"
+SPLIT_LAYOUT = {
+    "region.c": "drivers/virt/region/region.c",
+    "xfer.c": "drivers/misc/xfer.c",
+    "refs.c": "drivers/misc/refs.c",
+}
+SPLIT_STDERR = [
+    ("declined drivers/misc/refs.c:10 get_user_pages_fast(): refs_check() reads the pages' reference count "
+     "(page_ref_count() at line 13): it measures FOLL_GET references, and a pin would change what it measures "
+     "(a test)"),
+    "converted drivers/misc/refs.c:26 get_user_pages_fast() -> pin_user_pages_fast(), 1 release converted",
+    "converted drivers/misc/xfer.c:24 get_user_pages_fast() -> pin_user_pages_fast(), 1 release converted",
+    ("converted drivers/virt/region/region.c:43 get_user_pages_unlocked() -> pin_user_pages_unlocked(), 1 release "
+     "converted; FOLL_LONGTERM: the pages are kept in `r->pages` past the call: put_page() in region_free_all() "
+     "(drivers/virt/region/region.c:24) releases them from a teardown (region_free_all() <- region_release(); "
+     ".release at drivers/virt/region/region.c:67)"),
+]
+SPLIT_CONVERTED = {
+    ("drivers/misc/refs.c", "refs_touch"),
+    ("drivers/misc/xfer.c", "xfer_map"),
+    ("drivers/virt/region/region.c", "region_add"),
+}
+
+
+def split_tree(root: Path) -> Path:
+    """A 6.12 tree holding the --split fixtures, committed as a git repository."""
+    tree = make_tree(root, {rel: (SPLIT / name).read_text() for name, rel in SPLIT_LAYOUT.items()}, (6, 12, 0))
+    git(tree, "init", "-q")
+    git(tree, "add", "-A")
+    git(tree, "commit", "-qm", "base")
+    return tree
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git with a fixed identity; its stdout."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@localhost"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def no_git_author(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The patches' author is the default one."""
+    monkeypatch.delenv("GIT_AUTHOR_NAME", raising=False)
+    monkeypatch.delenv("GIT_AUTHOR_EMAIL", raising=False)
+
+
+@pytest.mark.usefixtures("no_git_author")
+def test_split_writes_exact_patches_that_git_am_applies_and_reaudit_converted(tmp_path: Path) -> None:
+    if not shutil.which("git"):
+        pytest.skip("git is not installed")
+    tree = split_tree(tmp_path / "t")
+    before_hash = tree_hash(tree)
+    out_dir = tmp_path / "patches"
+    rc, out, err = run_fix(tree, "--split", str(out_dir))
+    assert rc == 0
+    expected = sorted(p.name for p in (SPLIT / "expected").iterdir())
+    assert expected == [
+        "0001-drivers-misc-convert-get_user_pages_fast-to-pin_user_pages_fast.patch",
+        "0002-drivers-virt-convert-get_user_pages-to-pin_user_pages.patch",
+    ]
+    assert out.splitlines() == [str(out_dir / n) for n in expected]
+    assert sorted(p.name for p in out_dir.iterdir()) == expected
+    for n in expected:
+        assert (out_dir / n).read_text() == (SPLIT / "expected" / n).read_text(), n
+    assert err.splitlines() == SPLIT_STDERR
+    assert tree_hash(tree) == before_hash, "audit fix wrote into the tree"
+    before = audit_tree(tree, workers=1)
+    git(tree, "am", *(str(out_dir / n) for n in expected))
+    assert git(tree, "log", "--format=%s").splitlines() == [
+        "drivers/virt: convert get_user_pages*() to pin_user_pages*()",
+        "drivers/misc: convert get_user_pages_fast() to pin_user_pages_fast()",
+        "base",
+    ]
+    after = audit_tree(tree, workers=1)
+    check_reaudit(before, after, SPLIT_CONVERTED)
+    got = sorted((s.file, s.function, s.api, s.status.value, s.rule) for s in after.sites)
+    assert got == [
+        ("drivers/misc/refs.c", "refs_check", "get_user_pages_fast", "raw-closure", "gup-raw-put-page"),
+        ("drivers/misc/refs.c", "refs_touch", "pin_user_pages_fast", "converted", None),
+        ("drivers/misc/xfer.c", "xfer_map", "pin_user_pages_fast", "converted", None),
+        ("drivers/virt/region/region.c", "region_add", "pin_user_pages_unlocked", "converted", None),
+    ]
+    assert "FOLL_LONGTERM" in (tree / "drivers/virt/region/region.c").read_text()
+    assert "FOLL_LONGTERM" not in (tree / "drivers/misc/xfer.c").read_text()
+    rc, out, _ = run_fix(tree)
+    assert (rc, out) == (0, "")
+
+
+@pytest.mark.usefixtures("no_git_author")
+def test_split_from_a_git_revision_is_the_same(tmp_path: Path) -> None:
+    if not shutil.which("git"):
+        pytest.skip("git is not installed")
+    tree = split_tree(tmp_path / "t")
+    rc, _, err = run_fix(tree, "--split", str(tmp_path / "a"))
+    # The working tree changes after the commit: --git reads the revision, not the files.
+    (tree / "drivers/misc/xfer.c").write_text("/* gone */\n")
+    out, err2 = io.StringIO(), io.StringIO()
+    rc2 = cmd_fix(["HEAD", "--git", str(tree), "--jobs", "1", "--split", str(tmp_path / "b")], out, err2)
+    assert (rc, rc2) == (0, 0)
+    assert err2.getvalue() == err
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "b").iterdir())
+    for n in names:
+        assert (tmp_path / "a" / n).read_text() == (tmp_path / "b" / n).read_text()
+
+
+def test_split_refuses_a_folder_inside_the_tree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tree = fixture_tree(tmp_path / "t")
+    assert cli.main(["fix", str(tree), "--split", str(tree / "patches")]) == 2
+    assert cli.main(["fix", "--git", str(tmp_path / "nope"), "HEAD"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all(x.startswith("audit: error: ") for x in err)
+    assert "inside the audited tree" in err[0]
+    assert not (tree / "patches").exists()
+
+
+def test_split_author_from_option(tmp_path: Path) -> None:
+    tree = fixture_tree(tmp_path / "t")
+    run_fix(tree, "--split", str(tmp_path / "p"), "--author", "A U Thor <a@example.org>")
+    texts = [p.read_text() for p in sorted((tmp_path / "p").iterdir())]
+    assert len(texts) == 1 and texts[0].splitlines()[1] == "From: A U Thor <a@example.org>"
