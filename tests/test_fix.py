@@ -450,3 +450,19 @@ def test_split_author_from_option(tmp_path: Path) -> None:
     run_fix(tree, "--split", str(tmp_path / "p"), "--author", "A U Thor <a@example.org>")
     texts = [p.read_text() for p in sorted((tmp_path / "p").iterdir())]
     assert len(texts) == 1 and texts[0].splitlines()[1] == "From: A U Thor <a@example.org>"
+
+
+def test_longterm_flag_keeps_the_flags_expression_intact(tmp_path: Path) -> None:
+    text = (SPLIT / "region.c").read_text()
+    text = text.replace("static long region_add(struct region_ctx *ctx, unsigned long uaddr, unsigned long nr)",
+                        "static long region_add(struct region_ctx *ctx, unsigned long uaddr, unsigned long nr, int w)")
+    text = text.replace("r->pages, FOLL_GET);", "r->pages, w ? FOLL_WRITE : 0);")
+    text = text.replace("region_add(file->private_data, arg, 1)", "region_add(file->private_data, arg, 1, 0)")
+    tree = make_tree(tmp_path / "t", {"drivers/virt/region/region.c": text}, (6, 12, 0))
+    rc, diff, _ = run_fix(tree)
+    assert rc == 0
+    added = [x for x in diff.splitlines() if x.startswith("+") and not x.startswith("+++")]
+    assert added[1:] == [
+        "+\tgot = pin_user_pages_unlocked(uaddr, nr, r->pages,",
+        "+\t\t\t\t      (w ? FOLL_WRITE : 0) | FOLL_LONGTERM);",
+    ]

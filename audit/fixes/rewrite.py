@@ -80,6 +80,12 @@ class Rewriter(Role):
         """Rename a call's callee (and replace argument `arg` with new text), realigning continuation
         lines aligned to its `(`."""
         old = node_text(name)
+        if call.start_point[0] == call.end_point[0] and arg is not None:
+            # One line: the whole call, wrapped at `(` if the new flags make it too long.
+            a, b = arg[0].start_byte - name.end_byte, arg[0].end_byte - name.end_byte
+            rest = src.data[name.end_byte : call.end_byte]
+            text = new + (rest[:a] + arg[1].encode() + rest[b:]).decode("utf-8")
+            return [Edit(src.rel, call.start_byte, call.end_byte, self._wrap(src, call, text).encode())]
         if call.start_point[0] == call.end_point[0] or len(new) == len(old):
             edits = [Edit(src.rel, name.start_byte, name.end_byte, new.encode())]
             if arg is not None:
