@@ -54,12 +54,16 @@ class TreeContext:
             regex = r"\b(" + "|".join(re.escape(n) for n in todo) + r")\b"
             job = self.src.start_grep(regex, self.workers or 1)
             got = job.result()
-            files = got[0] if got is not None else {rel for rel, _ in self.src.walk().files}
             for n in todo:
                 self._refs[n] = set()
             rx = re.compile(regex.encode())
-            for rel in sorted(files):
-                for m in set(rx.findall(self.file(rel).data)):
+            if got is not None:
+                scan = ((rel, self.file(rel).data) for rel in sorted(got[0]))
+            else:
+                # No prefilter (no grep): every file is read once and not kept.
+                scan = ((rel, self.src.read(rel) or b"") for rel, _ in self.src.walk().files)
+            for rel, data in scan:
+                for m in set(rx.findall(data)):
                     self._refs[m.decode()].add(rel)
         return {n: self._refs[n] for n in names}
 
