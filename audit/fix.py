@@ -68,8 +68,38 @@ def _source(args: argparse.Namespace) -> Source:
             raise UsageError(str(e)) from None
         check_source(src)
         return src
-    check_tree(Path(args.path))
-    return FsSource(args.path)
+    root, _ = tree_root(Path(args.path))
+    return FsSource(str(root), args.path)
+
+
+def tree_root(path: Path) -> tuple[Path, str]:
+    """The kernel tree holding `path` (a tree, or a folder inside one, as `make M=dir` scopes a build)
+    and the folder relative to it ("" for the whole tree); InputError when there is none.
+
+    A top Makefile with VERSION/PATCHLEVEL marks the root; without one above, the nearest folder with
+    `mm/` and `include/` (arch/x86 has both, so the Makefile is looked for first).
+    """
+    if not path.is_dir():
+        check_tree(path)  # raises: missing, or not a directory
+    here = path.resolve()
+    ups = (here, *here.parents)
+
+    def versioned(d: Path) -> bool:
+        try:
+            head = (d / "Makefile").read_bytes()[:4096]
+        except OSError:
+            return False
+        return b"VERSION" in head and b"PATCHLEVEL" in head
+
+    root = next((u for u in ups if versioned(u)), None) or \
+        next((u for u in ups if (u / "mm").is_dir() and (u / "include").is_dir()), None)
+    if root is None:
+        check_tree(path)  # raises with the reason
+    assert root is not None
+    depth = len(here.relative_to(root).parts)
+    if depth == 0:
+        return path, ""
+    return Path(os.path.normpath(os.path.join(path, *([".."] * depth)))), here.relative_to(root).as_posix()
 
 
 def _author(args: argparse.Namespace) -> str:
@@ -97,15 +127,15 @@ def _split_dir(args: argparse.Namespace, src: Source) -> Path:
 
 
 def make_plan(src: Source | Path, select: set[str] | None = None, workers: int | None = None,
-              report: Report | None = None) -> tuple[Plan, TreeContext]:
-    """Audit the tree (unless `report` is given) and plan its conversion."""
+              report: Report | None = None, scope: str = "") -> tuple[Plan, TreeContext]:
+    """Audit the tree (unless `report` is given) and plan the conversion of its sites under `scope`."""
     if isinstance(src, Path):
         src = FsSource(str(src))
     version = tree_version(src)
     if report is None:
         report = audit_tree(src, workers=workers)
     ctx = TreeContext(src, version, catalogue.load(version), fix_rules(), workers)
-    return Planner(ctx, report, select).plan(), ctx
+    return Planner(ctx, report, select, scope).plan(), ctx
 
 
 def _select(args: argparse.Namespace) -> set[str] | None:
@@ -137,8 +167,9 @@ def cmd_fix(argv: list[str], out: TextIO, err: TextIO | None = None) -> int:
         raise UsageError(str(e)) from None
     src = _source(args)
     split = _split_dir(args, src) if args.split else None
-    report = audit_tree(src if args.git else Path(args.path), shown_root=args.path, workers=args.jobs)
-    plan, ctx = make_plan(src, select, args.jobs, report)
+    scope = "" if args.git else tree_root(Path(args.path))[1]
+    report = audit_tree(src if args.git else Path(src.root), shown_root=src.label, workers=args.jobs)
+    plan, ctx = make_plan(src, select, args.jobs, report, scope)
     for s, why in plan.declined:
         err.write(f"declined {s.file}:{s.line} {s.api}(): {why}\n")
     for c in plan.converted:

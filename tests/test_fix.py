@@ -466,3 +466,60 @@ def test_longterm_flag_keeps_the_flags_expression_intact(tmp_path: Path) -> None
         "+\tgot = pin_user_pages_unlocked(uaddr, nr, r->pages,",
         "+\t\t\t\t      (w ? FOLL_WRITE : 0) | FOLL_LONGTERM);",
     ]
+
+
+def test_a_folder_of_the_tree_scopes_the_conversion(tmp_path: Path) -> None:
+    tree = fixture_tree(tmp_path / "t")
+    rc, out, err = run_fix(tree / "drivers" / "misc")
+    assert rc == 0
+    full = (FIX / "expected.diff").read_text()
+    assert out == full
+    assert [x for x in err.splitlines() if x.startswith("declined ")] == EXPECTED_DECLINES[1:]
+    rc, out, err = run_fix(tree / "arch")
+    assert (rc, out) == (0, "")
+    assert err.splitlines() == [EXPECTED_DECLINES[0]]
+    # A site outside the scope still declines the one inside that shares its release.
+    other = make_tree(tmp_path / "o", {"drivers/misc/a.c": SHARED_A, "fs/b.c": SHARED_B})
+    assert run_fix(other / "drivers" / "misc") == (0, "", (
+        "declined drivers/misc/a.c:15 get_user_pages_fast(): release put_page() at drivers/misc/a.c:8 in "
+        "shared_release() is shared with fs/b.c:9 iov_iter_get_pages2() (raw-closure), which is not converted\n"))
+
+
+SHARED_A = """#include <linux/mm.h>
+
+void shared_release(struct page **pages, unsigned int n)
+{
+\tunsigned int i;
+
+\tfor (i = 0; i < n; i++)
+\t\tput_page(pages[i]);
+}
+
+static int a_map(unsigned long uaddr, struct page **pages, unsigned int n)
+{
+\tint got;
+
+\tgot = get_user_pages_fast(uaddr, n, 0, pages);
+\tif (got < 0)
+\t\treturn got;
+\ta_use(pages, got);
+\tshared_release(pages, got);
+\treturn 0;
+}
+"""
+SHARED_B = """#include <linux/mm.h>
+#include <linux/uio.h>
+
+static ssize_t b_read(struct iov_iter *iter, struct page **pages)
+{
+\tsize_t off;
+\tssize_t got;
+
+\tgot = iov_iter_get_pages2(iter, pages, 4096, 1, &off);
+\tif (got <= 0)
+\t\treturn got;
+\tb_use(pages[0], off);
+\tshared_release(pages, 1);
+\treturn got;
+}
+"""

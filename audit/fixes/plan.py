@@ -97,17 +97,24 @@ class _State:
 class Planner:
     """Decides, for one audited tree, which sites convert and what the edits are."""
 
-    def __init__(self, ctx: TreeContext, report: Report, select: set[str] | None = None) -> None:
-        """Plan over `report` of the tree `ctx`."""
+    def __init__(self, ctx: TreeContext, report: Report, select: set[str] | None = None, scope: str = "") -> None:
+        """Plan over `report` of the tree `ctx`: the sites `select`ed by rule id under folder `scope`.
+
+        Sites outside the scope are neither converted nor listed, but they still count: a release
+        shared with one of them declines the site in scope.
+        """
         self.ctx = ctx
         self.report = report
         self.select = select
+        self.scope = scope.strip("/")
         self.policy = Policy(ctx)
         self.rewriter = Rewriter(ctx)
         self.lifetime = Lifetime(ctx, self.policy)
 
     def selected(self, s: Site) -> bool:
-        """Whether `--select` keeps site `s`."""
+        """Whether `--select` and the scope keep site `s`."""
+        if self.scope and not s.file.startswith(self.scope + "/"):
+            return False
         return self.select is None or (s.rule is not None and s.rule in self.select)
 
     def plan(self) -> Plan:
