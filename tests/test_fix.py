@@ -523,3 +523,26 @@ static ssize_t b_read(struct iov_iter *iter, struct page **pages)
 \treturn got;
 }
 """
+
+
+def test_split_groups_merge_subsystems_that_edit_one_file() -> None:
+    from audit.fixes.ctext import Edit
+    from audit.fixes.patch import groups, subject
+    from audit.fixes.plan import Conversion, Plan
+    from audit.model import RefKind, Release
+
+    def conv(file: str, helper: str) -> tuple[Conversion, set[Edit]]:
+        rel = Release(helper, 5, 3, "h_release", "put_page", RefKind.GET)
+        site = Site(file, 9, 8, "f", "get_user_pages_fast", RefKind.GET, "pages", False, Status.RAW_CLOSURE,
+                    (rel,), ())
+        edits = {Edit(file, 100, 119, b"pin_user_pages_fast"), Edit(helper, 50, 58, b"unpin_user_page")}
+        return Conversion(site, "pin_user_pages_fast", ((rel, "unpin_user_page"),), (), None), edits
+
+    a, ea = conv("drivers/misc/a.c", "include/linux/h.h")
+    b, eb = conv("fs/b.c", "include/linux/h.h")
+    c, ec = conv("mm/c.c", "mm/h.c")
+    plan = Plan(edits=sorted(ea | eb | ec, key=lambda e: (e.file, e.start)), converted=[a, b, c])
+    plan._owned = {(x.site.file, x.site.line, x.site.column): e for x, e in ((a, ea), (b, eb), (c, ec))}
+    got = groups(plan)
+    assert [[x.site.file for x in g] for g in got] == [["drivers/misc/a.c", "fs/b.c"], ["mm/c.c"]]
+    assert subject(got[0]) == "drivers/misc, fs: convert get_user_pages_fast() to pin_user_pages_fast()"
