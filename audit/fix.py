@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--author", metavar="'NAME <EMAIL>'", help="From: of the --split patches (default: "
                    "GIT_AUTHOR_NAME/GIT_AUTHOR_EMAIL, else gup-audit)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--no-cache", action="store_true", help="do not use or update the result cache")
     return p
 
 
@@ -168,7 +169,8 @@ def cmd_fix(argv: list[str], out: TextIO, err: TextIO | None = None) -> int:
     src = _source(args)
     split = _split_dir(args, src) if args.split else None
     scope = "" if args.git else tree_root(Path(args.path))[1]
-    report = audit_tree(src if args.git else Path(src.root), shown_root=src.label, workers=args.jobs)
+    tree: Source | Path = Path(src.root) if isinstance(src, FsSource) else src
+    report = audit_tree(tree, shown_root=src.label, workers=args.jobs, use_cache=not args.no_cache)
     plan, ctx = make_plan(src, select, args.jobs, report, scope)
     for s, why in plan.declined:
         err.write(f"declined {s.file}:{s.line} {s.api}(): {why}\n")

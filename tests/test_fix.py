@@ -80,7 +80,7 @@ def fixture_tree(root: Path, version: tuple[int, int, int] = (6, 1, 0)) -> Path:
 def run_fix(tree: Path, *extra: str) -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of `audit fix TREE ...` run in-process."""
     out, err = io.StringIO(), io.StringIO()
-    rc = cmd_fix([str(tree), "--jobs", "1", *extra], out, err)
+    rc = cmd_fix([str(tree), "--jobs", "1", "--no-cache", *extra], out, err)
     return rc, out.getvalue(), err.getvalue()
 
 
@@ -426,7 +426,7 @@ def test_split_from_a_git_revision_is_the_same(tmp_path: Path) -> None:
     # The working tree changes after the commit: --git reads the revision, not the files.
     (tree / "drivers/misc/xfer.c").write_text("/* gone */\n")
     out, err2 = io.StringIO(), io.StringIO()
-    rc2 = cmd_fix(["HEAD", "--git", str(tree), "--jobs", "1", "--split", str(tmp_path / "b")], out, err2)
+    rc2 = cmd_fix(["HEAD", "--git", str(tree), "--jobs", "1", "--no-cache", "--split", str(tmp_path / "b")], out, err2)
     assert (rc, rc2) == (0, 0)
     assert err2.getvalue() == err
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
