@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
                    "and print their names")
     p.add_argument("--author", metavar="'NAME <EMAIL>'", help="From: of the --split patches (default: "
                    "GIT_AUTHOR_NAME/GIT_AUTHOR_EMAIL, else gup-audit)")
+    p.add_argument("--signoff", action="store_true", help="end each --split message with Signed-off-by: AUTHOR "
+                   "(the Developer's Certificate of Origin is yours to give: off by default)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     p.add_argument("--no-cache", action="store_true", help="do not use or update the result cache")
     return p
@@ -184,7 +186,7 @@ def cmd_fix(argv: list[str], out: TextIO, err: TextIO | None = None) -> int:
     if split is None:
         out.write(unified_diff(sources, plan.edits))
         return 0
-    for p in series(plan, sources, _author(args)):
+    for p in series(plan, sources, _author(args), signoff=args.signoff):
         try:
             (split / p.name).write_text(p.text)
         except OSError as e:

@@ -445,11 +445,16 @@ def test_split_refuses_a_folder_inside_the_tree(tmp_path: Path, capsys: pytest.C
     assert not (tree / "patches").exists()
 
 
-def test_split_author_from_option(tmp_path: Path) -> None:
+def test_split_author_from_option_and_signoff(tmp_path: Path) -> None:
     tree = fixture_tree(tmp_path / "t")
     run_fix(tree, "--split", str(tmp_path / "p"), "--author", "A U Thor <a@example.org>")
     texts = [p.read_text() for p in sorted((tmp_path / "p").iterdir())]
     assert len(texts) == 1 and texts[0].splitlines()[1] == "From: A U Thor <a@example.org>"
+    assert "Signed-off-by:" not in texts[0]
+    run_fix(tree, "--split", str(tmp_path / "s"), "--author", "A U Thor <a@example.org>", "--signoff")
+    (signed,) = [p.read_text() for p in sorted((tmp_path / "s").iterdir())]
+    assert signed == texts[0].replace("(audit fix --split).\n---\n",
+                                      "(audit fix --split).\n\nSigned-off-by: A U Thor <a@example.org>\n---\n")
 
 
 def test_longterm_flag_keeps_the_flags_expression_intact(tmp_path: Path) -> None:

@@ -240,14 +240,16 @@ def _slug(text: str) -> str:
     return s[:64].rstrip("-.")
 
 
-def series(plan: Plan, sources: dict[str, bytes], author: str) -> list[Patch]:
-    """One `git am` patch per subsystem group of `plan`, numbered in subsystem order."""
+def series(plan: Plan, sources: dict[str, bytes], author: str, signoff: bool = False) -> list[Patch]:
+    """One `git am` patch per subsystem group of `plan`, numbered in subsystem order (with a
+    `Signed-off-by: author` trailer when `signoff`)."""
     out: list[Patch] = []
     for i, convs in enumerate(groups(plan), 1):
         mine = sorted({e for c in convs for e in plan.edits_of(c)}, key=lambda e: (e.file, e.start, e.end))
         diff = unified_diff(sources, mine, git=True)
         subj = subject(convs)
-        text = (f"{MAGIC}\nFrom: {author}\nSubject: [PATCH] {subj}\n\n{body(convs)}---\n{diffstat(diff)}\n"
+        trailer = f"\nSigned-off-by: {author}\n" if signoff else ""
+        text = (f"{MAGIC}\nFrom: {author}\nSubject: [PATCH] {subj}\n\n{body(convs)}{trailer}---\n{diffstat(diff)}\n"
                 f"{diff}-- \ngup-audit {VERSION}\n\n")
         out.append(Patch(f"{i:04d}-{_slug(subj)}.patch", subj, text))
     return out
