@@ -28,7 +28,7 @@ static int acme_pin(unsigned long uaddr, struct page **pages, int n)
 {
 \tint got = pin_user_pages_fast(uaddr, n, 0, pages);
 
-\tunpin_user_pages(pages, got);
+\tif (got > 0)\n\t\tunpin_user_pages(pages, got);
 \treturn got;
 }
 """
@@ -105,7 +105,7 @@ def test_json_report_matches_the_contract_exactly(small_tree: Path, tmp_path: Pa
         15, 12, "pin_user_pages_fast", "pin", "converted", False, None)
     # The fake tree has no mm/memory.c: the COW profile is unknown, so no exposure is claimed for the pin.
     assert (pin["class"], pin["exposure"], data["cow"]["reuse_check"]) == ("misc-driver", [], "unknown")
-    assert pin["closure"] == [{"file": "drivers/misc/acme.c", "line": 17, "function": "acme_pin", "api": "unpin_user_pages"}]
+    assert pin["closure"] == [{"file": "drivers/misc/acme.c", "line": 18, "function": "acme_pin", "api": "unpin_user_pages"}]
     assert data["summary"]["sites"] == 2
     assert data["summary"]["by_status"] == {
         "converted": 1, "raw-closure": 1, "mismatch": 0, "no-closure-found": 0, "no-pages": 0}
