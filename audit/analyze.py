@@ -398,6 +398,12 @@ class Analyzer:
             pages_arg=pages_arg, write=write, call_text=f"{c.name}({', '.join(c.args)})", width=width,
             implementation=c.func in self.cat.acquire,
         )
+        kernel = self.kernel_iterator(path, c) if c.name in self.cat.extraction else None
+        if kernel is not None:
+            ev.append(Evidence(path, c.span.line, kernel))
+            ev.append(Evidence(path, c.span.line, f"{c.name}() only lists the pages of a kernel iterator: "
+                               "no reference is taken, nothing is held"))
+            return Site(status=Status.NO_PAGES, closure=(), evidence=tuple(ev), **base)  # type: ignore[arg-type]
         if form is not None and form.pages is not None and pages_arg is None:
             ev.append(Evidence(path, c.span.line, "no pages array passed: fault-in only, nothing is held"))
             return Site(status=Status.NO_PAGES, closure=(), evidence=tuple(ev), **base)  # type: ignore[arg-type]
@@ -483,6 +489,73 @@ class Analyzer:
                 continue
             kept.append(r)
         return kept, tuple(res.defects), pruned
+
+    def _kernel_guard(self, guard: str | None, guard_else: bool) -> bool:
+        """A branch that tests a kernel-only flag (`flags & MSG_SPLICE_PAGES`) positively."""
+        if not guard or guard_else:
+            return False
+        for part in re.split(r"&&", guard):
+            p = part.strip()
+            if p.startswith("!") or "==" in p.replace(" ", "").replace("!=", ""):
+                continue
+            if set(_IDENT.findall(p)) & self.cat.kernel_only_flags:
+                return True
+        return False
+
+    def _kernel_iter_expr(self, path: str, func: str, expr: str, depth: int = 1) -> str | None:
+        """Why the iterator `expr` is kernel-backed in `func`, or None."""
+        e = expr.strip().lstrip("&").strip()
+        fields = set(_FIELD_NAMES.findall(e))
+        if fields & self.cat.kernel_iterator_fields:
+            return f"`{expr}` is a kernel iterator field ({', '.join(sorted(fields & self.cat.kernel_iterator_fields))})"
+        for call in self.ix.calls_of((path, func)):
+            if not call.args:
+                continue
+            if call.name in self.cat.kernel_iterators and call.args[0].strip().lstrip("&").strip() == e:
+                return f"{func}() makes `{e}` a kernel iterator with {call.name}() (line {call.span.line})"
+            if depth > 0 and call.name not in self.cat.acquire:
+                for i, a in enumerate(call.args):
+                    if a.strip().lstrip("&").strip() != e or not a.strip().startswith("&"):
+                        continue
+                    if self.store is not None:
+                        self._take(self.store.definition(call.name, path))
+                    for dpath, fi in self.ix.definitions(call.name, path):
+                        if i < len(fi.params) and fi.params[i] and dpath == path:
+                            why = self._kernel_iter_expr(dpath, fi.name, fi.params[i], depth - 1)
+                            if why:
+                                return f"{call.name}() (line {call.span.line}) loads `{e}`: {why}"
+        return None
+
+    def kernel_iterator(self, path: str, c: Call) -> str | None:
+        """Why an extraction call only ever sees kernel iterators (so it takes nothing), or None:
+        the iterator is made kernel-backed in the function, or is a kernel iterator field, the call
+        sits in a branch that tests a kernel-only flag, or every caller calls under such a branch
+        or passes a kernel iterator."""
+        i = self.cat.extraction[c.name]
+        func = c.func or ""
+        if i < len(c.args):
+            why = self._kernel_iter_expr(path, func, c.args[i])
+            if why:
+                return why
+        if self._kernel_guard(c.guard, c.guard_else):
+            return f"the call is in a branch that tests a kernel-only flag (`{c.guard}`)"
+        fi = next((f for p, f in self.ix.funcs.get(func, []) if p == path), None)
+        if fi is None or i >= len(c.args):
+            return None
+        idx = next((k for k, p in enumerate(fi.params) if p and p == c.args[i].strip().lstrip("&").strip()), None)
+        self.load_callers(func, path)
+        callers = [(cp, cc) for cp, cc in self.ix.callers_of(func)
+                   if cc.func is not None and (not fi.static or cp == path)]
+        if not callers:
+            return None
+        for cp, cc in callers:
+            if self._kernel_guard(cc.guard, cc.guard_else):
+                continue
+            if idx is not None and idx < len(cc.args) and self._kernel_iter_expr(cp, cc.func or "", cc.args[idx]):
+                continue
+            return None
+        return (f"every caller of {func}() ({len(callers)}) calls it in a branch that tests a kernel-only flag "
+                "or passes a kernel iterator")
 
     def flag_kinds(self, path: str, func: str, arg: str, depth: int = 3) -> dict[RefKind, tuple[str, int, str]]:
         """Which reference kinds the callers of `func` ask for through the flags `arg` (a parameter of

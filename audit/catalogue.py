@@ -137,6 +137,14 @@ class Catalogue:
     """Directories where the APIs are defined."""
     declared_in: tuple[str, ...]
     """Headers that declare the acquire APIs."""
+    extraction: dict[str, int]
+    """Extraction APIs (pins only from user-backed iterators) -> index of the iterator argument."""
+    kernel_iterators: frozenset[str]
+    """Calls that make their first argument a kernel-backed iterator."""
+    kernel_only_flags: frozenset[str]
+    """Flags only kernel callers set (MSG_SPLICE_PAGES): a branch testing one carries kernel pages."""
+    kernel_iterator_fields: frozenset[str]
+    """Struct fields that only ever hold kernel iterators."""
     transparent_conditions: frozenset[str]
     """Macros that stand for their first argument in a branch condition (`unlikely(x)`)."""
     array_freers: frozenset[str]
@@ -236,6 +244,10 @@ def load(version: Version | None) -> Catalogue:
         pin_predicates=tuple(raw.get("guards", {}).get("pin_predicates", [])),
         api_homes=tuple(s.get("api_homes", ["mm/"])),
         declared_in=tuple(s.get("declared_in", [])),
+        extraction={e["name"]: int(e["iter"]) for e in raw.get("extraction", {}).get("apis", [])},
+        kernel_iterators=frozenset(raw.get("extraction", {}).get("kernel_iterators", [])),
+        kernel_only_flags=frozenset(raw.get("extraction", {}).get("kernel_only_flags", [])),
+        kernel_iterator_fields=frozenset(raw.get("extraction", {}).get("kernel_iterator_fields", [])),
         transparent_conditions=frozenset(raw.get("conditions", {}).get("transparent", [])),
         array_freers=frozenset(raw.get("array_freers", {}).get("names", [])),
         write_flag=s.get("write_flag", "FOLL_WRITE"),
