@@ -480,6 +480,9 @@ class Analyzer:
         if not res.complete:
             return releases, (), []
         kept, pruned = [], []
+        if res.acquire_repeats:
+            # The call runs again around a loop: its own releases may drop an earlier round's pages.
+            return releases, tuple(res.defects), []
         self._short_only = {(path, r.line, r.column) for r in releases if r.file == path and r.function == c.func
                             and r.hops == 0 and (r.line, r.column) not in res.full_releases}
         for r in releases:

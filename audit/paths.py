@@ -66,6 +66,8 @@ class PathResult:
     defects: list[Defect] = field(default_factory=list)
     complete: bool = True
     """False when the walk gave up (too many states): no defect is claimed then."""
+    acquire_repeats: bool = False
+    """The acquire sits in a loop (or a goto retry): later rounds add to what earlier rounds took."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,9 @@ class Walker:
         self._defects: dict[tuple[str, int], Defect] = {}
         self._loop_releases = self._releasing_loops()
         self._to_acquire = self._reaching_acquire()
+        self.result.acquire_repeats = any(
+            n.loop >= 0 and any(c.name == acq.name and c.line == acq.line and c.column == acq.column for c in n.calls)
+            for n in flow.nodes)
         self._shared = self._shared_atoms()
         self._plain_cache: dict[tuple[int, frozenset[str] | None], bool] = {}
         self._to_release = self._reaching_release()
@@ -315,6 +320,7 @@ class Walker:
         for c in node.calls:
             if c.name == self.acq.name and c.line == self.acq.line and c.column == self.acq.column:
                 if armed:
+                    self.result.acquire_repeats = True
                     return None  # around a retry loop: the first round's pages are accounted for
                 armed = True
                 outcomes = ALL - ({PART} if self.single else set())
