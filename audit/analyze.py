@@ -424,6 +424,9 @@ class Analyzer:
             if fi_a is not None and (root.name in fi_a.params or c.returned
                                      or self._returns(path, c.func, {root.name}, root)):
                 self._wrappers.setdefault((path, c.func, "acquire"), c.name)
+                if c.func not in self.cat.acquire:
+                    idx = fi_a.params.index(root.name) if root.name in fi_a.params else None
+                    defects += self.wrapper_callers(path, fi_a, idx, releases)
         passthrough = False
         if form is not None and form.flags is not None and form.flags < len(c.args):
             fi = next((f for p, f in self.ix.funcs.get(c.func, []) if p == path), None)
@@ -613,6 +616,41 @@ class Analyzer:
         if form.pages is not None and form.pages < len(c.args):
             return c.args[form.pages]
         return c.lhs or ""
+
+    def wrapper_callers(self, path: str, fi: FuncInfo, idx: int | None, releases: list[Release]) -> tuple[Defect, ...]:
+        """The path walk in the callers of an acquire wrapper (`pages = io_pin_pages(...)`,
+        `pinned = pin_rcv_pages(fd, tidbuf)`): the wrapper's call is their acquire, all or nothing."""
+        self.load_callers(fi.name, path)
+        out: list[Defect] = []
+        releasing = {r.function for r in releases if r.function}
+        for cpath, cc in self.ix.callers_of(fi.name):
+            if cc.func is None or (fi.static and cpath != path):
+                continue
+            expr = cc.args[idx] if idx is not None and idx < len(cc.args) else cc.lhs
+            if not expr:
+                continue
+            croot = root_of(expr, self.ix.tags_for(cpath, cc.func), cpath)
+            if croot is None:
+                continue
+            fl = self.ix.flows.get((cpath, cc.func))
+            if fl is None and self.store is not None:
+                for ff in self.store.flows_of(cpath, cc.func, frozenset({fi.name})):
+                    self._take([ff])
+                fl = self.ix.flows.get((cpath, cc.func))
+            if fl is None:
+                continue
+            names, _ = self._aliases(cpath, cc.func, croot)
+            holds = self._holds_fn(cpath, cc.func, croot, names)
+            cfi = next((f for p, f in self.ix.funcs.get(cc.func, []) if p == cpath), None)
+            kind = "field" if croot.kind == "field" else (
+                "param" if cfi is not None and croot.name in cfi.params else "local")
+            wrappers = {call.name: i for call in self.ix.calls_of((cpath, cc.func)) if call.name in releasing
+                        for i, a in enumerate(call.args) if holds(a)}
+            acq = Acquire(fi.name, cc.span.line, cc.span.column, cc.args, idx, None, cc.lhs, kind,
+                          _BASE_SPLIT.split(access_path(expr) or "")[0] if kind == "field" else "", True)
+            res = walk(fl, acq, holds, self.cat, cpath, wrappers)
+            out.extend(d for d in res.defects if d.rule in ("gup-leak", "gup-double-release"))
+        return tuple(out)
 
     def dirty_lost(self, path: str, c: Call, releases: list[Release]) -> tuple[Defect, ...]:
         """gup-dirty-lost: pages taken for writing, and no release or releasing function dirties them.

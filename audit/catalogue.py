@@ -147,6 +147,10 @@ class Catalogue:
     """Struct fields that only ever hold kernel iterators."""
     transparent_conditions: frozenset[str]
     """Macros that stand for their first argument in a branch condition (`unlikely(x)`)."""
+    error_tests: frozenset[str]
+    """`IS_ERR(p)`: true for an error pointer."""
+    error_or_null_tests: frozenset[str]
+    """`IS_ERR_OR_NULL(p)`: true for an error pointer or NULL."""
     array_freers: frozenset[str]
     """Calls that free a pages array itself (kfree), not the references in it."""
     write_flag: str
@@ -249,6 +253,8 @@ def load(version: Version | None) -> Catalogue:
         kernel_only_flags=frozenset(raw.get("extraction", {}).get("kernel_only_flags", [])),
         kernel_iterator_fields=frozenset(raw.get("extraction", {}).get("kernel_iterator_fields", [])),
         transparent_conditions=frozenset(raw.get("conditions", {}).get("transparent", [])),
+        error_tests=frozenset(raw.get("conditions", {}).get("error_tests", [])),
+        error_or_null_tests=frozenset(raw.get("conditions", {}).get("error_or_null_tests", [])),
         array_freers=frozenset(raw.get("array_freers", {}).get("names", [])),
         write_flag=s.get("write_flag", "FOLL_WRITE"),
         pin_flag=s.get("pin_flag", "FOLL_PIN"),

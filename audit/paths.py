@@ -221,6 +221,10 @@ class Walker:
         """The value of an atom about R for outcome `o`, None when the atom is not about R."""
         if atom.startswith("!") and self._is_r(atom[1:], rnames):
             return o == ZERO
+        head, _, rest = atom.partition("(")
+        if rest.endswith(")") and head in self.cat.error_tests | self.cat.error_or_null_tests \
+                and self._is_r(rest[:-1], rnames):
+            return o == NEG or (o == ZERO and head in self.cat.error_or_null_tests)
         if self._is_r(atom, rnames):
             return o != ZERO
         m = _CMP.match(atom)
@@ -440,8 +444,10 @@ class Walker:
                     or any(w in st.rnames for w in _WORD.findall(ret))):
             return  # the pages, or their count, go back to the caller
         partial_only = FULL not in st.outcomes
+        if not partial_only and not st.freed:
+            return  # every page may be held and none released: ownership went where the walk cannot see
         if self.acq.root_kind == "local":
-            conf = "high" if (partial_only or st.freed) else "low"
+            conf = "high"
         elif st.freed:
             conf = "high" if partial_only else "medium"
         elif _ERRNO.match(ret.replace(" ", "")) and partial_only and not st.count_kept:

@@ -262,6 +262,27 @@ class FactStore:
         self._done.add((kind, key))
         return True
 
+    def flows_of(self, path: str, func: str, names: frozenset[str]) -> list[FileFacts]:
+        """`func` in `path` parsed again for the control-flow graphs of its calls of `names` (the
+        callers of a discovered acquire wrapper)."""
+        sf = self.files.get(path)
+        if sf is None or not self._once("flows", f"{path}:{func}:{','.join(sorted(names))}"):
+            return []
+        ids = [i for p, i in self._by_name.get(func, []) if p == path]
+        if not ids:
+            return []
+        src = sf.src if sf.src is not None else self.root.read(path)
+        if src is None:
+            return []
+        if sf.lines is None:
+            sf.lines = parse.Lines(src)
+        try:
+            ff = facts.extract(path, src, self.focus, [(sf.chunks[i].start, sf.chunks[i].end) for i in ids],
+                               sf.lines, flows_for=names)
+        except (ValueError, RecursionError, MemoryError):
+            return []
+        return [FileFacts(path, (), (), (), (), (), (), ff.lines, (), ff.flows)] if ff.flows else []
+
     def body(self, path: str, func: str) -> list[FileFacts]:
         """The facts of `func` in `path`."""
         if not self._once("body", f"{path}:{func}"):
