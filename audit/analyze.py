@@ -37,7 +37,7 @@ MAX_EVIDENCE = 40
 """How many (function, root) states one site may visit."""
 
 _PATH = re.compile(r"[A-Za-z_]\w*(?:\s*(?:->|\.)\s*[A-Za-z_]\w*|\s*\[[^\]]*\])*")
-_CAST = re.compile(r"^\(\s*(?:const\s+)?(?:struct\s+)?\w+\s*\**\s*\)")
+_CAST = re.compile(r"^\(\s*(?:const\s+|volatile\s+)*(?:struct\s+|union\s+|unsigned\s+|signed\s+)*\w+\s*\**\s*\)")
 _NULLS = frozenset({"NULL", "0", "(void *)0", "NULL_PAGE"})
 _FIELD_TAIL = re.compile(r"(?:->|\.)\s*([A-Za-z_]\w*)$")
 _FIELDS = re.compile(r"(?:->|\.)([A-Za-z_]\w*)")
@@ -87,10 +87,9 @@ class Root:
 def _strip(expr: str) -> str:
     e = expr.strip()
     while True:
-        e2 = e.lstrip("&*( ").strip()
-        m = _CAST.match(e2)
-        if m:
-            e2 = e2[m.end():].strip()
+        m = _CAST.match(e)
+        e2 = e[m.end():].strip() if m else e
+        e2 = e2.lstrip("&*( ").strip()
         if e2 == e:
             break
         e = e2

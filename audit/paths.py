@@ -440,9 +440,9 @@ class Walker:
         if not st.armed or not (st.outcomes & HELD) or st.releases or st.handed:
             return
         ret = node.text
-        if ret and (self.holds(ret) or any(self._is_r(w, st.rnames) for w in _WORD.findall(ret))
-                    or any(w in st.rnames for w in _WORD.findall(ret))):
-            return  # the pages, or their count, go back to the caller
+        if ret and not st.freed and (self.holds(ret) or any(self._is_r(w, st.rnames) for w in _WORD.findall(ret))
+                                     or any(w in st.rnames for w in _WORD.findall(ret))):
+            return  # the pages, or their count, go back to the caller (unless their array was freed)
         partial_only = FULL not in st.outcomes
         if not partial_only and not st.freed:
             return  # every page may be held and none released: ownership went where the walk cannot see
@@ -534,8 +534,6 @@ class Walker:
                     steps = st.steps
                     jump = st.jump
                     if st.armed:
-                        if outcomes != st.outcomes:
-                            jump = 0  # a new decision on R: the exit after it is the one that counts
                         if len(steps) < 12:
                             steps = steps + ((node.line, f"`{node.text}` is {'true' if truth else 'false'}"),)
                     todo.append(_with(st, node=succ, outcomes=outcomes, facts=facts, steps=steps, jump=jump,
