@@ -12,6 +12,7 @@ import importlib
 import io
 import json
 import os
+import shutil
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -61,6 +62,8 @@ def _scan_parser() -> argparse.ArgumentParser:
     p.add_argument("--select", metavar="ID[,ID..]", help="report only these rule ids")
     p.add_argument("--ignore", metavar="ID[,ID..]", help="do not report these rule ids")
     p.add_argument("--baseline", metavar="FILE", help="report only findings not in FILE (a previous JSON report)")
+    p.add_argument("-v", "--show-evidence", action="store_true",
+                   help="pretty: every evidence step, the API table, the COW evidence and the discovered wrappers")
     p.add_argument("--jobs", type=_jobs, default=None, help="worker processes (default: all cores)")
     p.add_argument("--no-cache", action="store_true",
                    help="do not use or update the result cache ($XDG_CACHE_HOME/gup-audit)")
@@ -200,13 +203,15 @@ def cmd_scan(argv: Sequence[str], stdout: TextIO) -> int:
         baseline))
     to_file = args.output is not None
     fmt = Format(args.format) if args.format else (Format.PRETTY if (stdout.isatty() and not to_file) else Format.CONCISE)
-    color = fmt is Format.PRETTY and not to_file and stdout.isatty() and "NO_COLOR" not in os.environ
+    tty = not to_file and stdout.isatty()
+    color = fmt is Format.PRETTY and "NO_COLOR" not in os.environ and (tty or bool(os.environ.get("FORCE_COLOR")))
     ctx = Context(cat, rules.rule_by_id(), version, _source_reader(root), color, _opener(shown))
     buf = io.StringIO()
     if fmt is Format.PRETTY:
         from audit.report.pretty import PrettyReporter
 
-        PrettyReporter().write(report, ctx, buf)
+        width = shutil.get_terminal_size((120, 24)).columns if tty else None
+        PrettyReporter(width=width, verbose=args.show_evidence).write(report, ctx, buf)
     elif fmt is Format.CONCISE:
         from audit.report.concise import ConciseReporter
 

@@ -52,21 +52,26 @@ def _col(line: str, column: int) -> int:
 class PrettyReporter:
     """The default terminal report."""
 
-    def __init__(self, width: int | None = None) -> None:
+    def __init__(self, width: int | None = None, verbose: bool = False) -> None:
         self.width = width
+        self.verbose = verbose
+
+    FOLDED = 3
+    """Evidence steps shown per finding unless verbose (the decisive first hops)."""
 
     def console(self, out: TextIO, color: bool) -> Console:
-        """A console writing to `out`."""
+        """A console writing to `out` (a terminal's width and colours when `color`)."""
         return Console(
-            file=out, theme=THEME, width=self.width or 120, color_system="auto" if color else None,
-            no_color=not color, highlight=False, soft_wrap=False, emoji=False,
+            file=out, theme=THEME, width=self.width or 120, color_system="standard" if color else None,
+            force_terminal=color, no_color=not color, highlight=False, soft_wrap=False, emoji=False,
         )
 
     def write(self, report: Report, ctx: Context, out: TextIO) -> None:
         """Write findings, the COW panel and the summary."""
         con = self.console(out, ctx.color)
         con.print(self.cow_panel(report))
-        con.print(self.cow_evidence(report), no_wrap=True, overflow="ignore", crop=False)
+        if self.verbose:
+            con.print(self.cow_evidence(report), overflow="fold")
         shown: set[tuple[int, str, int]] = set()
         for f, s in ordered(report):
             # One block per site and faulty line: the most severe finding heads it, the others at the
@@ -76,10 +81,13 @@ class PrettyReporter:
                 continue
             shown.add(where)
             also = [g for g in (s.findings if s is not None else ()) if g is not f and (g.file, g.line) == (f.file, f.line)]
-            con.print(self.finding(f, s, ctx, also), no_wrap=True, overflow="ignore", crop=False)
-            con.print()
-        if report.wrappers:
-            con.print(self.wrappers(report), no_wrap=True, overflow="ignore", crop=False)
+            if self.verbose or f.severity.value == "error":
+                con.print(self.finding(f, s, ctx, also), overflow="fold")
+                con.print()
+            else:
+                con.print(self.brief(f, s, ctx, also), overflow="fold")
+        if report.wrappers and self.verbose:
+            con.print(self.wrappers(report), overflow="fold")
         con.print(self.summary(report))
         if report.tree.parse_problems:
             con.print(self.problems(report))
@@ -102,19 +110,20 @@ class PrettyReporter:
                 spans.append((r.file, r.line, r.column, r.width or len(r.api), "-",
                               f"{r.api}() in {r.function}()" + (f" [{r.kind.value}]" if r.kind.value != s.ref_kind.value else "")))
         gutter = max(len(str(x[1])) for x in spans) + 1
-        t = Text(no_wrap=True, overflow="ignore")
+        t = Text(overflow="fold")
         t.append(f"{sev}[{f.rule}]", style=f"audit.{sev}")
         t.append(f": {f.message}\n", style="audit.title")
         t.append(" " * (gutter - 1) + "--> ", style="audit.gutter")
         t.append(f"{ctx.show(f.file)}:{f.line}:{f.column}\n")
         lines = ctx.source(f.file)
-        by_file: dict[str, list[tuple[str, int, int, int, str, str]]] = {}
+        by_file: dict[str, list[tuple[str, int, int, int, str, str]]] = {f.file: []}
         for sp in spans:
             by_file.setdefault(sp[0], []).append(sp)
-        first = True
         for fname, group in by_file.items():
+            if not group:
+                continue
             src = lines if fname == f.file else ctx.source(fname)
-            if not first:
+            if fname != f.file:
                 t.append(" " * (gutter - 1) + "::: ", style="audit.gutter")
                 t.append(f"{ctx.show(fname)}\n")
             t.append(" " * gutter + "|\n", style="audit.gutter")
@@ -133,7 +142,6 @@ class PrettyReporter:
                 t.append(" " * _col(raw, col))
                 style = "audit.primary" if ch == "^" else "audit.secondary"
                 t.append(ch * max(1, width) + " " + label + "\n", style=style)
-            first = False
         t.append(" " * gutter + "|\n", style="audit.gutter")
         pad = " " * gutter
         if s is not None:
@@ -147,8 +155,11 @@ class PrettyReporter:
         steps = f.path or (s.evidence if s is not None else ())
         if steps:
             t.append(f"{pad}= {'path' if f.path else 'evidence'}:\n")
-            for i, e in enumerate(steps, 1):
+            shown = steps if self.verbose else steps[: self.FOLDED]
+            for i, e in enumerate(shown, 1):
                 t.append(f"{pad}    {i}. {e.file}:{e.line}  {e.message}\n", style="audit.evidence")
+            if len(shown) < len(steps):
+                t.append(f"{pad}    … {len(steps) - len(shown)} more step(s): -v shows them\n", style="audit.evidence")
         for g in also or ():
             t.append(f"{pad}= also ")
             t.append(f"{g.severity.value}[{g.rule}]", style=f"audit.{g.severity.value}")
@@ -156,6 +167,22 @@ class PrettyReporter:
         if f.help:
             t.append(f"{pad}= help: {f.help}\n")
         t.append(f"{pad}= rule: rules/{f.rule}.toml  (audit explain {f.rule})")
+        return t
+
+    def brief(self, f: Finding, s: Site | None, ctx: Context, also: list[Finding]) -> Text:
+        """A warning or note in two lines: what, where, and the site's verdict (-v unfolds it)."""
+        sev = f.severity.value
+        t = Text(overflow="fold")
+        t.append(f"{sev}[{f.rule}]", style=f"audit.{sev}")
+        t.append(f": {f.message}\n")
+        t.append("  --> ", style="audit.gutter")
+        t.append(f"{ctx.show(f.file)}:{f.line}:{f.column}")
+        if s is not None:
+            rel = next((r for r in s.closure if (r.file, r.line) != (f.file, f.line)), None)
+            extra = f"  {s.status.value}, {s.klass}" + (f", released by {rel.api}() {rel.file}:{rel.line}" if rel else "")
+            if also:
+                extra += ", also " + ", ".join(g.rule for g in also)
+            t.append(extra, style="audit.evidence")
         return t
 
     # ------------------------------------------------------------------ panels
@@ -210,6 +237,14 @@ class PrettyReporter:
             by_api.setdefault(s.api, Counter())[s.ref_kind.value] += 1
         for api, cnt in sorted(by_api.items(), key=lambda x: -sum(x[1].values())):
             apis.add_row(api, str(sum(cnt.values())), str(cnt.get("get", 0)), str(cnt.get("pin", 0)))
+        found = report.findings()
+        sev = Counter(f.severity.value for f in found)
+        rules_line = Text("findings: " + (", ".join(f"{k} {sev.get(k, 0)}" for k in ("error", "warning", "note"))) + "   by rule: "
+                          + (", ".join(f"{k} {v}" for k, v in sorted(Counter(f.rule for f in found).items())) or "none"))
+        errors = Text()
+        for f in sorted((f for f in found if f.severity.value == "error"), key=lambda f: (f.file, f.line)):
+            errors.append(f"  error[{f.rule}] {f.file}:{f.line} {f.function or ''}\n", style="audit.error")
+        errors.rstrip()
         classes = Counter(s.klass for s in report.sites)
         cls = Text("by class: " + ", ".join(f"{k} {v}" for k, v in sorted(classes.items(), key=lambda x: (-x[1], x[0]))))
         exp = Counter(e for s in report.sites for e in s.exposure)
@@ -217,7 +252,10 @@ class PrettyReporter:
         t = report.tree
         title = (f"audit {t.root} · v{t.kernel_version or '?'} · {len(report.sites)} gup call sites "
                  f"in {t.files_scanned:,} files ({t.files_parsed} parsed)")
-        return Panel(Group(grid, Text(""), apis, Text(""), cls, extra), title=title, title_align="left", expand=False)
+        parts = [grid, Text(""), rules_line] + ([errors] if errors.plain else []) + [Text(""), cls, extra]
+        if self.verbose:
+            parts[3:3] = [Text(""), apis]
+        return Panel(Group(*parts), title=title, title_align="left", expand=False)
 
     def wrappers(self, report: Report) -> Text:
         """The wrappers the closure search discovered, with their callers."""
