@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TextIO, assert_never
 
-from audit import __version__, catalogue, rules, triage
+from audit import __version__, catalogue, review, rules, triage
 from audit.catalogue import CatalogueError
 from audit.engine import InputError, _lap, audit_tree, check_tree, has_version_makefile, is_tree
 from audit.model import Report
@@ -61,6 +61,8 @@ def _scan_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
     p.add_argument("--select", metavar="ID[,ID..]", help="report only these rule ids")
     p.add_argument("--ignore", metavar="ID[,ID..]", help="do not report these rule ids")
+    p.add_argument("--diff", metavar="REV",
+                   help="in a git checkout: only findings in functions changed since REV (review a patch series)")
     p.add_argument("--baseline", metavar="FILE", help="report only findings not in FILE (a previous JSON report)")
     p.add_argument("-v", "--show-evidence", action="store_true",
                    help="pretty: every evidence step, the API table, the COW evidence and the discovered wrappers")
@@ -195,12 +197,13 @@ def cmd_scan(argv: Sequence[str], stdout: TextIO) -> int:
     version = tree_version(root)
     cat = catalogue.load(version)
     baseline = _baseline(args.baseline, cat) if args.baseline else None
+    change = review.changed(root, args.diff) if args.diff else None
     report = _with_progress(lambda: audit_tree(root, shown_root=shown, workers=args.jobs,
                                                use_cache=not args.no_cache), args.path)
     report = triage.scoped(report, scope)
     report = triage.apply(report, triage.Filters(
         frozenset(select) if select is not None else None, frozenset(ignore) if ignore is not None else None,
-        baseline))
+        baseline, change))
     to_file = args.output is not None
     fmt = Format(args.format) if args.format else (Format.PRETTY if (stdout.isatty() and not to_file) else Format.CONCISE)
     tty = not to_file and stdout.isatty()
@@ -267,7 +270,7 @@ def _main(argv: Sequence[str] | None) -> int:
                 raise UsageError(f"`audit {args[0]}` is not available in this version") from None
             return int(getattr(mod, f"cmd_{args[0]}")(args[1:], out))
         return cmd_scan(args, out)
-    except (UsageError, InputError, RuleError, CatalogueError) as e:
+    except (UsageError, InputError, RuleError, CatalogueError, review.ReviewError) as e:
         sys.stderr.write(f"audit: error: {e}\n")
         return 2
     except KeyboardInterrupt:

@@ -93,6 +93,8 @@ class _State:
     """Names of the requested count assigned since the acquire (they no longer mean "requested")."""
     count_kept: bool = False
     """The acquire's count was stored where the pages' owner can find it (a field, through a pointer)."""
+    freed_col: int = 1
+    """Column of the call that freed the array (the leak's column when it comes before any exit)."""
     bypassed: bool = False
     """The path took an undecided branch away from a release of the pages: it may not be the
     path the code takes, so a leak on it is only a note."""
@@ -320,6 +322,7 @@ class Walker:
         stored, recounted = st.stored, st.recounted
         handed, freed, facts, armed = st.handed, st.freed, st.facts, st.armed
         jump = st.jump
+        freed_col = st.freed_col
         count_kept = st.count_kept
         for c in node.calls:
             if c.name == self.acq.name and c.line == self.acq.line and c.column == self.acq.column:
@@ -350,7 +353,7 @@ class Walker:
                 continue
             if c.name in self.cat.array_freers and any(self.holds(a) for a in c.args):
                 if outcomes & HELD and not releases and not handed and not freed:
-                    freed = c.line
+                    freed, freed_col = c.line, c.column
                     if not st.jump:
                         jump = c.line  # the array goes before any exit: that is where the pages are lost
                 continue
@@ -386,7 +389,7 @@ class Walker:
                     known[atom] = v
                 facts = Facts(tuple(sorted(known.items())), facts.pending)
         return _State(st.node, armed, outcomes, facts, rnames, st.in_loops, releases, handed, freed, st.steps, jump,
-                      stored, recounted, count_kept, st.bypassed)
+                      stored, recounted, count_kept, freed_col, st.bypassed)
 
     def _negative(self, rhs: str, outcomes: frozenset[str], rnames: frozenset[str]) -> bool:
         """Whether an assigned value is certainly a negative errno on this path: `-EFAULT`, the
@@ -459,9 +462,10 @@ class Walker:
         if st.bypassed:
             conf = "low"
         line = st.jump or node.line
+        col = st.freed_col if st.freed and line == st.freed else 1
         what = "a short count" if partial_only else "the pages"
         freed = f", and the array is freed at line {st.freed}" if st.freed else ""
-        self._defect("gup-leak", line, 1,
+        self._defect("gup-leak", line, col,
                      f"{self.acq.name}() returned {what} but this exit releases none of them{freed}", st, conf)
 
     # ------------------------------------------------------------------ the walk

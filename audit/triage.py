@@ -13,7 +13,8 @@ from typing import Any
 
 from audit.catalogue import Catalogue
 from audit.findings import COW_RULE, finding_key, with_findings
-from audit.model import Report
+from audit.model import Finding, Report, Site
+from audit.review import Change
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class Filters:
     """Never these rule ids."""
     baseline: Counter[str] | None = None
     """Finding keys accepted earlier, with how many findings of each key."""
+    change: Change | None = None
+    """`--diff REV`: only findings whose acquire, release or faulty line lies in a changed function."""
 
 
 class BaselineError(Exception):
@@ -62,7 +65,10 @@ def apply(report: Report, filters: Filters) -> Report:
     """
     budget = Counter(filters.baseline or {})
     keep: set[int] = set()
+    site_of = {id(f): s for s in report.sites for f in s.findings}
     for f in sorted(report.findings(), key=lambda f: (f.file, f.line, f.rule)):
+        if filters.change is not None and not _in_change(f, site_of.get(id(f)), filters.change):
+            continue
         if filters.select is not None and f.rule not in filters.select:
             continue
         if filters.ignore is not None and f.rule in filters.ignore:
@@ -72,6 +78,17 @@ def apply(report: Report, filters: Filters) -> Report:
             continue
         keep.add(id(f))
     return with_findings(report, keep)
+
+
+def _in_change(f: Finding, s: Site | None, change: Change) -> bool:
+    """Whether a finding's acquire, one of its releases or its faulty line is in the change."""
+    if change.touches(f.file, f.function if s is None else None, f.line):
+        return True
+    if s is None:
+        return False
+    return change.touches(s.file, s.function, s.line) or any(
+        change.touches(r.file, r.function, r.line) for r in s.closure) or any(
+        change.touches(e.file, None, e.line) for e in f.path)
 
 
 def in_scope(file: str, scope: str) -> bool:
