@@ -741,7 +741,13 @@ class Analyzer:
             if (r.file, r.function) == (path, func) or not r.function:
                 kept.append(r)
                 continue
+            if not r.guard:
+                kept.append(r)  # under no condition of its function: reachable
+                continue
             fl = self.ix.flows.get((r.file, r.function))
+            if fl is None and self.store is not None:
+                self._take(self.store.flows_of(r.file, r.function, self._release_names))
+                fl = self.ix.flows.get((r.file, r.function))
             ok = feasible_calls(fl, self.cat, self._release_names) if fl is not None else None
             if ok is not None and (r.line, r.column) not in ok:
                 chain.append(Evidence(r.file, r.line, f"{r.api}() in {r.function}() is on no feasible path of its "

@@ -223,7 +223,7 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
     _lap("files prepared")
     kernel_names = frozenset(cat.acquire) | frozenset(cat.release) | frozenset(cat.handoffs) | cat.dirtying | cat.allocators
     store = FactStore(src, focus, w.dirs, kernel_names)
-    store.flow_names = frozenset(cat.acquire) | frozenset(cat.release)
+    store.flow_names = frozenset(cat.acquire)
     parsed = 0
     for rel in sorted(hits):
         prep = indexes.get(rel)

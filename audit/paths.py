@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from audit.catalogue import Catalogue
 from audit.conditions import Facts, Formula, atoms, parse, value
@@ -107,7 +108,7 @@ class Walker:
                  file: str, release_wrappers: dict[str, int]) -> None:
         self.flow = flow
         self.acq = acq
-        self.holds = holds
+        self.holds = lru_cache(maxsize=None)(holds)
         self.cat = cat
         self.file = file
         self.wrappers = release_wrappers
