@@ -427,7 +427,9 @@ class Analyzer:
                     idx = fi_a.params.index(root.name) if root.name in fi_a.params else None
                     defects += self.wrapper_callers(path, fi_a, idx, releases)
         passthrough = False
-        if form is not None and form.flags is not None and form.flags < len(c.args):
+        # The caller's gup_flags choose the reference kind only for an API that takes FOLL_GET
+        # unless told FOLL_PIN (mm/gup.c internals); a pin API pins whatever flags it is given.
+        if form is not None and form.flags is not None and form.flags < len(c.args) and api.ref is RefKind.GET:
             fi = next((f for p, f in self.ix.funcs.get(c.func, []) if p == path), None)
             passthrough = fi is not None and any(
                 p and re.search(rf"\b{re.escape(p)}\b", c.args[form.flags]) for p in fi.params)
