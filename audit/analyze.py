@@ -371,9 +371,12 @@ class Analyzer:
         pages_arg: str | None = None
         write: bool | None = None
         root: Root | None = None
+        gap = False
         tags = self.ix.tags_for(path, c.func)
         if form is None:
-            ev.append(Evidence(path, c.span.line, f"{c.name}() called with {len(c.args)} arguments: no known form; pages not followed"))
+            ev.append(Evidence(path, c.span.line, f"{c.name}() called with {len(c.args)} arguments: a form "
+                               "rules/catalogue/apis.toml does not know; pages not followed"))
+            gap = True
         else:
             write = self._write(path, c, form)
             if form.pages is None:
@@ -395,7 +398,7 @@ class Analyzer:
         base = dict(
             file=path, line=c.span.line, column=c.span.column, function=c.func, api=c.name, ref_kind=ref,
             pages_arg=pages_arg, write=write, call_text=f"{c.name}({', '.join(c.args)})", width=width,
-            implementation=c.func in self.cat.acquire,
+            implementation=c.func in self.cat.acquire, catalogue_gap=gap,
         )
         kernel = self.kernel_iterator(path, c) if c.name in self.cat.extraction else None
         if kernel is not None:

@@ -320,6 +320,8 @@ class Site:
     """Length of the callee name, for carets."""
     wrapper: bool = False
     """The API is an acquire wrapper discovered in the tree, not a catalogue API."""
+    catalogue_gap: bool = False
+    """The call has an arity no form of the catalogue knows: its pages were not followed."""
     implementation: bool = False
     """The call sits in the implementation of a catalogue acquire API (its callers get the pages)."""
     defects: tuple[Defect, ...] = ()
