@@ -24,7 +24,7 @@ from typing import TextIO, assert_never
 
 from audit import __version__, catalogue, review, rules, triage
 from audit.catalogue import CatalogueError
-from audit.engine import InputError, _lap, audit_tree, check_tree, has_version_makefile, is_tree
+from audit.engine import InputError, _lap, audit_tree, find_root
 from audit.model import Report
 from audit.report.interface import Context
 from audit.rules import RuleError
@@ -90,28 +90,6 @@ def _baseline(path: str, cat: catalogue.Catalogue) -> Counter[str]:
         return triage.baseline_keys(data, cat)
     except (OSError, ValueError, triage.BaselineError) as e:
         raise UsageError(f"baseline {path}: {e}") from None
-
-
-def find_root(path: Path) -> tuple[Path, str]:
-    """The kernel tree holding `path` (a tree, or a folder inside one) and the folder relative to it.
-
-    A versioned top Makefile marks the root; without one anywhere above, the nearest folder with
-    `mm/` and `include/` (arch/x86 has both, so the Makefile is looked for first).
-    """
-    if not path.exists():
-        raise InputError(f"{path}: no such file or directory")
-    if not path.is_dir():
-        raise InputError(f"{path}: not a directory")
-    here = path.resolve()
-    ups = (here, *here.parents)
-    root = next((u for u in ups if has_version_makefile(u)), None) or next((u for u in ups if is_tree(u)), None)
-    if root is None:
-        check_tree(path)  # raises with the reason
-    assert root is not None
-    depth = len(here.relative_to(root).parts)
-    if depth == 0:
-        return path, ""
-    return Path(os.path.normpath(os.path.join(path, *([".."] * depth)))), here.relative_to(root).as_posix()
 
 
 def _jobs(text: str) -> int:

@@ -78,6 +78,28 @@ def check_tree(root: Path) -> None:
         raise InputError(f"{root}: not a kernel source tree (no Makefile with VERSION/PATCHLEVEL, no mm/ and include/)")
 
 
+def find_root(path: Path) -> tuple[Path, str]:
+    """The kernel tree holding `path` (a tree, or a folder inside one) and the folder relative to it.
+
+    A versioned top Makefile marks the root; without one anywhere above, the nearest folder with
+    `mm/` and `include/` (arch/x86 has both, so the Makefile is looked for first).
+    """
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory")
+    if not path.is_dir():
+        raise InputError(f"{path}: not a directory")
+    here = path.resolve()
+    ups = (here, *here.parents)
+    root = next((u for u in ups if has_version_makefile(u)), None) or next((u for u in ups if is_tree(u)), None)
+    if root is None:
+        check_tree(path)  # raises with the reason
+    assert root is not None
+    depth = len(here.relative_to(root).parts)
+    if depth == 0:
+        return path, ""
+    return Path(os.path.normpath(os.path.join(path, *([".."] * depth)))), here.relative_to(root).as_posix()
+
+
 @dataclass(frozen=True)
 class Scan:
     """One tree, prefiltered and prepared for parsing on demand."""

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import TextIO
 
 from audit import catalogue, rules
-from audit.engine import audit_tree, check_source, check_tree
+from audit.engine import audit_tree, check_source, find_root
 from audit.fixes.context import TreeContext
 from audit.fixes.ctext import Edit, expr_key, expr_root, strip_expr
-from audit.fixes.knowledge import FixRules, FixRulesError, fix_rules, path_matches
+from audit.classify import path_matches
+from audit.fixes.knowledge import FixRules, FixRulesError, fix_rules
 from audit.fixes.patch import apply_edits, series, unified_diff
 from audit.fixes.plan import Conversion, Plan, Planner
 from audit.model import Report
@@ -71,38 +72,8 @@ def _source(args: argparse.Namespace) -> Source:
             raise UsageError(str(e)) from None
         check_source(src)
         return src
-    root, _ = tree_root(Path(args.path))
+    root, _ = find_root(Path(args.path))
     return FsSource(str(root), args.path)
-
-
-def tree_root(path: Path) -> tuple[Path, str]:
-    """The kernel tree holding `path` (a tree, or a folder inside one, as `make M=dir` scopes a build)
-    and the folder relative to it ("" for the whole tree); InputError when there is none.
-
-    A top Makefile with VERSION/PATCHLEVEL marks the root; without one above, the nearest folder with
-    `mm/` and `include/` (arch/x86 has both, so the Makefile is looked for first).
-    """
-    if not path.is_dir():
-        check_tree(path)  # raises: missing, or not a directory
-    here = path.resolve()
-    ups = (here, *here.parents)
-
-    def versioned(d: Path) -> bool:
-        try:
-            head = (d / "Makefile").read_bytes()[:4096]
-        except OSError:
-            return False
-        return b"VERSION" in head and b"PATCHLEVEL" in head
-
-    root = next((u for u in ups if versioned(u)), None) or \
-        next((u for u in ups if (u / "mm").is_dir() and (u / "include").is_dir()), None)
-    if root is None:
-        check_tree(path)  # raises with the reason
-    assert root is not None
-    depth = len(here.relative_to(root).parts)
-    if depth == 0:
-        return path, ""
-    return Path(os.path.normpath(os.path.join(path, *([".."] * depth)))), here.relative_to(root).as_posix()
 
 
 def _author(args: argparse.Namespace) -> str:
@@ -170,7 +141,7 @@ def cmd_fix(argv: list[str], out: TextIO, err: TextIO | None = None) -> int:
         raise UsageError(str(e)) from None
     src = _source(args)
     split = _split_dir(args, src) if args.split else None
-    scope = "" if args.git else tree_root(Path(args.path))[1]
+    scope = "" if args.git else find_root(Path(args.path))[1]
     tree: Source | Path = Path(src.root) if isinstance(src, FsSource) else src
     report = audit_tree(tree, shown_root=src.label, workers=args.jobs, use_cache=not args.no_cache)
     plan, ctx = make_plan(src, select, args.jobs, report, scope)

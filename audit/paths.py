@@ -130,55 +130,21 @@ class Walker:
         self._to_release = self._reaching_release()
 
     def _reaching_release(self) -> set[int]:
-        """Nodes from which a release or a hand-off of the pages can be reached."""
-        preds: dict[int, list[int]] = {}
-        start = []
-        nodes = self.flow.nodes
-
-        def inside(i: int, lp: int) -> bool:
-            while i >= 0:
-                if i == lp:
-                    return True
-                i = nodes[i].loop
-            return False
-
-        for i, node in enumerate(nodes):
-            for s in node.succ:
-                if nodes[s].kind == "loop" and inside(node.loop, s):
-                    continue  # a loop's back edge: "later in the same round" is what counts
-                preds.setdefault(s, []).append(i)
+        """Nodes from which a release or a hand-off of the pages can be reached in the same round
+        of any loop ("later in this round" is what counts, not the next round)."""
+        return _backward(self.flow.nodes, [
+            i for i, node in enumerate(self.flow.nodes)
             if any(any(self.holds(a) for a in c.args) and c.name not in self.cat.array_freers
-                   and c.name != self.acq.name for c in node.calls) \
-                    or any(self.holds(rhs) for _, rhs in node.assigns):
-                start.append(i)
-        seen = set(start)
-        todo = list(start)
-        while todo:
-            for p in preds.get(todo.pop(), ()):
-                if p not in seen:
-                    seen.add(p)
-                    todo.append(p)
-        return seen
+                   and c.name != self.acq.name for c in node.calls)
+            or any(self.holds(rhs) for _, rhs in node.assigns)], True)
 
     def _reaching_acquire(self) -> set[int]:
         """Nodes from which the acquire call can be reached: a path not yet through the acquire
         that leaves this set can never matter."""
-        preds: dict[int, list[int]] = {}
-        start: list[int] = []
-        for i, node in enumerate(self.flow.nodes):
-            for s in node.succ:
-                preds.setdefault(s, []).append(i)
-            if any(c.name == self.acq.name and c.line == self.acq.line and c.column == self.acq.column
-                   for c in node.calls):
-                start.append(i)
-        seen = set(start)
-        todo = list(start)
-        while todo:
-            for p in preds.get(todo.pop(), ()):
-                if p not in seen:
-                    seen.add(p)
-                    todo.append(p)
-        return seen
+        acq = self.acq
+        return _backward(self.flow.nodes, [
+            i for i, n in enumerate(self.flow.nodes)
+            if any(c.name == acq.name and c.line == acq.line and c.column == acq.column for c in n.calls)], False)
 
     def _shared_atoms(self) -> frozenset[str]:
         """Atoms tested by more than one condition: only what is known about those can prune a
@@ -548,6 +514,31 @@ class Walker:
                 todo.append(_with(st, node=s))
         self.result.defects = sorted(self._defects.values(), key=lambda d: (d.line, d.rule))
         return self.result
+
+
+def _backward(nodes: tuple[FlowNode, ...], start: list[int], skip_back_edges: bool) -> set[int]:
+    """The nodes from which one of `start` can be reached (optionally not through a loop's back edge)."""
+    def inside(i: int, lp: int) -> bool:
+        while i >= 0:
+            if i == lp:
+                return True
+            i = nodes[i].loop
+        return False
+
+    preds: dict[int, list[int]] = {}
+    for i, node in enumerate(nodes):
+        for s in node.succ:
+            if skip_back_edges and nodes[s].kind == "loop" and inside(node.loop, s):
+                continue
+            preds.setdefault(s, []).append(i)
+    seen = set(start)
+    todo = list(start)
+    while todo:
+        for p in preds.get(todo.pop(), ()):
+            if p not in seen:
+                seen.add(p)
+                todo.append(p)
+    return seen
 
 
 def _norm_path(expr: str) -> str:

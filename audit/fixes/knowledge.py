@@ -40,10 +40,6 @@ class FixRules:
 
     pin_api_since: Version
     """First version with the pin API."""
-    legit_classes: frozenset[str]
-    """User classes that legitimately keep FOLL_GET."""
-    legit_paths: tuple[str, ...]
-    """Path patterns of legitimate FOLL_GET users."""
     case3_markers: tuple[str, ...]
     """Identifiers that show an MMU notifier in a driver's folder (pin_user_pages.rst case 3)."""
     identity_uses: frozenset[str]
@@ -93,8 +89,6 @@ def fix_rules() -> FixRules:
     try:
         return FixRules(
             pin_api_since=parse_version(str(raw.get("pin_api_since", "5.6"))),
-            legit_classes=frozenset(raw.get("legit_classes", [])),
-            legit_paths=tuple(raw.get("legit_paths", [])),
             case3_markers=tuple(raw.get("case3_markers", [])),
             identity_uses=frozenset(raw.get("identity_uses", [])),
             fold_dirty=frozenset(raw.get("fold_dirty", [])),
@@ -118,15 +112,4 @@ def fix_rules() -> FixRules:
     except (KeyError, TypeError, ValueError) as e:
         raise FixRulesError(f"{path}: [fix]: {e}") from None
 
-
-def path_matches(rel: str, pattern: str) -> bool:
-    """Whether `rel` matches a `legit_paths` pattern (`*` within one component, `dir/` = below dir)."""
-    pparts = pattern.rstrip("/").split("/")
-    rparts = rel.split("/")
-    if pattern.endswith("/"):
-        if len(rparts) <= len(pparts):
-            return False
-    elif len(rparts) != len(pparts):
-        return False
-    return all(fnmatch.fnmatchcase(r, p) for r, p in zip(rparts, pparts))
 

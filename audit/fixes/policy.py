@@ -30,7 +30,7 @@ from audit.fixes.ctext import (
     strip_expr,
     walk_nodes,
 )
-from audit.fixes.knowledge import path_matches
+from audit.classify import legitimate_get
 from audit.model import RefKind, Release, Site, Status
 
 
@@ -59,11 +59,9 @@ class Policy(Role):
         none = self.ctx.pin_api()
         if none:
             return none
-        if s.klass in self.fx.legit_classes:
-            return f"legitimate FOLL_GET user (class {s.klass})"
-        for pat in self.fx.legit_paths:
-            if path_matches(s.file, pat):
-                return f"legitimate FOLL_GET user (path {pat})"
+        legit = legitimate_get(s.file, s.klass)
+        if legit:
+            return legit
         if s.status is Status.NO_CLOSURE_FOUND:
             return "closure incomplete (status no-closure-found)"
         if s.ref_kind is not RefKind.GET:
