@@ -11,6 +11,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from functools import cache
+from collections.abc import Iterable
 from typing import Any
 
 from audit.model import RefKind
@@ -169,10 +170,54 @@ class Catalogue:
         """Every name whose calls need full context in facts.py."""
         return frozenset(self.acquire) | frozenset(self.release) | self.dirtying | frozenset(self.handoffs)
 
-    def acquire_regex(self) -> re.Pattern[bytes]:
-        """A bytes regex that finds any acquire API name followed by `(`: the prefilter."""
-        names = sorted(self.acquire, key=len, reverse=True)
-        return re.compile(rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in names) + rb")\s*\(")
+    def acquire_calls(self) -> CallFinder:
+        """Finds every call of an acquire API (`CallFinder`)."""
+        return CallFinder(tuple(self.acquire))
+
+
+# Between a callee's name and its `(`: blanks, line breaks, comments, line continuations.
+_CALL_GAP = re.compile(rb"(?:\s++|/\*(?s:.*?)\*/|//[^\n]*+|\\(?=\r?\n))*+\(")
+_WORD = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+@dataclass(frozen=True)
+class CallFinder:
+    """Calls of any of `names`, found at token level: the name as a whole word, then any blanks,
+    line breaks, comments and line continuations, then `(`.
+
+    A line-based `name\\s*\\(` misses `get_user_pages\\n\\t\\t(current, ...)` (2.6.32
+    drivers/misc/sgi-gru/grufault.c) and `name /* why */ (`. Each name is looked up with
+    `bytes.find` (a fast substring search in C) and only its occurrences are checked: a regex
+    alternation of 27 names tries every byte of a file and is ten times slower.
+    """
+
+    names: tuple[str, ...]
+    """The callee names."""
+
+    def _found(self, data: bytes, stop: bool) -> list[int]:
+        out: list[int] = []
+        gap = _CALL_GAP.match
+        end = len(data)
+        for name in self.names:
+            needle = name.encode()
+            n = len(needle)
+            i = data.find(needle)
+            while i >= 0:
+                j = i + n
+                if (i == 0 or data[i - 1] not in _WORD) and (j == end or data[j] not in _WORD) and gap(data, j):
+                    out.append(i)
+                    if stop:
+                        return out
+                i = data.find(needle, j)
+        return sorted(out)
+
+    def starts(self, data: bytes) -> list[int]:
+        """Byte offsets of the names that are called, in file order."""
+        return self._found(data, False)
+
+    def search(self, data: bytes) -> bool:
+        """Whether `data` calls any of the names."""
+        return bool(self._found(data, True))
 
 
 def _kind(text: str, where: str) -> RefKind:

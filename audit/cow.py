@@ -33,6 +33,7 @@ from tree_sitter import Node, Tree
 from audit import parse
 from audit.model import CowProfile, CowSite, Evidence
 from audit.resources import rules_dir
+from audit.source import read_regular
 
 MAPCOUNT = "mapcount"
 REFCOUNT = "refcount"
@@ -395,7 +396,7 @@ class TreeFiles:
         if rel not in self._files:
             sf: SourceFile | None = None
             try:
-                data = (self.root / rel).read_bytes() if isinstance(self.root, Path) else self.root.read_or_raise(rel)
+                data = read_regular(str(self.root / rel)) if isinstance(self.root, Path) else self.root.read_or_raise(rel)
                 sf = SourceFile(rel, data)
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 pass  # older and newer trees lack some of the files: normal

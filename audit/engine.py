@@ -118,27 +118,43 @@ class Scan:
     """The walk's fingerprint of the tree state (cache key)."""
 
 
-def _index_files(src: Source, files: list[str], out: dict[str, Any], acquire: Any = None,
-                 problems: list[ParseProblem] | None = None) -> None:
-    """Read and prepare prefiltered files: layout chunks, text indexes, which chunks call an
-    acquire API (`store.prepare`). Unusable files (binary, too large) become problems."""
+def _index_files(src: Source, files: list[str], out: dict[str, Any], calls: catalogue.CallFinder,
+                 acquire: catalogue.CallFinder, problems: list[ParseProblem]) -> None:
+    """Read the prefilter's candidate files and prepare the ones that call an acquire API.
+
+    A candidate only contains a piece of an API's name; it is a hit when `calls` (the declared
+    APIs, at token level) finds a call in its bytes. Hits are prepared (`store.prepare`: layout
+    chunks, text indexes, which chunks call an acquire API); binary ones become problems, and so
+    do files that cannot be read. A file over the parse limit is prepared all the same, and only
+    the functions around its calls will be parsed.
+    """
     from audit import store as store_mod
 
     for rel in files:
         if rel in out:
             continue
-        bad: list[ParseProblem] = []
+        out[rel] = None
         try:
             data = src.read_or_raise(rel)
         except OSError as e:
-            bad.append(ParseProblem(rel, 1, f"cannot read: {e.strerror or e}"))
-            data = None
-        if data is not None and walk.usable(rel, data, bad):
-            out[rel] = store_mod.prepare(rel, data, acquire)
-        else:
-            out[rel] = None
-        if problems is not None:
-            problems.extend(bad)
+            problems.append(ParseProblem(rel, 1, f"cannot read: {e.strerror or e}"))
+            continue
+        if not calls.search(data) or not walk.usable(rel, data, problems):
+            continue
+        prep = store_mod.prepare(rel, data, acquire, big=len(data) > walk.MAX_BYTES)
+        if prep.big:
+            problems.append(ParseProblem(rel, 1, _big_note(data, prep)))
+        out[rel] = prep
+
+
+def _big_note(data: bytes, prep: Any) -> str:
+    """The parse problem of a file over the parse limit: what of it is parsed."""
+    mb, limit = len(data) // (1024 * 1024), walk.MAX_BYTES // (1024 * 1024)
+    note = f"file of {mb} MB is over the {limit} MB parse limit: only the {len(prep.acquire)} function(s) around its acquire calls are parsed"
+    if prep.uncut:
+        lines = ", ".join(str(data.count(b"\n", 0, b) + 1) for b in prep.uncut)
+        note += f"; the call(s) at line(s) {lines} are outside any column-0 function and are not analysed"
+    return note
 
 
 def check_source(src: Source) -> None:
@@ -149,27 +165,35 @@ def check_source(src: Source) -> None:
         raise InputError(f"{src.label}: not a kernel source tree (no Makefile with VERSION/PATCHLEVEL, no mm/ and include/)")
 
 
-def declared_apis(src: Source, cat: catalogue.Catalogue) -> set[str]:
+def _declaring_text(src: Source, cat: catalogue.Catalogue) -> bytes:
+    """The text of the catalogue's `declared_in` headers that exist in the tree."""
+    return b"\n".join(filter(None, (src.read(h) for h in cat.declared_in)))
+
+
+def declared_apis(src: Source, cat: catalogue.Catalogue, text: bytes | None = None) -> set[str]:
     """The acquire APIs the tree's headers declare: the ones worth prefiltering for.
 
     An API that none of the catalogue's `declared_in` headers names (memfd_pin_folios before 6.11, a
     driver-private static) cannot be called from another file; files defining or calling it
-    privately still mention other catalogue names. Leaving such names out of the grep pattern keeps
-    a literal common to every alternative, which is what makes grep fast. Without those headers,
-    all names.
+    privately still mention other catalogue names. Without those headers, all names.
     """
     names = set(cat.acquire)
-    text = b"\n".join(filter(None, (src.read(h) for h in cat.declared_in)))
+    if text is None:
+        text = _declaring_text(src, cat)
     if not text:
         return names
     found = {n for n in names if n.encode() in text and re.search(rb"\b" + re.escape(n.encode()) + rb"\b", text)}
     return found or names
 
 
-def _prefilter_regex(src: Source, cat: catalogue.Catalogue) -> str:
-    regex = r"\b(" + "|".join(sorted(declared_apis(src, cat))) + r")\s*\("
+def _prefilter(src: Source, cat: catalogue.Catalogue) -> tuple[walk.Prefilter, catalogue.CallFinder]:
+    """The byte prefilter of the tree's declared APIs (candidate files), and the token-level test
+    that tells which candidates call one."""
+    text = _declaring_text(src, cat)
+    names = declared_apis(src, cat, text)
+    pf = walk.prefilter(names, text)
     _lap("declared APIs")
-    return regex
+    return pf, catalogue.CallFinder(tuple(sorted(names)))
 
 
 class CacheHit(Exception):
@@ -200,9 +224,11 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
         hit = cache.load(cache.report_key(src, fp_box[0]))
         if hit is not None:
             raise CacheHit(hit)
-        job = src.start_grep(_prefilter_regex(src, cat), pool_size)
+        pf, calls = _prefilter(src, cat)
+        job = src.start_grep(pf, pool_size)
     else:
-        job = src.start_grep(_prefilter_regex(src, cat), pool_size)
+        pf, calls = _prefilter(src, cat)
+        job = src.start_grep(pf, pool_size)
         # The walk and the COW profile run here while the grep processes read the tree; on a first
         # run with the cache on, the walk also fingerprints the tree (one stat per file).
         if use_cache:
@@ -217,13 +243,13 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
     _lap("COW profile done")
     indexes: dict[str, Any] = {}
     prep_problems: list[ParseProblem] = []
-    acquire_rx = cat.acquire_regex()
+    acquire_rx = cat.acquire_calls()
     if hasattr(job, "early"):
         # Prepare the files grep has already reported while it reads the rest of the tree.
         while job.running():
             new = job.early()
             if new:
-                _index_files(src, new, indexes, acquire_rx, prep_problems)
+                _index_files(src, new, indexes, calls, acquire_rx, prep_problems)
             else:
                 time.sleep(0.002)
     pre = job.result()
@@ -231,27 +257,27 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
     problems = list(w.problems)
     small = len(w.files) < 2000
     if pre is not None:
-        hits, gp = pre
-        problems.extend(gp)
+        candidates, gp = pre
+        # A folder the walk could not read is reported once, by the walk.
+        known = {p.file for p in problems}
+        problems.extend(p for p in gp if p.file not in known)
     else:
-        # No grep: the Python byte prefilter, in workers.
+        # No grep: the same prefilter in Python, in workers.
         chunks = walk.chunked(list(w.files), 1 if small else pool_size * 6)
-        pattern = acquire_rx.pattern
         with walk.Pool(pool_size) as pool:
-            found = pool.map(walk.prefilter_chunk, [(src, [r for r, _ in ch], pattern) for ch in chunks], small)
-        hits = {rel for part in found for rel in part}  # type: ignore[attr-defined]
-    _index_files(src, sorted(hits), indexes, acquire_rx, prep_problems)
+            found = pool.map(walk.prefilter_chunk, [(src, [r for r, _ in ch], pf) for ch in chunks], small)
+        candidates = {rel for part, _ in found for rel in part}  # type: ignore[misc]
+        problems.extend(p for _, part in found for p in part)  # type: ignore[misc]
+    _index_files(src, sorted(candidates), indexes, calls, acquire_rx, prep_problems)
+    hits = sorted(rel for rel in candidates if indexes.get(rel) is not None)
     problems.extend(prep_problems)
     _lap("files prepared")
     kernel_names = frozenset(cat.acquire) | frozenset(cat.release) | frozenset(cat.handoffs) | cat.dirtying | cat.allocators
     store = FactStore(src, focus, w.dirs, kernel_names)
     store.flow_names = frozenset(cat.acquire)
-    parsed = 0
-    for rel in sorted(hits):
-        prep = indexes.get(rel)
-        if prep is not None:
-            store.add_prepared(rel, prep)
-            parsed += 1
+    for rel in hits:
+        store.add_prepared(rel, indexes[rel])
+    parsed = len(hits)
     problems.sort(key=lambda p: (p.file, p.line))
     return Scan(store, len(w.files), parsed, tuple(problems), prof, fp_box[0] if fp_box else "")
 

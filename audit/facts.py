@@ -37,6 +37,9 @@ def split_args(text: str) -> tuple[str, ...]:
         inner = inner[:-1]
     if not inner.strip():
         return ()
+    if not any(c in inner for c in "([{\"'"):
+        # No nesting and no literal: the commas are the separators (most calls).
+        return tuple(" ".join(a.split()) for a in inner.split(","))
     out: list[str] = []
     depth = 0
     cur: list[str] = []

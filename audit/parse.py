@@ -7,6 +7,7 @@ into 1-based lines and 1-based *character* columns here and nowhere else.
 
 from __future__ import annotations
 
+import itertools
 import re
 import tomllib
 from bisect import bisect_right
@@ -110,13 +111,8 @@ class Lines:
 
     def __init__(self, src: bytes) -> None:
         self.src = src
-        starts = [0]
-        find = src.find
-        i = find(b"\n")
-        while i >= 0:
-            starts.append(i + 1)
-            i = find(b"\n", i + 1)
-        self.starts = starts
+        # Each line starts one byte past the end of the one before (split and sum run in C).
+        self.starts = list(itertools.accumulate([len(x) + 1 for x in src.split(b"\n")[:-1]], initial=0))
 
     def line_of(self, byte: int) -> int:
         """1-based line containing `byte`."""
@@ -151,6 +147,9 @@ _HEADER_NAME = re.compile(rb"\b([A-Za-z_]\w*)\s*\(")
 _NOT_NAMES = frozenset({b"if", b"for", b"while", b"switch", b"return", b"sizeof", b"__attribute__", b"typeof"})
 
 
+_MACRO_LINE = re.compile(rb"\w+\s*\([^()]*\)")
+
+
 def header_name(src: bytes, brace: int) -> tuple[str, int] | None:
     """The function name in the kernel-style header above a column-0 `{` at byte `brace`.
 
@@ -169,7 +168,7 @@ def _header(src: bytes, brace: int) -> tuple[str, int, int] | None:
         line = src[prev : hstart - 1].rstrip()
         if not line or line.startswith((b"}", b"#", b"*", b"/*")) or line.endswith((b";", b"*/", b"}", b")\\")):
             break
-        if re.fullmatch(rb"\w+\s*\([^()]*\)", line.strip()) and prev != hstart:
+        if prev != hstart and _MACRO_LINE.fullmatch(line.strip()):
             # A bare macro invocation line (`store(err_type_info)`) is not part of this header.
             if src[hstart:brace].strip():
                 break
@@ -205,25 +204,63 @@ class Chunk:
 
 
 _OPEN = re.compile(rb"^\{[ \t]*(?:/\*.*)?$", re.M)
+_OPEN_REST = re.compile(rb"\{[ \t]*(?:/\*.*)?$", re.M)
 _CLOSE = re.compile(rb"^\}", re.M)
 
 
 def chunks(src: bytes) -> list[Chunk]:
     """Every column-0 function body of a file with its header, in file order."""
+    # NOTE: lines that start with `{` or `}` are found with bytes.find: a multi-line `^` regex
+    # tries every byte of the file.
     out: list[Chunk] = []
+    find = src.find
     pos = 0
-    for m in _OPEN.finditer(src):
-        if m.start() < pos:
-            continue
-        close = _CLOSE.search(src, m.end())
-        end = src.find(b"\n", close.end()) + 1 if close else len(src)
-        if end <= 0:
-            end = len(src)
-        h = _header(src, m.start())
-        if h is not None:
-            out.append(Chunk(h[0], b"static" in src[h[2] : m.start()].split(b"(")[0], h[2], end))
-        pos = end
+    i = 0 if src[:1] == b"{" else find(b"\n{") + 1 or -1
+    while i >= 0:
+        m = _OPEN_REST.match(src, i)
+        if m is not None:
+            close = find(b"\n}", m.end())
+            end = find(b"\n", close + 2) + 1 if close >= 0 else len(src)
+            if end <= 0:
+                end = len(src)
+            h = _header(src, i)
+            if h is not None:
+                out.append(Chunk(h[0], b"static" in src[h[2] : i].split(b"(")[0], h[2], end))
+            pos = end
+        i = find(b"\n{", max(pos, i + 1) - 1) + 1 or -1
     return out
+
+
+_TOP_HEADER = re.compile(rb"^[A-Za-z_][^\n;#]*\(", re.M)
+MAX_CUT = 1024 * 1024
+"""Longest function `chunk_around` cuts out."""
+
+
+def chunk_around(src: bytes, pos: int) -> Chunk | None:
+    """The function holding byte `pos` when its `{` is not at column 0 (`f(...) {`): from the
+    nearest column-0 line above that opens a declaration with `(` to the next `}` at column 0.
+
+    Used for files too big to parse whole, where a call outside the layout's chunks cannot be
+    left to a whole-file parse. None when no such function can be cut out (or it is too long).
+    """
+    lo = max(0, pos - MAX_CUT)
+    start = -1
+    for m in _TOP_HEADER.finditer(src, lo, pos):
+        start = m.start()
+    if start < 0:
+        return None
+    close = _CLOSE.search(src, pos)
+    if close is None or b"{" not in src[start:pos]:
+        return None
+    end = src.find(b"\n", close.end()) + 1 or len(src)
+    if end - start > MAX_CUT:
+        return None
+    m = _HEADER_NAME.search(src, start, src.find(b"{", start))
+    while m is not None and m.group(1) in _NOT_NAMES:
+        m = _HEADER_NAME.search(src, m.end(), src.find(b"{", start))
+    if m is None:
+        return None
+    return Chunk(m.group(1).decode(), b"static" in src[start : m.start()], start, end)
 
 
 def outside_code(src: bytes, pos: int) -> bool:

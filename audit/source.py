@@ -10,16 +10,42 @@ we would write in Python.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from audit import walk
-from audit.walk import GrepJob, Walked
+from audit.walk import GrepJob, Prefilter, Walked
 from audit.model import ParseProblem
+
+
+class NotRegularError(OSError):
+    """A path that is not a regular file (a FIFO, socket or device): never read."""
+
+
+def read_regular(path: str) -> bytes:
+    """The bytes of the regular file at `path` (symlinks followed).
+
+    Opened without blocking, so that a FIFO does not wait for a writer; anything but a regular
+    file raises NotRegularError before a byte is read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularError(errno.EINVAL, walk.not_regular(mode), path)
+        # NOTE: O_NONBLOCK has no effect on a regular file's reads.
+        with os.fdopen(fd, "rb", closefd=True) as fh:
+            fd = -1
+            return fh.read()
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 class SourceError(Exception):
@@ -47,8 +73,8 @@ class Source(Protocol):
     def walk(self) -> Walked:
         """Every .c/.h file."""
 
-    def start_grep(self, regex: str, n: int) -> Any:
-        """Start the prefilter; the object returned has `result()` and `kill()`."""
+    def start_grep(self, pf: Prefilter, n: int) -> Any:
+        """Start the prefilter (candidate files); the object returned has `result()` and `kill()`."""
 
     def walk_fingerprinted(self) -> tuple[Walked, str]:
         """`walk()`, and a value that changes whenever any .c/.h file changes ("" when unknown)."""
@@ -74,8 +100,7 @@ class FsSource:
             return None
 
     def read_or_raise(self, rel: str) -> bytes:
-        with open(os.path.join(self.root, rel), "rb") as fh:
-            return fh.read()
+        return read_regular(os.path.join(self.root, rel))
 
     def exists(self, rel: str) -> bool:
         return os.path.exists(os.path.join(self.root, rel))
@@ -91,8 +116,8 @@ class FsSource:
     def walk(self) -> Walked:
         return walk.walk(self.root)
 
-    def start_grep(self, regex: str, n: int) -> GrepJob:
-        return GrepJob(self.root, regex, n)
+    def start_grep(self, pf: Prefilter, n: int) -> GrepJob:
+        return GrepJob(self.root, pf, n)
 
     def walk_fingerprinted(self) -> tuple[Walked, str]:
         return walk.walk_fingerprinted(self.root)
@@ -211,8 +236,8 @@ class GitSource:
         files = sorted((p, 0) for p in self.blobs if p.endswith((".c", ".h")))
         return Walked(tuple(files), (), tuple(sorted(self.dirs)))
 
-    def start_grep(self, regex: str, n: int) -> _GitGrep:
-        cmd = ["git", "-C", self.repo, "grep", "-lzE", "--threads", str(max(1, n)), "-e", regex, self.commit,
+    def start_grep(self, pf: Prefilter, n: int) -> _GitGrep:
+        cmd = ["git", "-C", self.repo, "grep", "-lz", "--threads", str(max(1, n)), *pf.grep_args(), self.commit,
                "--", "*.c", "*.h"]
         try:
             return _GitGrep(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL), self.commit)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from audit import facts, parse
+from audit.catalogue import CallFinder
 from audit.model import FileFacts, ParseProblem
 
 
@@ -40,16 +41,24 @@ class SourceFile:
     """`src` with attribute macros blanked."""
 
 
-_CALLED = re.compile(rb"\b([A-Za-z_]\w*)\s*\(")
-_FIELD = re.compile(rb"(?:->|\.)\s*([A-Za-z_]\w*)")
+# Possessive quantifiers: an identifier not followed by `(` fails at once instead of being retried
+# one character shorter at a time.
+_CALLED = re.compile(rb"\b([A-Za-z_]\w*+)\s*+\(")
+_FIELD = re.compile(rb"(?:->|\.)\s*+([A-Za-z_]\w*+)")
 
 
 def _text_index(src: bytes, chunks: list[parse.Chunk], rx: re.Pattern[bytes]) -> dict[str, tuple[int, ...]]:
-    out: dict[str, set[int]] = {}
+    """Name -> indices (ascending) of the chunks whose text matches `rx` with that name."""
+    out: dict[bytes, list[int]] = {}
+    findall = rx.findall
     for i, c in enumerate(chunks):
-        for name in set(rx.findall(src, c.start, c.end)):
-            out.setdefault(name.decode("ascii", "replace"), set()).add(i)
-    return {k: tuple(sorted(v)) for k, v in out.items()}
+        for name in set(findall(src, c.start, c.end)):
+            got = out.get(name)
+            if got is None:
+                out[name] = [i]
+            else:
+                got.append(i)
+    return {k.decode("ascii", "replace"): tuple(v) for k, v in out.items()}
 
 
 def text_indexes(src: bytes, chunks: list[parse.Chunk]) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
@@ -73,23 +82,47 @@ class Prepared:
     """Chunks that call an acquire API."""
     whole: bool
     """An acquire call sits outside every column-0 function: parse the whole file."""
+    big: bool = False
+    """The file is over the parse limit: it is never parsed whole, only function by function."""
+    uncut: tuple[int, ...] = ()
+    """Byte offsets of acquire calls that no column-0 function holds, in a big file (not parsed)."""
 
 
-def prepare(rel: str, src: bytes, acquire: re.Pattern[bytes]) -> Prepared:
+def prepare(rel: str, src: bytes, acquire: CallFinder, big: bool = False) -> Prepared:
     """Cut a file into its functions, index them by text and find the ones that call an acquire
-    API; nothing is parsed yet."""
+    API; nothing is parsed yet. A `big` file (over the parse limit) is never parsed whole: a call
+    outside its column-0 functions is listed in `uncut` instead."""
     chunks = parse.chunks(src)
     starts = [c.start for c in chunks]
     want: set[int] = set()
-    whole = not chunks
-    for m in acquire.finditer(src):
-        i = bisect_right(starts, m.start()) - 1
-        if i >= 0 and chunks[i].start <= m.start() < chunks[i].end:
+    outside: list[int] = []
+    for pos in acquire.starts(src):
+        i = bisect_right(starts, pos) - 1
+        if i >= 0 and chunks[i].start <= pos < chunks[i].end:
             want.add(i)
-        elif not parse.outside_code(src, m.start()):
-            whole = True
+        elif not parse.outside_code(src, pos):
+            outside.append(pos)
+    if big and outside:
+        # Never parsed whole: a call in a function whose `{` is not at column 0 gets that function
+        # cut out on its own; what still has no function is reported (`uncut`).
+        uncut = []
+        for pos in outside:
+            i = bisect_right(starts, pos) - 1
+            if i >= 0 and chunks[i].start <= pos < chunks[i].end:
+                want.add(i)
+                continue
+            c = parse.chunk_around(src, pos)
+            if c is None or (i >= 0 and c.start < chunks[i].end) or (i + 1 < len(chunks) and c.end > chunks[i + 1].start):
+                uncut.append(pos)
+                continue
+            chunks.insert(i + 1, c)
+            starts.insert(i + 1, c.start)
+            want = {j + 1 if j > i else j for j in want} | {i + 1}
+        outside = uncut
     called, fields = text_indexes(src, chunks)
-    return Prepared(src, tuple(chunks), called, fields, tuple(sorted(want)), whole)
+    if big:
+        return Prepared(src, tuple(chunks), called, fields, tuple(sorted(want)), False, True, tuple(outside))
+    return Prepared(src, tuple(chunks), called, fields, tuple(sorted(want)), bool(outside) or not chunks)
 
 
 class FactStore:

@@ -1,8 +1,8 @@
 """Shared fixtures: small fake trees built from fixture files, and the real kernel trees.
 
 Real trees: the 2.6.32 corpus in ../shared/corpora is extracted once into the cache folder
-($XDG_CACHE_HOME/gup-audit-trees); linux-source-6.1 is used when Debian's package (or an extracted
-copy) is on the machine. Tests that need a tree skip with the reason when it is absent.
+($XDG_CACHE_HOME/gup-audit-trees); linux-source-6.1 and linux-source-6.12 are used when Debian's
+packages (or extracted copies) are on the machine. Tests that need a tree skip with the reason when it is absent.
 """
 
 from __future__ import annotations
@@ -72,6 +72,15 @@ def tree_61() -> Path:
     t = _extract(Path("/usr/src/linux-source-6.1.tar.xz"), "linux-source-6.1")
     if t is None:
         pytest.skip("linux-source-6.1 is not installed (apt-get install linux-source-6.1)")
+    return t
+
+
+@pytest.fixture(scope="session")
+def tree_612() -> Path:
+    """Debian's linux-source-6.12, extracted into the cache when the package is installed."""
+    t = _extract(Path("/usr/src/linux-source-6.12.tar.xz"), "linux-source-6.12")
+    if t is None:
+        pytest.skip("linux-source-6.12 is not installed (apt-get install linux-source-6.12)")
     return t
 
 

@@ -1,0 +1,76 @@
+"""The byte prefilter (audit/walk.py): candidate files only, chosen so that no name can be missed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from audit import catalogue, engine, walk
+from audit.catalogue import CallFinder
+from audit.source import FsSource
+from audit.version import tree_version
+
+ERAS = {
+    # The declared acquire APIs of three real trees (engine.declared_apis).
+    "2.6.32": ["follow_page", "get_dump_page", "get_user_pages", "get_user_pages_fast"],
+    "6.1": ["bio_iov_iter_get_pages", "follow_page", "get_dump_page", "get_user_page_fast_only", "get_user_pages",
+            "get_user_pages_fast", "get_user_pages_fast_only", "get_user_pages_remote", "get_user_pages_unlocked",
+            "iov_iter_get_pages", "iov_iter_get_pages2", "iov_iter_get_pages_alloc2", "pin_user_pages",
+            "pin_user_pages_fast", "pin_user_pages_fast_only", "pin_user_pages_remote", "pin_user_pages_unlocked"],
+    "6.12": ["bio_iov_iter_get_pages", "extract_iter_to_sg", "get_dump_page", "get_user_page_vma_remote",
+             "get_user_pages", "get_user_pages_fast", "get_user_pages_remote", "iov_iter_extract_pages",
+             "memfd_pin_folios", "pin_user_pages_fast", "pin_user_pages_remote", "pin_user_pages_unlocked"],
+    "catalogue": sorted(catalogue.load(None).acquire),
+}
+SAMPLE = b"struct page *page; put_page(page); nr_pages = pages; unpin_user_page(p); folio_put(f);\n" * 200
+
+
+@pytest.mark.parametrize("era", sorted(ERAS))
+@pytest.mark.parametrize("sample", [b"", SAMPLE])
+def test_every_name_contains_a_fixed_string_or_matches_the_regex(era: str, sample: bytes) -> None:
+    pf = walk.prefilter(ERAS[era], sample)
+    for name in ERAS[era]:
+        text = f"\tn = {name}\n\t\t(a, b);\n".encode()
+        assert pf.matches(text), (era, name, pf)
+        if pf.fixed:
+            assert any(f in name for f in pf.fixed)
+    # At most two distinct first bytes: GNU grep then skips with memchr/memchr2.
+    assert len({f[0] for f in pf.fixed}) <= 2
+
+
+@pytest.mark.parametrize("era", sorted(ERAS))
+def test_strings_frequent_in_kernel_text_are_not_chosen(era: str) -> None:
+    pf = walk.prefilter(ERAS[era], SAMPLE)
+    assert not any(f.encode() in SAMPLE for f in pf.fixed)
+
+
+@pytest.mark.kernel
+def test_the_rarest_first_bytes_win_on_612(tree_612: Path) -> None:
+    # 6.12's names share no substring; `u` and `o` are the rarest pair of first bytes that every
+    # name offers (`get_user_pages`, `memfd_pin_folios`, `extract_iter_to_sg`), and their
+    # strings are rare in the declaring headers outside the names.
+    src = FsSource(str(tree_612))
+    pf, _ = engine._prefilter(src, catalogue.load(tree_version(src)))
+    assert pf.fixed == ("o_sg", "olios", "ov_iter_extract_pages", "ov_iter_get_pages", "ump_page",
+                        "user_page_fast_only", "user_page_vma_remote", "user_pages")
+
+
+def test_names_sharing_a_long_substring_and_only_frequent_bytes_use_one_regex() -> None:
+    pf = walk.prefilter(ERAS["6.1"], SAMPLE)
+    assert pf.fixed == () and pf.regex.startswith(r"\b(") and pf.regex.endswith(r")\b")
+    assert pf.matches(b"x = follow_page(vma") and not pf.matches(b"x = follow_pages(vma")
+
+
+def test_a_call_is_the_name_as_a_word_then_blanks_comments_or_line_breaks_then_a_parenthesis() -> None:
+    f = CallFinder(("get_user_pages", "get_user_pages_fast"))
+    src = (b"a = get_user_pages\n\t\t(current, mm);\n"       # split across lines: a call
+           b"b = get_user_pages /* why */ (x);\n"           # a comment in between: a call
+           b"c = get_user_pages // no\n\t(y);\n"            # a line comment in between: a call
+           b"#define G get_user_pages \\\n\t(z)\n"           # a line continuation: a call (in a macro)
+           b"d = __get_user_pages(x);\n"                    # another name
+           b"e = get_user_pages_fast;\n"                    # not called
+           b"f = get_user_pages_fast(x);\n")
+    lines = [src.count(b"\n", 0, i) + 1 for i in f.starts(src)]
+    assert lines == [1, 3, 4, 6, 10]
+    assert f.search(b"p = get_user_pages;\n") is False
