@@ -13,14 +13,16 @@ from __future__ import annotations
 import re
 from collections import defaultdict, deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 from functools import cache, lru_cache
 
 from audit.catalogue import AcquireApi, Catalogue, Form
 from audit.catalogue import load as load_catalogue
 from audit.facts import split_args
 from audit.store import FactStore
-from audit.model import Call, Evidence, FileFacts, FuncInfo, RefKind, Release, Site, Status, Wrapper
+from audit.model import Call, Defect, Evidence, FileFacts, FuncInfo, RefKind, Release, Site, Status, Wrapper
+from audit.paths import Acquire, feasible_calls, walk
 from audit.version import Version
 
 MAX_HOPS = 5
@@ -35,7 +37,7 @@ MAX_EVIDENCE = 40
 """How many (function, root) states one site may visit."""
 
 _PATH = re.compile(r"[A-Za-z_]\w*(?:\s*(?:->|\.)\s*[A-Za-z_]\w*|\s*\[[^\]]*\])*")
-_CAST = re.compile(r"^\(\s*(?:const\s+)?(?:struct\s+)?\w+\s*\**\s*\)")
+_CAST = re.compile(r"^\(\s*(?:const\s+|volatile\s+)*(?:struct\s+|union\s+|unsigned\s+|signed\s+)*\w+\s*\**\s*\)")
 _NULLS = frozenset({"NULL", "0", "(void *)0", "NULL_PAGE"})
 _FIELD_TAIL = re.compile(r"(?:->|\.)\s*([A-Za-z_]\w*)$")
 _FIELDS = re.compile(r"(?:->|\.)([A-Za-z_]\w*)")
@@ -43,6 +45,7 @@ _BASE_SPLIT = re.compile(r"->|\.|\[")
 _FIELD_NAMES = re.compile(r"(?:->|\.)\s*([A-Za-z_]\w*)")
 _WS = re.compile(r"\s+")
 _SUBSCRIPTS = re.compile(r"(\[[^\]]*\])+$")
+_IDENT = re.compile(r"[A-Za-z_]\w*")
 
 
 @cache
@@ -84,10 +87,9 @@ class Root:
 def _strip(expr: str) -> str:
     e = expr.strip()
     while True:
-        e2 = e.lstrip("&*( ").strip()
-        m = _CAST.match(e2)
-        if m:
-            e2 = e2[m.end():].strip()
+        m = _CAST.match(e)
+        e2 = e[m.end():].strip() if m else e
+        e2 = e2.lstrip("&*( ").strip()
         if e2 == e:
             break
         e = e2
@@ -174,6 +176,7 @@ class Index:
     field_users: dict[str, set[tuple[str, str]]] = field(default_factory=lambda: defaultdict(set))
     statics: set[tuple[str, str]] = field(default_factory=set)
     returns_in: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
+    flows: dict[tuple[str, str], Any] = field(default_factory=dict)
     _dirty: set[tuple[str, object]] = field(default_factory=set)
 
     @classmethod
@@ -215,6 +218,8 @@ class Index:
                 self.field_users[field_name].add((path, fname))
         for d in ff.decls:
             self.tags[(path, d.func)][d.name] = d.struct
+        for fl in ff.flows:
+            self.flows.setdefault((path, fl.func), fl)
 
     # Facts arrive in the order functions happen to be parsed; lookups sort them, so that what a
     # search sees does not depend on that order.
@@ -270,6 +275,8 @@ class State:
     """Whether the search may go up to this function's callers (not after descending into a callee)."""
     guard: tuple[str, bool] | None = None
     """The guard of the call that led into this function (inherited by its releases)."""
+    via_field: bool = False
+    """Reached through the users of a struct field (the field may hold pages of other origins)."""
 
 
 class Analyzer:
@@ -283,7 +290,11 @@ class Analyzer:
         self.store = store
         self._wrappers: dict[tuple[str, str, str], str] = {}
         self._alias_cache: dict[tuple[str, str, Root], tuple[set[str], list[tuple[str, str, int]]]] = {}
-        self._pin_guard = re.compile("|".join(re.escape(t) for t in catalogue.pin_tests)) if catalogue.pin_tests else None
+        self._short_only: set[tuple[str, int, int]] = set()
+        self._pin_choice = frozenset(catalogue.pin_flags) | frozenset(catalogue.pin_predicates)
+        self._site_flags: frozenset[str] = frozenset()
+        self._release_names = frozenset(catalogue.release)
+        """Names this site's code records its pin choice in (`is_pinned`, `pin`), set per site."""
 
     # ------------------------------------------------------------------ acquire sites
 
@@ -360,9 +371,12 @@ class Analyzer:
         pages_arg: str | None = None
         write: bool | None = None
         root: Root | None = None
+        gap = False
         tags = self.ix.tags_for(path, c.func)
         if form is None:
-            ev.append(Evidence(path, c.span.line, f"{c.name}() called with {len(c.args)} arguments: no known form; pages not followed"))
+            ev.append(Evidence(path, c.span.line, f"{c.name}() called with {len(c.args)} arguments: a form "
+                               "rules/catalogue/apis.toml does not know; pages not followed"))
+            gap = True
         else:
             write = self._write(path, c, form)
             if form.pages is None:
@@ -384,14 +398,26 @@ class Analyzer:
         base = dict(
             file=path, line=c.span.line, column=c.span.column, function=c.func, api=c.name, ref_kind=ref,
             pages_arg=pages_arg, write=write, call_text=f"{c.name}({', '.join(c.args)})", width=width,
+            implementation=c.func in self.cat.acquire, catalogue_gap=gap,
         )
+        kernel = self.kernel_iterator(path, c) if c.name in self.cat.extraction else None
+        if kernel is not None:
+            ev.append(Evidence(path, c.span.line, kernel))
+            ev.append(Evidence(path, c.span.line, f"{c.name}() only lists the pages of a kernel iterator: "
+                               "no reference is taken, nothing is held"))
+            return Site(status=Status.NO_PAGES, closure=(), evidence=tuple(ev), **base)  # type: ignore[arg-type]
         if form is not None and form.pages is not None and pages_arg is None:
             ev.append(Evidence(path, c.span.line, "no pages array passed: fault-in only, nothing is held"))
             return Site(status=Status.NO_PAGES, closure=(), evidence=tuple(ev), **base)  # type: ignore[arg-type]
         if c.func is None:
             ev.append(Evidence(path, c.span.line, "call outside any function the parser could find; pages not followed"))
             return Site(status=Status.NO_CLOSURE_FOUND, closure=(), evidence=tuple(ev), **base)  # type: ignore[arg-type]
+        self._site_flags = self.pin_choice_names(path, c)
         releases, chain, reach = self.follow(path, c, root)
+        defects: tuple[Defect, ...] = ()
+        if root is not None and form is not None:
+            releases, defects, pruned = self.paths(path, c, form, root, releases)
+            chain = chain + pruned
         if root is not None and root.kind == "local" and (
                 not releases or any(r.function != c.func or r.file != path for r in releases)):
             # The pages leave through a parameter or the return value (released, if at all, only on
@@ -400,12 +426,19 @@ class Analyzer:
             if fi_a is not None and (root.name in fi_a.params or c.returned
                                      or self._returns(path, c.func, {root.name}, root)):
                 self._wrappers.setdefault((path, c.func, "acquire"), c.name)
+                if c.func not in self.cat.acquire:
+                    idx = fi_a.params.index(root.name) if root.name in fi_a.params else None
+                    defects += self.wrapper_callers(path, fi_a, idx, releases)
         passthrough = False
-        if form is not None and form.flags is not None and form.flags < len(c.args):
+        # The caller's gup_flags choose the reference kind only for an API that takes FOLL_GET
+        # unless told FOLL_PIN (mm/gup.c internals); a pin API pins whatever flags it is given.
+        if form is not None and form.flags is not None and form.flags < len(c.args) and api.ref is RefKind.GET:
             fi = next((f for p, f in self.ix.funcs.get(c.func, []) if p == path), None)
             passthrough = fi is not None and any(
                 p and re.search(rf"\b{re.escape(p)}\b", c.args[form.flags]) for p in fi.params)
         status = self.status(ref, releases, passthrough)
+        if passthrough and form is not None and form.flags is not None:
+            defects += self.pinned_by_callers(path, c, c.args[form.flags], releases)
         if passthrough and len({r.kind for r in releases} - {RefKind.NONE}) > 1:
             ev.append(Evidence(path, c.span.line, f"gup_flags come from {c.func}()'s caller: either release kind is expected"))
         ev.extend(chain)
@@ -414,7 +447,237 @@ class Analyzer:
             if c.func in self.cat.acquire:
                 ev.append(Evidence(path, c.span.line, f"this is the implementation of {c.func}(): its pages go back "
                                    f"to {c.func}()'s callers, which are audited as sites of their own"))
-        return Site(status=status, closure=tuple(releases), evidence=tuple(ev), **base)  # type: ignore[arg-type]
+        # Written for sure, or under a condition (`writeable ? FOLL_WRITE : 0`): some calls write.
+        may_write = write is True or (write is None and self.cat.write_flag in flags_text)
+        if may_write and releases and status in (Status.RAW_CLOSURE, Status.CONVERTED):
+            defects += self.dirty_lost(path, c, releases)
+        return Site(status=status, closure=tuple(releases), evidence=tuple(ev), defects=defects,
+                    **base)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ paths of the acquiring function
+
+    def paths(self, path: str, c: Call, form: Form, root: Root, releases: list[Release]
+              ) -> tuple[list[Release], tuple[Defect, ...], list[Evidence]]:
+        """Walk the acquiring function's paths (audit/paths.py): drop its own releases that no
+        feasible path from the acquire reaches, and collect the defects found on single paths."""
+        fl = self.ix.flows.get((path, c.func or ""))
+        if fl is None:
+            return releases, (), []
+        names, _ = self._aliases(path, c.func or "", root)
+        holds = self._holds_fn(path, c.func or "", root, names)
+        fi = next((f for p, f in self.ix.funcs.get(c.func or "", []) if p == path), None)
+        kind = "field" if root.kind == "field" else "param" if fi is not None and root.name in fi.params else "local"
+        # Calls in this function that hand the pages to a function the closure search found releasing them.
+        releasing = {r.function for r in releases if r.hops == 1 and r.function}
+        wrappers: dict[str, int] = {}
+        base = _BASE_SPLIT.split(access_path(root_arg) or "")[0] if (root_arg := self._root_text(c, form)) else ""
+        for call in self.ix.calls_of((path, c.func or "")):
+            if call.name in releasing:
+                for i, a in enumerate(call.args):
+                    # The pages, or (for pages kept in a struct field) the struct that holds them.
+                    if holds(a) or (kind == "field" and base and access_path(a) == base):
+                        wrappers.setdefault(call.name, -1 - i if not holds(a) else i)
+        one = False
+        if form.count is not None and form.count < len(c.args) and _IDENT.fullmatch(c.args[form.count].strip()):
+            vals = self._flag_values(path, c.func, c.args[form.count], c.span.line)
+            one = vals == ["1"] or (bool(vals) and all(v.strip() == "1" for v in vals))
+        acq = Acquire(c.name, c.span.line, c.span.column, c.args, form.pages, form.count, c.lhs, kind,
+                      base if kind == "field" else "", one)
+        res = walk(fl, acq, holds, self.cat, path, wrappers)
+        if not res.complete:
+            return releases, (), []
+        kept, pruned = [], []
+        if res.acquire_repeats:
+            # The call runs again around a loop: its own releases may drop an earlier round's pages.
+            return releases, tuple(res.defects), []
+        self._short_only = {(path, r.line, r.column) for r in releases if r.file == path and r.function == c.func
+                            and r.hops == 0 and (r.line, r.column) not in res.full_releases}
+        for r in releases:
+            if r.file == path and r.function == c.func and r.hops == 0 and (r.line, r.column) not in res.reachable_releases:
+                pruned.append(Evidence(path, r.line, f"{r.api}() at line {r.line} is on no feasible path from the "
+                                       f"{c.name}() call (the conditions that lead to it rule the acquire out)"))
+                continue
+            kept.append(r)
+        return kept, tuple(res.defects), pruned
+
+    def _kernel_guard(self, guard: str | None, guard_else: bool) -> bool:
+        """A branch that tests a kernel-only flag (`flags & MSG_SPLICE_PAGES`) positively."""
+        if not guard or guard_else:
+            return False
+        for part in re.split(r"&&", guard):
+            p = part.strip()
+            if p.startswith("!") or "==" in p.replace(" ", "").replace("!=", ""):
+                continue
+            if set(_IDENT.findall(p)) & self.cat.kernel_only_flags:
+                return True
+        return False
+
+    def _kernel_iter_expr(self, path: str, func: str, expr: str, depth: int = 1) -> str | None:
+        """Why the iterator `expr` is kernel-backed in `func`, or None."""
+        e = expr.strip().lstrip("&").strip()
+        fields = set(_FIELD_NAMES.findall(e))
+        if fields & self.cat.kernel_iterator_fields:
+            return f"`{expr}` is a kernel iterator field ({', '.join(sorted(fields & self.cat.kernel_iterator_fields))})"
+        for call in self.ix.calls_of((path, func)):
+            if not call.args:
+                continue
+            if call.name in self.cat.kernel_iterators and call.args[0].strip().lstrip("&").strip() == e:
+                return f"{func}() makes `{e}` a kernel iterator with {call.name}() (line {call.span.line})"
+            if depth > 0 and call.name not in self.cat.acquire:
+                for i, a in enumerate(call.args):
+                    if a.strip().lstrip("&").strip() != e or not a.strip().startswith("&"):
+                        continue
+                    if self.store is not None:
+                        self._take(self.store.definition(call.name, path))
+                    for dpath, fi in self.ix.definitions(call.name, path):
+                        if i < len(fi.params) and fi.params[i] and dpath == path:
+                            why = self._kernel_iter_expr(dpath, fi.name, fi.params[i], depth - 1)
+                            if why:
+                                return f"{call.name}() (line {call.span.line}) loads `{e}`: {why}"
+        return None
+
+    def kernel_iterator(self, path: str, c: Call) -> str | None:
+        """Why an extraction call only ever sees kernel iterators (so it takes nothing), or None:
+        the iterator is made kernel-backed in the function, or is a kernel iterator field, the call
+        sits in a branch that tests a kernel-only flag, or every caller calls under such a branch
+        or passes a kernel iterator."""
+        i = self.cat.extraction[c.name]
+        func = c.func or ""
+        if i < len(c.args):
+            why = self._kernel_iter_expr(path, func, c.args[i])
+            if why:
+                return why
+        if self._kernel_guard(c.guard, c.guard_else):
+            return f"the call is in a branch that tests a kernel-only flag (`{c.guard}`)"
+        fi = next((f for p, f in self.ix.funcs.get(func, []) if p == path), None)
+        if fi is None or i >= len(c.args):
+            return None
+        idx = next((k for k, p in enumerate(fi.params) if p and p == c.args[i].strip().lstrip("&").strip()), None)
+        self.load_callers(func, path)
+        callers = [(cp, cc) for cp, cc in self.ix.callers_of(func)
+                   if cc.func is not None and (not fi.static or cp == path)]
+        if not callers:
+            return None
+        for cp, cc in callers:
+            if self._kernel_guard(cc.guard, cc.guard_else):
+                continue
+            if idx is not None and idx < len(cc.args) and self._kernel_iter_expr(cp, cc.func or "", cc.args[idx]):
+                continue
+            return None
+        return (f"every caller of {func}() ({len(callers)}) calls it in a branch that tests a kernel-only flag "
+                "or passes a kernel iterator")
+
+    def flag_kinds(self, path: str, func: str, arg: str, depth: int = 3) -> dict[RefKind, tuple[str, int, str]]:
+        """Which reference kinds the callers of `func` ask for through the flags `arg` (a parameter of
+        `func`, possibly modified there): {kind: (file, line, caller)} of the first caller found."""
+        out: dict[RefKind, tuple[str, int, str]] = {}
+        fi = next((f for p, f in self.ix.funcs.get(func, []) if p == path), None)
+        if fi is None or depth <= 0:
+            return out
+        idx = next((i for i, p in enumerate(fi.params) if p and re.search(rf"\b{re.escape(p)}\b", arg)), None)
+        if idx is None:
+            return out
+        self.load_callers(func, path)
+        for cpath, cc in self.ix.callers_of(func):
+            if cc.func is None or idx >= len(cc.args) or (fi.static and cpath != path):
+                continue
+            texts = self._flag_values(cpath, cc.func, cc.args[idx], cc.span.line) + [cc.args[idx]]
+            words = {w for t in texts for w in _IDENT.findall(t)}
+            # `gup_flags |= FOLL_PIN;` in the caller before the call.
+            words |= {w for lhs, rhs, ln in self.ix.assigns_of((cpath, cc.func)) if lhs.strip() in words
+                      and ln <= cc.span.line for w in _IDENT.findall(rhs)}
+            if self.cat.pin_flag in words:
+                out.setdefault(RefKind.PIN, (cpath, cc.span.line, cc.func))
+            if self.cat.get_flag in words:
+                out.setdefault(RefKind.GET, (cpath, cc.span.line, cc.func))
+            if RefKind.PIN not in out:
+                for k, v in self.flag_kinds(cpath, cc.func, cc.args[idx], depth - 1).items():
+                    out.setdefault(k, v)
+        return out
+
+    def pinned_by_callers(self, path: str, c: Call, flags_arg: str, releases: list[Release]) -> tuple[Defect, ...]:
+        """gup-pin-put-page in code whose reference kind is its caller's choice (mm/gup.c internals,
+        drivers' own wrappers): a FOLL_GET release that some FOLL_PIN caller's pages reach, not under
+        a test of the pin choice, drops pins as references."""
+        kinds = self.flag_kinds(path, c.func or "", flags_arg)
+        pin = kinds.get(RefKind.PIN)
+        if pin is None:
+            return ()
+        out = []
+        for r in releases:
+            if r.kind is RefKind.GET and r.hops <= MISMATCH_HOPS and not self._tests_pin_choice(r.guard):
+                out.append(Defect("gup-pin-put-page", r.file, r.line, r.column, r.function,
+                                  f"{r.api}() drops pages that {pin[2]}() ({pin[0]}:{pin[1]}) asks {c.name}() to take "
+                                  f"with FOLL_PIN: a pin released as a FOLL_GET reference",
+                                  (Evidence(path, c.span.line, f"{c.name}() takes the kind of reference its "
+                                            f"gup_flags say; {pin[2]}() passes FOLL_PIN"),
+                                   Evidence(r.file, r.line, f"{r.function}() releases them with {r.api}()")),
+                                  "high"))
+        return tuple(out)
+
+    @staticmethod
+    def _root_text(c: Call, form: Form) -> str:
+        if form.pages is not None and form.pages < len(c.args):
+            return c.args[form.pages]
+        return c.lhs or ""
+
+    def wrapper_callers(self, path: str, fi: FuncInfo, idx: int | None, releases: list[Release]) -> tuple[Defect, ...]:
+        """The path walk in the callers of an acquire wrapper (`pages = io_pin_pages(...)`,
+        `pinned = pin_rcv_pages(fd, tidbuf)`): the wrapper's call is their acquire, all or nothing."""
+        self.load_callers(fi.name, path)
+        out: list[Defect] = []
+        releasing = {r.function for r in releases if r.function}
+        for cpath, cc in self.ix.callers_of(fi.name):
+            if cc.func is None or (fi.static and cpath != path):
+                continue
+            expr = cc.args[idx] if idx is not None and idx < len(cc.args) else cc.lhs
+            if not expr:
+                continue
+            croot = root_of(expr, self.ix.tags_for(cpath, cc.func), cpath)
+            if croot is None:
+                continue
+            fl = self.ix.flows.get((cpath, cc.func))
+            if fl is None and self.store is not None:
+                for ff in self.store.flows_of(cpath, cc.func, frozenset({fi.name})):
+                    self._take([ff])
+                fl = self.ix.flows.get((cpath, cc.func))
+            if fl is None:
+                continue
+            names, _ = self._aliases(cpath, cc.func, croot)
+            holds = self._holds_fn(cpath, cc.func, croot, names)
+            cfi = next((f for p, f in self.ix.funcs.get(cc.func, []) if p == cpath), None)
+            kind = "field" if croot.kind == "field" else (
+                "param" if cfi is not None and croot.name in cfi.params else "local")
+            wrappers = {call.name: i for call in self.ix.calls_of((cpath, cc.func)) if call.name in releasing
+                        for i, a in enumerate(call.args) if holds(a)}
+            acq = Acquire(fi.name, cc.span.line, cc.span.column, cc.args, idx, None, cc.lhs, kind,
+                          _BASE_SPLIT.split(access_path(expr) or "")[0] if kind == "field" else "", True)
+            res = walk(fl, acq, holds, self.cat, cpath, wrappers)
+            out.extend(d for d in res.defects if d.rule in ("gup-leak", "gup-double-release"))
+        return tuple(out)
+
+    def dirty_lost(self, path: str, c: Call, releases: list[Release]) -> tuple[Defect, ...]:
+        """gup-dirty-lost: pages taken for writing, and no release or releasing function dirties them.
+        Releases only on short-count error paths (nothing was written) do not count."""
+        releases = [r for r in releases if (r.file, r.line, r.column) not in self._short_only]
+        if not releases:
+            return ()
+        for r in releases:
+            rel = self.cat.release.get(r.api)
+            if rel is None or rel.dirty or "dirty" in r.api:
+                return ()
+            for call in self.ix.calls_of((r.file, r.function or "")):
+                if call.name in self.cat.dirtying:
+                    return ()
+        for call in self.ix.calls_of((path, c.func or "")):
+            if call.name in self.cat.dirtying:
+                return ()
+        r = releases[0]
+        return (Defect("gup-dirty-lost", r.file, r.line, r.column, r.function,
+                       f"{c.name}() takes the pages for writing, but {r.api}() in {r.function}() drops them "
+                       "without marking them dirty (no set_page_dirty_lock() or dirtying release on the closure)",
+                       (Evidence(path, c.span.line, f"{c.name}() requests write access"),),
+                       "medium"),)
 
     # ------------------------------------------------------------------ closure search
 
@@ -470,9 +733,69 @@ class Analyzer:
 
     def _release_kind(self, c: Call) -> RefKind:
         rel = self.cat.release[c.name]
-        if rel.kind is not RefKind.NONE and c.guard and self._pin_guard is not None and self._pin_guard.search(c.guard):
+        if rel.kind is not RefKind.NONE and self._tests_pin_choice(c.guard):
             return RefKind.NONE  # one arm of a conditional pair
         return rel.kind
+
+    def _feasible(self, releases: list[Release], path: str, func: str, chain: list[Evidence]) -> list[Release]:
+        """Drop releases in other functions that no path of their own function can reach (the
+        conditions leading to them contradict each other). The acquiring function's own releases
+        are judged by the path walk from the acquire."""
+        kept = []
+        for r in releases:
+            if (r.file, r.function) == (path, func) or not r.function:
+                kept.append(r)
+                continue
+            if not r.guard:
+                kept.append(r)  # under no condition of its function: reachable
+                continue
+            fl = self.ix.flows.get((r.file, r.function))
+            if fl is None and self.store is not None:
+                self._take(self.store.flows_of(r.file, r.function, self._release_names))
+                fl = self.ix.flows.get((r.file, r.function))
+            ok = feasible_calls(fl, self.cat, self._release_names) if fl is not None else None
+            if ok is not None and (r.line, r.column) not in ok:
+                chain.append(Evidence(r.file, r.line, f"{r.api}() in {r.function}() is on no feasible path of its "
+                                      "function (the conditions that lead to it contradict each other)"))
+                continue
+            kept.append(r)
+        return kept
+
+    def _tests_pin_choice(self, guard: str | None) -> bool:
+        """Whether a condition tests how the pages were taken: a catalogue pin flag or predicate
+        (FOLL_PIN, BIO_PAGE_PINNED, iov_iter_extract_will_pin()), or a variable or field this site's
+        code set from one, or the condition that chose between a pin and a get acquire."""
+        if not guard:
+            return False
+        words = set(_IDENT.findall(guard))
+        return bool(words & self._pin_choice or words & self._site_flags)
+
+    def pin_choice_names(self, path: str, c: Call) -> frozenset[str]:
+        """Names the acquiring function records its pin choice in: the target of an assignment from
+        a catalogue pin flag or predicate, and the fields tested by a condition that chooses between
+        this acquire and one of the other kind."""
+        func = c.func or ""
+        out: set[str] = set()
+        preds = frozenset(self.cat.pin_predicates)
+        flags = frozenset(self.cat.pin_flags)
+        for lhs, rhs, _ in self.ix.assigns_of((path, func)):
+            words = set(_IDENT.findall(rhs))
+            if words & set(self.cat.acquire):
+                continue  # the acquire itself (its flags argument names FOLL_GET/FOLL_PIN)
+            tested = {w for w in words & flags if re.search(rf"&\s*\(?\s*{w}\b", rhs)}
+            if words & preds or tested:
+                tail = _IDENT.findall(lhs)
+                if tail:
+                    out.add(tail[-1])
+        if c.guard:
+            mine = self.cat.acquire[c.name].ref
+            for other in self.ix.calls_of((path, func)):
+                oa = self.cat.acquire.get(other.name)
+                if oa is not None and other is not c and other.guard == c.guard and other.guard_else != c.guard_else \
+                        and oa.ref is not mine:
+                    # The last name of each access path tested (`kfp->pin` -> `pin`) is the flag.
+                    out.update(_IDENT.findall(m)[-1] for m in _PATH.findall(c.guard) if not m.isupper())
+        return frozenset(out)
 
     def follow(self, path: str, acq: Call, root: Root | None) -> tuple[list[Release], list[Evidence], str]:
         """Search from the acquiring function for the releases of `root`."""
@@ -486,6 +809,7 @@ class Analyzer:
         steps = 0
         funcs_seen: set[tuple[str, str]] = set()
         fanned: set[Root] = set()
+        via_field: set[tuple[str, int, int]] = set()
         # What this search may see: the prefiltered files, plus the neighbour files its own queries
         # find. Facts other sites' searches happened to load elsewhere are ignored, so a site's
         # verdict does not depend on which sites were analysed before it.
@@ -514,7 +838,7 @@ class Analyzer:
                     if rr is None or (rr.kind == "local" and rr.name in names) or rr == st.root:
                         continue
                     ev = Evidence(st.path, ln, f"`{lhs}` points into `{rhs}`")
-                    todo.append(State(st.path, st.func, rr, st.hops, st.chain + (ev,), st.up, st.guard))
+                    todo.append(State(st.path, st.func, rr, st.hops, st.chain + (ev,), st.up, st.guard, st.via_field))
             holds = self._holds_fn(st.path, st.func, st.root, names)
             hit = False
             for c in self.ix.calls_of((st.path, st.func)):
@@ -531,6 +855,8 @@ class Analyzer:
                                     g[0] if g else None, g[1] if g else False, st.hops)
                         if (st.path, c.span.line, c.span.column) not in found:
                             found[(st.path, c.span.line, c.span.column)] = r
+                            if st.via_field:
+                                via_field.add((st.path, c.span.line, c.span.column))
                             if st.func != acq.func and st.root.kind == "local":
                                 fi_w = next((f for p, f in self.ix.funcs.get(st.func, []) if p == st.path), None)
                                 if fi_w is not None and st.root.name in fi_w.params:
@@ -548,7 +874,7 @@ class Analyzer:
                         cr = root_of(c.args[ho.dst], self.ix.tags_for(st.path, st.func), st.path)
                         if cr is not None and cr != st.root:
                             ev = Evidence(st.path, c.span.line, f"{st.func}() hands `{c.args[ho.src]}` to the {ho.carrier} `{c.args[ho.dst]}` ({c.name})")
-                            todo.append(State(st.path, st.func, cr, st.hops, st.chain + (ev,)))
+                            todo.append(State(st.path, st.func, cr, st.hops, st.chain + (ev,), via_field=st.via_field))
                         if ho.destructor and ho.destructor_file and self.store is not None \
                                 and self.store.add_file(ho.destructor_file):
                             if visible is not None:
@@ -575,7 +901,8 @@ class Analyzer:
                         if i < len(fi.params) and fi.params[i]:
                             ev = Evidence(st.path, c.span.line, f"{st.func}() passes `{a}` to {c.name}() ({dpath}:{fi.line})")
                             g = (c.guard, c.guard_else) if c.guard else st.guard
-                            todo.append(State(dpath, fi.name, Root("local", fi.params[i]), st.hops + 1, st.chain + (ev,), False, g))
+                            todo.append(State(dpath, fi.name, Root("local", fi.params[i]), st.hops + 1, st.chain + (ev,), False, g,
+                                              st.via_field))
             if st.hops >= MAX_HOPS:
                 continue
             tags = self.ix.tags_for(st.path, st.func)
@@ -591,7 +918,8 @@ class Analyzer:
                             continue
                         if fi.params and fi.params[0]:
                             ev = Evidence(st.path, ln, f"{st.func}() sets `{lhs} = {rhs}`: completion callback")
-                            todo.append(State(dpath, fi.name, Root("local", fi.params[0]), st.hops + 1, st.chain + (ev,), False))
+                            todo.append(State(dpath, fi.name, Root("local", fi.params[0]), st.hops + 1, st.chain + (ev,), False,
+                                              via_field=st.via_field))
             # Stored into a struct field: track the field in this function, then tree-wide.
             extra = [c for c in self.ix.calls_of((st.path, st.func))
                      if c.name in self.cat.extra_refs and c.args and holds(c.args[0])]
@@ -603,7 +931,7 @@ class Analyzer:
                     continue
                 if fr is not None and fr.kind == "field" and fr != st.root:
                     ev = Evidence(st.path, ln, f"{st.func}() stores the pages in `{lhs}`")
-                    todo.append(State(st.path, st.func, fr, st.hops, st.chain + (ev,), st.up))
+                    todo.append(State(st.path, st.func, fr, st.hops, st.chain + (ev,), st.up, via_field=st.via_field))
             if st.root.kind == "field" and st.root not in fanned:
                 fanned.add(st.root)
                 if self.store is not None:
@@ -631,7 +959,7 @@ class Analyzer:
                         continue
                     ev = Evidence(st.path, st.chain[-1].line if st.chain else acq.span.line,
                                   f"pages kept in `{st.root.show()}`; {ufunc}() ({upath}) uses that field")
-                    todo.append(State(upath, ufunc, st.root, st.hops + 1, st.chain + (ev,), False))
+                    todo.append(State(upath, ufunc, st.root, st.hops + 1, st.chain + (ev,), False, via_field=True))
             # The value is a parameter, or returned: go up to the callers.
             fi_up = next((f for p, f in self.ix.funcs.get(st.func, []) if p == st.path), None)
             up_idx: int | None = None
@@ -664,8 +992,22 @@ class Analyzer:
                         why = f"{cc.func}() takes the pages {st.func}() returns into `{cc.lhs}`"
                     if nr is not None:
                         ev = Evidence(cpath, cc.span.line, why)
-                        todo.append(State(cpath, cc.func, nr, st.hops + 1, st.chain + (ev,)))
+                        todo.append(State(cpath, cc.func, nr, st.hops + 1, st.chain + (ev,), via_field=st.via_field))
         releases = sorted(found.values(), key=lambda r: (r.hops, r.file != path, r.file, r.line))
+        releases = self._feasible(releases, path, acq.func or "", chain)
+        if self._site_flags:
+            # The struct records whether its pages are pinned (`ap->args.is_pinned = iov_iter_extract_will_pin()`):
+            # a release reached through the field's other users that does not test that record
+            # releases what other stores put there (page-cache folios, allocated pages), not these.
+            kept_f = []
+            for r in releases:
+                if (r.file, r.line, r.column) in via_field and not self._tests_pin_choice(r.guard):
+                    chain.append(Evidence(r.file, r.line, f"{r.api}() in {r.function}() releases pages another store "
+                                          f"put in the field: unlike the pinned ones it does not test "
+                                          f"`{'`/`'.join(sorted(self._site_flags))}`"))
+                    continue
+                kept_f.append(r)
+            releases = kept_f
         # A release of the other kind found only far away (through several hand-offs) is more likely
         # a different owner's pages than a mismatch: keep it out of the verdict, say so.
         kinds_near = {r.kind for r in releases if r.hops <= MISMATCH_HOPS}

@@ -37,6 +37,8 @@ class Form:
     """Index of a gup_flags argument."""
     versions: str | None
     """Kernel version range the form belongs to."""
+    count: int | None = None
+    """Index of the requested count (pages, or bytes for extractions); None for single-page forms."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class AcquireApi:
     """A reference is taken only with this FOLL_ flag."""
     pin_counterpart: str | None
     """Pin API to convert to."""
+    family: str = ""
+    """The API this one renames ('' = itself): findings keep their identity across the rename."""
 
     def form_for(self, arity: int, version: Version | None) -> Form | None:
         """The form matching a call's arity, preferring one whose version range holds."""
@@ -126,18 +130,41 @@ class Catalogue:
     """Calls that allocate a fresh array."""
     handoffs: dict[str, Handoff]
     """Hand-off calls by name."""
-    pin_tests: tuple[str, ...]
-    """Substrings of an `if` condition that tests whether pages were pinned."""
+    pin_flags: tuple[str, ...]
+    """Flags a condition tests to tell pins from references (FOLL_PIN, BIO_PAGE_PINNED)."""
+    pin_predicates: tuple[str, ...]
+    """Calls that tell whether an acquire pins (iov_iter_extract_will_pin, user_backed_iter)."""
     api_homes: tuple[str, ...]
     """Directories where the APIs are defined."""
     declared_in: tuple[str, ...]
     """Headers that declare the acquire APIs."""
+    extraction: dict[str, int]
+    """Extraction APIs (pins only from user-backed iterators) -> index of the iterator argument."""
+    kernel_iterators: frozenset[str]
+    """Calls that make their first argument a kernel-backed iterator."""
+    kernel_only_flags: frozenset[str]
+    """Flags only kernel callers set (MSG_SPLICE_PAGES): a branch testing one carries kernel pages."""
+    kernel_iterator_fields: frozenset[str]
+    """Struct fields that only ever hold kernel iterators."""
+    transparent_conditions: frozenset[str]
+    """Macros that stand for their first argument in a branch condition (`unlikely(x)`)."""
+    error_tests: frozenset[str]
+    """`IS_ERR(p)`: true for an error pointer."""
+    error_or_null_tests: frozenset[str]
+    """`IS_ERR_OR_NULL(p)`: true for an error pointer or NULL."""
+    array_freers: frozenset[str]
+    """Calls that free a pages array itself (kfree), not the references in it."""
     write_flag: str
     """`FOLL_WRITE`."""
     pin_flag: str
     """`FOLL_PIN`."""
     get_flag: str
     """`FOLL_GET`."""
+
+    def family(self, api: str) -> str:
+        """The API family of an acquire API: itself, or the API it renames."""
+        a = self.acquire.get(api)
+        return (a.family or a.name) if a is not None else api
 
     def focus(self) -> frozenset[str]:
         """Every name whose calls need full context in facts.py."""
@@ -236,11 +263,13 @@ def load(version: Version | None) -> Catalogue:
                 pages=_idx(f.get("pages")),
                 write=_idx(f.get("write")),
                 flags=_idx(f.get("flags")),
+                count=_idx(f.get("count")),
                 versions=f.get("versions"),
             )
             for f in e["forms"]
         )
-        acq[name] = AcquireApi(name, ref, forms, e.get("carrier"), e.get("needs_flag"), e.get("pin_counterpart"))
+        acq[name] = AcquireApi(name, ref, forms, e.get("carrier"), e.get("needs_flag"), e.get("pin_counterpart"),
+                               e.get("family", ""))
     rel: dict[str, ReleaseApi] = {}
     for e in raw.get("release", []):
         name = e["name"]
@@ -260,9 +289,18 @@ def load(version: Version | None) -> Catalogue:
         handoffs={h["name"]: Handoff(h["name"], int(h["from"]), int(h["to"]), h["carrier"], h.get("destructor"),
                                      h.get("destructor_file"), int(h.get("destructor_arg", 0)))
                   for h in raw.get("handoff", [])},
-        pin_tests=tuple(raw.get("guards", {}).get("pin_tests", [])),
+        pin_flags=tuple(raw.get("guards", {}).get("pin_flags", [])),
+        pin_predicates=tuple(raw.get("guards", {}).get("pin_predicates", [])),
         api_homes=tuple(s.get("api_homes", ["mm/"])),
         declared_in=tuple(s.get("declared_in", [])),
+        extraction={e["name"]: int(e["iter"]) for e in raw.get("extraction", {}).get("apis", [])},
+        kernel_iterators=frozenset(raw.get("extraction", {}).get("kernel_iterators", [])),
+        kernel_only_flags=frozenset(raw.get("extraction", {}).get("kernel_only_flags", [])),
+        kernel_iterator_fields=frozenset(raw.get("extraction", {}).get("kernel_iterator_fields", [])),
+        transparent_conditions=frozenset(raw.get("conditions", {}).get("transparent", [])),
+        error_tests=frozenset(raw.get("conditions", {}).get("error_tests", [])),
+        error_or_null_tests=frozenset(raw.get("conditions", {}).get("error_or_null_tests", [])),
+        array_freers=frozenset(raw.get("array_freers", {}).get("names", [])),
         write_flag=s.get("write_flag", "FOLL_WRITE"),
         pin_flag=s.get("pin_flag", "FOLL_PIN"),
         get_flag=s.get("get_flag", "FOLL_GET"),

@@ -371,3 +371,39 @@ def exposure(ref_kind: str, write: bool | None, status: str, cow: CowProfile) ->
         if text not in reasons:
             reasons.append(text)
     return tuple(exposed), "; ".join(reasons)
+
+
+# ---------------------------------------------------------------------------- legitimate FOLL_GET users
+
+
+def path_matches(rel: str, pattern: str) -> bool:
+    """Whether `rel` matches a path pattern (`*` within one component, `dir/` = anything below dir)."""
+    pparts = pattern.rstrip("/").split("/")
+    rparts = rel.split("/")
+    if pattern.endswith("/"):
+        if len(rparts) <= len(pparts):
+            return False
+    elif len(rparts) != len(pparts):
+        return False
+    return all(fnmatch.fnmatchcase(r, p) for r, p in zip(rparts, pparts))
+
+
+@lru_cache(maxsize=1)
+def _legitimate() -> tuple[frozenset[str], tuple[str, ...]]:
+    from audit.catalogue import _raw
+
+    fx = _raw().get("fix", {})
+    return frozenset(fx.get("legit_classes", [])), tuple(fx.get("legit_paths", []))
+
+
+def legitimate_get(file: str, klass: str) -> str | None:
+    """Why a site is a legitimate FOLL_GET user (pin_user_pages.rst: KVM with MMU notifiers,
+    ptrace-style immediate access, futex, core mm), or None. The one test `audit` and `fix` share:
+    the classes and paths are `legit_classes`/`legit_paths` of apis.toml's [fix] table."""
+    classes, paths = _legitimate()
+    if klass in classes:
+        return f"legitimate FOLL_GET user (class {klass})"
+    for pat in paths:
+        if path_matches(file, pat):
+            return f"legitimate FOLL_GET user (path {pat})"
+    return None

@@ -12,6 +12,7 @@ import importlib
 import io
 import json
 import os
+import shutil
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -21,17 +22,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TextIO, assert_never
 
-from audit import __version__, catalogue, rules
+from audit import __version__, catalogue, review, rules, triage
 from audit.catalogue import CatalogueError
-from audit.engine import InputError, _lap, audit_tree
-from audit.model import Report, Site
+from audit.engine import InputError, _lap, audit_tree, find_root
+from audit.model import Report
 from audit.report.interface import Context
 from audit.rules import RuleError
 from audit.version import tree_version
-
-
-COW_RULE = "cow-mapcount-reuse"
-"""The rule id of the tree-level COW finding (mapcount-only reuse sites)."""
 
 
 class Format(str, Enum):
@@ -59,13 +56,17 @@ def _scan_parser() -> argparse.ArgumentParser:
         "are released) and their exposure to the fork/COW races.",
         epilog="Other commands: audit rules | audit explain RULE-ID | audit track PATH [PATH..] | audit fix PATH",
     )
-    p.add_argument("path", nargs="?", default=".", help="kernel source tree (default: .)")
+    p.add_argument("path", nargs="?", default=".", help="kernel source tree, or a folder inside one (default: .)")
     p.add_argument("--format", choices=[f.value for f in Format], help="output format (default: pretty on a terminal, concise otherwise)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
     p.add_argument("--select", metavar="ID[,ID..]", help="report only these rule ids")
     p.add_argument("--ignore", metavar="ID[,ID..]", help="do not report these rule ids")
+    p.add_argument("--diff", metavar="REV",
+                   help="in a git checkout: only findings in functions changed since REV (review a patch series)")
     p.add_argument("--baseline", metavar="FILE", help="report only findings not in FILE (a previous JSON report)")
-    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("-v", "--show-evidence", action="store_true",
+                   help="pretty: every evidence step, the API table, the COW evidence and the discovered wrappers")
+    p.add_argument("--jobs", type=_jobs, default=None, help="worker processes (default: all cores)")
     p.add_argument("--no-cache", action="store_true",
                    help="do not use or update the result cache ($XDG_CACHE_HOME/gup-audit)")
     p.add_argument("--version", action="version", version=f"gup-audit {__version__}")
@@ -83,62 +84,22 @@ def _ids(text: str | None) -> set[str] | None:
     return ids
 
 
-def site_key(file: str, function: str | None, api: str, rule: str | None, call_text: str) -> str:
-    """Identity of a finding that survives line shifts (style.md §1)."""
-    return f"{rule}|{file}|{function}|{api}|{' '.join(call_text.split())}"
-
-
-@dataclass
-class Baseline:
-    """Findings accepted earlier: how many of each identity, and the COW decisions already known."""
-
-    sites: Counter[tuple[str | None, str | None, str | None, str | None]]
-    """(rule, file, function, api) -> number of findings with that identity."""
-    cow: set[tuple[str, str, str]]
-    """(file, function, idiom) of the mapcount-only reuse sites already reported."""
-
-
-def _baseline(path: str) -> Baseline:
+def _baseline(path: str, cat: catalogue.Catalogue) -> Counter[str]:
     try:
         data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as e:
+        return triage.baseline_keys(data, cat)
+    except (OSError, ValueError, triage.BaselineError) as e:
         raise UsageError(f"baseline {path}: {e}") from None
-    if not isinstance(data, dict) or data.get("schema") != "gup-audit/1":
-        raise UsageError(f"baseline {path}: not a gup-audit/1 JSON report")
-    sites = Counter(
-        (s.get("rule"), s.get("file"), s.get("function"), s.get("api")) for s in data.get("sites", []) if s.get("rule")
-    )
-    cow = {(c.get("file"), c.get("function"), c.get("idiom")) for c in data.get("cow", {}).get("mapcount_only_sites", [])}
-    return Baseline(sites, cow)
 
 
-def _filter(report: Report, select: set[str] | None, ignore: set[str] | None, baseline: Baseline | None) -> Report:
-    """Drop findings of unselected or ignored rules, and findings the baseline already has.
-
-    Identity survives line shifts: (rule, file, function, api). Each baseline entry hides one
-    finding, in file order, so a second such call added to a baselined function is still new.
-    """
-    budget = Counter(baseline.sites) if baseline is not None else Counter()
-
-    def wanted(rule: str) -> bool:
-        return (select is None or rule in select) and (ignore is None or rule not in ignore)
-
-    def keep(s: Site) -> Site:
-        if s.rule is None:
-            return s
-        if not wanted(s.rule):
-            return replace(s, rule=None)
-        key = (s.rule, s.file, s.function, s.api)
-        if budget[key] > 0:
-            budget[key] -= 1
-            return replace(s, rule=None)
-        return s
-
-    cow_sites = report.cow.mapcount_only_sites if wanted(COW_RULE) else ()
-    if baseline is not None:
-        cow_sites = tuple(c for c in cow_sites if (c.file, c.function, c.idiom) not in baseline.cow)
-    return replace(report, sites=tuple(keep(s) for s in report.sites),
-                   cow=replace(report.cow, mapcount_only_sites=cow_sites))
+def _jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
 
 
 def _source_reader(root: Path):  # type: ignore[no-untyped-def]
@@ -150,6 +111,14 @@ def _source_reader(root: Path):  # type: ignore[no-untyped-def]
             return []
 
     return read
+
+
+def _opener(root: str) -> Callable[[str], str]:
+    """Tree-relative path -> the path as it opens from the current folder (the tree as given)."""
+    def show(rel: str) -> str:
+        return os.path.normpath(os.path.join(root, rel))
+
+    return show
 
 
 def _with_progress(run: Callable[[], Report], label: str) -> Report:
@@ -201,21 +170,29 @@ def cmd_scan(argv: Sequence[str], stdout: TextIO) -> int:
     """`audit PATH ...`: scan and report."""
     args = _scan_parser().parse_args(list(argv))
     select, ignore = _ids(args.select), _ids(args.ignore)
-    baseline = _baseline(args.baseline) if args.baseline else None
-    root = Path(args.path)
-    report = _with_progress(lambda: audit_tree(root, shown_root=args.path, workers=args.jobs,
+    root, scope = find_root(Path(args.path))
+    shown = args.path if not scope else str(root)
+    version = tree_version(root)
+    cat = catalogue.load(version)
+    baseline = _baseline(args.baseline, cat) if args.baseline else None
+    change = review.changed(root, args.diff) if args.diff else None
+    report = _with_progress(lambda: audit_tree(root, shown_root=shown, workers=args.jobs,
                                                use_cache=not args.no_cache), args.path)
-    report = _filter(report, select, ignore, baseline)
+    report = triage.scoped(report, scope)
+    report = triage.apply(report, triage.Filters(
+        frozenset(select) if select is not None else None, frozenset(ignore) if ignore is not None else None,
+        baseline, change))
     to_file = args.output is not None
     fmt = Format(args.format) if args.format else (Format.PRETTY if (stdout.isatty() and not to_file) else Format.CONCISE)
-    color = fmt is Format.PRETTY and not to_file and stdout.isatty() and "NO_COLOR" not in os.environ
-    version = tree_version(root)
-    ctx = Context(catalogue.load(version), rules.rule_by_id(), version, _source_reader(root), color)
+    tty = not to_file and stdout.isatty()
+    color = fmt is Format.PRETTY and "NO_COLOR" not in os.environ and (tty or bool(os.environ.get("FORCE_COLOR")))
+    ctx = Context(cat, rules.rule_by_id(), version, _source_reader(root), color, _opener(shown))
     buf = io.StringIO()
     if fmt is Format.PRETTY:
         from audit.report.pretty import PrettyReporter
 
-        PrettyReporter().write(report, ctx, buf)
+        width = shutil.get_terminal_size((120, 24)).columns if tty else None
+        PrettyReporter(width=width, verbose=args.show_evidence).write(report, ctx, buf)
     elif fmt is Format.CONCISE:
         from audit.report.concise import ConciseReporter
 
@@ -238,8 +215,7 @@ def cmd_scan(argv: Sequence[str], stdout: TextIO) -> int:
     else:
         stdout.write(buf.getvalue())
     _lap("report written")
-    n = sum(1 for s in report.sites if s.rule is not None) + len(report.cow.mapcount_only_sites)
-    return 1 if n else 0
+    return triage.exit_code(report)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -272,7 +248,7 @@ def _main(argv: Sequence[str] | None) -> int:
                 raise UsageError(f"`audit {args[0]}` is not available in this version") from None
             return int(getattr(mod, f"cmd_{args[0]}")(args[1:], out))
         return cmd_scan(args, out)
-    except (UsageError, InputError, RuleError, CatalogueError) as e:
+    except (UsageError, InputError, RuleError, CatalogueError, review.ReviewError) as e:
         sys.stderr.write(f"audit: error: {e}\n")
         return 2
     except KeyboardInterrupt:

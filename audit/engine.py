@@ -50,22 +50,54 @@ class InputError(Exception):
     """The path given is not something we can audit (exit 2)."""
 
 
+def has_version_makefile(root: Path) -> bool:
+    """Whether `root/Makefile` is a kernel top Makefile (sets VERSION and PATCHLEVEL)."""
+    mk = root / "Makefile"
+    if not mk.is_file():
+        return False
+    try:
+        with mk.open("rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return b"VERSION" in head and b"PATCHLEVEL" in head
+
+
+def is_tree(root: Path) -> bool:
+    """Whether `root` looks like a kernel source tree: a versioned Makefile, or mm/ and include/."""
+    return has_version_makefile(root) or ((root / "mm").is_dir() and (root / "include").is_dir())
+
+
 def check_tree(root: Path) -> None:
     """Raise InputError unless `root` looks like a kernel source tree (interface.md)."""
     if not root.exists():
         raise InputError(f"{root}: no such file or directory")
     if not root.is_dir():
         raise InputError(f"{root}: not a directory")
-    mk = root / "Makefile"
-    has_version = False
-    if mk.is_file():
-        try:
-            head = mk.read_bytes()[:4096]
-            has_version = b"VERSION" in head and b"PATCHLEVEL" in head
-        except OSError:
-            has_version = False
-    if not has_version and not ((root / "mm").is_dir() and (root / "include").is_dir()):
+    if not is_tree(root):
         raise InputError(f"{root}: not a kernel source tree (no Makefile with VERSION/PATCHLEVEL, no mm/ and include/)")
+
+
+def find_root(path: Path) -> tuple[Path, str]:
+    """The kernel tree holding `path` (a tree, or a folder inside one) and the folder relative to it.
+
+    A versioned top Makefile marks the root; without one anywhere above, the nearest folder with
+    `mm/` and `include/` (arch/x86 has both, so the Makefile is looked for first).
+    """
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory")
+    if not path.is_dir():
+        raise InputError(f"{path}: not a directory")
+    here = path.resolve()
+    ups = (here, *here.parents)
+    root = next((u for u in ups if has_version_makefile(u)), None) or next((u for u in ups if is_tree(u)), None)
+    if root is None:
+        check_tree(path)  # raises with the reason
+    assert root is not None
+    depth = len(here.relative_to(root).parts)
+    if depth == 0:
+        return path, ""
+    return Path(os.path.normpath(os.path.join(path, *([".."] * depth)))), here.relative_to(root).as_posix()
 
 
 @dataclass(frozen=True)
@@ -242,6 +274,7 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
     _lap("files prepared")
     kernel_names = frozenset(cat.acquire) | frozenset(cat.release) | frozenset(cat.handoffs) | cat.dirtying | cat.allocators
     store = FactStore(src, focus, w.dirs, kernel_names)
+    store.flow_names = frozenset(cat.acquire)
     for rel in hits:
         store.add_prepared(rel, indexes[rel])
     parsed = len(hits)
@@ -284,7 +317,9 @@ def audit_tree(root: Path | Source, shown_root: str | None = None, workers: int 
         extra = (Evidence(s.file, s.line, why),) + ((Evidence(s.file, s.line, ewhy),) if ewhy else ())
         decorated.append(replace(s, klass=klass, reached_from=reach.get((s.file, s.line), ()), exposure=exp,
                                  evidence=s.evidence + extra))
-    sites = tuple(rules.assign(decorated))
+    from audit import findings
+
+    sites, cow_found = findings.attach(decorated, prof, rules.rule_by_id(), version, cat)
     _lap("sites analysed")
     info = TreeInfo(
         root=shown,
@@ -293,7 +328,7 @@ def audit_tree(root: Path | Source, shown_root: str | None = None, workers: int 
         files_parsed=sc.files_parsed,
         parse_problems=tuple(sorted(sc.problems + tuple(more_problems), key=lambda p: (p.file, p.line))),
     )
-    report = Report(tree=info, sites=sites, cow=prof, wrappers=tuple(wrappers))
+    report = Report(tree=info, sites=sites, cow=prof, wrappers=tuple(wrappers), cow_findings=cow_found)
     if use_cache and sc.fingerprint:
         cache.store(cache.report_key(src, sc.fingerprint), report)
         cache.mark(src.identity())

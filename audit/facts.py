@@ -12,7 +12,7 @@ from bisect import bisect_right
 
 from tree_sitter import Node
 
-from audit import parse, queries
+from audit import flow, parse, queries
 from audit.model import Assign, Call, Decl, FileFacts, FuncInfo, MacroDef, ParseProblem
 
 _CARRIES = re.compile(rb"page|bio|folio|sg|vec|frame|umem|buf")
@@ -179,9 +179,11 @@ def _lhs_of(src: bytes, call: Node) -> tuple[str | None, bool]:
 
 
 def extract(path: str, src: bytes, focus: frozenset[str], ranges: list[tuple[int, int]] | None = None,
-            lines: parse.Lines | None = None, masked: bytes | None = None) -> FileFacts:
+            lines: parse.Lines | None = None, masked: bytes | None = None,
+            flows_for: frozenset[str] = frozenset()) -> FileFacts:
     """Parse `src` (or only its byte `ranges`) and return the facts. `focus` names the calls that get
-    full context; `lines` and `masked` may be passed in when the same file is parsed repeatedly."""
+    full context; `lines` and `masked` may be passed in when the same file is parsed repeatedly.
+    Functions that call a name in `flows_for` also get their control-flow graph (`flow.build`)."""
     lines = lines or parse.Lines(src)
     tree = parse.parse(src, ranges, lines, masked)
     funcs: list[FuncInfo] = []
@@ -190,6 +192,7 @@ def extract(path: str, src: bytes, focus: frozenset[str], ranges: list[tuple[int
     decls_raw: list[tuple[str, str, int]] = []
     macros: list[MacroDef] = []
     returns_raw: list[tuple[str, int]] = []
+    bodies: dict[int, Node] = {}
     for stem, caps in queries.run(tree):
         if "call.fn" in caps:
             call_nodes.append((caps["call.fn"][0], caps["call.args"][0], caps["call.expr"][0]))
@@ -197,6 +200,7 @@ def extract(path: str, src: bytes, focus: frozenset[str], ranges: list[tuple[int
             fi = _function_info(src, lines, caps["func.def"][0], caps["func.decl"][0], caps["func.body"][0])
             if fi is not None:
                 funcs.append(fi)
+                bodies[fi.start_byte] = caps["func.body"][0]
         elif "assign.lhs" in caps:
             lhs_n, rhs_n = caps["assign.lhs"][0], caps["assign.rhs"][0]
             assigns_raw.append((_text(src, lhs_n), _text(src, rhs_n), lhs_n.start_byte))
@@ -299,8 +303,18 @@ def extract(path: str, src: bytes, focus: frozenset[str], ranges: list[tuple[int
         f = func_at(b)
         if f is not None:
             returns.append((f.name, " ".join(text.split())))
+    flows = []
+    if flows_for:
+        wanted = {c.func for c in calls if c.name in flows_for and c.func is not None}
+        for f in funcs:
+            body = bodies.get(f.start_byte)
+            if f.name in wanted and body is not None:
+                fl = flow.build(f.name, body, src, lines, split_args)
+                if fl is not None:
+                    flows.append(fl)
     return FileFacts(
         path=path,
+        flows=tuple(flows),
         functions=tuple(funcs),
         calls=tuple(calls),
         assigns=tuple(assigns),

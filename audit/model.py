@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import NewType
+from typing import Any, NewType
 
 RuleId = NewType("RuleId", str)
 
@@ -175,6 +175,8 @@ class FileFacts:
     """Byte offset of the start of each line (for snippets)."""
     problems: tuple[ParseProblem, ...]
     """Degradations worth reporting."""
+    flows: tuple[Any, ...] = ()
+    """Control-flow graphs (`flow.Flow`) of the functions that call an acquire API."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,69 @@ class Evidence:
     """1-based line."""
     message: str
     """What this step found."""
+
+
+class Severity(str, Enum):
+    """How urgent a finding is (interface.md `findings[].severity`)."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+
+    @property
+    def rank(self) -> int:
+        """0 for the most severe."""
+        return ("error", "warning", "note").index(self.value)
+
+
+@dataclass(frozen=True)
+class Defect:
+    """A fault the analysis found on one path of a site: its faulty line and the path to it."""
+
+    rule: str
+    """The rule id (`gup-leak`, `gup-release-count`, `gup-double-release`, `gup-dirty-lost`, …)."""
+    file: str
+    """Where the faulty line is."""
+    line: int
+    """1-based faulty line: the exit that leaks, the over-counting or second release, …"""
+    column: int
+    """1-based column on that line (1 when the whole line is meant)."""
+    function: str | None
+    """The function holding the faulty line."""
+    message: str
+    """One sentence a maintainer can check against the code."""
+    path: tuple[Evidence, ...] = ()
+    """The steps from the acquire to the faulty line (branches taken, hand-offs)."""
+    confidence: str = "high"
+    """high / medium / low; low findings are reported as notes."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One reported finding: made by the findings stage from a site or the COW profile."""
+
+    rule: str
+    """Rule id."""
+    severity: Severity
+    """Severity in this tree (by version, user class and confidence, as the rule says)."""
+    message: str
+    """The rendered message."""
+    help: str
+    """The rendered help line ('' when the rule has none)."""
+    file: str
+    """Path of the faulty line, relative to the tree root."""
+    line: int
+    """1-based faulty line."""
+    column: int
+    """1-based column."""
+    path: tuple[Evidence, ...]
+    """Steps from the acquire to the faulty line."""
+    key: str
+    """Stable identity across line shifts and versions: rule|file|function|API family."""
+    function: str | None = None
+    """The function the finding is about (the acquiring function for site findings)."""
+    confidence: str = "high"
+    """high / medium / low."""
 
 
 @dataclass(frozen=True)
@@ -255,6 +320,14 @@ class Site:
     """Length of the callee name, for carets."""
     wrapper: bool = False
     """The API is an acquire wrapper discovered in the tree, not a catalogue API."""
+    catalogue_gap: bool = False
+    """The call has an arity no form of the catalogue knows: its pages were not followed."""
+    implementation: bool = False
+    """The call sits in the implementation of a catalogue acquire API (its callers get the pages)."""
+    defects: tuple[Defect, ...] = ()
+    """Faults found on individual paths (leaks, counts, double releases, lost dirty bits)."""
+    findings: tuple[Finding, ...] = ()
+    """Every finding at this site, most severe first (set by the findings stage)."""
 
 
 @dataclass(frozen=True)
@@ -319,6 +392,8 @@ class TreeInfo:
     """Files parsed with tree-sitter."""
     parse_problems: tuple[ParseProblem, ...]
     """Files that could not be read or parsed."""
+    scope: str = ""
+    """The folder reported on, relative to the root ('' for the whole tree)."""
 
 
 @dataclass(frozen=True)
@@ -333,3 +408,9 @@ class Report:
     """The tree's COW profile."""
     wrappers: tuple[Wrapper, ...] = ()
     """Acquire and release wrappers discovered by the closure search."""
+    cow_findings: tuple[Finding, ...] = ()
+    """Tree-level findings of the COW profile (one per mapcount-only deciding function)."""
+
+    def findings(self) -> list[Finding]:
+        """Every finding of the report: the sites' and the COW profile's."""
+        return [f for s in self.sites for f in s.findings] + list(self.cow_findings)

@@ -56,13 +56,24 @@ class Rule:
     """Help template."""
     severity_by_version: tuple[tuple[str, str], ...]
     """(version range, severity) overrides."""
-    kind: str
-    """"site" for gup-site rules, "cow" for COW-profile rules, "exposure" for race exposure."""
 
-    def severity_for(self, version: Version | None) -> str:
-        """The severity in a tree of `version`."""
+    kind: str
+    """"site" for gup-site rules, "cow" for COW-profile rules, "exposure" for race exposure,
+    "path" for faults the analysis finds on one path of a site (its `Defect`s)."""
+    severity_by: tuple[tuple[tuple[tuple[str, str], ...], str], ...] = ()
+    """(conditions, severity) overrides, first match wins: conditions on `versions` (a range),
+    `legitimate` (the site is a legitimate FOLL_GET user), `implementation` (the call is inside a
+    catalogue API's own implementation) and `confidence` (the finding's)."""
+
+    def severity_for(self, version: Version | None, facts: dict[str, str] | None = None) -> str:
+        """The severity in a tree of `version`, for a finding with `facts` (condition -> value)."""
         for rng, sev in self.severity_by_version:
             if version is not None and in_range(version, rng):
+                return sev
+        have = facts or {}
+        for conds, sev in self.severity_by:
+            if all(in_range(version, want) if key == "versions" and version is not None
+                   else key != "versions" and have.get(key) == want for key, want in conds):
                 return sev
         return self.severity
 
@@ -103,7 +114,21 @@ def _rule(path_stem: str, raw: dict[str, Any]) -> Rule:
         help=raw.get("help", ""),
         severity_by_version=tuple((d["versions"], d["severity"]) for d in raw.get("severity_by_version", [])),
         kind=raw.get("kind", "site"),
+        severity_by=tuple(_severity_row(path_stem, d) for d in raw.get("severity_by", [])),
     )
+
+
+_CONDITIONS = ("versions", "legitimate", "implementation", "confidence")
+
+
+def _severity_row(stem: str, row: dict[str, Any]) -> tuple[tuple[tuple[str, str], ...], str]:
+    if row.get("severity") not in SEVERITIES:
+        raise RuleError(f"rules/{stem}.toml: severity_by: severity must be one of {SEVERITIES}")
+    bad = sorted(set(row) - {"severity", *_CONDITIONS})
+    if bad:
+        raise RuleError(f"rules/{stem}.toml: severity_by: unknown condition {', '.join(bad)}")
+    conds = tuple(sorted((k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in row.items() if k != "severity"))
+    return conds, row["severity"]
 
 
 @cache
@@ -124,20 +149,11 @@ def rule_by_id() -> dict[str, Rule]:
     return {r.id: r for r in load_rules()}
 
 
-def assign(sites: list[Site]) -> list[Site]:
-    """Set each site's `rule` to the highest-priority site rule that matches it (None if clean)."""
-    rules = sorted((r for r in load_rules() if r.kind in ("site", "exposure")), key=lambda r: (r.priority, r.id))
-    out = []
-    for s in sites:
-        hit = next((r for r in rules if r.matches(s)), None)
-        out.append(replace(s, rule=hit.id if hit else None))
-    return out
-
-
-def render(template: str, site: Site, cat: Catalogue) -> str:
-    """Fill a message/help template with the site's facts."""
+def render(template: str, site: Site, cat: Catalogue, release: str | None = None) -> str:
+    """Fill a message/help template with the site's facts (`release`: the release the finding is
+    about, by default the closure's first)."""
     api = cat.acquire.get(site.api)
-    release = site.closure[0].api if site.closure else "put_page"
+    release = release or (site.closure[0].api if site.closure else "put_page")
     rel = cat.release.get(release)
     pin_release = "unpin_user_pages_dirty_lock(..., true)" if site.write else "unpin_user_pages()"
     if rel is not None and rel.pin_counterpart and rel.pin_counterpart.endswith("dirty_lock"):

@@ -135,6 +135,8 @@ class FactStore:
         self.all_dirs = all_dirs
         self._dirs_by_base: dict[str, list[str]] | None = None
         self.skip_names = skip_names
+        self.flow_names: frozenset[str] = frozenset()
+        """Functions calling these names get a control-flow graph (the acquire APIs)."""
         self._searched: dict[tuple[str, str], list[str]] = {}
         self.hits: set[str] = set()
         """The prefiltered files: what every search sees; neighbour files only when its own query found them."""
@@ -282,7 +284,7 @@ class FactStore:
     def _extract(self, path: str, src: bytes, ranges: list[tuple[int, int]] | None,
                  lines: parse.Lines | None) -> list[FileFacts]:
         try:
-            return [facts.extract(path, src, self.focus, ranges, lines)]
+            return [facts.extract(path, src, self.focus, ranges, lines, flows_for=self.flow_names)]
         except (ValueError, RecursionError, MemoryError) as e:  # tree-sitter gives up on pathological input
             self.problems.append(ParseProblem(path, 1, f"tree-sitter could not parse the file: {e.__class__.__name__}"))
             return []
@@ -292,6 +294,27 @@ class FactStore:
             return False
         self._done.add((kind, key))
         return True
+
+    def flows_of(self, path: str, func: str, names: frozenset[str]) -> list[FileFacts]:
+        """`func` in `path` parsed again for the control-flow graphs of its calls of `names` (the
+        callers of a discovered acquire wrapper)."""
+        sf = self.files.get(path)
+        if sf is None or not self._once("flows", f"{path}:{func}:{','.join(sorted(names))}"):
+            return []
+        ids = [i for p, i in self._by_name.get(func, []) if p == path]
+        if not ids:
+            return []
+        src = sf.src if sf.src is not None else self.root.read(path)
+        if src is None:
+            return []
+        if sf.lines is None:
+            sf.lines = parse.Lines(src)
+        try:
+            ff = facts.extract(path, src, self.focus, [(sf.chunks[i].start, sf.chunks[i].end) for i in ids],
+                               sf.lines, flows_for=names)
+        except (ValueError, RecursionError, MemoryError):
+            return []
+        return [FileFacts(path, (), (), (), (), (), (), ff.lines, (), ff.flows)] if ff.flows else []
 
     def body(self, path: str, func: str) -> list[FileFacts]:
         """The facts of `func` in `path`."""

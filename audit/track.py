@@ -35,10 +35,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from audit import catalogue
+from audit import catalogue, trackchart
 from audit.engine import audit_tree
 from audit.model import Report, Site, Status
-from audit.version import tree_version
+from audit.version import parse_version, tree_version
 
 SCHEMA = "gup-audit-track/1"
 UMBRELLAS = frozenset({"drivers", "arch", "sound", "net"})
@@ -173,6 +173,16 @@ def track_dict(reports: Sequence[Report], roots: Sequence[Any]) -> dict[str, Any
     }
 
 
+def oldest_first(reports: Sequence[Report]) -> list[int]:
+    """Indexes of `reports` by kernel version, oldest first; trees without a version last; ties keep
+    the order given."""
+    def key(i: int) -> tuple[bool, tuple[int, int, int], int]:
+        v = reports[i].tree.kernel_version
+        return (v is None, parse_version(v) if v else (0, 0, 0), i)
+
+    return sorted(range(len(reports)), key=key)
+
+
 def _pct(share: float | None) -> str:
     return "-" if share is None else f"{share * 100:.0f}%"
 
@@ -189,7 +199,7 @@ def tree_table(tree: dict[str, Any]) -> Table:
     for st in STATUSES:
         t.add_column(st, justify="right")
     t.add_column("total", justify="right")
-    t.add_column("converted", justify="right")
+    t.add_column("share", justify="right")
     for name, counts in tree["by_subsystem"].items():
         t.add_row(name, *(str(counts[st]) for st in STATUSES), str(sum(counts.values())), _pct(converted_share(counts)))
     t.add_section()
@@ -206,24 +216,25 @@ def _bar(share: float | None) -> Text:
 
 
 def conversion_chart(trees: Sequence[dict[str, Any]]) -> Table:
-    """One bar per subsystem and tree: the share of page-holding sites converted to the pin API."""
+    """One bar per tree for the whole tree, then for each subsystem holding pages in some tree: the
+    share of page-holding sites converted to the pin API (a dash where the subsystem holds none)."""
     t = Table(box=None, show_header=False, pad_edge=False)
     t.add_column("subsystem")
     t.add_column("tree")
     t.add_column("bar", no_wrap=True)
     t.add_column("share", justify="right")
     t.add_column("counts", justify="right")
-    names = sorted({n for tr in trees for n in tr["by_subsystem"]})
-    versions = [tr["kernel_version"] for tr in trees]
-    unique = None not in versions and len(set(versions)) == len(versions)
-    for i, name in enumerate(names):
-        for j, tr in enumerate(trees):
-            counts = tr["by_subsystem"].get(name, {st: 0 for st in STATUSES})
-            share = converted_share(counts)
-            holding = sum(n for st, n in counts.items() if st != Status.NO_PAGES.value)
-            t.add_row(name if j == 0 else "", tr["kernel_version"] if unique else tr["root"], _bar(share), _pct(share),
-                      f"{counts[Status.CONVERTED.value]}/{holding}")
-        if i != len(names) - 1:
+    heads = trackchart.headings(trees)
+    table = trackchart.rows(trees)
+    for i, (name, cells) in enumerate(table):
+        for j, c in enumerate(cells):
+            first = name if j == 0 else ""
+            if c.share is None:
+                t.add_row(first, heads[j], Text(" " * BAR_WIDTH), "-", "-")
+            else:
+                t.add_row(Text(first, style="bold") if i == 0 else first, heads[j], _bar(c.share), _pct(c.share),
+                          f"{c.converted}/{c.holding}")
+        if i != len(table) - 1:
             t.add_row("", "", "", "", "")
     return t
 
@@ -267,15 +278,16 @@ def _parser() -> argparse.ArgumentParser:
         def error(self, message: str) -> None:  # type: ignore[override]
             raise UsageError(message)
 
-    p = Parser(prog="audit track", description="Conversion progress across several kernel trees, oldest first.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="kernel source trees (with --git: revisions), oldest first")
+    p = Parser(prog="audit track", description="Conversion progress across several kernel trees, sorted oldest "
+               "first by kernel version whatever the order given.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="kernel source trees (with --git: revisions), in any order")
     p.add_argument("--git", metavar="REPO", help="read the revisions given as PATHs from this git repository's "
                    "object store (no checkout)")
     p.add_argument("--no-cache", action="store_true", help="do not use or update the result cache")
     p.add_argument("--format", choices=["pretty", "json"], default="pretty", help="output format (default: pretty)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the output to FILE instead of stdout")
-    p.add_argument("--svg", metavar="FILE", help="also save the pretty view as SVG")
-    p.add_argument("--html", metavar="FILE", help="also save the pretty view as HTML")
+    p.add_argument("--svg", metavar="FILE", help="also save the conversion chart as SVG")
+    p.add_argument("--html", metavar="FILE", help="also save the conversion chart (and its numbers) as HTML")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     return p
 
@@ -308,7 +320,8 @@ def cmd_track(argv: list[str], out: TextIO) -> int:
         roots = [Path(p) for p in args.paths]
     reports = [audit_tree(root, shown_root=p, workers=args.jobs, use_cache=not args.no_cache)
                for root, p in zip(roots, args.paths)]
-    doc = track_dict(reports, roots)
+    order = oldest_first(reports)
+    doc = track_dict([reports[i] for i in order], [roots[i] for i in order])
     buf = io.StringIO()
     if args.format == "json":
         json.dump(doc, buf, indent=1)
@@ -319,14 +332,10 @@ def cmd_track(argv: list[str], out: TextIO) -> int:
         con = Console(file=buf, width=None if to_tty else 120, color_system="auto" if color else None,
                       no_color=not color, force_terminal=color, highlight=False, emoji=False)
         render_pretty(con, doc)
-    if args.svg or args.html:
-        rec = Console(file=io.StringIO(), record=True, width=120, color_system="truecolor", force_terminal=True,
-                      highlight=False, emoji=False)
-        render_pretty(rec, doc)
-        if args.svg:
-            _write(args.svg, rec.export_svg(title="gup-audit track", clear=False))
-        if args.html:
-            _write(args.html, rec.export_html(clear=False))
+    if args.svg:
+        _write(args.svg, trackchart.svg(doc["trees"]))
+    if args.html:
+        _write(args.html, trackchart.html(doc["trees"]))
     if args.output is not None:
         _write(args.output, buf.getvalue())
     else:

@@ -20,7 +20,7 @@ static int acme_get(unsigned long uaddr, struct page **pages, int n)
 
 \tgot = get_user_pages_fast(uaddr, n, FOLL_WRITE, pages);
 \tfor (i = 0; i < got; i++)
-\t\tput_page(pages[i]);
+\t\tset_page_dirty_lock(pages[i]), put_page(pages[i]);
 \treturn 0;
 }
 
@@ -28,7 +28,7 @@ static int acme_pin(unsigned long uaddr, struct page **pages, int n)
 {
 \tint got = pin_user_pages_fast(uaddr, n, 0, pages);
 
-\tunpin_user_pages(pages, got);
+\tif (got > 0)\n\t\tunpin_user_pages(pages, got);
 \treturn got;
 }
 """
@@ -41,10 +41,24 @@ def small_tree(tmp_path: Path) -> Path:
 
 def test_concise_prints_one_exact_line_per_finding(small_tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main([str(small_tree), "--format", "concise"]) == 1
+    # The compiler's shape, every finding at the site (a raw closure that is also exposed), paths as
+    # they open from the current folder.
     assert capsys.readouterr().out == (
-        "drivers/misc/acme.c:7:8: gup-raw-put-page get_user_pages_fast() takes FOLL_GET references released by "
-        "put_page(): an unconverted gup closure at line 9\n"
+        f"{small_tree}/drivers/misc/acme.c:7:8: warning: get_user_pages_fast() takes FOLL_GET references released by "
+        "put_page(): an unconverted gup closure [gup-raw-put-page]\n"
+        f"{small_tree}/drivers/misc/acme.c:7:8: warning: get_user_pages_fast() holds pages that may be written while "
+        "fork() shares them: the written data can end up in the child (fork-read-lost) [fork-read-lost]\n"
     )
+
+
+def test_concise_paths_open_from_the_current_folder(small_tree: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(small_tree.parent)
+    assert cli.main(["linux", "--format", "concise", "--select", "gup-raw-put-page"]) == 1
+    assert capsys.readouterr().out.split(": ")[0] == "linux/drivers/misc/acme.c:7:8"
+    monkeypatch.chdir(small_tree / "drivers")
+    assert cli.main(["misc", "--format", "concise", "--select", "gup-raw-put-page"]) == 1
+    assert capsys.readouterr().out.split(": ")[0] == "../drivers/misc/acme.c:7:8"
 
 
 def test_json_report_matches_the_contract_exactly(small_tree: Path, tmp_path: Path) -> None:
@@ -54,7 +68,8 @@ def test_json_report_matches_the_contract_exactly(small_tree: Path, tmp_path: Pa
     assert data["schema"] == "gup-audit/1"
     assert data["tool"] == {"name": "gup-audit", "version": "0.1.0"}
     assert data["tree"] == {
-        "root": str(small_tree), "kernel_version": "6.1.0", "files_scanned": 1, "files_parsed": 1, "parse_problems": [],
+        "root": str(small_tree), "kernel_version": "6.1.0", "files_scanned": 1, "files_parsed": 1, "scope": "",
+        "parse_problems": [],
     }
     raw, pin = data["sites"]
     assert raw == {
@@ -72,22 +87,41 @@ def test_json_report_matches_the_contract_exactly(small_tree: Path, tmp_path: Pa
              "not read out"},
         ],
         "class": "misc-driver", "reached_from": [], "exposure": ["fork-read-lost"], "rule": "gup-raw-put-page",
+        "findings": [
+            {"rule": "gup-raw-put-page", "severity": "warning", "file": "drivers/misc/acme.c", "line": 7, "column": 8,
+             "message": "get_user_pages_fast() takes FOLL_GET references released by put_page(): an unconverted gup closure",
+             "path": [], "confidence": "high", "help": "pin with pin_user_pages_fast() and release with "
+             "unpin_user_pages_dirty_lock(..., true)",
+             "key": "gup-raw-put-page|drivers/misc/acme.c|acme_get|get_user_pages_fast"},
+            {"rule": "fork-read-lost", "severity": "warning", "file": "drivers/misc/acme.c", "line": 7, "column": 8,
+             "message": "get_user_pages_fast() holds pages that may be written while fork() shares them: the written "
+             "data can end up in the child (fork-read-lost)", "path": [], "confidence": "medium",
+             "help": "pin with pin_user_pages_fast() and release with unpin_user_pages_dirty_lock(..., true), so that "
+             "fork copies the page instead of sharing it",
+             "key": "fork-read-lost|drivers/misc/acme.c|acme_get|get_user_pages_fast"},
+        ],
     }
     assert (pin["line"], pin["column"], pin["api"], pin["ref_kind"], pin["status"], pin["write"], pin["rule"]) == (
         15, 12, "pin_user_pages_fast", "pin", "converted", False, None)
     # The fake tree has no mm/memory.c: the COW profile is unknown, so no exposure is claimed for the pin.
     assert (pin["class"], pin["exposure"], data["cow"]["reuse_check"]) == ("misc-driver", [], "unknown")
-    assert pin["closure"] == [{"file": "drivers/misc/acme.c", "line": 17, "function": "acme_pin", "api": "unpin_user_pages"}]
+    assert pin["closure"] == [{"file": "drivers/misc/acme.c", "line": 18, "function": "acme_pin", "api": "unpin_user_pages"}]
     assert data["summary"]["sites"] == 2
     assert data["summary"]["by_status"] == {
         "converted": 1, "raw-closure": 1, "mismatch": 0, "no-closure-found": 0, "no-pages": 0}
     assert data["summary"]["by_api"] == {"get_user_pages_fast": 1, "pin_user_pages_fast": 1}
+    assert data["summary"]["by_rule"] == {"fork-read-lost": 1, "gup-raw-put-page": 1}
+    assert data["summary"]["by_severity"] == {"error": 0, "warning": 2, "note": 0}
+    assert pin["findings"] == []
     assert set(data["cow"]) == {"reuse_check", "mapcount_only_sites", "fork_copies_pinned", "gup_unshares", "evidence"}
 
 
 def test_select_and_ignore_filter_by_rule_id(small_tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main([str(small_tree), "--format", "concise", "--ignore", "gup-raw-put-page"]) == 0
+    assert cli.main([str(small_tree), "--format", "concise", "--ignore", "gup-raw-put-page,fork-read-lost"]) == 0
     assert capsys.readouterr().out == ""
+    # Every finding at a site is reported, so selecting the exposure finds the site.
+    assert cli.main([str(small_tree), "--format", "concise", "--select", "fork-read-lost"]) == 1
+    assert capsys.readouterr().out.endswith(" [fork-read-lost]\n")
     assert cli.main([str(small_tree), "--format", "concise", "--select", "gup-no-release"]) == 0
     assert cli.main([str(small_tree), "--format", "concise", "--select", "no-such-rule"]) == 2
 

@@ -9,7 +9,6 @@ when they are on the machine (conftest.py's `tree_2632` / `tree_61` skip with th
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 import pytest
@@ -394,16 +393,3 @@ def test_6_1_real_tree(tree_61: Path) -> None:
     )
     assert p.evidence[9].message == "page_try_dup_anon_rmap() refuses to share a page when page_needs_cow_for_dma(vma, page)"
     assert p.evidence[10].message == f"follow_page_pte() {GUP_PIN}: gup_must_unshare(flags, page)"
-
-
-@pytest.mark.kernel
-def test_profile_is_fast_on_a_real_tree(tree_61: Path) -> None:
-    cow.profile(FIXTURES / "v6.12")  # load the catalogue and the grammar once
-    best = min(_timed(tree_61) for _ in range(3))
-    assert best < 0.3, f"cow.profile() took {best:.3f}s on {tree_61}"
-
-
-def _timed(root: Path) -> float:
-    t = time.perf_counter()
-    cow.profile(root)
-    return time.perf_counter() - t

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -79,7 +80,7 @@ def fixture_tree(root: Path, version: tuple[int, int, int] = (6, 1, 0)) -> Path:
 def run_fix(tree: Path, *extra: str) -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of `audit fix TREE ...` run in-process."""
     out, err = io.StringIO(), io.StringIO()
-    rc = cmd_fix([str(tree), "--jobs", "1", *extra], out, err)
+    rc = cmd_fix([str(tree), "--jobs", "1", "--no-cache", *extra], out, err)
     return rc, out.getvalue(), err.getvalue()
 
 
@@ -322,3 +323,231 @@ def test_real_2632_declines_without_pin_api(tree_2632: Path, tmp_path: Path) -> 
     rc, out, err = run_fix(tree)
     assert (rc, out) == (0, "")
     assert err.splitlines() == ["declined drivers/video/pvr2fb.c:690 get_user_pages(): no pin API before v5.6"]
+
+
+# ---------------------------------------------------------------------------------- --split (git am)
+
+
+SPLIT = FIX / "split"
+SPLIT_LAYOUT = {
+    "region.c": "drivers/virt/region/region.c",
+    "xfer.c": "drivers/misc/xfer.c",
+    "refs.c": "drivers/misc/refs.c",
+}
+SPLIT_STDERR = [
+    ("declined drivers/misc/refs.c:10 get_user_pages_fast(): refs_check() reads the pages' reference count "
+     "(page_ref_count() at line 13): it measures FOLL_GET references, and a pin would change what it measures "
+     "(a test)"),
+    "converted drivers/misc/refs.c:26 get_user_pages_fast() -> pin_user_pages_fast(), 1 release converted",
+    "converted drivers/misc/xfer.c:24 get_user_pages_fast() -> pin_user_pages_fast(), 1 release converted",
+    ("converted drivers/virt/region/region.c:43 get_user_pages_unlocked() -> pin_user_pages_unlocked(), 1 release "
+     "converted; FOLL_LONGTERM: the pages are kept in `r->pages` past the call: put_page() in region_free_all() "
+     "(drivers/virt/region/region.c:24) releases them from a teardown (region_free_all() <- region_release(); "
+     ".release at drivers/virt/region/region.c:67)"),
+]
+SPLIT_CONVERTED = {
+    ("drivers/misc/refs.c", "refs_touch"),
+    ("drivers/misc/xfer.c", "xfer_map"),
+    ("drivers/virt/region/region.c", "region_add"),
+}
+
+
+def split_tree(root: Path) -> Path:
+    """A 6.12 tree holding the --split fixtures, committed as a git repository."""
+    tree = make_tree(root, {rel: (SPLIT / name).read_text() for name, rel in SPLIT_LAYOUT.items()}, (6, 12, 0))
+    git(tree, "init", "-q")
+    git(tree, "add", "-A")
+    git(tree, "commit", "-qm", "base")
+    return tree
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git with a fixed identity; its stdout."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@localhost"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def no_git_author(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The patches' author is the default one."""
+    monkeypatch.delenv("GIT_AUTHOR_NAME", raising=False)
+    monkeypatch.delenv("GIT_AUTHOR_EMAIL", raising=False)
+
+
+@pytest.mark.usefixtures("no_git_author")
+def test_split_writes_exact_patches_that_git_am_applies_and_reaudit_converted(tmp_path: Path) -> None:
+    if not shutil.which("git"):
+        pytest.skip("git is not installed")
+    tree = split_tree(tmp_path / "t")
+    before_hash = tree_hash(tree)
+    out_dir = tmp_path / "patches"
+    rc, out, err = run_fix(tree, "--split", str(out_dir))
+    assert rc == 0
+    expected = sorted(p.name for p in (SPLIT / "expected").iterdir())
+    assert expected == [
+        "0001-drivers-misc-convert-get_user_pages_fast-to-pin_user_pages_fast.patch",
+        "0002-drivers-virt-convert-get_user_pages-to-pin_user_pages.patch",
+    ]
+    assert out.splitlines() == [str(out_dir / n) for n in expected]
+    assert sorted(p.name for p in out_dir.iterdir()) == expected
+    for n in expected:
+        assert (out_dir / n).read_text() == (SPLIT / "expected" / n).read_text(), n
+    assert err.splitlines() == SPLIT_STDERR
+    assert tree_hash(tree) == before_hash, "audit fix wrote into the tree"
+    before = audit_tree(tree, workers=1)
+    git(tree, "am", *(str(out_dir / n) for n in expected))
+    assert git(tree, "log", "--format=%s").splitlines() == [
+        "drivers/virt: convert get_user_pages*() to pin_user_pages*()",
+        "drivers/misc: convert get_user_pages_fast() to pin_user_pages_fast()",
+        "base",
+    ]
+    after = audit_tree(tree, workers=1)
+    check_reaudit(before, after, SPLIT_CONVERTED)
+    got = sorted((s.file, s.function, s.api, s.status.value, s.rule) for s in after.sites)
+    assert got == [
+        ("drivers/misc/refs.c", "refs_check", "get_user_pages_fast", "raw-closure", "gup-raw-put-page"),
+        ("drivers/misc/refs.c", "refs_touch", "pin_user_pages_fast", "converted", None),
+        ("drivers/misc/xfer.c", "xfer_map", "pin_user_pages_fast", "converted", None),
+        ("drivers/virt/region/region.c", "region_add", "pin_user_pages_unlocked", "converted", None),
+    ]
+    assert "FOLL_LONGTERM" in (tree / "drivers/virt/region/region.c").read_text()
+    assert "FOLL_LONGTERM" not in (tree / "drivers/misc/xfer.c").read_text()
+    rc, out, _ = run_fix(tree)
+    assert (rc, out) == (0, "")
+
+
+@pytest.mark.usefixtures("no_git_author")
+def test_split_from_a_git_revision_is_the_same(tmp_path: Path) -> None:
+    if not shutil.which("git"):
+        pytest.skip("git is not installed")
+    tree = split_tree(tmp_path / "t")
+    rc, _, err = run_fix(tree, "--split", str(tmp_path / "a"))
+    # The working tree changes after the commit: --git reads the revision, not the files.
+    (tree / "drivers/misc/xfer.c").write_text("/* gone */\n")
+    out, err2 = io.StringIO(), io.StringIO()
+    rc2 = cmd_fix(["HEAD", "--git", str(tree), "--jobs", "1", "--no-cache", "--split", str(tmp_path / "b")], out, err2)
+    assert (rc, rc2) == (0, 0)
+    assert err2.getvalue() == err
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "b").iterdir())
+    for n in names:
+        assert (tmp_path / "a" / n).read_text() == (tmp_path / "b" / n).read_text()
+
+
+def test_split_refuses_a_folder_inside_the_tree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tree = fixture_tree(tmp_path / "t")
+    assert cli.main(["fix", str(tree), "--split", str(tree / "patches")]) == 2
+    assert cli.main(["fix", "--git", str(tmp_path / "nope"), "HEAD"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all(x.startswith("audit: error: ") for x in err)
+    assert "inside the audited tree" in err[0]
+    assert not (tree / "patches").exists()
+
+
+def test_split_author_from_option_and_signoff(tmp_path: Path) -> None:
+    tree = fixture_tree(tmp_path / "t")
+    run_fix(tree, "--split", str(tmp_path / "p"), "--author", "A U Thor <a@example.org>")
+    texts = [p.read_text() for p in sorted((tmp_path / "p").iterdir())]
+    assert len(texts) == 1 and texts[0].splitlines()[1] == "From: A U Thor <a@example.org>"
+    assert "Signed-off-by:" not in texts[0]
+    run_fix(tree, "--split", str(tmp_path / "s"), "--author", "A U Thor <a@example.org>", "--signoff")
+    (signed,) = [p.read_text() for p in sorted((tmp_path / "s").iterdir())]
+    assert signed == texts[0].replace("(audit fix --split).\n---\n",
+                                      "(audit fix --split).\n\nSigned-off-by: A U Thor <a@example.org>\n---\n")
+
+
+def test_longterm_flag_keeps_the_flags_expression_intact(tmp_path: Path) -> None:
+    text = (SPLIT / "region.c").read_text()
+    text = text.replace("static long region_add(struct region_ctx *ctx, unsigned long uaddr, unsigned long nr)",
+                        "static long region_add(struct region_ctx *ctx, unsigned long uaddr, unsigned long nr, int w)")
+    text = text.replace("r->pages, FOLL_GET);", "r->pages, w ? FOLL_WRITE : 0);")
+    text = text.replace("region_add(file->private_data, arg, 1)", "region_add(file->private_data, arg, 1, 0)")
+    tree = make_tree(tmp_path / "t", {"drivers/virt/region/region.c": text}, (6, 12, 0))
+    rc, diff, _ = run_fix(tree)
+    assert rc == 0
+    added = [x for x in diff.splitlines() if x.startswith("+") and not x.startswith("+++")]
+    assert added[1:] == [
+        "+\tgot = pin_user_pages_unlocked(uaddr, nr, r->pages,",
+        "+\t\t\t\t      (w ? FOLL_WRITE : 0) | FOLL_LONGTERM);",
+    ]
+
+
+def test_a_folder_of_the_tree_scopes_the_conversion(tmp_path: Path) -> None:
+    tree = fixture_tree(tmp_path / "t")
+    rc, out, err = run_fix(tree / "drivers" / "misc")
+    assert rc == 0
+    full = (FIX / "expected.diff").read_text()
+    assert out == full
+    assert [x for x in err.splitlines() if x.startswith("declined ")] == EXPECTED_DECLINES[1:]
+    rc, out, err = run_fix(tree / "arch")
+    assert (rc, out) == (0, "")
+    assert err.splitlines() == [EXPECTED_DECLINES[0]]
+    # A site outside the scope still declines the one inside that shares its release.
+    other = make_tree(tmp_path / "o", {"drivers/misc/a.c": SHARED_A, "fs/b.c": SHARED_B})
+    assert run_fix(other / "drivers" / "misc") == (0, "", (
+        "declined drivers/misc/a.c:15 get_user_pages_fast(): release put_page() at drivers/misc/a.c:8 in "
+        "shared_release() is shared with fs/b.c:9 iov_iter_get_pages2() (raw-closure), which is not converted\n"))
+
+
+SHARED_A = """#include <linux/mm.h>
+
+void shared_release(struct page **pages, unsigned int n)
+{
+\tunsigned int i;
+
+\tfor (i = 0; i < n; i++)
+\t\tput_page(pages[i]);
+}
+
+static int a_map(unsigned long uaddr, struct page **pages, unsigned int n)
+{
+\tint got;
+
+\tgot = get_user_pages_fast(uaddr, n, 0, pages);
+\tif (got < 0)
+\t\treturn got;
+\ta_use(pages, got);
+\tshared_release(pages, got);
+\treturn 0;
+}
+"""
+SHARED_B = """#include <linux/mm.h>
+#include <linux/uio.h>
+
+static ssize_t b_read(struct iov_iter *iter, struct page **pages)
+{
+\tsize_t off;
+\tssize_t got;
+
+\tgot = iov_iter_get_pages2(iter, pages, 4096, 1, &off);
+\tif (got <= 0)
+\t\treturn got;
+\tb_use(pages[0], off);
+\tshared_release(pages, 1);
+\treturn got;
+}
+"""
+
+
+def test_split_groups_merge_subsystems_that_edit_one_file() -> None:
+    from audit.fixes.ctext import Edit
+    from audit.fixes.patch import groups, subject
+    from audit.fixes.plan import Conversion, Plan
+    from audit.model import RefKind, Release
+
+    def conv(file: str, helper: str) -> tuple[Conversion, set[Edit]]:
+        rel = Release(helper, 5, 3, "h_release", "put_page", RefKind.GET)
+        site = Site(file, 9, 8, "f", "get_user_pages_fast", RefKind.GET, "pages", False, Status.RAW_CLOSURE,
+                    (rel,), ())
+        edits = {Edit(file, 100, 119, b"pin_user_pages_fast"), Edit(helper, 50, 58, b"unpin_user_page")}
+        return Conversion(site, "pin_user_pages_fast", ((rel, "unpin_user_page"),), (), None), edits
+
+    a, ea = conv("drivers/misc/a.c", "include/linux/h.h")
+    b, eb = conv("fs/b.c", "include/linux/h.h")
+    c, ec = conv("mm/c.c", "mm/h.c")
+    plan = Plan(edits=sorted(ea | eb | ec, key=lambda e: (e.file, e.start)), converted=[a, b, c])
+    plan._owned = {(x.site.file, x.site.line, x.site.column): e for x, e in ((a, ea), (b, eb), (c, ec))}
+    got = groups(plan)
+    assert [[x.site.file for x in g] for g in got] == [["drivers/misc/a.c", "fs/b.c"], ["mm/c.c"]]
+    assert subject(got[0]) == "drivers/misc, fs: convert get_user_pages_fast() to pin_user_pages_fast()"

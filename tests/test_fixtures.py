@@ -1,4 +1,7 @@
-"""Rule fixtures: `/* ruleid: X */` above a call must fire X there, `/* ok: X */` must not."""
+"""Rule fixtures: `/* ruleid: X */` above a line must fire X there, `/* ok: X */` must not.
+
+The marked line is the finding's line: the call for a site's status and exposure rules, the faulty
+line (the leaking exit, the over-counting or second release, the undirtied release) for path rules."""
 
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ def test_rule_fixtures_fire_exactly_where_annotated(rule_dir: Path, tmp_path: Pa
         (tree / "drivers" / "misc").mkdir(parents=True)
         shutil.copy(src, tree / "drivers" / "misc" / src.name)
         report = audit_tree(tree, workers=1)
-        got = {s.line for s in report.sites if s.rule == rule}
+        got = {f.line for s in report.sites for f in s.findings if f.rule == rule}
         fire, quiet = expected(src, rule)
         assert fire, f"{src.name} has no ruleid marker for {rule}"
         assert got == fire, f"{src.name}: {rule} fired on {sorted(got)}, expected {sorted(fire)}"

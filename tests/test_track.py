@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,7 @@ int bar_fault_in(unsigned long uaddr, int n)
 }
 """
 
+SVG_NS = "http://www.w3.org/2000/svg"
 ZERO = {"converted": 0, "raw-closure": 0, "mismatch": 0, "no-closure-found": 0, "no-pages": 0}
 
 
@@ -145,19 +147,91 @@ def test_pretty_output_and_svg_html(trees: list[Path], tmp_path: Path, capsys: p
     assert cli.main(["track", *map(str, trees), "--svg", str(svg), "--html", str(html)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "Conversion to the pin API by subsystem (converted / sites holding pages)" in lines
-    chart = [ln.rstrip() for ln in lines if ln.startswith(("drivers/misc  ", "              5.1", "fs  "))]
-    assert chart[:2] == [
+    start = lines.index("Conversion to the pin API by subsystem (converted / sites holding pages)")
+    chart = [ln.rstrip() for ln in lines[start + 1 : start + 7]]
+    assert chart == [
+        "all           5.10.0  " + "░" * 30 + "    0%  0/1",
+        "              5.11.0  " + "█" * 30 + "  100%  1/1",
+        "",
         "drivers/misc  5.10.0  " + "░" * 30 + "    0%  0/1",
         "              5.11.0  " + "█" * 30 + "  100%  1/1",
+        "",
     ]
+    # fs/ holds no pages in any tree (fault-in only): no row, no 0/0.
+    assert not any(ln.startswith("fs ") for ln in lines[start:])
+    assert "0/0" not in "\n".join(lines)
+    header = next(ln for ln in lines if "subsystem" in ln)
+    heads = [h.strip() for h in header.strip("┃ ").split("┃")]
+    assert heads == ["subsystem", "converted", "raw-closure", "mismatch", "no-closure-found", "no-pages", "total",
+                     "share"]
+    assert len(set(heads)) == len(heads)
     assert f"{trees[0]} -> {trees[1]}: 1 appeared, 0 disappeared, 1 changed (1 newly converted)" in lines
     assert ("  ~ drivers/misc/foo.c:9 in foo_get(): get_user_pages_fast raw-closure -> pin_user_pages_fast converted"
             in lines)
-    assert svg.read_text().startswith('<svg class="rich-terminal"')
-    assert "drivers/misc" in svg.read_text()
+    chart_svg = svg_chart(svg)
+    assert chart_svg.rows == [("all", ["0/1 0%", "1/1 100%"]), ("drivers/misc", ["0/1 0%", "1/1 100%"])]
+    assert chart_svg.headings == ["subsystem", "5.10.0", "5.11.0"]
     page = html.read_text()
     assert page.startswith("<!DOCTYPE html>\n")
-    assert "pin_user_pages_fast converted" in page
+    assert "<tr><th>subsystem</th><th>5.10.0</th><th>5.11.0</th></tr>" in page
+    assert "<tr><th>drivers/misc</th><td>0/1 0%</td><td>1/1 100%</td></tr>" in page
+    assert "<svg " in page
+
+
+class SvgChart:
+    """What a track SVG shows: its size, column headings and rows (subsystem, cell labels)."""
+
+    def __init__(self, path: Path) -> None:
+        root = ET.parse(path).getroot()
+        assert root.tag == f"{{{SVG_NS}}}svg"
+        self.width, self.height = int(root.get("width", "0")), int(root.get("height", "0"))
+        assert root.get("viewBox") == f"0 0 {self.width} {self.height}"
+        self.headings = [t.text or "" for t in root.iter(f"{{{SVG_NS}}}text") if t.get("class") == "heading"]
+        self.rows: list[tuple[str, list[str]]] = []
+        for g in root.iter(f"{{{SVG_NS}}}g"):
+            if g.get("class") != "row":
+                continue
+            texts = [t.text or "" for t in g.iter(f"{{{SVG_NS}}}text")]
+            assert texts[0] == g.get("data-subsystem")
+            cells: list[str] = []
+            for t in texts[1:]:
+                if t.endswith("%"):
+                    cells[-1] += " " + t
+                else:
+                    cells.append(t)
+            self.rows.append((texts[0], cells))
+
+
+def svg_chart(path: Path) -> SvgChart:
+    """The parsed chart of an `audit track --svg` file."""
+    return SvgChart(path)
+
+
+def test_trees_are_sorted_by_kernel_version_whatever_the_order(trees: list[Path], tmp_path: Path) -> None:
+    old, new = trees
+    doc = track_json([new, old], tmp_path)
+    assert [t["kernel_version"] for t in doc["trees"]] == ["5.10.0", "5.11.0"]
+    assert [(c["from"], c["to"]) for c in doc["changes"]] == [(str(old), str(new))]
+    assert set(doc) == {"schema", "trees", "changes"}
+    assert all({"root", "kernel_version", "by_status", "by_class", "by_subsystem"} <= set(t) for t in doc["trees"])
+    svg = tmp_path / "t.svg"
+    assert cli.main(["track", str(new), str(old), "--format", "json", "-o", str(tmp_path / "j"), "--svg", str(svg)]) == 0
+    assert svg_chart(svg).headings == ["subsystem", "5.10.0", "5.11.0"]
+
+
+def test_svg_fits_a_screen_and_names_repeated_versions_by_tree(tmp_path: Path) -> None:
+    files = {f"drivers/d{i:02d}/foo.c": RAW for i in range(40)}
+    a = make_tree(tmp_path / "a", files, (6, 1, 0))
+    b = make_tree(tmp_path / "b", files | {"drivers/d00/foo.c": PINNED}, (6, 1, 0))
+    svg = tmp_path / "t.svg"
+    assert cli.main(["track", str(a), str(b), "--format", "json", "-o", str(tmp_path / "j"), "--svg", str(svg)]) == 0
+    chart = svg_chart(svg)
+    assert chart.headings == ["subsystem", f"{a} (6.1.0)", f"{b} (6.1.0)"]
+    assert [name for name, _ in chart.rows] == ["all"] + [f"drivers/d{i:02d}" for i in range(40)]
+    assert chart.rows[0] == ("all", ["0/40 0%", "1/40 2%"])
+    assert chart.rows[1] == ("drivers/d00", ["0/1 0%", "1/1 100%"])
+    assert chart.width <= 1920 and chart.height <= 1200
+    assert chart.height < 22 * (len(chart.rows) + 6)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol, TextIO
 
 from audit.catalogue import Catalogue
-from audit.model import Report, Site
+from audit.model import Finding, Report, Site
 from audit.rules import Rule
 from audit.version import Version
 
@@ -26,11 +26,17 @@ class Context:
     """Lines of a file of the tree (read by the CLI, cached)."""
     color: bool = False
     """Colour output (pretty only)."""
+    show: Callable[[str], str] = str
+    """Tree-relative path -> the path as it opens from the current folder (concise, pretty)."""
 
 
-def findings(report: Report) -> list[Site]:
-    """Sites that carry a finding, most severe rule first, then by position."""
-    return [s for s in report.sites if s.rule is not None]
+def ordered(report: Report) -> list[tuple[Finding, Site | None]]:
+    """Every finding with its site (None for COW findings): errors first, then warnings, then
+    notes, each by file and line."""
+    items: list[tuple[Finding, Site | None]] = [(f, s) for s in report.sites for f in s.findings]
+    items += [(f, None) for f in report.cow_findings]
+    items.sort(key=lambda x: (x[0].severity.rank, x[0].file, x[0].line))  # stable: a site's own order stays
+    return items
 
 
 class Reporter(Protocol):

@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any, TextIO
 
 from audit import __version__
-from audit.model import CowProfile, Report, Site, Status
+from audit.model import CowProfile, Finding, Report, Site, Status
 from audit.report.interface import Context
 
 SCHEMA = "gup-audit/1"
@@ -31,6 +31,23 @@ def site_dict(s: Site) -> dict[str, Any]:
         "reached_from": list(s.reached_from),
         "exposure": list(s.exposure),
         "rule": s.rule,
+        "findings": [finding_dict(f) for f in s.findings],
+    }
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    """One `findings` entry (interface.md), with its stable `key`, column and help added."""
+    return {
+        "rule": f.rule,
+        "severity": f.severity.value,
+        "message": f.message,
+        "file": f.file,
+        "line": f.line,
+        "column": f.column,
+        "path": [{"file": e.file, "line": e.line, "message": e.message} for e in f.path],
+        "confidence": f.confidence,
+        "help": f.help,
+        "key": f.key,
     }
 
 
@@ -52,9 +69,12 @@ def summary(report: Report) -> dict[str, Any]:
     by_status = {st.value: 0 for st in Status}
     for s in report.sites:
         by_status[s.status.value] += 1
+    found = report.findings()
     return {
         "sites": len(report.sites),
         "by_status": by_status,
+        "by_rule": dict(sorted(Counter(f.rule for f in found).items())),
+        "by_severity": {sev: sum(1 for f in found if f.severity.value == sev) for sev in ("error", "warning", "note")},
         "by_class": dict(sorted(Counter(s.klass for s in report.sites).items())),
         "by_api": dict(sorted(Counter(s.api for s in report.sites).items())),
     }
@@ -71,10 +91,12 @@ def report_dict(report: Report) -> dict[str, Any]:
             "kernel_version": t.kernel_version,
             "files_scanned": t.files_scanned,
             "files_parsed": t.files_parsed,
+            "scope": t.scope,
             "parse_problems": [{"file": p.file, "line": p.line, "message": p.message} for p in t.parse_problems],
         },
         "sites": [site_dict(s) for s in report.sites],
         "cow": cow_dict(report.cow),
+        "cow_findings": [finding_dict(f) for f in report.cow_findings],
         "summary": summary(report),
         "wrappers": [
             {"name": w.name, "file": w.file, "line": w.line, "kind": w.kind, "api": w.api,

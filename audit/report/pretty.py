@@ -15,9 +15,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.theme import Theme
 
-from audit.model import Report, Site, Status
-from audit.report.interface import Context, findings
-from audit.rules import render
+from audit.model import Finding, Report, Site, Status
+from audit.report.interface import Context, ordered
 
 THEME = Theme(
     {
@@ -53,65 +52,83 @@ def _col(line: str, column: int) -> int:
 class PrettyReporter:
     """The default terminal report."""
 
-    def __init__(self, width: int | None = None) -> None:
+    def __init__(self, width: int | None = None, verbose: bool = False) -> None:
         self.width = width
+        self.verbose = verbose
+
+    FOLDED = 3
+    """Evidence steps shown per finding unless verbose (the decisive first hops)."""
 
     def console(self, out: TextIO, color: bool) -> Console:
-        """A console writing to `out`."""
+        """A console writing to `out` (a terminal's width and colours when `color`)."""
         return Console(
-            file=out, theme=THEME, width=self.width or 120, color_system="auto" if color else None,
-            no_color=not color, highlight=False, soft_wrap=False, emoji=False,
+            file=out, theme=THEME, width=self.width or 120, color_system="standard" if color else None,
+            force_terminal=color, no_color=not color, highlight=False, soft_wrap=False, emoji=False,
         )
 
     def write(self, report: Report, ctx: Context, out: TextIO) -> None:
         """Write findings, the COW panel and the summary."""
         con = self.console(out, ctx.color)
         con.print(self.cow_panel(report))
-        con.print(self.cow_evidence(report), no_wrap=True, overflow="ignore", crop=False)
-        order = {"error": 0, "warning": 1, "note": 2}
-        items = findings(report)
-        items.sort(key=lambda s: (order.get(ctx.rules[s.rule].severity_for(ctx.version), 3) if s.rule else 3, s.file, s.line))
-        for s in items:
-            con.print(self.finding(s, ctx), no_wrap=True, overflow="ignore", crop=False)
-            con.print()
-        if report.wrappers:
-            con.print(self.wrappers(report), no_wrap=True, overflow="ignore", crop=False)
+        if self.verbose:
+            con.print(self.cow_evidence(report), overflow="fold")
+        shown: set[tuple[int, str, int]] = set()
+        for f, s in ordered(report):
+            # One block per site and faulty line: the most severe finding heads it, the others at the
+            # same place are listed under it.
+            where = (id(s), f.file, f.line)
+            if where in shown:
+                continue
+            shown.add(where)
+            also = [g for g in (s.findings if s is not None else ()) if g is not f and (g.file, g.line) == (f.file, f.line)]
+            if self.verbose or f.severity.value == "error":
+                con.print(self.finding(f, s, ctx, also), overflow="fold")
+                con.print()
+            else:
+                con.print(self.brief(f, s, ctx, also), overflow="fold")
+        if report.wrappers and self.verbose:
+            con.print(self.wrappers(report), overflow="fold")
         con.print(self.summary(report))
         if report.tree.parse_problems:
             con.print(self.problems(report))
 
     # ------------------------------------------------------------------ one finding
 
-    def finding(self, s: Site, ctx: Context) -> Text:
-        """One annotated finding."""
-        rule = ctx.rules[s.rule] if s.rule else None
-        sev = rule.severity_for(ctx.version) if rule else "note"
-        msg = render(rule.message, s, ctx.catalogue) if rule else s.status.value
-        lines = ctx.source(s.file)
+    def finding(self, f: Finding, s: Site | None, ctx: Context, also: list[Finding] | None = None) -> Text:
+        """One annotated finding: its faulty line underlined, with the call and the closure."""
+        sev = f.severity.value
         spans: list[tuple[str, int, int, int, str, str]] = []  # file, line, col, width, char, label
-        spans.append((s.file, s.line, s.column, s.width or len(s.api), "^",
-                      f"{s.ref_kind.value.upper()} references" + (f" on `{s.pages_arg}`" if s.pages_arg else "")))
-        for r in s.closure[:6]:
-            spans.append((r.file, r.line, r.column, r.width or len(r.api), "-",
-                          f"{r.api}() in {r.function}()" + (f" [{r.kind.value}]" if r.kind.value != s.ref_kind.value else "")))
+        if s is None:
+            spans.append((f.file, f.line, f.column, 1, "^", f.message))
+        else:
+            faulty_is_call = (f.file, f.line) == (s.file, s.line)
+            spans.append((s.file, s.line, s.column, s.width or len(s.api), "^" if faulty_is_call else "-",
+                          f"{s.ref_kind.value.upper()} references" + (f" on `{s.pages_arg}`" if s.pages_arg else "")))
+            if not faulty_is_call:
+                spans.append((f.file, f.line, f.column, 1, "^", f.rule))
+            for r in s.closure[:6]:
+                spans.append((r.file, r.line, r.column, r.width or len(r.api), "-",
+                              f"{r.api}() in {r.function}()" + (f" [{r.kind.value}]" if r.kind.value != s.ref_kind.value else "")))
         gutter = max(len(str(x[1])) for x in spans) + 1
-        t = Text(no_wrap=True, overflow="ignore")
-        t.append(f"{sev}[{s.rule}]", style=f"audit.{sev}")
-        t.append(f": {msg}\n", style="audit.title")
+        t = Text(overflow="fold")
+        t.append(f"{sev}[{f.rule}]", style=f"audit.{sev}")
+        t.append(f": {f.message}\n", style="audit.title")
         t.append(" " * (gutter - 1) + "--> ", style="audit.gutter")
-        t.append(f"{s.file}:{s.line}:{s.column}\n")
-        by_file: dict[str, list[tuple[str, int, int, int, str, str]]] = {}
+        t.append(f"{ctx.show(f.file)}:{f.line}:{f.column}\n")
+        lines = ctx.source(f.file)
+        by_file: dict[str, list[tuple[str, int, int, int, str, str]]] = {f.file: []}
         for sp in spans:
             by_file.setdefault(sp[0], []).append(sp)
-        first = True
-        for f, group in by_file.items():
-            src = lines if f == s.file else ctx.source(f)
-            if not first:
+        for fname, group in by_file.items():
+            if not group:
+                continue
+            src = lines if fname == f.file else ctx.source(fname)
+            if fname != f.file:
                 t.append(" " * (gutter - 1) + "::: ", style="audit.gutter")
-                t.append(f"{f}\n")
+                t.append(f"{ctx.show(fname)}\n")
             t.append(" " * gutter + "|\n", style="audit.gutter")
             prev = None
-            for _, ln, col, width, ch, label in sorted(group, key=lambda x: (x[1], x[2])):
+            for _, ln, col, width, ch, label in sorted(group, key=lambda x: (x[1], x[4] != "^", x[2])):
                 if prev is not None and ln > prev + 1:
                     t.append(" " * (gutter - 1) + ":\n", style="audit.gutter")
                 if prev == ln:
@@ -125,26 +142,47 @@ class PrettyReporter:
                 t.append(" " * _col(raw, col))
                 style = "audit.primary" if ch == "^" else "audit.secondary"
                 t.append(ch * max(1, width) + " " + label + "\n", style=style)
-            first = False
         t.append(" " * gutter + "|\n", style="audit.gutter")
         pad = " " * gutter
-        write = {True: "yes", False: "no", None: "unknown"}[s.write]
-        t.append(f"{pad}= status: {s.status.value}   class: {s.klass}   write: {write}")
-        if s.reached_from:
-            t.append(f"   reached from: {', '.join(s.reached_from)}")
-        if s.exposure:
-            t.append(f"   exposure: {', '.join(s.exposure)}")
-        if rule:
-            t.append(f"   confidence: {rule.confidence}")
-        t.append("\n")
-        if s.evidence:
-            t.append(f"{pad}= evidence:\n")
-            for i, e in enumerate(s.evidence, 1):
+        if s is not None:
+            write = {True: "yes", False: "no", None: "unknown"}[s.write]
+            t.append(f"{pad}= status: {s.status.value}   class: {s.klass}   write: {write}")
+            if s.reached_from:
+                t.append(f"   reached from: {', '.join(s.reached_from)}")
+            if s.exposure:
+                t.append(f"   exposure: {', '.join(s.exposure)}")
+            t.append(f"   confidence: {f.confidence}\n")
+        steps = f.path or (s.evidence if s is not None else ())
+        if steps:
+            t.append(f"{pad}= {'path' if f.path else 'evidence'}:\n")
+            shown = steps if self.verbose else steps[: self.FOLDED]
+            for i, e in enumerate(shown, 1):
                 t.append(f"{pad}    {i}. {e.file}:{e.line}  {e.message}\n", style="audit.evidence")
-        if rule and rule.help:
-            t.append(f"{pad}= help: {render(rule.help, s, ctx.catalogue)}\n")
-        if rule:
-            t.append(f"{pad}= rule: rules/{rule.id}.toml  (audit explain {rule.id})")
+            if len(shown) < len(steps):
+                t.append(f"{pad}    … {len(steps) - len(shown)} more step(s): -v shows them\n", style="audit.evidence")
+        for g in also or ():
+            t.append(f"{pad}= also ")
+            t.append(f"{g.severity.value}[{g.rule}]", style=f"audit.{g.severity.value}")
+            t.append(f": {g.message}\n")
+        if f.help:
+            t.append(f"{pad}= help: {f.help}\n")
+        t.append(f"{pad}= rule: rules/{f.rule}.toml  (audit explain {f.rule})")
+        return t
+
+    def brief(self, f: Finding, s: Site | None, ctx: Context, also: list[Finding]) -> Text:
+        """A warning or note in two lines: what, where, and the site's verdict (-v unfolds it)."""
+        sev = f.severity.value
+        t = Text(overflow="fold")
+        t.append(f"{sev}[{f.rule}]", style=f"audit.{sev}")
+        t.append(f": {f.message}\n")
+        t.append("  --> ", style="audit.gutter")
+        t.append(f"{ctx.show(f.file)}:{f.line}:{f.column}")
+        if s is not None:
+            rel = next((r for r in s.closure if (r.file, r.line) != (f.file, f.line)), None)
+            extra = f"  {s.status.value}, {s.klass}" + (f", released by {rel.api}() {rel.file}:{rel.line}" if rel else "")
+            if also:
+                extra += ", also " + ", ".join(g.rule for g in also)
+            t.append(extra, style="audit.evidence")
         return t
 
     # ------------------------------------------------------------------ panels
@@ -199,6 +237,14 @@ class PrettyReporter:
             by_api.setdefault(s.api, Counter())[s.ref_kind.value] += 1
         for api, cnt in sorted(by_api.items(), key=lambda x: -sum(x[1].values())):
             apis.add_row(api, str(sum(cnt.values())), str(cnt.get("get", 0)), str(cnt.get("pin", 0)))
+        found = report.findings()
+        sev = Counter(f.severity.value for f in found)
+        rules_line = Text("findings: " + (", ".join(f"{k} {sev.get(k, 0)}" for k in ("error", "warning", "note"))) + "   by rule: "
+                          + (", ".join(f"{k} {v}" for k, v in sorted(Counter(f.rule for f in found).items())) or "none"))
+        errors = Text()
+        for f in sorted((f for f in found if f.severity.value == "error"), key=lambda f: (f.file, f.line)):
+            errors.append(f"  error[{f.rule}] {f.file}:{f.line} {f.function or ''}\n", style="audit.error")
+        errors.rstrip()
         classes = Counter(s.klass for s in report.sites)
         cls = Text("by class: " + ", ".join(f"{k} {v}" for k, v in sorted(classes.items(), key=lambda x: (-x[1], x[0]))))
         exp = Counter(e for s in report.sites for e in s.exposure)
@@ -206,7 +252,10 @@ class PrettyReporter:
         t = report.tree
         title = (f"audit {t.root} · v{t.kernel_version or '?'} · {len(report.sites)} gup call sites "
                  f"in {t.files_scanned:,} files ({t.files_parsed} parsed)")
-        return Panel(Group(grid, Text(""), apis, Text(""), cls, extra), title=title, title_align="left", expand=False)
+        parts = [grid, Text(""), rules_line] + ([errors] if errors.plain else []) + [Text(""), cls, extra]
+        if self.verbose:
+            parts[3:3] = [Text(""), apis]
+        return Panel(Group(*parts), title=title, title_align="left", expand=False)
 
     def wrappers(self, report: Report) -> Text:
         """The wrappers the closure search discovered, with their callers."""

@@ -4,12 +4,11 @@ Layout of the log:
 
 - `runs[0].tool.driver` names gup-audit and carries every rule of `rules/*.toml` as a
   reportingDescriptor (title, rationale, help, confidence/classification, default level).
-- One `result` per site that carries a finding (`Site.rule` is not None, after --select/--ignore/
-  --baseline), with the concise message, the callee's position as its location (relative to the
-  `SRCROOT` base, i.e. the audited tree), a `relatedLocation` for every release on the closure and
-  for every evidence line, and a `partialFingerprints` entry that survives line shifts.
-- One result of rule `cow-mapcount-reuse` per COW reuse decision taken on the mapcount alone, when
-  that rule exists.
+- One `result` per Finding left after --select/--ignore/--baseline (site findings and the COW
+  profile's `cow-mapcount-reuse` findings alike), with its message, its faulty line as its location
+  (relative to the `SRCROOT` base, i.e. the audited tree), a `relatedLocation` for the call, every
+  release on the closure and every step of the finding's path (or the site's evidence), and a
+  `partialFingerprints` entry from `Finding.key` that survives line shifts and API renames.
 - Unreadable/unparseable files become tool execution notifications of the run's invocation.
 """
 
@@ -23,18 +22,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from audit import __version__
-from audit.model import CowSite, Release, Report, Site
-from audit.report.interface import Context, findings
+from audit.model import Finding, Release, Report, Site
+from audit.report.interface import Context, ordered
 from audit.rules import Rule, render
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SRCROOT = "SRCROOT"
 """The uriBaseId every location is relative to: the audited tree's root."""
-FINGERPRINT = "gupAuditSite/v1"
+FINGERPRINT = "gupAuditFinding/v2"
 """Name of the partial fingerprint (bump the suffix if the key's recipe changes)."""
-COW_RULE = "cow-mapcount-reuse"
-"""The rule COW mapcount-only reuse sites are reported under."""
 
 _LEVELS = {"error": "error", "warning": "warning", "note": "note"}
 
@@ -42,15 +39,6 @@ _LEVELS = {"error": "error", "warning": "warning", "note": "note"}
 def level(severity: str) -> str:
     """SARIF level of a rule severity (`error`, `warning`, `note`; anything else is `warning`)."""
     return _LEVELS.get(severity, "warning")
-
-
-def fingerprint_key(rule: str | None, file: str, function: str | None, api: str, call_text: str) -> str:
-    """The identity of a finding that survives line shifts: rule|file|function|api|call text.
-
-    The call text is whitespace-normalised so that re-indenting or re-wrapping the call keeps the key.
-    The same recipe as `audit.cli.site_key`.
-    """
-    return f"{rule}|{file}|{function}|{api}|{' '.join(call_text.split())}"
 
 
 def _digest(key: str) -> str:
@@ -150,11 +138,8 @@ class SarifReporter:
         index = {r.id: i for i, r in enumerate(rules)}
         results: list[dict[str, Any]] = []
         seen: Counter[str] = Counter()
-        for s in findings(report):
-            results.append(self.site_result(s, ctx, index, seen))
-        if COW_RULE in ctx.rules:
-            for c in report.cow.mapcount_only_sites:
-                results.append(self.cow_result(c, ctx, index, seen))
+        for f, s in ordered(report):
+            results.append(self.result(f, s, ctx, index, seen))
         run: dict[str, Any] = {
             "tool": {
                 "driver": {
@@ -205,80 +190,45 @@ class SarifReporter:
             inv["toolExecutionNotifications"] = notes
         return inv
 
-    def site_result(self, s: Site, ctx: Context, index: dict[str, int], seen: Counter[str]) -> dict[str, Any]:
-        """The result of one finding on an acquire site."""
-        assert s.rule is not None
-        rule = ctx.rules.get(s.rule)
-        msg = render(rule.message, s, ctx.catalogue) if rule else s.status.value
-        loc: dict[str, Any] = {"physicalLocation": _physical(s.file, s.line, s.column, s.width, _snippet(ctx, s.file, s.line))}
-        if s.function:
-            loc["logicalLocations"] = [{"name": s.function, "kind": "function"}]
+    def result(self, f: Finding, s: Site | None, ctx: Context, index: dict[str, int], seen: Counter[str]) -> dict[str, Any]:
+        """The result of one finding: its faulty line as the location; the call, the closure and the
+        path as related locations."""
+        width = s.width if s is not None and (f.file, f.line) == (s.file, s.line) else 0
+        loc: dict[str, Any] = {"physicalLocation": _physical(f.file, f.line, f.column, width, _snippet(ctx, f.file, f.line))}
+        if f.function:
+            loc["logicalLocations"] = [{"name": f.function, "kind": "function"}]
         related: list[dict[str, Any]] = []
-        for r in s.closure:
-            related.append({
-                "id": len(related) + 1,
-                "physicalLocation": _physical(r.file, r.line, r.column if r.column else None, r.width),
-                "message": {"text": _release_message(r)},
-            })
-        for e in s.evidence:
-            related.append({
-                "id": len(related) + 1,
-                "physicalLocation": _physical(e.file, e.line),
-                "message": {"text": e.message},
-            })
-        key = fingerprint_key(s.rule, s.file, s.function, s.api, s.call_text or s.api)
-        seen[key] += 1
-        props: dict[str, Any] = {
-            "status": s.status.value,
-            "api": s.api,
-            "function": s.function,
-            "ref_kind": s.ref_kind.value,
-            "write": s.write,
-            "class": s.klass,
-            "reached_from": list(s.reached_from),
-            "exposure": list(s.exposure),
-        }
-        if rule and rule.help:
-            props["help"] = render(rule.help, s, ctx.catalogue)
-        result: dict[str, Any] = {"ruleId": s.rule}
-        if s.rule in index:
-            result["ruleIndex"] = index[s.rule]
+
+        def add(file: str, line: int, text: str, column: int | None = None, w: int = 0) -> None:
+            related.append({"id": len(related) + 1, "physicalLocation": _physical(file, line, column, w),
+                            "message": {"text": text}})
+
+        props: dict[str, Any] = {"function": f.function, "confidence": f.confidence}
+        if s is not None:
+            if (f.file, f.line) != (s.file, s.line):
+                add(s.file, s.line, f"acquire: {s.api}()", s.column, s.width)
+            for r in s.closure:
+                add(r.file, r.line, _release_message(r), r.column if r.column else None, r.width)
+            for e in f.path or s.evidence:
+                add(e.file, e.line, e.message)
+            props |= {"status": s.status.value, "api": s.api, "ref_kind": s.ref_kind.value, "write": s.write,
+                      "class": s.klass, "reached_from": list(s.reached_from), "exposure": list(s.exposure)}
+        if f.help:
+            props["help"] = f.help
+        seen[f.key] += 1
+        result: dict[str, Any] = {"ruleId": f.rule}
+        if f.rule in index:
+            result["ruleIndex"] = index[f.rule]
         result |= {
-            "level": level(rule.severity_for(ctx.version)) if rule else "warning",
+            "level": level(f.severity.value),
             "kind": "fail",
-            "message": {"text": msg},
+            "message": {"text": f.message},
             "locations": [loc],
-            "partialFingerprints": {FINGERPRINT: f"{_digest(key)}:{seen[key]}"},
+            "partialFingerprints": {FINGERPRINT: f"{_digest(f.key)}:{seen[f.key]}"},
             "properties": props,
         }
         if related:
             result["relatedLocations"] = related
-        return result
-
-    def cow_result(self, c: CowSite, ctx: Context, index: dict[str, int], seen: Counter[str]) -> dict[str, Any]:
-        """The result of one mapcount-only COW reuse decision."""
-        rule = ctx.rules[COW_RULE]
-        try:
-            msg = rule.message.format(file=c.file, line=c.line, function=c.function, idiom=c.idiom)
-        except (KeyError, IndexError, ValueError):
-            msg = rule.message
-        loc: dict[str, Any] = {"physicalLocation": _physical(c.file, c.line, snippet=_snippet(ctx, c.file, c.line))}
-        if c.function:
-            loc["logicalLocations"] = [{"name": c.function, "kind": "function"}]
-        key = fingerprint_key(COW_RULE, c.file, c.function, c.idiom, c.idiom)
-        seen[key] += 1
-        result: dict[str, Any] = {
-            "ruleId": COW_RULE,
-            "ruleIndex": index[COW_RULE],
-            "level": level(rule.severity_for(ctx.version)),
-            "kind": "fail",
-            "message": {"text": msg},
-            "locations": [loc],
-            "partialFingerprints": {FINGERPRINT: f"{_digest(key)}:{seen[key]}"},
-            "properties": {"idiom": c.idiom, "function": c.function},
-        }
-        if rule.help:
-            result["properties"]["help"] = rule.help
         return result
 
     def write(self, report: Report, ctx: Context, out: TextIO) -> None:

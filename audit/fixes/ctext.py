@@ -1,0 +1,265 @@
+"""C text for `audit fix`: expressions as text, tree-sitter node helpers, and one file of the tree.
+
+`CFile` holds a file's bytes (read through the tree's `audit.source.Source`, never from a path of its
+own), its line index and, lazily, its parse. The rewrite works on byte ranges of these files.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from tree_sitter import Node, Tree
+
+from audit import parse
+
+TAB = 8
+"""Tab width for line lengths and continuation alignment (kernel style)."""
+
+
+class Decline(Exception):
+    """A site (or release) cannot be converted; the message is the reason."""
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace bytes [start, end) of `file` with `text`."""
+
+    file: str
+    """Path relative to the tree root."""
+    start: int
+    """First byte replaced."""
+    end: int
+    """Byte just past the replaced range."""
+    text: bytes
+    """Replacement."""
+
+
+IDENT = re.compile(r"[A-Za-z_]\w*")
+_CAST = re.compile(r"^\(\s*(?:const\s+|volatile\s+)*(?:struct\s+|union\s+)?\w+(?:\s+\w+)*\s*\**\s*\)\s*")
+_KEYWORDS = frozenset({"struct", "union", "const", "sizeof", "unsigned", "signed", "int", "long", "char", "void"})
+
+
+def balanced_parens(e: str) -> bool:
+    """Whether `e` is one parenthesised group `( … )` from its first to its last character."""
+    if not (e.startswith("(") and e.endswith(")")):
+        return False
+    depth = 0
+    for i, ch in enumerate(e):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and i != len(e) - 1:
+            return False
+    return True
+
+
+def strip_expr(expr: str) -> str:
+    """The storage an expression names: `&ap->pages[n] + 1` -> `ap->pages` (no `&`, casts, offsets, subscripts)."""
+    e = " ".join(expr.split())
+    while True:
+        before = e
+        e = e.lstrip("&*").strip()
+        m = _CAST.match(e)
+        if m and m.end() < len(e):
+            e = e[m.end():].strip()
+        if balanced_parens(e):
+            e = e[1:-1].strip()
+        if e == before:
+            break
+    depth = 0
+    for i, ch in enumerate(e):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif depth == 0 and ch in "+-" and e[i + 1 : i + 2] != ">" and i > 0:
+            e = e[:i].strip()
+            break
+    while True:
+        new = re.sub(r"\[[^\[\]]*\]", "", e)
+        if new == e:
+            break
+        e = new
+    return e
+
+
+def expr_key(expr: str | None) -> str | None:
+    """The last name of the storage an expression names: `&q->kif->u.h.header_page` -> `header_page`."""
+    if not expr:
+        return None
+    ids = [x for x in IDENT.findall(strip_expr(expr)) if x not in _KEYWORDS]
+    return ids[-1] if ids else None
+
+
+def expr_root(expr: str | None) -> str | None:
+    """The first name of the storage an expression names: `&q->kif->pages[i]` -> `q`."""
+    if not expr:
+        return None
+    ids = [x for x in IDENT.findall(strip_expr(expr)) if x not in _KEYWORDS]
+    return ids[0] if ids else None
+
+
+def is_call_expr(expr: str) -> bool:
+    """Whether the storage an expression names is a call result (`kmalloc(…)`), not a variable."""
+    return re.match(r"^[A-Za-z_]\w*\s*\(", strip_expr(expr)) is not None
+
+
+def visual_width(text: str) -> int:
+    """Display width of `text` with kernel tabs."""
+    col = 0
+    for ch in text:
+        col = (col // TAB + 1) * TAB if ch == "\t" else col + 1
+    return col
+
+
+def indent_to(width: int) -> str:
+    """Kernel-style indentation reaching display column `width`: tabs, then spaces."""
+    return "\t" * (width // TAB) + " " * (width % TAB)
+
+
+
+# ---------------------------------------------------------------------------------- tree-sitter
+
+
+def walk_nodes(node: Node) -> Iterator[Node]:
+    """Every node of the subtree, in document order."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(reversed(n.children))
+
+
+def node_text(n: Node | None) -> str:
+    """Source text of a node ('' for None)."""
+    return "" if n is None or n.text is None else n.text.decode("utf-8", "replace")
+
+
+def declarator_name(d: Node | None) -> Node | None:
+    """The identifier a (pointer/array/init) declarator declares."""
+    while d is not None and d.type not in ("identifier", "field_identifier"):
+        nxt = d.child_by_field_name("declarator")
+        if nxt is None:
+            nxt = next((c for c in d.named_children if c.type in ("identifier", "parenthesized_declarator",
+                                                                     "pointer_declarator", "array_declarator")), None)
+        d = nxt
+    return d
+
+
+def function_name(fdef: Node) -> str | None:
+    """The name a function_definition defines."""
+    d = fdef.child_by_field_name("declarator")
+    while d is not None and d.type != "function_declarator":
+        d = d.child_by_field_name("declarator")
+    if d is None:
+        return None
+    n = declarator_name(d.child_by_field_name("declarator"))
+    return node_text(n) if n is not None else None
+
+
+def function_params(fdef: Node) -> list[tuple[str, str]]:
+    """(name, declaration text) of each parameter in order."""
+    d = fdef.child_by_field_name("declarator")
+    while d is not None and d.type != "function_declarator":
+        d = d.child_by_field_name("declarator")
+    plist = d.child_by_field_name("parameters") if d is not None else None
+    out: list[tuple[str, str]] = []
+    if plist is None:
+        return out
+    for p in plist.named_children:
+        if p.type != "parameter_declaration":
+            continue
+        n = declarator_name(p.child_by_field_name("declarator"))
+        out.append((node_text(n) if n is not None else "", node_text(p)))
+    return out
+
+
+def enclosing(node: Node, types: tuple[str, ...]) -> Node | None:
+    """The nearest ancestor of one of `types`."""
+    n = node.parent
+    while n is not None and n.type not in types:
+        n = n.parent
+    return n
+
+
+def call_args(call: Node) -> list[Node]:
+    """The argument nodes of a call_expression (comments skipped)."""
+    al = call.child_by_field_name("arguments")
+    return [] if al is None else [a for a in al.named_children if a.type != "comment"]
+
+
+def in_loop(node: Node, stop: Node) -> bool:
+    """Whether `node` sits in a loop (or a `*for_each*` iterator macro body) below `stop`."""
+    n = node.parent
+    while n is not None and n != stop:
+        if n.type in ("for_statement", "while_statement", "do_statement"):
+            return True
+        if n.type == "compound_statement":
+            prev = n.prev_named_sibling
+            if prev is not None and re.match(r"\w*for_each\w*\s*\(", node_text(prev)):
+                return True
+        n = n.parent
+    return False
+
+class CFile:
+    """One file of the tree: bytes, line index and (lazily) its tree-sitter parse."""
+
+    def __init__(self, rel: str, data: bytes | None) -> None:
+        """A file `rel` with contents `data` (None, unreadable, reads as empty)."""
+        self.rel = rel
+        self.data = data or b""
+        try:
+            self.data.decode("utf-8")
+            self.utf8 = True
+        except UnicodeDecodeError:
+            self.utf8 = False
+        self.lines = parse.Lines(self.data)
+        self._tree: Tree | None = None
+        self._functions: dict[str, Node] | None = None
+    @property
+    def tree(self) -> Tree:
+        """The parse of the (attribute-masked) file."""
+        if self._tree is None:
+            self._tree = parse.parse(self.data)
+        return self._tree
+
+    def offset(self, line: int, column: int) -> int:
+        """Byte offset of 1-based `line` and character `column`."""
+        if line < 1 or line > len(self.lines.starts):
+            return -1
+        return self.lines.starts[line - 1] + len(self.lines.text(line)[: column - 1].encode("utf-8"))
+
+    def line_start(self, byte: int) -> int:
+        """Byte offset of the start of the line holding `byte`."""
+        return self.data.rfind(b"\n", 0, byte) + 1
+
+    def call_at(self, line: int, column: int, name: str) -> Node | None:
+        """The call_expression whose callee `name` starts at (line, column)."""
+        at = self.offset(line, column)
+        if at < 0 or self.data[at : at + len(name)] != name.encode():
+            return None
+        n = self.tree.root_node.descendant_for_byte_range(at, at + len(name))
+        while n is not None and n.type != "identifier" and n.start_byte == at:
+            if n.type == "call_expression":
+                break
+            n = n.parent
+        if n is None or n.type != "identifier":
+            return None
+        call = n.parent
+        if call is None or call.type != "call_expression" or call.child_by_field_name("function") != n:
+            return None
+        return call
+
+    def functions(self) -> dict[str, Node]:
+        """Function definitions by name (the first of each name)."""
+        if self._functions is None:
+            out: dict[str, Node] = {}
+            for n in walk_nodes(self.tree.root_node):
+                if n.type == "function_definition":
+                    name = function_name(n)
+                    if name and name not in out:
+                        out[name] = n
+            self._functions = out
+        return self._functions
+

@@ -1,0 +1,115 @@
+"""What `audit fix` knows about the APIs it rewrites: the `[fix]` tables of `rules/catalogue/apis.toml`.
+
+Templates of the pin-aware releases, the legitimate FOLL_GET users, the versions the pin API exists
+in, the calls that read a page's reference count, the long-term pin flag. Python reads them; it does
+not embed them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from audit import catalogue
+from audit.resources import rules_dir
+from audit.version import Version, parse_version
+
+
+@dataclass(frozen=True)
+class ReleaseTemplate:
+    """What one GET release API becomes (`[[fix.release]]`)."""
+
+    name: str
+    """The GET release."""
+    to: str
+    """Plain conversion, e.g. `unpin_user_page({0})`."""
+    to_dirty: str | None
+    """Conversion that dirties the pages, e.g. `unpin_user_pages_dirty_lock({&0}, 1, {dirty})`."""
+    loop: str | None
+    """Conversion of a whole per-page release loop."""
+    loop_dirty: str | None
+    """Conversion of a whole per-page release loop that dirtied (or must dirty) the pages."""
+
+
+@dataclass(frozen=True)
+class FixRules:
+    """The `[fix]` tables of `rules/catalogue/apis.toml`."""
+
+    pin_api_since: Version
+    """First version with the pin API."""
+    case3_markers: tuple[str, ...]
+    """Identifiers that show an MMU notifier in a driver's folder (pin_user_pages.rst case 3)."""
+    identity_uses: frozenset[str]
+    """Calls that use only a page's address (page_to_phys)."""
+    fold_dirty: frozenset[str]
+    """Dirtying calls folded into unpin_user_pages_dirty_lock()."""
+    dirty_tests: tuple[str, ...]
+    """Tests in a dirtying `if` that the pin-aware release does itself."""
+    unsigned_types: frozenset[str]
+    """Type words of a loop bound that cannot be negative."""
+    max_line: int
+    """Line length a rewritten call may grow to before it is wrapped."""
+    array_allocators: tuple[str, ...]
+    """Calls that allocate a pages *array* (a store of their result into a field is not a page)."""
+    refcount_reads: frozenset[str]
+    """Calls that read a page's reference count: a function using them measures references (a test)."""
+    longterm_flag: str
+    """The gup flag of a pin held past the system call (`FOLL_LONGTERM`)."""
+    teardown_fields: frozenset[str]
+    """Operations-table members that tear an object down (`.release = f`)."""
+    teardown_calls: dict[str, int]
+    """Calls that register their function-pointer argument (at this index) as a teardown (`kref_put`)."""
+    teardown_depth: int
+    """Caller hops followed upward from a release to a teardown."""
+    available: dict[str, str]
+    """Pin-side API -> version range it exists in."""
+    decline_acquire: dict[str, str]
+    """Acquire API -> why it is not converted mechanically."""
+    decline_release: dict[str, str]
+    """Release API -> why it is not converted mechanically."""
+    release: dict[str, ReleaseTemplate]
+    """Release API -> its conversion."""
+
+
+class FixRulesError(Exception):
+    """The `[fix]` tables are malformed."""
+
+
+@cache
+def fix_rules() -> FixRules:
+    """Load the `[fix]` tables."""
+    path = rules_dir() / "catalogue" / "apis.toml"
+    try:
+        raw: dict[str, Any] = tomllib.loads(path.read_text()).get("fix", {})
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise FixRulesError(f"{path}: {e}") from None
+    try:
+        return FixRules(
+            pin_api_since=parse_version(str(raw.get("pin_api_since", "5.6"))),
+            case3_markers=tuple(raw.get("case3_markers", [])),
+            identity_uses=frozenset(raw.get("identity_uses", [])),
+            fold_dirty=frozenset(raw.get("fold_dirty", [])),
+            dirty_tests=tuple(raw.get("dirty_tests", [])),
+            unsigned_types=frozenset(raw.get("unsigned_types", [])),
+            max_line=int(raw.get("max_line", 80)),
+            array_allocators=catalogue.load(None).array_allocators,
+            refcount_reads=frozenset(raw.get("refcount_reads", [])),
+            longterm_flag=str(raw.get("longterm_flag", "FOLL_LONGTERM")),
+            teardown_fields=frozenset(raw.get("teardown_fields", [])),
+            teardown_calls={str(k): int(v) for k, v in raw.get("teardown_calls", {}).items()},
+            teardown_depth=int(raw.get("teardown_depth", 4)),
+            available=dict(raw.get("available", {})),
+            decline_acquire=dict(raw.get("decline_acquire", {})),
+            decline_release=dict(raw.get("decline_release", {})),
+            release={
+                e["name"]: ReleaseTemplate(e["name"], e["to"], e.get("to_dirty"), e.get("loop"), e.get("loop_dirty"))
+                for e in raw.get("release", [])
+            },
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise FixRulesError(f"{path}: [fix]: {e}") from None
+
+

@@ -1,0 +1,292 @@
+"""Function bodies -> control-flow graphs of plain values (the path analysis reads these).
+
+Part of the parsing layer: it walks tree-sitter nodes of one function body and returns a `Flow`,
+a list of `FlowNode`s (statements, branch conditions, returns) with their successors. `goto`
+ladders, loops (including the kernel's `*for_each*` iterator macros), `switch` fall-through,
+`break`/`continue` are edges. Each node carries the calls and assignments evaluated in it, in
+source order, as text. No kernel API is known here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from tree_sitter import Node
+
+from audit import parse
+
+_FOR_EACH = re.compile(rb"^\s*\w*for_each\w*\s*\(")
+_LOOPS = frozenset({"for_statement", "while_statement", "do_statement"})
+MAX_NODES = 4000
+"""A body with more statements than this gets no flow graph (generated code)."""
+
+
+@dataclass(frozen=True)
+class FlowCall:
+    """A call evaluated in a flow node."""
+
+    name: str
+    args: tuple[str, ...]
+    line: int
+    column: int
+    lhs: str | None
+    """What its value is assigned to, if anything."""
+
+
+@dataclass(frozen=True)
+class FlowNode:
+    """One statement or branch condition."""
+
+    kind: str
+    """"stmt", "cond" (succ = (true, false)), "return", "loop" (a loop's condition: (body, exit))."""
+    line: int
+    text: str
+    """The statement's text, the condition's text, or the returned expression ('' for none)."""
+    succ: tuple[int, ...]
+    calls: tuple[FlowCall, ...] = ()
+    assigns: tuple[tuple[str, str], ...] = ()
+    """(lhs, rhs) of assignments and initialised declarations, in order."""
+    loop: int = -1
+    """The innermost enclosing loop node (-1 outside loops)."""
+    entry: str = ""
+    """For a `for` loop's condition: the initializer's text (`i = 0`)."""
+
+
+@dataclass(frozen=True)
+class Flow:
+    """The control-flow graph of one function body. Node 0 is the entry; `exit` is a virtual
+    return at the closing brace (index len(nodes) - 1)."""
+
+    func: str
+    nodes: tuple[FlowNode, ...]
+
+
+def _text(src: bytes, n: Node) -> str:
+    return " ".join(src[n.start_byte : n.end_byte].decode("utf-8", "replace").split())
+
+
+def _strip_parens(t: str) -> str:
+    t = t.strip()
+    while t.startswith("(") and t.endswith(")"):
+        depth = 0
+        for i, ch in enumerate(t):
+            depth += ch == "("
+            depth -= ch == ")"
+            if depth == 0 and i < len(t) - 1:
+                return t
+        t = t[1:-1].strip()
+    return t
+
+
+class _Builder:
+    def __init__(self, src: bytes, lines: parse.Lines, split_args) -> None:  # type: ignore[no-untyped-def]
+        self.src = src
+        self.lines = lines
+        self.split_args = split_args
+        self.nodes: list[dict] = []  # mutable while building
+        self.labels: dict[str, int] = {}
+        self.gotos: list[tuple[int, str]] = []
+        self.loops: list[int] = []
+
+    def new(self, kind: str, at: Node, text: str, succ: tuple[int, ...], scan: Node | None = None) -> int:
+        if len(self.nodes) > MAX_NODES:
+            raise OverflowError("function too large for a flow graph")
+        calls, assigns = self.effects(scan) if scan is not None else ((), ())
+        self.nodes.append({"kind": kind, "line": self.lines.line_of(at.start_byte), "text": text, "succ": succ,
+                           "calls": calls, "assigns": assigns, "loop": self.loops[-1] if self.loops else -1,
+                           "entry": ""})
+        return len(self.nodes) - 1
+
+    def effects(self, n: Node) -> tuple[tuple[FlowCall, ...], tuple[tuple[str, str], ...]]:
+        calls: list[tuple[int, FlowCall]] = []
+        assigns: list[tuple[int, tuple[str, str]]] = []
+        stack = [n]
+        while stack:
+            cur = stack.pop()
+            t = cur.type
+            if t == "call_expression":
+                fn = cur.child_by_field_name("function")
+                args = cur.child_by_field_name("arguments")
+                if fn is not None and fn.type == "identifier" and args is not None:
+                    raw = self.src[args.start_byte : args.end_byte].decode("utf-8", "replace")
+                    calls.append((cur.start_byte, FlowCall(_text(self.src, fn), self.split_args(raw),
+                                                          self.lines.line_of(fn.start_byte),
+                                                          self.lines.column_of(fn.start_byte), _lhs(self.src, cur))))
+            elif t == "assignment_expression":
+                left, right = cur.child_by_field_name("left"), cur.child_by_field_name("right")
+                if left is not None and right is not None:
+                    op = cur.child_by_field_name("operator")
+                    rhs = _text(self.src, right)
+                    if op is not None and _text(self.src, op) != "=":
+                        rhs = f"{_text(self.src, left)} {_text(self.src, op)[:-1]} {rhs}"
+                    assigns.append((cur.start_byte, (_text(self.src, left), rhs)))
+            elif t == "init_declarator":
+                d, v = cur.child_by_field_name("declarator"), cur.child_by_field_name("value")
+                name = _declared(d)
+                if name is not None and v is not None:
+                    assigns.append((cur.start_byte, (_text(self.src, name), _text(self.src, v))))
+            elif t in ("update_expression",):
+                arg = cur.child_by_field_name("argument")
+                if arg is not None:
+                    assigns.append((cur.start_byte, (_text(self.src, arg), _text(self.src, cur))))
+            stack.extend(reversed(cur.named_children))
+        calls.sort(key=lambda x: x[0])
+        assigns.sort(key=lambda x: x[0])
+        return tuple(c for _, c in calls), tuple(a for _, a in assigns)
+
+    # ------------------------------------------------------------------ statements
+
+    def block(self, children: list[Node], nxt: int, brk: int, cont: int) -> int:
+        cur = nxt
+        i = len(children) - 1
+        while i >= 0:
+            c = children[i]
+            prev = children[i - 1] if i > 0 else None
+            if (prev is not None and prev.type == "expression_statement" and c.type in ("compound_statement", "expression_statement")
+                    and _FOR_EACH.match(self.src[prev.start_byte : prev.end_byte]) and not _ends_with_semicolon(self.src, prev)):
+                # `list_for_each_entry(p, head, m) { … }`: a loop macro, its body the next statement.
+                loop = self.new("loop", prev, _text(self.src, prev), (), prev)
+                self.loops.append(loop)
+                body = self.stmt(c, loop, cur, loop)
+                self.loops.pop()
+                self.nodes[loop]["succ"] = (body, cur)
+                cur = loop
+                i -= 2
+                continue
+            cur = self.stmt(c, cur, brk, cont)
+            i -= 1
+        return cur
+
+    def stmt(self, n: Node, nxt: int, brk: int, cont: int) -> int:  # noqa: C901 - one case per statement kind
+        t = n.type
+        if t == "compound_statement":
+            return self.block([c for c in n.named_children if c.type != "comment"], nxt, brk, cont)
+        if t == "if_statement":
+            cond = n.child_by_field_name("condition")
+            then = n.child_by_field_name("consequence")
+            alt = n.child_by_field_name("alternative")
+            t_entry = self.stmt(then, nxt, brk, cont) if then is not None else nxt
+            f_entry = nxt
+            if alt is not None:
+                inner = alt.named_children[-1] if alt.type == "else_clause" and alt.named_children else alt
+                f_entry = self.stmt(inner, nxt, brk, cont)
+            ctext = _strip_parens(_text(self.src, cond)) if cond is not None else "1"
+            return self.new("cond", cond or n, ctext, (t_entry, f_entry), cond)
+        if t in ("while_statement", "for_statement"):
+            cond = n.child_by_field_name("condition")
+            loop = self.new("loop", cond or n, _strip_parens(_text(self.src, cond)) if cond is not None else "1", (), cond)
+            self.loops.append(loop)
+            target = loop
+            if t == "for_statement":
+                upd = n.child_by_field_name("update")
+                if upd is not None:
+                    target = self.new("stmt", upd, _text(self.src, upd), (loop,), upd)
+            body = n.child_by_field_name("body")
+            b = self.stmt(body, target, nxt, target) if body is not None else target
+            self.loops.pop()
+            self.nodes[loop]["succ"] = (b, nxt)
+            if t == "for_statement":
+                init = n.child_by_field_name("initializer")
+                if init is not None:
+                    self.nodes[loop]["entry"] = _text(self.src, init).rstrip(";")
+                    return self.new("stmt", init, _text(self.src, init), (loop,), init)
+            return loop
+        if t == "do_statement":
+            cond = n.child_by_field_name("condition")
+            loop = self.new("loop", cond or n, _strip_parens(_text(self.src, cond)) if cond is not None else "0", (), cond)
+            self.loops.append(loop)
+            body = n.child_by_field_name("body")
+            b = self.stmt(body, loop, nxt, loop) if body is not None else loop
+            self.loops.pop()
+            self.nodes[loop]["succ"] = (b, nxt)
+            return b
+        if t == "return_statement":
+            val = n.named_children[0] if n.named_children else None
+            return self.new("return", n, _text(self.src, val) if val is not None else "", (), n)
+        if t == "goto_statement":
+            lab = n.child_by_field_name("label")
+            idx = self.new("stmt", n, _text(self.src, n), ())
+            self.gotos.append((idx, _text(self.src, lab) if lab is not None else ""))
+            return idx
+        if t == "labeled_statement":
+            lab = n.child_by_field_name("label")
+            inner = [c for c in n.named_children if c.type not in ("statement_identifier", "comment")]
+            entry = self.block(inner, nxt, brk, cont)
+            if lab is not None:
+                self.labels[_text(self.src, lab)] = entry
+            return entry
+        if t == "break_statement":
+            return self.new("stmt", n, "break", (brk,))
+        if t == "continue_statement":
+            return self.new("stmt", n, "continue", (cont,))
+        if t == "switch_statement":
+            cond = n.child_by_field_name("condition")
+            body = n.child_by_field_name("body")
+            cases = [c for c in (body.named_children if body is not None else []) if c.type == "case_statement"]
+            entries: list[int] = []
+            cur = nxt
+            has_default = False
+            for case in reversed(cases):
+                stmts = [c for c in case.named_children if c != case.child_by_field_name("value") and c.type != "comment"]
+                cur = self.block(stmts, cur, nxt, cont)
+                entries.append(cur)
+                has_default = has_default or case.child_by_field_name("value") is None
+            succ = tuple(reversed(entries)) + (() if has_default else (nxt,))
+            return self.new("switch", cond or n, _strip_parens(_text(self.src, cond)) if cond is not None else "", succ, cond)
+        if t in ("comment", "preproc_call", "preproc_def", "preproc_function_def"):
+            return nxt
+        if t in ("preproc_if", "preproc_ifdef", "preproc_else", "preproc_elif"):
+            # Conditional compilation: either branch may be the built one; both are paths.
+            kids = [c for c in n.named_children if c.type not in ("identifier", "comment")
+                    and c != n.child_by_field_name("condition")]
+            alt = n.child_by_field_name("alternative")
+            main = [c for c in kids if c != alt]
+            a = self.block(main, nxt, brk, cont)
+            b = self.stmt(alt, nxt, brk, cont) if alt is not None else nxt
+            return self.new("cond", n, "#if", (a, b)) if a != b else a
+        return self.new("stmt", n, _text(self.src, n), (nxt,), n)
+
+
+def _ends_with_semicolon(src: bytes, n: Node) -> bool:
+    return src[n.start_byte : n.end_byte].rstrip().endswith(b";")
+
+
+def _declared(node: Node | None) -> Node | None:
+    while node is not None and node.type in ("pointer_declarator", "array_declarator", "parenthesized_declarator",
+                                             "init_declarator", "function_declarator"):
+        node = node.child_by_field_name("declarator")
+    return node if node is not None and node.type == "identifier" else None
+
+
+def _lhs(src: bytes, call: Node) -> str | None:
+    p = call.parent
+    while p is not None and p.type in ("cast_expression", "parenthesized_expression"):
+        p = p.parent
+    if p is not None and p.type == "assignment_expression":
+        left = p.child_by_field_name("left")
+        return _text(src, left) if left is not None else None
+    if p is not None and p.type == "init_declarator":
+        n = _declared(p.child_by_field_name("declarator"))
+        return _text(src, n) if n is not None else None
+    return None
+
+
+def build(func: str, body: Node, src: bytes, lines: parse.Lines, split_args) -> Flow | None:  # type: ignore[no-untyped-def]
+    """The flow graph of one function body, or None when it is too large or damaged."""
+    b = _Builder(src, lines, split_args)
+    end = b.new("return", body, "", ())  # falling off the closing brace
+    b.nodes[end]["line"] = lines.line_of(max(body.end_byte - 1, body.start_byte))
+    try:
+        entry = b.stmt(body, end, end, end)
+    except (OverflowError, RecursionError):
+        return None
+    for idx, label in b.gotos:
+        b.nodes[idx]["succ"] = (b.labels.get(label, end),)
+    # Node 0 must be the entry: add a pass-through entry node in front.
+    nodes = [FlowNode(d["kind"], d["line"], d["text"], d["succ"], d["calls"], d["assigns"], d["loop"], d["entry"])
+             for d in b.nodes]
+    entry_node = FlowNode("stmt", nodes[entry].line, "{", (entry + 1,))
+    shifted = [FlowNode(x.kind, x.line, x.text, tuple(s + 1 for s in x.succ), x.calls, x.assigns,
+                        x.loop + 1 if x.loop >= 0 else -1, x.entry) for x in nodes]
+    return Flow(func, (entry_node, *shifted))

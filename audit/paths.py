@@ -1,0 +1,603 @@
+"""Every path of an acquiring function, from function entry through the acquire to each exit.
+
+Pure: a `Flow` (audit/flow.py), the acquire call, the tracked pages value and the catalogue in;
+`PathResult` out: the releases reachable from the acquire on a feasible path, and the `Defect`s
+found on single paths (gup-leak, gup-release-count, gup-double-release).
+
+The acquire's result `R` is modelled by the outcomes it can still have on the path: negative
+(an errno), zero, a partial count (0 < R < requested) or the full count. A condition that tests R
+(`ret < 0`, `ret != nr_pages`, `pinned < npages`, `!ret`) keeps the outcomes for which it can take
+the branch; a branch no outcome can take is infeasible and is not followed. Other conditions are
+formulas over atoms (`conditions.py`): a path that already took `kfp->pin` true does not enter
+`if (!kfp->pin)`, nor the `&&` whose other half it ruled out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from audit.catalogue import Catalogue
+from audit.conditions import Facts, Formula, atoms, parse, value
+from audit.flow import Flow, FlowCall, FlowNode
+from audit.model import Defect, Evidence
+
+NEG, ZERO, PART, FULL = "neg", "zero", "part", "full"
+ALL = frozenset({NEG, ZERO, PART, FULL})
+HELD = frozenset({PART, FULL})
+MAX_STATES = 8000
+"""States one site's walk may visit before it gives up (and reports nothing)."""
+
+_CMP = re.compile(r"^(.*?)(<=|>=|==|!=|(?<![-<>])<(?![<=])|(?<![-<>])>(?![>=]))(.*)$")
+_ERRNO = re.compile(r"^-E[A-Z0-9]+$")
+_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+@dataclass(frozen=True)
+class Acquire:
+    """What the walk needs of the acquire call."""
+
+    name: str
+    line: int
+    column: int
+    args: tuple[str, ...]
+    pages_index: int | None
+    count_index: int | None
+    """The requested count's argument (None: one page at most, or not a count)."""
+    result: str | None
+    """The variable the result is assigned to (None: the call's value is tested or dropped)."""
+    root_kind: str
+    """"local", "param" or "field": who owns the pages array."""
+    base: str = ""
+    """For a field root, the variable holding the struct (`vsg` of `vsg->pages`)."""
+    one: bool = False
+    """The count is known to be 1 (a variable only ever set to 1): a result is all or nothing."""
+
+
+@dataclass
+class PathResult:
+    """What the walk found."""
+
+    reachable_releases: set[tuple[int, int]] = field(default_factory=set)
+    """(line, column) of the release calls some feasible path from the acquire reaches."""
+    full_releases: set[tuple[int, int]] = field(default_factory=set)
+    """The ones reached on a path where the acquire may have returned every page (not only errors)."""
+    defects: list[Defect] = field(default_factory=list)
+    complete: bool = True
+    """False when the walk gave up (too many states): no defect is claimed then."""
+    acquire_repeats: bool = False
+    """The acquire sits in a loop (or a goto retry): later rounds add to what earlier rounds took."""
+
+
+@dataclass(frozen=True)
+class _State:
+    node: int
+    armed: bool
+    outcomes: frozenset[str]
+    facts: Facts
+    rnames: frozenset[str]
+    in_loops: frozenset[int]
+    releases: tuple[tuple[int, int, str, str], ...]
+    """(line, column, api, argument text) of releases of the pages since the acquire."""
+    handed: bool
+    freed: int
+    """Line where the array was freed while pages were held and not released (0: not)."""
+    steps: tuple[tuple[int, str], ...]
+    """(line, message) of the branches taken since the acquire (the finding's path)."""
+    jump: int
+    """Line of the first goto/return taken after the last branch on R (the exit that leaks)."""
+    stored: frozenset[str] = frozenset()
+    """Field paths the pages were stored into on this path (`vm->page`): releasing those releases ours."""
+    recounted: frozenset[str] = frozenset()
+    """Names of the requested count assigned since the acquire (they no longer mean "requested")."""
+    count_kept: bool = False
+    """The acquire's count was stored where the pages' owner can find it (a field, through a pointer)."""
+    freed_col: int = 1
+    """Column of the call that freed the array (the leak's column when it comes before any exit)."""
+    bypassed: bool = False
+    """The path took an undecided branch away from a release of the pages: it may not be the
+    path the code takes, so a leak on it is only a note."""
+
+
+class Walker:
+    """One site's path walk."""
+
+    def __init__(self, flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue,
+                 file: str, release_wrappers: dict[str, int]) -> None:
+        self.flow = flow
+        self.acq = acq
+        self.holds = lru_cache(maxsize=None)(holds)
+        self.cat = cat
+        self.file = file
+        self.wrappers = release_wrappers
+        self.transparent = cat.transparent_conditions
+        ci = acq.count_index
+        self.requested = {" ".join(acq.args[ci].split())} if ci is not None and ci < len(acq.args) else set()
+        # One page at most: a single-page form, or a count of 1. Then a result is all or nothing.
+        self.single = acq.one or (ci is None and acq.pages_index is None) or (
+            ci is not None and ci < len(acq.args) and acq.args[ci].strip() == "1")
+        self.result = PathResult()
+        self._defects: dict[tuple[str, int], Defect] = {}
+        self._loop_releases = self._releasing_loops()
+        self._to_acquire = self._reaching_acquire()
+        self.result.acquire_repeats = any(
+            n.loop >= 0 and any(c.name == acq.name and c.line == acq.line and c.column == acq.column for c in n.calls)
+            for n in flow.nodes)
+        self._shared = self._shared_atoms()
+        self._plain_cache: dict[tuple[int, frozenset[str] | None], bool] = {}
+        self._to_release = self._reaching_release()
+
+    def _reaching_release(self) -> set[int]:
+        """Nodes from which a release or a hand-off of the pages can be reached in the same round
+        of any loop ("later in this round" is what counts, not the next round)."""
+        return _backward(self.flow.nodes, [
+            i for i, node in enumerate(self.flow.nodes)
+            if any(any(self.holds(a) for a in c.args) and c.name not in self.cat.array_freers
+                   and c.name != self.acq.name for c in node.calls)
+            or any(self.holds(rhs) for _, rhs in node.assigns)], True)
+
+    def _reaching_acquire(self) -> set[int]:
+        """Nodes from which the acquire call can be reached: a path not yet through the acquire
+        that leaves this set can never matter."""
+        acq = self.acq
+        return _backward(self.flow.nodes, [
+            i for i, n in enumerate(self.flow.nodes)
+            if any(c.name == acq.name and c.line == acq.line and c.column == acq.column for c in n.calls)], False)
+
+    def _shared_atoms(self) -> frozenset[str]:
+        """Atoms tested by more than one condition: only what is known about those can prune a
+        later branch (the rest would only multiply the states)."""
+        count: dict[str, int] = {}
+        for node in self.flow.nodes:
+            if node.kind == "cond" and node.text != "#if":
+                for a in set(atoms(parse(node.text, self.transparent))):
+                    count[a] = count.get(a, 0) + 1
+        return frozenset(a for a, k in count.items() if k > 1)
+
+    def _releasing_loops(self) -> set[int]:
+        """Loop nodes whose body releases the pages: skipping such a loop is iterating it zero times
+        over a count the path already showed to be empty, not a leak."""
+        out: set[int] = set()
+        for node in self.flow.nodes:
+            if node.loop >= 0 and any(self._release_of(c, frozenset()) is not None for c in node.calls):
+                lp = node.loop
+                while lp >= 0 and lp not in out:
+                    out.add(lp)
+                    lp = self.flow.nodes[lp].loop
+        return out
+
+    # ------------------------------------------------------------------ R and conditions
+
+    def _is_r(self, text: str, rnames: frozenset[str]) -> bool:
+        t = text.strip()
+        while t.startswith("(") and t.endswith(")"):
+            t = t[1:-1].strip()
+        if t in rnames:
+            return True
+        if not (t.startswith(self.acq.name + "(") and t.endswith(")")):
+            return False
+        depth = 0
+        for i, ch in enumerate(t):
+            depth += ch == "("
+            depth -= ch == ")"
+            if depth == 0 and ch == ")":
+                return i == len(t) - 1  # the whole text is the call
+        return False
+
+    def _r_atom(self, atom: str, o: str, rnames: frozenset[str]) -> bool | None:
+        """The value of an atom about R for outcome `o`, None when the atom is not about R."""
+        if atom.startswith("!") and self._is_r(atom[1:], rnames):
+            return o == ZERO
+        head, _, rest = atom.partition("(")
+        if rest.endswith(")") and head in self.cat.error_tests | self.cat.error_or_null_tests \
+                and self._is_r(rest[:-1], rnames):
+            return o == NEG or (o == ZERO and head in self.cat.error_or_null_tests)
+        if self._is_r(atom, rnames):
+            return o != ZERO
+        m = _CMP.match(atom)
+        if m is None:
+            return None
+        left, op, right = m.group(1), m.group(2), m.group(3)
+        if self._is_r(right, rnames) and not self._is_r(left, rnames):
+            left, right = right, left
+            op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
+        if not self._is_r(left, rnames):
+            return None
+        if right == "0":
+            sign = {NEG: -1, ZERO: 0, PART: 1, FULL: 1}[o]
+            return {"<": sign < 0, "<=": sign <= 0, ">": sign > 0, ">=": sign >= 0, "==": sign == 0, "!=": sign != 0}[op]
+        if right in self.requested or (right == "1" and self.single):
+            rel = 0 if o == FULL else -1
+            return {"<": rel < 0, "<=": rel <= 0, ">": rel > 0, ">=": rel >= 0, "==": rel == 0, "!=": rel != 0}[op]
+        return None
+
+    def _plain(self, node_index: int, f: Formula, st: _State) -> bool:
+        """Whether a condition can neither prune nor teach anything: no atom is tested elsewhere and
+        none is about the acquire's result."""
+        key = (node_index, st.rnames if st.armed else None)
+        got = self._plain_cache.get(key)
+        if got is None:
+            got = not any(a in self._shared or (st.armed and self._r_atom(a, FULL, st.rnames) is not None)
+                          for a in atoms(f))
+            self._plain_cache[key] = got
+        return got
+
+    def _loop_entry(self, node: FlowNode, st: _State) -> tuple[_State | None, _State | bool]:
+        """A `for (i = 0; i < X; …)` loop is entered exactly when X > 0: the states for entering it
+        (None: it cannot be entered) and for skipping it (False: it cannot be skipped)."""
+        m = re.fullmatch(r"(\w+)\s*=\s*0", node.entry.strip())
+        c = _CMP.match(node.text.replace(" ", ""))
+        if m is None or c is None or c.group(1) != m.group(1) or c.group(2) not in ("<", "!="):
+            return st, True
+        bound = c.group(3)
+        enter = self.branch(parse(f"{bound}>0"), st, True)
+        skip = self.branch(parse(f"{bound}>0"), st, False)
+        return (_with(st, outcomes=enter[0], facts=enter[1]) if enter else None,
+                _with(st, outcomes=skip[0], facts=skip[1]) if skip else False)
+
+    def _about_r(self, f: Formula, st: _State) -> bool:
+        return any(self._r_atom(a, FULL, st.rnames) is not None for a in atoms(f))
+
+    def branch(self, f: Formula, st: _State, truth: bool) -> tuple[frozenset[str], Facts] | None:
+        """Outcomes and facts after taking the `truth` side of `f`; None when infeasible."""
+        known = st.facts.as_dict()
+        keep = []
+        for o in st.outcomes:
+            v = value(f, known, lambda a, o=o: self._r_atom(a, o, st.rnames) if st.armed else None)
+            if v is None or v is truth:
+                keep.append(o)
+        if not keep:
+            return None
+        shared = self._shared
+        facts = st.facts.assume(f, truth, lambda a: a not in shared or (
+            st.armed and self._r_atom(a, FULL, st.rnames) is not None))
+        if facts is None:
+            return None
+        return frozenset(keep), facts
+
+    # ------------------------------------------------------------------ events
+
+    def _ours(self, arg: str, stored: frozenset[str]) -> bool:
+        return self.holds(arg) or (bool(stored) and _norm_path(arg) in stored)
+
+    def _release_of(self, c: FlowCall, stored: frozenset[str]) -> tuple[str, str | None] | None:
+        """(argument text, count text) when `c` releases the tracked pages, else None."""
+        rel = self.cat.release.get(c.name)
+        if rel is not None and rel.arg < len(c.args) and self._ours(c.args[rel.arg], stored):
+            count = c.args[rel.arg + 1] if rel.shape == "array" and rel.arg + 1 < len(c.args) else None
+            return c.args[rel.arg], count
+        i = self.wrappers.get(c.name)
+        if i is not None and i < 0 and -1 - i < len(c.args):
+            return c.args[-1 - i], None  # handed the struct whose field holds the pages
+        if i is not None and 0 <= i < len(c.args) and self.holds(c.args[i]):
+            return c.args[i], None
+        return None
+
+    def _defect(self, rule: str, line: int, column: int, msg: str, st: _State, confidence: str) -> None:
+        key = (rule, line)
+        if key in self._defects:
+            return
+        path = (Evidence(self.file, self.acq.line, f"{self.acq.name}() takes the pages"),) + tuple(
+            Evidence(self.file, ln, m) for ln, m in st.steps)
+        self._defects[key] = Defect(rule, self.file, line, column, self.flow.func, msg, path, confidence)
+
+    def effects(self, node: FlowNode, st: _State) -> _State | None:
+        """The state after the calls and assignments of `node` (None: the path ends here)."""
+        outcomes, rnames, releases = st.outcomes, st.rnames, st.releases
+        stored, recounted = st.stored, st.recounted
+        handed, freed, facts, armed = st.handed, st.freed, st.facts, st.armed
+        jump = st.jump
+        freed_col = st.freed_col
+        count_kept = st.count_kept
+        for c in node.calls:
+            if c.name == self.acq.name and c.line == self.acq.line and c.column == self.acq.column:
+                if armed:
+                    self.result.acquire_repeats = True
+                    return None  # around a retry loop: the first round's pages are accounted for
+                armed = True
+                outcomes = ALL - ({PART} if self.single else set())
+                rnames = frozenset({self.acq.result}) if self.acq.result else frozenset()
+                continue
+            if not armed:
+                continue
+            got = self._release_of(c, stored)
+            if got is not None:
+                self.result.reachable_releases.add((c.line, c.column))
+                if FULL in outcomes:
+                    self.result.full_releases.add((c.line, c.column))
+                arg, count = got
+                self._check_count(c, arg, count, node, st, outcomes, rnames, recounted)
+                direct = c.name in self.cat.release
+                for line, col, api, prev_arg in releases:
+                    if direct and api in self.cat.release and prev_arg == arg and (line, col) != (c.line, c.column) \
+                            and outcomes & HELD:
+                        self._defect("gup-double-release", c.line, c.column,
+                                     f"{self.acq.name}() pages already released by {api}() at line {line} are "
+                                     f"released again by {c.name}() on this path", st, "medium")
+                releases = releases + ((c.line, c.column, c.name, arg),)
+                continue
+            if c.name in self.cat.array_freers and any(self.holds(a) for a in c.args):
+                if outcomes & HELD and not releases and not handed and not freed:
+                    freed, freed_col = c.line, c.column
+                    if not st.jump:
+                        jump = c.line  # the array goes before any exit: that is where the pages are lost
+                continue
+            if any(self.holds(a) for a in c.args) and c.name not in self.cat.dirtying:
+                handed = True
+        for lhs, rhs in node.assigns:
+            if not armed:
+                continue
+            name = lhs.strip()
+            negative = self._negative(rhs, outcomes, rnames)
+            if self.holds(rhs) and (name.startswith("*") or not self.holds(name)):
+                if ("->" in name or "." in name) and not name.startswith("*"):
+                    stored = stored | {_norm_path(name)}
+                else:
+                    handed = True
+            if name in self.requested:
+                recounted = recounted | {name}
+            if self._is_r(rhs, rnames) and ("->" in name or "." in name or name.startswith("*")):
+                count_kept = True
+            elif self.acq.base and re.match(rf"{re.escape(self.acq.base)}\s*(->|\.)", name):
+                count_kept = True  # the owner's state is updated: it knows what it holds
+            if name in rnames and not self._is_r(rhs, rnames):
+                rnames = rnames - {name}
+            elif self._is_r(rhs, rnames) and _WORD.fullmatch(name):
+                rnames = rnames | {name}
+            if self.holds(name) or name in self.requested:
+                releases = ()
+            facts = facts.forget({name})
+            if negative and _WORD.fullmatch(name):
+                known = dict(facts.known)
+                for atom, v in ((name, True), (f"{name}<0", True), (f"{name}!=0", True), (f"{name}==0", False),
+                                (f"{name}>0", False), (f"{name}>=0", False), (f"{name}<=0", True)):
+                    known[atom] = v
+                facts = Facts(tuple(sorted(known.items())), facts.pending)
+        return _State(st.node, armed, outcomes, facts, rnames, st.in_loops, releases, handed, freed, st.steps, jump,
+                      stored, recounted, count_kept, freed_col, st.bypassed)
+
+    def _negative(self, rhs: str, outcomes: frozenset[str], rnames: frozenset[str]) -> bool:
+        """Whether an assigned value is certainly a negative errno on this path: `-EFAULT`, the
+        acquire's result when only errors are left, or `c ? a : b` with both arms so."""
+        t = rhs.replace(" ", "")
+        if _ERRNO.match(t):
+            return True
+        if self._is_r(t, rnames):
+            return bool(outcomes) and outcomes <= {NEG}
+        f = parse(t)
+        if f[0] == "atom" and "?" in t:
+            cond, _, arms = t.partition("?")
+            a, _, b = arms.partition(":")
+            cf = parse(cond, self.transparent)
+            for arm, truth in ((a, True), (b, False)):
+                if _ERRNO.match(arm):
+                    continue
+                if not self._is_r(arm, rnames):
+                    return False
+                picked = {o for o in outcomes
+                          if value(cf, {}, lambda x, o=o: self._r_atom(x, o, rnames)) in (truth, None)}
+                if not picked <= {NEG}:
+                    return False
+            return True
+        return False
+
+    def _check_count(self, c: FlowCall, arg: str, count: str | None, node: FlowNode, st: _State,
+                     outcomes: frozenset[str], rnames: frozenset[str], recounted: frozenset[str]) -> None:
+        explicit = count is not None
+        if count is None and node.loop >= 0:
+            m = _CMP.match(self.flow.nodes[node.loop].text.replace(" ", ""))
+            if m is not None and m.group(2) in ("<", "!="):
+                count = m.group(3)
+        if count is None or not outcomes:
+            return
+        cnt = " ".join(count.split()).replace(" ", "")
+        if cnt in {r.replace(" ", "") for r in self.requested if r not in recounted} and outcomes <= {NEG, ZERO, PART} and PART in outcomes \
+                and rnames and not self.single:
+            self._defect("gup-release-count", c.line, c.column,
+                         f"{c.name}() releases the requested `{count}` pages on a path where {self.acq.name}() "
+                         f"returned fewer: slots it never filled are released", st, "high")
+        elif explicit and cnt in {r.replace(" ", "") for r in rnames} and NEG in outcomes:
+            # An explicit count (a loop over a negative bound runs zero times, this does not).
+            only = outcomes == {NEG}
+            self._defect("gup-release-count", c.line, c.column,
+                         f"{c.name}() uses `{count}` as a count on a path where it "
+                         f"{'holds' if only else 'may hold'} a negative errno from {self.acq.name}()",
+                         st, "high" if only else "medium")
+
+    def at_exit(self, node: FlowNode, st: _State) -> None:
+        if not st.armed or not (st.outcomes & HELD) or st.releases or st.handed:
+            return
+        ret = node.text
+        if ret and not st.freed and (self.holds(ret) or any(self._is_r(w, st.rnames) for w in _WORD.findall(ret))
+                                     or any(w in st.rnames for w in _WORD.findall(ret))):
+            return  # the pages, or their count, go back to the caller (unless their array was freed)
+        partial_only = FULL not in st.outcomes
+        if not partial_only and not st.freed:
+            return  # every page may be held and none released: ownership went where the walk cannot see
+        if self.acq.root_kind == "local":
+            conf = "high"
+        elif st.freed:
+            conf = "high" if partial_only else "medium"
+        elif _ERRNO.match(ret.replace(" ", "")) and partial_only and not st.count_kept:
+            # The caller's array or a struct's: an error return that records no count leaves
+            # nobody knowing how many of its slots hold pages.
+            conf = "medium"
+        else:
+            return
+        if st.bypassed:
+            conf = "low"
+        line = st.jump or node.line
+        col = st.freed_col if st.freed and line == st.freed else 1
+        what = "a short count" if partial_only else "the pages"
+        freed = f", and the array is freed at line {st.freed}" if st.freed else ""
+        self._defect("gup-leak", line, col,
+                     f"{self.acq.name}() returned {what} but this exit releases none of them{freed}", st, conf)
+
+    # ------------------------------------------------------------------ the walk
+
+    def run(self) -> PathResult:
+        nodes = self.flow.nodes
+        start = _State(0, False, ALL, Facts(), frozenset(), frozenset(), (), False, 0, (), 0)
+        todo = [start]
+        seen: set[tuple] = set()
+        n = 0
+        while todo:
+            st = todo.pop()
+            key = (st.node, st.armed, st.outcomes, st.facts, st.rnames, st.in_loops, st.releases, st.handed,
+                   bool(st.freed), st.stored, st.recounted, st.count_kept, st.bypassed)  # not the path taken: the first one decides
+            if key in seen:
+                continue
+            seen.add(key)
+            n += 1
+            if n > MAX_STATES:
+                self.result.complete = False
+                self.result.defects = []
+                return self.result
+            if not st.armed and st.node not in self._to_acquire:
+                continue
+            node = nodes[st.node]
+            nxt = self.effects(node, st)
+            if nxt is None:
+                continue
+            st = nxt
+            if node.kind == "return":
+                if st.armed and st.jump == 0:
+                    st = _with(st, jump=node.line)
+                self.at_exit(node, st)
+                continue
+            if node.kind == "stmt" and st.armed and node.text.startswith("goto") and st.jump == 0:
+                st = _with(st, jump=node.line)
+            if node.kind == "loop":
+                if st.node in st.in_loops:
+                    todo.append(_with(st, node=node.succ[1], in_loops=st.in_loops - {st.node}))
+                else:
+                    enter, skip_ok = self._loop_entry(node, st)
+                    skip = st if isinstance(skip_ok, bool) else skip_ok
+                    if enter is not None:
+                        todo.append(_with(enter, node=node.succ[0], in_loops=st.in_loops | {st.node}))
+                    if skip_ok is False:
+                        continue
+                    if st.armed and st.node in self._loop_releases and not st.releases:
+                        # Skipping a releasing loop: the count it runs over was empty on this path.
+                        skip = _with(skip, releases=((node.line, 0, "(loop)", ""),))
+                    elif st.armed and enter is not None and node.succ[0] in self._to_release \
+                            and node.succ[1] not in self._to_release and not (
+                                isinstance(skip_ok, _State) and skip_ok.outcomes != st.outcomes):
+                        # Skipping, for a count nothing bounds, a loop that hands the pages on.
+                        skip = _with(skip, bypassed=True)
+                    todo.append(_with(skip, node=node.succ[1]))
+                continue
+            if node.kind == "cond" and node.text != "#if":
+                f = parse(node.text, self.transparent)
+                plain = self._plain(st.node, f, st)
+                sides = [(truth, succ, (st.outcomes, st.facts) if plain else self.branch(f, st, truth))
+                         for truth, succ in ((True, node.succ[0]), (False, node.succ[1]))]
+                both = all(got is not None for _, _, got in sides)
+                for truth, succ, got in sides:
+                    if got is None:
+                        continue
+                    other = node.succ[1] if truth else node.succ[0]
+                    bypass = st.bypassed or (both and st.armed and other in self._to_release
+                                             and succ not in self._to_release and not self._about_r(f, st))
+                    outcomes, facts = got
+                    steps = st.steps
+                    jump = st.jump
+                    if st.armed:
+                        if len(steps) < 12:
+                            steps = steps + ((node.line, f"`{node.text}` is {'true' if truth else 'false'}"),)
+                    todo.append(_with(st, node=succ, outcomes=outcomes, facts=facts, steps=steps, jump=jump,
+                                      bypassed=bypass))
+                continue
+            for s in node.succ:
+                todo.append(_with(st, node=s))
+        self.result.defects = sorted(self._defects.values(), key=lambda d: (d.line, d.rule))
+        return self.result
+
+
+def _backward(nodes: tuple[FlowNode, ...], start: list[int], skip_back_edges: bool) -> set[int]:
+    """The nodes from which one of `start` can be reached (optionally not through a loop's back edge)."""
+    def inside(i: int, lp: int) -> bool:
+        while i >= 0:
+            if i == lp:
+                return True
+            i = nodes[i].loop
+        return False
+
+    preds: dict[int, list[int]] = {}
+    for i, node in enumerate(nodes):
+        for s in node.succ:
+            if skip_back_edges and nodes[s].kind == "loop" and inside(node.loop, s):
+                continue
+            preds.setdefault(s, []).append(i)
+    seen = set(start)
+    todo = list(start)
+    while todo:
+        for p in preds.get(todo.pop(), ()):
+            if p not in seen:
+                seen.add(p)
+                todo.append(p)
+    return seen
+
+
+def _norm_path(expr: str) -> str:
+    return "".join(expr.split()).lstrip("&*")
+
+
+def _with(st: _State, **kw) -> _State:  # type: ignore[no-untyped-def]
+    d = dict(st.__dict__)
+    d.update(kw)
+    return _State(**d)
+
+
+def walk(flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue, file: str,
+         release_wrappers: dict[str, int] | None = None) -> PathResult:
+    """Walk every path of `flow` through the acquire `acq`; see the module docstring."""
+    return Walker(flow, acq, holds, cat, file, release_wrappers or {}).run()
+
+
+__all__ = ["Acquire", "PathResult", "walk", "atoms"]
+
+
+def feasible_calls(flow: Flow, cat: Catalogue, names: frozenset[str], budget: int = 4000) -> set[tuple[int, int]] | None:
+    """(line, column) of the calls of `names` in `flow` that some path from the function's entry
+    reaches without contradicting the conditions it took (`if (kernel) { if (!kernel) put_page(p); }`
+    reaches no put_page). None when the walk ran out of budget (then nothing is ruled out)."""
+    nodes = flow.nodes
+    count: dict[str, int] = {}
+    for node in nodes:
+        if node.kind == "cond" and node.text != "#if":
+            for a in set(atoms(parse(node.text, cat.transparent_conditions))):
+                count[a] = count.get(a, 0) + 1
+    shared = frozenset(a for a, k in count.items() if k > 1)
+    out: set[tuple[int, int]] = set()
+    todo: list[tuple[int, Facts, frozenset[int]]] = [(0, Facts(), frozenset())]
+    seen: set[tuple[int, Facts, frozenset[int]]] = set()
+    while todo:
+        item = todo.pop()
+        if item in seen:
+            continue
+        seen.add(item)
+        if len(seen) > budget:
+            return None
+        i, facts, loops = item
+        node = nodes[i]
+        out.update((c.line, c.column) for c in node.calls if c.name in names)
+        for lhs, _ in node.assigns:
+            facts = facts.forget({lhs.strip()})
+        if node.kind == "loop":
+            if i in loops:
+                todo.append((node.succ[1], facts, loops - {i}))
+            else:
+                todo.append((node.succ[1], facts, loops))
+                todo.append((node.succ[0], facts, loops | {i}))
+        elif node.kind == "cond" and node.text != "#if":
+            f = parse(node.text, cat.transparent_conditions)
+            for truth, succ in ((True, node.succ[0]), (False, node.succ[1])):
+                nf = facts.assume(f, truth, lambda a: a not in shared)
+                if nf is not None:
+                    todo.append((succ, nf, loops))
+        else:
+            todo.extend((s, facts, loops) for s in node.succ)
+    return out

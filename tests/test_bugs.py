@@ -1,0 +1,67 @@
+"""The development set of real gup reference bugs (tests/bugs/): each buggy excerpt must be reported
+at its faulty line with its rule, and every fixed twin must carry no finding of that rule there.
+
+The set also keeps the bugs the analysis does not find yet (same-page bio merges, a callee that
+returns an error with the pages still held, a pages array cursor advanced past the pinned ones, …);
+`MISSED` names them with the reason, so that a regression or an improvement both show here.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from audit.engine import audit_tree
+from conftest import REPO
+
+BUGS = REPO / "tests" / "bugs"
+IDS = sorted(p.name for p in BUGS.iterdir() if (p / "bug.toml").is_file())
+
+MISSED = {
+    "bio-map-user-same-page-leak": "a same-page merge in bio_add_pc_page() keeps a second reference (bio vector counts not modelled)",
+    "bio-map-user-unmap-double-put": "stale pointers left in pages[] across iterations of the acquire's loop",
+    "bio-same-page-leak": "a same-page merge in bio_add_page() keeps a second reference (bio vector counts not modelled)",
+    "blk-map-same-page-double-put": "the put of a same-page merge and the cleanup loop's index are not related",
+    "gup-migrate-enomem-pin-leak": "a callee that returns an error while the pages it was handed stay pinned",
+    "hfi1-exp-rcv-unpin-leak": "the acquiring wrapper (pin_rcv_pages) is not part of the excerpt",
+    "io-uring-buffer-register-leak": "the acquiring wrapper (io_pin_pages) is not part of the excerpt",
+    "ivtv-yuv-release-count": "the released count is a sum of two requested counts",
+    "rds-zcopy-op-nents-double-put": "the second release is in another function reached through a message purge",
+    "vfio-zero-page-pin-leak": "the release skips reserved pages (is_invalid_reserved_pfn), a page-kind test",
+    "vhost-scsi-iov-to-sgl-leak": "the cleanup loop starts from a cursor advanced past the pinned entries",
+}
+
+
+def _audit(side: Path, version: str, tmp: Path) -> list[tuple[str, str, int, str]]:
+    tree = tmp / "linux"
+    shutil.copytree(side, tree)
+    (tree / "mm").mkdir(exist_ok=True)
+    (tree / "include").mkdir(exist_ok=True)
+    major, minor = (version.split(".") + ["0"])[:2]
+    (tree / "Makefile").write_text(f"VERSION = {major}\nPATCHLEVEL = {minor}\nSUBLEVEL = 0\n")
+    report = audit_tree(tree, workers=1)
+    return [(f.rule, f.file, f.line, f.severity.value) for s in report.sites for f in s.findings]
+
+
+@pytest.mark.parametrize("bug", IDS)
+def test_real_bug_is_reported_at_its_faulty_line(bug: str, tmp_path: Path) -> None:
+    meta = tomllib.loads((BUGS / bug / "bug.toml").read_text())
+    found = _audit(BUGS / bug / "buggy", meta["version"], tmp_path / "buggy")
+    lines = {meta["line"], *meta.get("other_lines", [])}
+    hit = [f for f in found if f[0] == meta["rule"] and f[1] == meta["file"] and f[2] in lines]
+    if bug in MISSED:
+        assert not hit, f"{bug} is found now: take it out of MISSED ({MISSED[bug]})"
+        return
+    assert hit, f"{bug}: no {meta['rule']} at {meta['file']}:{sorted(lines)}; findings: {found}"
+    assert all(sev in ("error", "warning") for _, _, _, sev in hit), hit
+    fixed = _audit(BUGS / bug / "fixed", meta["version"], tmp_path / "fixed")
+    assert not [f for f in fixed if f[0] == meta["rule"] and f[1] == meta["file"] and f[3] != "note"], \
+        f"{bug}: the fixed twin still reports {meta['rule']}: {fixed}"
+
+
+def test_the_set_is_found_at_least_half() -> None:
+    assert len(IDS) - len(MISSED) >= len(IDS) // 2
+    assert set(MISSED) <= set(IDS)
