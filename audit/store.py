@@ -165,6 +165,19 @@ class FactStore:
         self._register(path, prep.chunks, prep.called, prep.fields, prep.src, True)
         self._acquire[path] = (prep.acquire, prep.whole)
 
+    def acquire_bytes(self, path: str) -> int:
+        """Size of what `acquire_facts` parses in a prefiltered file: its functions that call an
+        acquire API (the whole file when a call sits outside them). The cost of a file's sites
+        grows with it (parsing, then every path through those functions)."""
+        got = self._acquire.get(path)
+        sf = self.files.get(path)
+        if got is None or sf is None:
+            return 0
+        ids, whole = got
+        if whole:
+            return len(sf.src) if sf.src is not None else sum(c.end - c.start for c in sf.chunks)
+        return sum(sf.chunks[i].end - sf.chunks[i].start for i in ids)
+
     def acquire_facts(self, path: str) -> list[FileFacts]:
         """Parse the functions of a prefiltered file that call an acquire API (all of it when a
         call sits outside the column-0 functions)."""
