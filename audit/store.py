@@ -43,7 +43,9 @@ class SourceFile:
 
 # Possessive quantifiers: an identifier not followed by `(` fails at once instead of being retried
 # one character shorter at a time.
-_CALLED = re.compile(rb"\b([A-Za-z_]\w*+)\s*+\(")
+# A callee and its `(` may be split by line breaks or comments, as the acquire calls may
+# (catalogue.CallFinder).
+_CALLED = re.compile(rb"\b([A-Za-z_]\w*+)(?:\s++|/\*(?s:.*?)\*/|//[^\n]*+)*+\(")
 _FIELD = re.compile(rb"(?:->|\.)\s*+([A-Za-z_]\w*+)")
 
 

@@ -74,3 +74,14 @@ def test_a_call_is_the_name_as_a_word_then_blanks_comments_or_line_breaks_then_a
     lines = [src.count(b"\n", 0, i) + 1 for i in f.starts(src)]
     assert lines == [1, 3, 4, 6, 10]
     assert f.search(b"p = get_user_pages;\n") is False
+
+
+def test_the_callers_index_sees_calls_split_by_a_comment_or_a_line_break() -> None:
+    from audit import parse, store
+
+    src = (b"static void a(struct page **p)\n{\n\tacme_put /* all of them */ (p);\n}\n\n"
+           b"static void b(struct page **p)\n{\n\tacme_put\n\t\t(p);\n}\n\n"
+           b"static void c(struct page **p)\n{\n\tvoid *f = acme_put;\n}\n")
+    chunks = parse.chunks(src)
+    called, _ = store.text_indexes(src, chunks)
+    assert [chunks[i].name for i in called["acme_put"]] == ["a", "b"]
