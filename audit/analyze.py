@@ -414,6 +414,7 @@ class Analyzer:
             return Site(status=Status.NO_CLOSURE_FOUND, closure=(), evidence=tuple(ev), **base)  # type: ignore[arg-type]
         self._site_flags = self.pin_choice_names(path, c)
         releases, chain, reach = self.follow(path, c, root)
+        releases = self._feasible(releases, path, c.func or "", chain, ref)
         defects: tuple[Defect, ...] = ()
         if root is not None and form is not None:
             releases, defects, pruned = self.paths(path, c, form, root, releases)
@@ -737,13 +738,14 @@ class Analyzer:
             return RefKind.NONE  # one arm of a conditional pair
         return rel.kind
 
-    def _feasible(self, releases: list[Release], path: str, func: str, chain: list[Evidence]) -> list[Release]:
-        """Drop releases in other functions that no path of their own function can reach (the
-        conditions leading to them contradict each other). The acquiring function's own releases
-        are judged by the path walk from the acquire."""
+    def _feasible(self, releases: list[Release], path: str, func: str, chain: list[Evidence],
+                  ref: RefKind) -> list[Release]:
+        """Drop releases of the other kind in other functions that no path of their own function can
+        reach (the conditions leading to them contradict each other): they would make a false
+        mismatch. The acquiring function's own releases are judged by the path walk from the acquire."""
         kept = []
         for r in releases:
-            if (r.file, r.function) == (path, func) or not r.function:
+            if (r.file, r.function) == (path, func) or not r.function or r.kind in (ref, RefKind.NONE):
                 kept.append(r)
                 continue
             if not r.guard:
@@ -994,7 +996,6 @@ class Analyzer:
                         ev = Evidence(cpath, cc.span.line, why)
                         todo.append(State(cpath, cc.func, nr, st.hops + 1, st.chain + (ev,), via_field=st.via_field))
         releases = sorted(found.values(), key=lambda r: (r.hops, r.file != path, r.file, r.line))
-        releases = self._feasible(releases, path, acq.func or "", chain)
         if self._site_flags:
             # The struct records whether its pages are pinned (`ap->args.is_pinned = iov_iter_extract_will_pin()`):
             # a release reached through the field's other users that does not test that record
