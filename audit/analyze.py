@@ -56,6 +56,12 @@ def _accessors() -> re.Pattern[str]:
 
 
 @cache
+def _carrier_members() -> frozenset[str]:
+    """Members that hold a carrier's entries (an sg_table's `sgl`), from the catalogue."""
+    return load_catalogue(None).carrier_members
+
+
+@cache
 def _array_allocation() -> re.Pattern[str]:
     """A call that allocates fresh memory: the catalogue's array and page allocators."""
     cat = load_catalogue(None)
@@ -121,7 +127,11 @@ def _path_parts(expr: str) -> tuple[str, str, str, bool] | None:
     m = _FIELD_TAIL.search(p)
     if m:
         base = _BASE_SPLIT.split(p)[0]
-        return ("field", m.group(1), base, len(_FIELDS.findall(p)) == 1)
+        fields = _FIELDS.findall(p)
+        if len(fields) > 1 and fields[-1] in _carrier_members():
+            # `sgl->sgt.sgl`: the entries of the carrier `sgt` are the carrier itself.
+            return ("field", fields[-2], base, False)
+        return ("field", m.group(1), base, len(fields) == 1)
     return ("local", p.split("[")[0], "", True)
 
 
@@ -291,6 +301,7 @@ class Analyzer:
         self._wrappers: dict[tuple[str, str, str], str] = {}
         self._alias_cache: dict[tuple[str, str, Root], tuple[set[str], list[tuple[str, str, int]]]] = {}
         self._short_only: set[tuple[str, int, int]] = set()
+        self._site_root_text = ""
         self._pin_choice = frozenset(catalogue.pin_flags) | frozenset(catalogue.pin_predicates)
         self._site_flags: frozenset[str] = frozenset()
         self._release_names = frozenset(catalogue.release)
@@ -413,7 +424,9 @@ class Analyzer:
             ev.append(Evidence(path, c.span.line, "call outside any function the parser could find; pages not followed"))
             return Site(status=Status.NO_CLOSURE_FOUND, closure=(), evidence=tuple(ev), **base)  # type: ignore[arg-type]
         self._site_flags = self.pin_choice_names(path, c)
+        self._site_root_text = self._root_text(c, form) if form is not None else ""
         releases, chain, reach = self.follow(path, c, root)
+        releases = self._feasible(releases, path, c.func or "", chain, ref)
         defects: tuple[Defect, ...] = ()
         if root is not None and form is not None:
             releases, defects, pruned = self.paths(path, c, form, root, releases)
@@ -737,13 +750,14 @@ class Analyzer:
             return RefKind.NONE  # one arm of a conditional pair
         return rel.kind
 
-    def _feasible(self, releases: list[Release], path: str, func: str, chain: list[Evidence]) -> list[Release]:
-        """Drop releases in other functions that no path of their own function can reach (the
-        conditions leading to them contradict each other). The acquiring function's own releases
-        are judged by the path walk from the acquire."""
+    def _feasible(self, releases: list[Release], path: str, func: str, chain: list[Evidence],
+                  ref: RefKind) -> list[Release]:
+        """Drop releases of the other kind in other functions that no path of their own function can
+        reach (the conditions leading to them contradict each other): they would make a false
+        mismatch. The acquiring function's own releases are judged by the path walk from the acquire."""
         kept = []
         for r in releases:
-            if (r.file, r.function) == (path, func) or not r.function:
+            if (r.file, r.function) == (path, func) or not r.function or r.kind in (ref, RefKind.NONE):
                 kept.append(r)
                 continue
             if not r.guard:
@@ -760,6 +774,17 @@ class Analyzer:
                 continue
             kept.append(r)
         return kept
+
+    def _container(self, arg: str, st: State, acq: Call) -> str | None:
+        """In the acquiring function, an argument that is the struct holding the tracked field
+        (`af_alg_free_sg(&ctx->sgl)` for pages in `ctx->sgl.sgt`): the field's name, else None."""
+        if st.root.kind != "field" or st.func != acq.func or st.hops:
+            return None
+        form_root = self._site_root_text
+        full, part = access_path(form_root or ""), access_path(arg)
+        if not full or not part or not _FIELDS.findall(part) or full == part:
+            return None
+        return st.root.name if full.startswith(part) and full[len(part):][:1] in ("-", ".") else None
 
     def _tests_pin_choice(self, guard: str | None) -> bool:
         """Whether a condition tests how the pages were taken: a catalogue pin flag or predicate
@@ -891,7 +916,8 @@ class Analyzer:
                     continue
                 # Passed on to a function defined in the parsed files: follow into its parameter.
                 for i, a in enumerate(c.args):
-                    if not holds(a):
+                    inner = None if holds(a) else self._container(a, st, acq)
+                    if not holds(a) and inner is None:
                         continue
                     if self.store is not None:
                         self._take(self.store.definition(c.name, st.path, _namespace(st.func), visible))
@@ -899,9 +925,11 @@ class Analyzer:
                         if visible is not None and dpath not in visible:
                             continue
                         if i < len(fi.params) and fi.params[i]:
-                            ev = Evidence(st.path, c.span.line, f"{st.func}() passes `{a}` to {c.name}() ({dpath}:{fi.line})")
+                            what = f"`{a}`" if inner is None else f"`{a}`, which holds `{st.root.show()}`,"
+                            ev = Evidence(st.path, c.span.line, f"{st.func}() passes {what} to {c.name}() ({dpath}:{fi.line})")
                             g = (c.guard, c.guard_else) if c.guard else st.guard
-                            todo.append(State(dpath, fi.name, Root("local", fi.params[i]), st.hops + 1, st.chain + (ev,), False, g,
+                            nroot = Root("local", fi.params[i]) if inner is None else Root("field", inner, "", dpath)
+                            todo.append(State(dpath, fi.name, nroot, st.hops + 1, st.chain + (ev,), False, g,
                                               st.via_field))
             if st.hops >= MAX_HOPS:
                 continue
@@ -994,7 +1022,6 @@ class Analyzer:
                         ev = Evidence(cpath, cc.span.line, why)
                         todo.append(State(cpath, cc.func, nr, st.hops + 1, st.chain + (ev,), via_field=st.via_field))
         releases = sorted(found.values(), key=lambda r: (r.hops, r.file != path, r.file, r.line))
-        releases = self._feasible(releases, path, acq.func or "", chain)
         if self._site_flags:
             # The struct records whether its pages are pinned (`ap->args.is_pinned = iov_iter_extract_will_pin()`):
             # a release reached through the field's other users that does not test that record

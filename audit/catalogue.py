@@ -152,6 +152,8 @@ class Catalogue:
     """`IS_ERR(p)`: true for an error pointer."""
     error_or_null_tests: frozenset[str]
     """`IS_ERR_OR_NULL(p)`: true for an error pointer or NULL."""
+    carrier_members: frozenset[str]
+    """Members that hold a carrier's entries (an sg_table's `sgl`)."""
     array_freers: frozenset[str]
     """Calls that free a pages array itself (kfree), not the references in it."""
     write_flag: str
@@ -314,6 +316,7 @@ def load(version: Version | None) -> Catalogue:
         transparent_conditions=frozenset(raw.get("conditions", {}).get("transparent", [])),
         error_tests=frozenset(raw.get("conditions", {}).get("error_tests", [])),
         error_or_null_tests=frozenset(raw.get("conditions", {}).get("error_or_null_tests", [])),
+        carrier_members=frozenset(raw.get("carriers", {}).get("members", [])),
         array_freers=frozenset(raw.get("array_freers", {}).get("names", [])),
         write_flag=s.get("write_flag", "FOLL_WRITE"),
         pin_flag=s.get("pin_flag", "FOLL_PIN"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from audit.cexpr import strip_parens
 from audit.facts import split_args
 
 Formula = tuple  # ("atom", text) | ("not", f) | ("and", (f, …)) | ("or", (f, …))
@@ -38,24 +39,11 @@ def _split_top(text: str, op: str) -> list[str]:
     return [p.strip() for p in parts]
 
 
-def _outer_parens(t: str) -> bool:
-    if not (t.startswith("(") and t.endswith(")")):
-        return False
-    depth = 0
-    for i, ch in enumerate(t):
-        depth += ch == "("
-        depth -= ch == ")"
-        if depth == 0 and i < len(t) - 1:
-            return False
-    return True
-
-
 @lru_cache(maxsize=8192)
 def parse(text: str, transparent: frozenset[str] = frozenset()) -> Formula:
     """The formula of a condition's text."""
     t = " ".join(text.split())
-    while _outer_parens(t):
-        t = t[1:-1].strip()
+    t = strip_parens(t)
     ors = _split_top(t, "||")
     if len(ors) > 1:
         return ("or", tuple(parse(p, transparent) for p in ors))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from tree_sitter import Node
 
 from audit import parse
+from audit.cexpr import strip_parens
 
 _FOR_EACH = re.compile(rb"^\s*\w*for_each\w*\s*\(")
 _LOOPS = frozenset({"for_statement", "while_statement", "do_statement"})
@@ -64,19 +65,6 @@ class Flow:
 
 def _text(src: bytes, n: Node) -> str:
     return " ".join(src[n.start_byte : n.end_byte].decode("utf-8", "replace").split())
-
-
-def _strip_parens(t: str) -> str:
-    t = t.strip()
-    while t.startswith("(") and t.endswith(")"):
-        depth = 0
-        for i, ch in enumerate(t):
-            depth += ch == "("
-            depth -= ch == ")"
-            if depth == 0 and i < len(t) - 1:
-                return t
-        t = t[1:-1].strip()
-    return t
 
 
 class _Builder:
@@ -171,11 +159,11 @@ class _Builder:
             if alt is not None:
                 inner = alt.named_children[-1] if alt.type == "else_clause" and alt.named_children else alt
                 f_entry = self.stmt(inner, nxt, brk, cont)
-            ctext = _strip_parens(_text(self.src, cond)) if cond is not None else "1"
+            ctext = strip_parens(_text(self.src, cond)) if cond is not None else "1"
             return self.new("cond", cond or n, ctext, (t_entry, f_entry), cond)
         if t in ("while_statement", "for_statement"):
             cond = n.child_by_field_name("condition")
-            loop = self.new("loop", cond or n, _strip_parens(_text(self.src, cond)) if cond is not None else "1", (), cond)
+            loop = self.new("loop", cond or n, strip_parens(_text(self.src, cond)) if cond is not None else "1", (), cond)
             self.loops.append(loop)
             target = loop
             if t == "for_statement":
@@ -194,7 +182,7 @@ class _Builder:
             return loop
         if t == "do_statement":
             cond = n.child_by_field_name("condition")
-            loop = self.new("loop", cond or n, _strip_parens(_text(self.src, cond)) if cond is not None else "0", (), cond)
+            loop = self.new("loop", cond or n, strip_parens(_text(self.src, cond)) if cond is not None else "0", (), cond)
             self.loops.append(loop)
             body = n.child_by_field_name("body")
             b = self.stmt(body, loop, nxt, loop) if body is not None else loop
@@ -233,7 +221,7 @@ class _Builder:
                 entries.append(cur)
                 has_default = has_default or case.child_by_field_name("value") is None
             succ = tuple(reversed(entries)) + (() if has_default else (nxt,))
-            return self.new("switch", cond or n, _strip_parens(_text(self.src, cond)) if cond is not None else "", succ, cond)
+            return self.new("switch", cond or n, strip_parens(_text(self.src, cond)) if cond is not None else "", succ, cond)
         if t in ("comment", "preproc_call", "preproc_def", "preproc_function_def"):
             return nxt
         if t in ("preproc_if", "preproc_ifdef", "preproc_else", "preproc_elif"):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from tree_sitter import Node, Tree
 
 from audit import parse
+from audit.cexpr import balanced_parens
 
 TAB = 8
 """Tab width for line lengths and continuation alignment (kernel style)."""
@@ -39,19 +40,6 @@ class Edit:
 IDENT = re.compile(r"[A-Za-z_]\w*")
 _CAST = re.compile(r"^\(\s*(?:const\s+|volatile\s+)*(?:struct\s+|union\s+)?\w+(?:\s+\w+)*\s*\**\s*\)\s*")
 _KEYWORDS = frozenset({"struct", "union", "const", "sizeof", "unsigned", "signed", "int", "long", "char", "void"})
-
-
-def balanced_parens(e: str) -> bool:
-    """Whether `e` is one parenthesised group `( … )` from its first to its last character."""
-    if not (e.startswith("(") and e.endswith(")")):
-        return False
-    depth = 0
-    for i, ch in enumerate(e):
-        depth += ch == "("
-        depth -= ch == ")"
-        if depth == 0 and i != len(e) - 1:
-            return False
-    return True
 
 
 def strip_expr(expr: str) -> str:
