@@ -167,3 +167,21 @@ def test_grep_candidates_that_only_name_an_api_are_not_hits(tmp_path: Path) -> N
     # A mention with parentheses in a comment is a hit (as the line-based prefilter had it), but no site.
     assert report.tree.files_parsed == 2
     assert engine.declared_apis(FsSource(str(root)), engine.catalogue.load(None)) >= {"get_user_pages_fast"}
+
+
+@pytest.mark.parametrize("prefilter", ["grep", "python"])
+def test_fix_and_track_on_a_hostile_tree_finish_and_write_nothing(prefilter: str, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from audit import cli
+
+    root = tmp_path / "t"
+    hostile_tree(root)
+    if prefilter == "python":
+        monkeypatch.setattr(walk.shutil, "which", lambda exe: None)
+    before = snapshot(root)
+    # `fix` reads the tree through the same source layer: the FIFOs are never opened.
+    assert cli.main(["fix", str(root)]) == 0
+    assert cli.main(["track", str(root), "--format", "json"]) == 0
+    capsys.readouterr()
+    assert snapshot(root) == before
