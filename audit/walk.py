@@ -2,9 +2,9 @@
 
 The prefilter only selects *candidate* files: those that contain a fixed string taken from an
 acquire API's name (GNU grep, several fixed strings in one pass; or Python without grep). Whether a
-candidate calls the API is decided afterwards, on the file's bytes, at token level (`calls`): the
-name as a whole word, then whitespace, line breaks or comments, then `(` — so a call split across
-lines is never lost to a line-based pattern. Only regular files are ever opened (a FIFO or a device
+candidate calls the API is decided afterwards, on the file's bytes, at token level
+(`catalogue.CallFinder`): the name as a whole word, then whitespace, line breaks or comments, then
+`(` — so a call split across lines is never lost to a line-based pattern. Only regular files are ever opened (a FIFO or a device
 would block a reader or never end); other entries, unreadable files and symlink loops become
 ParseProblems. Nothing here raises on bad input, and nothing is ever written under the tree.
 """
@@ -166,8 +166,8 @@ def usable(rel: str, src: bytes, problems: list[ParseProblem]) -> bool:
 # NOTE: percent of the bytes of kernel .c/.h files (linux 6.12, every 7th file) that are this
 # character. GNU grep's several-fixed-strings matcher jumps with memchr()/memchr2() to the next
 # possible first byte when the strings start with at most two distinct bytes: the rarer those
-# bytes, the faster the scan (6.12: 1.1 CPU-s for strings starting with `u`/`o`, 2.2 CPU-s for
-# the names themselves, whose first bytes are g, p, i, f, m, e).
+# bytes, the faster the scan (6.12: 1.1 user CPU-s for strings starting with `u`/`o`, 2.2 for the
+# names themselves, whose first bytes are g, p, i, f, m, e).
 _BYTE_PERCENT = {
     "_": 6.84, "a": 1.82, "b": 0.54, "c": 1.62, "d": 1.89, "e": 4.13, "f": 1.38, "g": 0.6, "h": 0.6, "i": 2.51,
     "j": 0.03, "k": 0.34, "l": 1.18, "m": 0.92, "n": 2.18, "o": 1.54, "p": 1.05, "q": 0.14, "r": 2.24, "s": 2.01,
