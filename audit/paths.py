@@ -27,7 +27,7 @@ from audit.model import Defect, Evidence
 NEG, ZERO, PART, FULL = "neg", "zero", "part", "full"
 ALL = frozenset({NEG, ZERO, PART, FULL})
 HELD = frozenset({PART, FULL})
-MAX_STATES = 8000
+MAX_STATES = 3000
 """States one site's walk may visit before it gives up (and reports nothing)."""
 
 _CMP = re.compile(r"^(.*?)(<=|>=|==|!=|(?<![-<>])<(?![<=])|(?<![-<>])>(?![>=]))(.*)$")
@@ -67,6 +67,8 @@ class PathResult:
     defects: list[Defect] = field(default_factory=list)
     complete: bool = True
     """False when the walk gave up (too many states): no defect is claimed then."""
+    states: int = 0
+    """How many path states the walk visited."""
     acquire_repeats: bool = False
     """The acquire sits in a loop (or a goto retry): later rounds add to what earlier rounds took."""
 
@@ -513,6 +515,7 @@ class Walker:
             for s in node.succ:
                 todo.append(_with(st, node=s))
         self.result.defects = sorted(self._defects.values(), key=lambda d: (d.line, d.rule))
+        self.result.states = n
         return self.result
 
 
