@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict, deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 from functools import cache, lru_cache
 
@@ -22,6 +22,7 @@ from audit.catalogue import load as load_catalogue
 from audit.facts import split_args
 from audit.store import FactStore
 from audit.model import Call, Defect, Evidence, FileFacts, FuncInfo, RefKind, Release, Site, Status, Wrapper
+from audit.conditions import parse as parse_condition
 from audit.paths import Acquire, feasible_calls, walk
 from audit.version import Version
 
@@ -514,16 +515,14 @@ class Analyzer:
         return kept, tuple(res.defects), pruned
 
     def _kernel_guard(self, guard: str | None, guard_else: bool) -> bool:
-        """A branch that tests a kernel-only flag (`flags & MSG_SPLICE_PAGES`) positively."""
+        """A branch that tests a kernel-only flag (`flags & MSG_SPLICE_PAGES`) positively: an atom
+        of the condition's top-level conjunction that names the flag and compares nothing."""
         if not guard or guard_else:
             return False
-        for part in re.split(r"&&", guard):
-            p = part.strip()
-            if p.startswith("!") or "==" in p.replace(" ", "").replace("!=", ""):
-                continue
-            if set(_IDENT.findall(p)) & self.cat.kernel_only_flags:
-                return True
-        return False
+        f = parse_condition(guard, self.cat.transparent_conditions)
+        conjuncts = f[1] if f[0] == "and" else (f,)
+        return any(g[0] == "atom" and "==" not in g[1].replace("!=", "")
+                   and set(_IDENT.findall(g[1])) & self.cat.kernel_only_flags for g in conjuncts)
 
     def _kernel_iter_expr(self, path: str, func: str, expr: str, depth: int = 1) -> str | None:
         """Why the iterator `expr` is kernel-backed in `func`, or None."""

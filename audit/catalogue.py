@@ -11,7 +11,6 @@ import re
 import tomllib
 from dataclasses import dataclass
 from functools import cache
-from collections.abc import Iterable
 from typing import Any
 
 from audit.model import RefKind

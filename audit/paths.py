@@ -67,8 +67,6 @@ class PathResult:
     defects: list[Defect] = field(default_factory=list)
     complete: bool = True
     """False when the walk gave up (too many states): no defect is claimed then."""
-    states: int = 0
-    """How many path states the walk visited."""
     acquire_repeats: bool = False
     """The acquire sits in a loop (or a goto retry): later rounds add to what earlier rounds took."""
 
@@ -127,7 +125,7 @@ class Walker:
         self.result.acquire_repeats = any(
             n.loop >= 0 and any(c.name == acq.name and c.line == acq.line and c.column == acq.column for c in n.calls)
             for n in flow.nodes)
-        self._shared = self._shared_atoms()
+        self._shared = shared_atoms(flow, self.transparent)
         self._plain_cache: dict[tuple[int, frozenset[str] | None], bool] = {}
         self._to_release = self._reaching_release()
 
@@ -147,16 +145,6 @@ class Walker:
         return _backward(self.flow.nodes, [
             i for i, n in enumerate(self.flow.nodes)
             if any(c.name == acq.name and c.line == acq.line and c.column == acq.column for c in n.calls)], False)
-
-    def _shared_atoms(self) -> frozenset[str]:
-        """Atoms tested by more than one condition: only what is known about those can prune a
-        later branch (the rest would only multiply the states)."""
-        count: dict[str, int] = {}
-        for node in self.flow.nodes:
-            if node.kind == "cond" and node.text != "#if":
-                for a in set(atoms(parse(node.text, self.transparent))):
-                    count[a] = count.get(a, 0) + 1
-        return frozenset(a for a, k in count.items() if k > 1)
 
     def _releasing_loops(self) -> set[int]:
         """Loop nodes whose body releases the pages: skipping such a loop is iterating it zero times
@@ -310,7 +298,7 @@ class Walker:
                 if FULL in outcomes:
                     self.result.full_releases.add((c.line, c.column))
                 arg, count = got
-                self._check_count(c, arg, count, node, st, outcomes, rnames, recounted)
+                self._check_count(c, count, node, st, outcomes, rnames, recounted)
                 direct = c.name in self.cat.release
                 for line, col, api, prev_arg in releases:
                     if direct and api in self.cat.release and prev_arg == arg and (line, col) != (c.line, c.column) \
@@ -385,7 +373,7 @@ class Walker:
             return True
         return False
 
-    def _check_count(self, c: FlowCall, arg: str, count: str | None, node: FlowNode, st: _State,
+    def _check_count(self, c: FlowCall, count: str | None, node: FlowNode, st: _State,
                      outcomes: frozenset[str], rnames: frozenset[str], recounted: frozenset[str]) -> None:
         explicit = count is not None
         if count is None and node.loop >= 0:
@@ -515,7 +503,6 @@ class Walker:
             for s in node.succ:
                 todo.append(_with(st, node=s))
         self.result.defects = sorted(self._defects.values(), key=lambda d: (d.line, d.rule))
-        self.result.states = n
         return self.result
 
 
@@ -563,17 +550,23 @@ def walk(flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue,
 __all__ = ["Acquire", "PathResult", "walk", "atoms"]
 
 
+def shared_atoms(flow: Flow, transparent: frozenset[str]) -> frozenset[str]:
+    """Atoms tested by more than one condition of a function: only what is known about those can
+    prune a later branch (facts about the rest would only multiply the states)."""
+    count: dict[str, int] = {}
+    for node in flow.nodes:
+        if node.kind == "cond" and node.text != "#if":
+            for a in set(atoms(parse(node.text, transparent))):
+                count[a] = count.get(a, 0) + 1
+    return frozenset(a for a, k in count.items() if k > 1)
+
+
 def feasible_calls(flow: Flow, cat: Catalogue, names: frozenset[str], budget: int = 4000) -> set[tuple[int, int]] | None:
     """(line, column) of the calls of `names` in `flow` that some path from the function's entry
     reaches without contradicting the conditions it took (`if (kernel) { if (!kernel) put_page(p); }`
     reaches no put_page). None when the walk ran out of budget (then nothing is ruled out)."""
     nodes = flow.nodes
-    count: dict[str, int] = {}
-    for node in nodes:
-        if node.kind == "cond" and node.text != "#if":
-            for a in set(atoms(parse(node.text, cat.transparent_conditions))):
-                count[a] = count.get(a, 0) + 1
-    shared = frozenset(a for a, k in count.items() if k > 1)
+    shared = shared_atoms(flow, cat.transparent_conditions)
     out: set[tuple[int, int]] = set()
     todo: list[tuple[int, Facts, frozenset[int]]] = [(0, Facts(), frozenset())]
     seen: set[tuple[int, Facts, frozenset[int]]] = set()

@@ -7,7 +7,7 @@ its `when` table, which sites it reports. Severity by kernel version lives in th
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 

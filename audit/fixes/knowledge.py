@@ -7,7 +7,6 @@ not embed them.
 
 from __future__ import annotations
 
-import fnmatch
 import tomllib
 from dataclasses import dataclass
 from functools import cache

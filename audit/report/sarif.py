@@ -24,7 +24,7 @@ from typing import Any, TextIO
 from audit import __version__
 from audit.model import Finding, Release, Report, Site
 from audit.report.interface import Context, ordered
-from audit.rules import Rule, render
+from audit.rules import Rule
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
