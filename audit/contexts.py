@@ -1,0 +1,222 @@
+"""Checks of one acquire site that look past the acquiring function's own code: the callers.
+
+- `kernel_iterator`: an extraction call (`iov_iter_extract_pages`) that only ever sees kernel
+  iterators takes nothing (the iterator is made kernel-backed here, or every caller passes one or
+  calls under a kernel-only flag such as MSG_SPLICE_PAGES);
+- `pin_choice_names`: the names the acquiring code records its pin/get choice in;
+- `flag_kinds` / `pinned_by_callers`: where the reference kind is the caller's choice (a
+  `gup_flags` parameter), which kinds the callers ask for, and a FOLL_GET release that a
+  FOLL_PIN caller's pages reach (gup-pin-put-page);
+- `wrapper_callers`: the path walk in the callers of an acquire wrapper;
+- `dirty_lost`: pages taken for writing and released without being marked dirty.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from audit.conditions import parse as parse_condition
+from audit.model import Call, Defect, Evidence, FuncInfo, RefKind, Release
+from audit.paths import Acquire, walk
+from audit.roots import BASE_SPLIT, FIELD_NAMES, IDENT, PATH_EXPR, access_path, root_of
+from audit.search import MISMATCH_HOPS, SiteContext
+
+if TYPE_CHECKING:
+    from audit.analyze import Analyzer
+
+
+def _kernel_guard(an: Analyzer, guard: str | None, guard_else: bool) -> bool:
+    """A branch that tests a kernel-only flag (`flags & MSG_SPLICE_PAGES`) positively: an atom
+    of the condition's top-level conjunction that names the flag and compares nothing."""
+    if not guard or guard_else:
+        return False
+    f = parse_condition(guard, an.cat.transparent_conditions)
+    conjuncts = f[1] if f[0] == "and" else (f,)
+    return any(g[0] == "atom" and "==" not in g[1].replace("!=", "")
+               and set(IDENT.findall(g[1])) & an.cat.kernel_only_flags for g in conjuncts)
+
+
+def _kernel_iter_expr(an: Analyzer, path: str, func: str, expr: str, depth: int = 1) -> str | None:
+    """Why the iterator `expr` is kernel-backed in `func`, or None."""
+    e = expr.strip().lstrip("&").strip()
+    fields = set(FIELD_NAMES.findall(e))
+    if fields & an.cat.kernel_iterator_fields:
+        return f"`{expr}` is a kernel iterator field ({', '.join(sorted(fields & an.cat.kernel_iterator_fields))})"
+    for call in an.ix.calls_of((path, func)):
+        if not call.args:
+            continue
+        if call.name in an.cat.kernel_iterators and call.args[0].strip().lstrip("&").strip() == e:
+            return f"{func}() makes `{e}` a kernel iterator with {call.name}() (line {call.span.line})"
+        if depth > 0 and call.name not in an.cat.acquire:
+            for i, a in enumerate(call.args):
+                if a.strip().lstrip("&").strip() != e or not a.strip().startswith("&"):
+                    continue
+                for dpath, fi in an.look.definitions(call.name, path):
+                    if i < len(fi.params) and fi.params[i] and dpath == path:
+                        why = _kernel_iter_expr(an, dpath, fi.name, fi.params[i], depth - 1)
+                        if why:
+                            return f"{call.name}() (line {call.span.line}) loads `{e}`: {why}"
+    return None
+
+
+def kernel_iterator(an: Analyzer, path: str, c: Call) -> str | None:
+    """Why an extraction call only ever sees kernel iterators (so it takes nothing), or None:
+    the iterator is made kernel-backed in the function, or is a kernel iterator field, the call
+    sits in a branch that tests a kernel-only flag, or every caller calls under such a branch
+    or passes a kernel iterator."""
+    i = an.cat.extraction[c.name]
+    func = c.func or ""
+    if i < len(c.args):
+        why = _kernel_iter_expr(an, path, func, c.args[i])
+        if why:
+            return why
+    if _kernel_guard(an, c.guard, c.guard_else):
+        return f"the call is in a branch that tests a kernel-only flag (`{c.guard}`)"
+    fi = an.look.func(path, func)
+    if fi is None or i >= len(c.args):
+        return None
+    idx = next((k for k, p in enumerate(fi.params) if p and p == c.args[i].strip().lstrip("&").strip()), None)
+    callers = an.look.callers(func, path)
+    if not callers:
+        return None
+    for cp, cc in callers:
+        if _kernel_guard(an, cc.guard, cc.guard_else):
+            continue
+        if idx is not None and idx < len(cc.args) and _kernel_iter_expr(an, cp, cc.func or "", cc.args[idx]):
+            continue
+        return None
+    return (f"every caller of {func}() ({len(callers)}) calls it in a branch that tests a kernel-only flag "
+            "or passes a kernel iterator")
+
+
+def pin_choice_names(an: Analyzer, path: str, c: Call) -> frozenset[str]:
+    """Names the acquiring function records its pin choice in: the target of an assignment from
+    a catalogue pin flag or predicate, and the fields tested by a condition that chooses between
+    this acquire and one of the other kind."""
+    func = c.func or ""
+    out: set[str] = set()
+    preds = frozenset(an.cat.pin_predicates)
+    flags = frozenset(an.cat.pin_flags)
+    for lhs, rhs, _ in an.ix.assigns_of((path, func)):
+        words = set(IDENT.findall(rhs))
+        if words & set(an.cat.acquire):
+            continue  # the acquire itself (its flags argument names FOLL_GET/FOLL_PIN)
+        tested = {w for w in words & flags if re.search(rf"&\s*\(?\s*{w}\b", rhs)}
+        if words & preds or tested:
+            tail = IDENT.findall(lhs)
+            if tail:
+                out.add(tail[-1])
+    if c.guard:
+        mine = an.cat.acquire[c.name].ref
+        for other in an.ix.calls_of((path, func)):
+            oa = an.cat.acquire.get(other.name)
+            if oa is not None and other is not c and other.guard == c.guard and other.guard_else != c.guard_else \
+                    and oa.ref is not mine:
+                # The last name of each access path tested (`kfp->pin` -> `pin`) is the flag.
+                out.update(IDENT.findall(m)[-1] for m in PATH_EXPR.findall(c.guard) if not m.isupper())
+    return frozenset(out)
+
+
+def flag_kinds(an: Analyzer, path: str, func: str, arg: str, depth: int = 3) -> dict[RefKind, tuple[str, int, str]]:
+    """Which reference kinds the callers of `func` ask for through the flags `arg` (a parameter of
+    `func`, possibly modified there): {kind: (file, line, caller)} of the first caller found."""
+    out: dict[RefKind, tuple[str, int, str]] = {}
+    fi = an.look.func(path, func)
+    if fi is None or depth <= 0:
+        return out
+    idx = next((i for i, p in enumerate(fi.params) if p and re.search(rf"\b{re.escape(p)}\b", arg)), None)
+    if idx is None:
+        return out
+    for cpath, cc in an.look.callers(func, path):
+        if cc.func is None or idx >= len(cc.args):
+            continue
+        texts = an.flag_values(cpath, cc.func, cc.args[idx], cc.span.line) + [cc.args[idx]]
+        words = {w for t in texts for w in IDENT.findall(t)}
+        # `gup_flags |= FOLL_PIN;` in the caller before the call.
+        words |= {w for lhs, rhs, ln in an.ix.assigns_of((cpath, cc.func)) if lhs.strip() in words
+                  and ln <= cc.span.line for w in IDENT.findall(rhs)}
+        if an.cat.pin_flag in words:
+            out.setdefault(RefKind.PIN, (cpath, cc.span.line, cc.func))
+        if an.cat.get_flag in words:
+            out.setdefault(RefKind.GET, (cpath, cc.span.line, cc.func))
+        if RefKind.PIN not in out:
+            for k, v in flag_kinds(an, cpath, cc.func, cc.args[idx], depth - 1).items():
+                out.setdefault(k, v)
+    return out
+
+
+def pinned_by_callers(an: Analyzer, ctx: SiteContext, flags_arg: str, releases: list[Release]) -> tuple[Defect, ...]:
+    """gup-pin-put-page in code whose reference kind is its caller's choice (mm/gup.c internals,
+    drivers' own wrappers): a FOLL_GET release that some FOLL_PIN caller's pages reach, not under
+    a test of the pin choice, drops pins as references."""
+    c = ctx.call
+    pin = flag_kinds(an, ctx.path, c.func or "", flags_arg).get(RefKind.PIN)
+    if pin is None:
+        return ()
+    out = []
+    for r in releases:
+        if r.kind is RefKind.GET and r.hops <= MISMATCH_HOPS and not ctx.tests_pin_choice(r.guard):
+            out.append(Defect("gup-pin-put-page", r.file, r.line, r.column, r.function,
+                              f"{r.api}() drops pages that {pin[2]}() ({pin[0]}:{pin[1]}) asks {c.name}() to take "
+                              f"with FOLL_PIN: a pin released as a FOLL_GET reference",
+                              (Evidence(ctx.path, c.span.line, f"{c.name}() takes the kind of reference its "
+                                        f"gup_flags say; {pin[2]}() passes FOLL_PIN"),
+                               Evidence(r.file, r.line, f"{r.function}() releases them with {r.api}()")),
+                              "high"))
+    return tuple(out)
+
+
+def wrapper_callers(an: Analyzer, path: str, fi: FuncInfo, idx: int | None, releases: list[Release]) -> tuple[Defect, ...]:
+    """The path walk in the callers of an acquire wrapper (`pages = io_pin_pages(...)`,
+    `pinned = pin_rcv_pages(fd, tidbuf)`): the wrapper's call is their acquire, all or nothing."""
+    out: list[Defect] = []
+    releasing = {r.function for r in releases if r.function}
+    for cpath, cc in an.look.callers(fi.name, path):
+        assert cc.func is not None
+        expr = cc.args[idx] if idx is not None and idx < len(cc.args) else cc.lhs
+        if not expr:
+            continue
+        croot = root_of(expr, an.ix.tags_for(cpath, cc.func), cpath)
+        if croot is None:
+            continue
+        fl = an.look.flow(cpath, cc.func, frozenset({fi.name}))
+        if fl is None:
+            continue
+        names, _ = an.aliases(cpath, cc.func, croot)
+        holds = an.holds_fn(cpath, cc.func, croot, names)
+        cfi = an.look.func(cpath, cc.func)
+        kind = "field" if croot.kind == "field" else (
+            "param" if cfi is not None and croot.name in cfi.params else "local")
+        wrappers = {call.name: i for call in an.ix.calls_of((cpath, cc.func)) if call.name in releasing
+                    for i, a in enumerate(call.args) if holds(a)}
+        acq = Acquire(fi.name, cc.span.line, cc.span.column, cc.args, idx, None, cc.lhs, kind,
+                      BASE_SPLIT.split(access_path(expr) or "")[0] if kind == "field" else "", True)
+        res = walk(fl, acq, holds, an.cat, cpath, wrappers)
+        out.extend(d for d in res.defects if d.rule in ("gup-leak", "gup-double-release"))
+    return tuple(out)
+
+
+def dirty_lost(an: Analyzer, path: str, c: Call, releases: list[Release],
+               short_only: frozenset[tuple[str, int, int]]) -> tuple[Defect, ...]:
+    """gup-dirty-lost: pages taken for writing, and no release or releasing function dirties them.
+    Releases only on short-count error paths (`short_only`: nothing was written) do not count."""
+    releases = [r for r in releases if (r.file, r.line, r.column) not in short_only]
+    if not releases:
+        return ()
+    for r in releases:
+        rel = an.cat.release.get(r.api)
+        if rel is None or rel.dirty or "dirty" in r.api:
+            return ()
+        for call in an.ix.calls_of((r.file, r.function or "")):
+            if call.name in an.cat.dirtying:
+                return ()
+    for call in an.ix.calls_of((path, c.func or "")):
+        if call.name in an.cat.dirtying:
+            return ()
+    r = releases[0]
+    return (Defect("gup-dirty-lost", r.file, r.line, r.column, r.function,
+                   f"{c.name}() takes the pages for writing, but {r.api}() in {r.function}() drops them "
+                   "without marking them dirty (no set_page_dirty_lock() or dirtying release on the closure)",
+                   (Evidence(path, c.span.line, f"{c.name}() requests write access"),),
+                   "medium"),)
