@@ -18,7 +18,7 @@ from audit.catalogue import AcquireApi, Catalogue, Form
 from audit.index import Index, Lookup
 from audit.model import Call, Defect, Evidence, FileFacts, FuncInfo, RefKind, Release, Site, Status, Wrapper
 from audit.paths import Acquire, feasible_calls, walk
-from audit.roots import BASE_SPLIT, IDENT, NULLS, Root, access_path, array_allocation, matches, root_of, strip_expr
+from audit.roots import BASE_SPLIT, IDENT, NULLS, Root, access_path, accessors, array_allocation, matches, root_of, strip_expr
 from audit.search import Search, SiteContext
 from audit.store import FactStore
 from audit.version import Version
@@ -333,8 +333,8 @@ class Analyzer:
             changed = False
             rounds += 1
             for lhs, rhs, ln in assigns:
-                if not holds(rhs) or array_allocation().search(rhs):
-                    continue
+                if not holds(rhs) or (array_allocation().search(rhs) and not accessors().match(strip_expr(rhs))):
+                    continue  # a fresh allocation sized by the pages is not the pages (an accessor is)
                 lr = root_of(lhs, tags, path)
                 if lr is None:
                     continue

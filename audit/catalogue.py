@@ -124,6 +124,8 @@ class Catalogue:
     extra_refs: frozenset[str]
     """Calls that take an extra ordinary reference on a page."""
     accessors: tuple[str, ...]
+    from_address: frozenset[str]
+    """Accessors that rebuild a page from its pfn or address: pages that travelled as numbers."""
     """Calls that turn a carrier element into its page (the root is their argument)."""
     array_allocators: tuple[str, ...]
     """Calls that allocate a fresh array."""
@@ -300,6 +302,7 @@ def load(version: Version | None) -> Catalogue:
         allocators=frozenset(raw.get("allocators", {}).get("names", [])),
         extra_refs=frozenset(raw.get("extra_refs", {}).get("names", [])),
         accessors=tuple(raw.get("accessors", {}).get("names", [])),
+        from_address=frozenset(raw.get("accessors", {}).get("from_address", [])),
         array_allocators=tuple(raw.get("array_allocators", {}).get("names", [])),
         handoffs={h["name"]: Handoff(h["name"], int(h["from"]), int(h["to"]), h["carrier"], h.get("destructor"),
                                      h.get("destructor_file"), int(h.get("destructor_arg", 0)))

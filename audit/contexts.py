@@ -215,8 +215,14 @@ def dirty_lost(an: Analyzer, path: str, c: Call, releases: list[Release],
         if call.name in an.cat.dirtying:
             return ()
     r = releases[0]
+    # A release that rebuilds its page from a pfn or address (`pfn_to_page(hpa >> PAGE_SHIFT)`) got
+    # the pages as numbers, which code the search did not read (an arch IOMMU helper) may have used
+    # to dirty them: keep such a finding unsure.
+    by_address = any(set(IDENT.findall(rhs)) & an.cat.from_address
+                     for x in releases for _, rhs, _ in an.ix.assigns_of((x.file, x.function or "")))
+    confidence = "low" if by_address else "medium"
     return (Defect("gup-dirty-lost", r.file, r.line, r.column, r.function,
                    f"{c.name}() takes the pages for writing, but {r.api}() in {r.function}() drops them "
                    "without marking them dirty (no set_page_dirty_lock() or dirtying release on the closure)",
                    (Evidence(path, c.span.line, f"{c.name}() requests write access"),),
-                   "medium"),)
+                   confidence),)

@@ -159,6 +159,14 @@ class Lookup:
         return [(cp, cc) for cp, cc in self.ix.callers_of(func)
                 if cc.func is not None and (not static or cp == path) and (visible is None or cp in visible)]
 
+    def callers_near(self, func: str, path: str, visible: set[str]) -> list[tuple[str, Call]]:
+        """The callers of the non-static `func` in the unselected files next to `path`; those files
+        become visible to the search."""
+        found, new = self.store.callers_near(func, path)
+        self.take(new)
+        visible.update(found)
+        return [(cp, cc) for cp, cc in self.ix.callers_of(func) if cc.func is not None and cp in found]
+
     def flow(self, path: str, func: str, names: frozenset[str]) -> Any:
         """The control-flow graph of `func` in `path` (built for its calls of `names` if missing)."""
         fl = self.ix.flows.get((path, func))

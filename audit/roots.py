@@ -27,7 +27,7 @@ IDENT = re.compile(r"[A-Za-z_]\w*")
 
 
 @cache
-def _accessors() -> re.Pattern[str]:
+def accessors() -> re.Pattern[str]:
     """Page accessors from the catalogue (`sg_page(sg)`): the page's root is their argument."""
     names = sorted(load_catalogue(None).accessors, key=len, reverse=True)
     return re.compile(r"^(?:" + "|".join(map(re.escape, names)) + r")\s*\(" if names else r"(?!)")
@@ -84,7 +84,7 @@ def strip_expr(expr: str) -> str:
 def access_path(expr: str) -> str | None:
     """`&dio->pages[i] + 1` -> `dio->pages`; `sg_page(sg)` -> `sg`; None when there is no path."""
     e = strip_expr(expr)
-    m = _accessors().match(e)
+    m = accessors().match(e)
     if m:
         inner = split_args(e[m.end() - 1 :])
         return access_path(inner[0]) if inner else None

@@ -155,6 +155,15 @@ class Search:
                 continue
             ev = Evidence(st.path, ln, f"`{lhs}` points into `{rhs}`")
             out.append(State(st.path, st.func, rr, st.hops, st.chain + (ev,), st.up, st.guard, st.via_field))
+        # `for_each_sg(chunk->page_list, sg, n, i)`: the cursor walks the first argument's storage.
+        for c in self.ix.calls_of((st.path, st.func)):
+            if "for_each" not in c.name or len(c.args) < 2 or not any(a.strip() in names for a in c.args[1:]):
+                continue
+            rr = root_of(c.args[0], stags, st.path)
+            if rr is None or (rr.kind == "local" and rr.name in names) or rr == st.root:
+                continue
+            ev = Evidence(st.path, c.span.line, f"{c.name}() walks `{c.args[0]}` with the tracked cursor")
+            out.append(State(st.path, st.func, rr, st.hops, st.chain + (ev,), st.up, st.guard, st.via_field))
         return out
 
     def through_call(self, st: State, c: Call, holds) -> list[State]:  # type: ignore[no-untyped-def]
@@ -319,7 +328,11 @@ class Search:
         if fi_up is None or st.func in self.cat.acquire or (up_idx is None and not rets):
             return []
         out = []
-        for cpath, cc in self.look.callers(st.func, st.path, self.visible):
+        callers = self.look.callers(st.func, st.path, self.visible)
+        if not callers and not fi_up.static:
+            # A driver's wrapper is called from sibling files that name no gup API themselves.
+            callers = self.look.callers_near(st.func, st.path, self.visible)
+        for cpath, cc in callers:
             assert cc.func is not None
             nr: Root | None = None
             if up_idx is not None and up_idx < len(cc.args):

@@ -360,6 +360,15 @@ class FactStore:
         paths = [path] if static else list(self._called)
         return self._load([(p, i) for p in paths for i in self._called.get(p, {}).get(name, ())])
 
+    def callers_near(self, name: str, path: str) -> tuple[set[str], list[FileFacts]]:
+        """The callers of `name` (defined in `path`) in the files next to `path` that the prefilter
+        did not select (a driver's wrapper called from its sibling files): those files, and the
+        facts of the calling functions."""
+        found = self.search_near(name, path, re.compile(rb"\b" + re.escape(name.encode()) + rb"\s*\("))
+        if not self._once("callers-near", f"{path}:{name}"):
+            return found, []
+        return found, self._load([(p, i) for p in sorted(found) for i in self._called.get(p, {}).get(name, ())])
+
     def field_users(self, name: str, only: str | None, near: str | None = None, search_tag: str = "",
                     within: Callable[[str], bool] | None = None, tag: str = "",
                     visible: set[str] | None = None, scope: str = "") -> list[FileFacts]:
