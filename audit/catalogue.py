@@ -155,6 +155,8 @@ class Catalogue:
     """`IS_ERR_OR_NULL(p)`: true for an error pointer or NULL."""
     carrier_members: frozenset[str]
     """Members that hold a carrier's entries (an sg_table's `sgl`)."""
+    page_members: frozenset[str]
+    """Members of a carrier's element that are the page itself (a bio_vec's `bv_page`)."""
     array_freers: frozenset[str]
     """Calls that free a pages array itself (kfree), not the references in it."""
     write_flag: str
@@ -319,6 +321,7 @@ def load(version: Version | None) -> Catalogue:
         error_tests=frozenset(raw.get("conditions", {}).get("error_tests", [])),
         error_or_null_tests=frozenset(raw.get("conditions", {}).get("error_or_null_tests", [])),
         carrier_members=frozenset(raw.get("carriers", {}).get("members", [])),
+        page_members=frozenset(raw.get("carriers", {}).get("page_members", [])),
         array_freers=frozenset(raw.get("array_freers", {}).get("names", [])),
         write_flag=s.get("write_flag", "FOLL_WRITE"),
         pin_flag=s.get("pin_flag", "FOLL_PIN"),

@@ -40,6 +40,13 @@ def _carrier_members() -> frozenset[str]:
 
 
 @cache
+def _page_member() -> re.Pattern[str]:
+    """A trailing member that is the page itself (`.bv_page`), from the catalogue."""
+    names = sorted(load_catalogue(None).page_members)
+    return re.compile(r"(?:->|\.)(?:" + "|".join(map(re.escape, names)) + r")$" if names else r"(?!)")
+
+
+@cache
 def array_allocation() -> re.Pattern[str]:
     """A call that allocates fresh memory: the catalogue's array and page allocators."""
     cat = load_catalogue(None)
@@ -93,6 +100,8 @@ def access_path(expr: str) -> str | None:
         return None
     p = _WS.sub("", m.group(0))
     p = _SUBSCRIPTS.sub("", p)
+    # `bvecs[i].bv_page`: the page of an element of the carrier `bvecs`.
+    p = _SUBSCRIPTS.sub("", _page_member().sub("", p))
     return p or None
 
 

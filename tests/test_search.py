@@ -219,3 +219,55 @@ def test_dirty_lost_is_unsure_when_the_page_travelled_as_an_address(
     assert site.status.value == "converted"
     got = [(f.rule, f.line, f.severity.value) for f in site.findings if f.rule == "gup-dirty-lost"]
     assert got == [("gup-dirty-lost", line, severity)]
+
+
+# ceph (fs/ceph/file.c): the pages go into a bio_vec array with bvec_set_page(); put_bvecs() drops
+# each element's page, `bvecs[i].bv_page` (a carrier element's page member, catalogue data).
+BVECS = """
+#include <linux/mm.h>
+static void drv_put_bvecs(struct bio_vec *bvecs, int num_bvecs)
+{
+	int i;
+
+	for (i = 0; i < num_bvecs; i++)
+		if (bvecs[i].bv_page)
+			RELEASE
+	kvfree(bvecs);
+}
+
+static ssize_t drv_get_bvecs(struct iov_iter *iter, size_t maxsize, struct bio_vec *bvecs)
+{
+	struct page *pages[16];
+	size_t start;
+	int idx = 0;
+	ssize_t bytes = iov_iter_get_pages2(iter, pages, maxsize, 16, &start);
+
+	if (bytes < 0)
+		return bytes;
+	for ( ; idx * PAGE_SIZE < bytes; idx++)
+		bvec_set_page(&bvecs[idx], pages[idx], PAGE_SIZE, 0);
+	return bytes;
+}
+
+ssize_t drv_direct_io(struct iov_iter *iter, size_t len)
+{
+	struct bio_vec *bvecs = kvmalloc_array(16, sizeof(*bvecs), GFP_KERNEL);
+	ssize_t n = drv_get_bvecs(iter, len, bvecs);
+
+	if (n > 0)
+		drv_submit(bvecs, n);
+	drv_put_bvecs(bvecs, 16);
+	return n;
+}
+"""
+
+
+@pytest.mark.parametrize("release, status", [
+    ("put_page(bvecs[i].bv_page);", "raw-closure"),
+    ("unpin_user_page(bvecs[i].bv_page);", "mismatch"),
+])
+def test_a_bvec_element_page_member_is_the_page(tmp_path: Path, release: str, status: str) -> None:
+    tree = make_tree(tmp_path, {"drivers/drv/dio.c": BVECS.replace("RELEASE", release)})
+    site, = audit_tree(tree, workers=1).sites
+    assert (site.line, site.status.value) == (18, status)
+    assert [(r.line, r.function) for r in site.closure] == [(9, "drv_put_bvecs")]
