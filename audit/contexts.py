@@ -64,7 +64,7 @@ def kernel_iterator(an: Analyzer, path: str, c: Call) -> str | None:
     """Why an extraction call only ever sees kernel iterators (so it takes nothing), or None:
     the iterator is made kernel-backed in the function, or is a kernel iterator field, the call
     sits in a branch that tests a kernel-only flag, or every caller calls under such a branch
-    or passes a kernel iterator."""
+    or passes a kernel iterator (through callers that pass their own parameter on, too)."""
     i = an.cat.extraction[c.name]
     func = c.func or ""
     if i < len(c.args):
@@ -73,19 +73,36 @@ def kernel_iterator(an: Analyzer, path: str, c: Call) -> str | None:
             return why
     if _kernel_guard(an, c.guard, c.guard_else):
         return f"the call is in a branch that tests a kernel-only flag (`{c.guard}`)"
-    fi = an.look.func(path, func)
-    if fi is None or i >= len(c.args):
+    if i >= len(c.args):
         return None
-    idx = next((k for k, p in enumerate(fi.params) if p and p == c.args[i].strip().lstrip("&").strip()), None)
+    return _kernel_callers(an, path, func, c.args[i], KERNEL_CALLER_DEPTH)
+
+
+KERNEL_CALLER_DEPTH = 3
+"""How many levels of callers passing the iterator on are read for a kernel-only iterator."""
+
+
+def _kernel_callers(an: Analyzer, path: str, func: str, expr: str, depth: int) -> str | None:
+    """Why every caller of `func` gives it a kernel iterator as the parameter `expr`, or None."""
+    fi = an.look.func(path, func)
+    if fi is None or depth <= 0:
+        return None
+    idx = next((k for k, p in enumerate(fi.params) if p and p == expr.strip().lstrip("&").strip()), None)
     callers = an.look.callers(func, path)
+    if not callers and not fi.static:
+        callers = an.look.callers_near(func, path, set())
     if not callers:
         return None
     for cp, cc in callers:
         if _kernel_guard(an, cc.guard, cc.guard_else):
             continue
-        if idx is not None and idx < len(cc.args) and _kernel_iter_expr(an, cp, cc.func or "", cc.args[idx]):
+        if idx is None or idx >= len(cc.args):
+            return None
+        arg = cc.args[idx]
+        if _kernel_iter_expr(an, cp, cc.func or "", arg):
             continue
-        return None
+        if _kernel_callers(an, cp, cc.func or "", arg, depth - 1) is None:
+            return None
     return (f"every caller of {func}() ({len(callers)}) calls it in a branch that tests a kernel-only flag "
             "or passes a kernel iterator")
 

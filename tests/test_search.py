@@ -271,3 +271,41 @@ def test_a_bvec_element_page_member_is_the_page(tmp_path: Path, release: str, st
     site, = audit_tree(tree, workers=1).sites
     assert (site.line, site.status.value) == (18, status)
     assert [(r.line, r.function) for r in site.closure] == [(9, "drv_put_bvecs")]
+
+
+# smbdirect (fs/smb/client/smbdirect.c): extract_iter_to_sg() in a static helper whose iterator comes,
+# two callers up and from a sibling file, from a netfs subrequest (`&rdata->subreq.io_iter`, a kernel
+# iterator field in the catalogue): nothing is pinned.
+EXTRACT = """
+#include <linux/mm.h>
+static int drv_iter_to_mr(struct drv_conn *info, struct iov_iter *iter, struct sg_table *sgt)
+{
+	return extract_iter_to_sg(iter, iov_iter_count(iter), sgt, 16, 0);
+}
+
+struct drv_mr *drv_register_mr(struct drv_conn *info, struct iov_iter *iter)
+{
+	struct drv_mr *mr = drv_get_mr(info);
+
+	drv_iter_to_mr(info, iter, &mr->sgt);
+	return mr;
+}
+"""
+READER = """
+void drv_issue_read(struct drv_rdata *rdata)
+{
+	rdata->mr = drv_register_mr(rdata->conn, ITER);
+}
+"""
+
+
+@pytest.mark.parametrize("iterator, status", [
+    ("&rdata->subreq.io_iter", "no-pages"),
+    ("&rdata->user_iter", "no-closure-found"),
+])
+def test_kernel_iterators_are_read_through_callers_that_pass_them_on(
+        tmp_path: Path, iterator: str, status: str) -> None:
+    tree = make_tree(tmp_path, {"drivers/drv/direct.c": EXTRACT,
+                                "drivers/drv/pdu.c": READER.replace("ITER", iterator)})
+    site, = audit_tree(tree, workers=1).sites
+    assert (site.file, site.line, site.status.value) == ("drivers/drv/direct.c", 5, status)
