@@ -171,8 +171,12 @@ class Analyzer:
             return Site(status=status, closure=(), evidence=tuple(ev + why), **base)  # type: ignore[arg-type]
         flags = contexts.pin_choice_names(self, path, c)
         ctx = SiteContext(path, c, _root_text(c, form) if form is not None else "", flags, self._pin_choice | flags)
-        releases, chain, reach = Search(self, ctx).run(root) if root is not None else (
+        search = Search(self, ctx)
+        releases, chain, reach = search.run(root) if root is not None else (
             [], [], "the pages value could not be named; no release searched")
+        api_impl = c.func if c.func in self.cat.acquire else search.implements
+        if api_impl is not None and api_impl != c.func:
+            base["implementation"] = True
         releases = self._feasible(releases, path, c.func or "", chain, t.ref)
         defects: tuple[Defect, ...] = ()
         short_only: frozenset[tuple[str, int, int]] = frozenset()
@@ -189,9 +193,9 @@ class Analyzer:
         ev.extend(chain)
         if status is Status.NO_CLOSURE_FOUND:
             ev.append(Evidence(path, c.span.line, reach))
-            if c.func in self.cat.acquire:
-                ev.append(Evidence(path, c.span.line, f"this is the implementation of {c.func}(): its pages go back "
-                                   f"to {c.func}()'s callers, which are audited as sites of their own"))
+            if api_impl is not None:
+                ev.append(Evidence(path, c.span.line, f"this is the implementation of {api_impl}(): its pages go back "
+                                   f"to {api_impl}()'s callers, which are audited as sites of their own"))
         # Written for sure, or under a condition (`writeable ? FOLL_WRITE : 0`): some calls write.
         may_write = t.write is True or (t.write is None and self.cat.write_flag in t.flags_text)
         if may_write and releases and status in (Status.RAW_CLOSURE, Status.CONVERTED):

@@ -97,6 +97,8 @@ class Search:
         self.fanned: set[Root] = set()
         self.via_field: set[tuple[str, int, int]] = set()
         self._hit = False
+        self.implements: str | None = None
+        """A catalogue acquire API the pages went up into: the call is part of its implementation."""
         # What this search may see: the prefiltered files, plus the neighbour files its own queries
         # find. Facts other sites' searches happened to load elsewhere are ignored, so a site's
         # verdict does not depend on which sites were analysed before it.
@@ -341,6 +343,10 @@ class Search:
             elif cc.lhs:
                 nr = root_of(cc.lhs, self.ix.tags_for(cpath, cc.func), cpath)
                 why = f"{cc.func}() takes the pages {st.func}() returns into `{cc.lhs}`"
+            if nr is not None and cc.func in self.cat.acquire and self.implements is None:
+                # `iov_iter_get_pages2()` returns what its static helper took: the pages go on to
+                # the API's callers, which are sites of their own.
+                self.implements = cc.func
             if nr is not None:
                 ev = Evidence(cpath, cc.span.line, why)
                 out.append(State(cpath, cc.func, nr, st.hops + 1, st.chain + (ev,), via_field=st.via_field))

@@ -309,3 +309,32 @@ def test_kernel_iterators_are_read_through_callers_that_pass_them_on(
                                 "drivers/drv/pdu.c": READER.replace("ITER", iterator)})
     site, = audit_tree(tree, workers=1).sites
     assert (site.file, site.line, site.status.value) == ("drivers/drv/direct.c", 5, status)
+
+
+# lib/iov_iter.c: a static helper takes the pages for iov_iter_get_pages2(), a catalogue API whose
+# callers are sites of their own: the helper's call is part of the API's implementation (a note).
+HELPER = """
+#include <linux/mm.h>
+static ssize_t __get_pages_helper(unsigned long addr, int n, struct page **pages)
+{
+	return get_user_pages_fast(addr, n, 0, pages);
+}
+
+ssize_t CALLER(struct iov_iter *i, struct page **pages, size_t maxsize, unsigned maxpages, size_t *start)
+{
+	return __get_pages_helper(i->ubuf, maxpages, pages);
+}
+"""
+
+
+@pytest.mark.parametrize("caller, implementation, severity", [
+    ("iov_iter_get_pages2", True, "note"),
+    ("drv_get_pages", False, "warning"),
+])
+def test_a_helper_of_a_catalogue_api_is_its_implementation(
+        tmp_path: Path, caller: str, implementation: bool, severity: str) -> None:
+    tree = make_tree(tmp_path, {"drivers/drv/iov_helper.c": HELPER.replace("CALLER", caller)})
+    site, = audit_tree(tree, workers=1).sites
+    assert (site.line, site.status.value, site.implementation) == (5, "no-closure-found", implementation)
+    assert [(f.rule, f.severity.value) for f in site.findings if f.rule == "gup-no-release"] == \
+        [("gup-no-release", severity)]
