@@ -88,9 +88,7 @@ def _kernel_callers(an: Analyzer, path: str, func: str, expr: str, depth: int) -
     if fi is None or depth <= 0:
         return None
     idx = next((k for k, p in enumerate(fi.params) if p and p == expr.strip().lstrip("&").strip()), None)
-    callers = an.look.callers(func, path)
-    if not callers and not fi.static:
-        callers = an.look.callers_near(func, path, set())
+    callers = an.look.callers(func, path, near=True)
     if not callers:
         return None
     for cp, cc in callers:
@@ -189,7 +187,7 @@ def wrapper_callers(an: Analyzer, path: str, fi: FuncInfo, idx: int | None, rele
     `pinned = pin_rcv_pages(fd, tidbuf)`): the wrapper's call is their acquire, all or nothing."""
     out: list[Defect] = []
     releasing = {r.function for r in releases if r.function}
-    for cpath, cc in an.look.callers(fi.name, path):
+    for cpath, cc in an.look.callers(fi.name, path, near=True):
         assert cc.func is not None
         expr = cc.args[idx] if idx is not None and idx < len(cc.args) else cc.lhs
         if not expr:

@@ -150,22 +150,24 @@ class Lookup:
         defs = self.ix.definitions(name, from_path)
         return defs if visible is None else [(p, f) for p, f in defs if p in visible]
 
-    def callers(self, func: str, path: str, visible: set[str] | None = None) -> list[tuple[str, Call]]:
+    def callers(self, func: str, path: str, visible: set[str] | None = None,
+                near: bool = False) -> list[tuple[str, Call]]:
         """Every call of `func` (defined in `path`) from inside a function; only from `path` when
-        `func` is static there."""
+        `func` is static there. With `near`, the files next to `path` that the prefilter did not
+        select are searched for callers too (a driver's wrapper called from its sibling files);
+        those files become visible."""
         fi = self.func(path, func)
         static = bool(fi and fi.static)
         self.take(self.store.callers(func, path, static))
+        found: set[str] = set()
+        if near and not static:
+            found, new = self.store.callers_near(func, path)
+            self.take(new)
+            if visible is not None:
+                visible.update(found)
         return [(cp, cc) for cp, cc in self.ix.callers_of(func)
-                if cc.func is not None and (not static or cp == path) and (visible is None or cp in visible)]
-
-    def callers_near(self, func: str, path: str, visible: set[str]) -> list[tuple[str, Call]]:
-        """The callers of the non-static `func` in the unselected files next to `path`; those files
-        become visible to the search."""
-        found, new = self.store.callers_near(func, path)
-        self.take(new)
-        visible.update(found)
-        return [(cp, cc) for cp, cc in self.ix.callers_of(func) if cc.func is not None and cp in found]
+                if cc.func is not None and (not static or cp == path)
+                and (visible is None or cp in visible or cp in found)]
 
     def flow(self, path: str, func: str, names: frozenset[str]) -> Any:
         """The control-flow graph of `func` in `path` (built for its calls of `names` if missing)."""

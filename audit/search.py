@@ -330,10 +330,8 @@ class Search:
         if fi_up is None or st.func in self.cat.acquire or (up_idx is None and not rets):
             return []
         out = []
-        callers = self.look.callers(st.func, st.path, self.visible)
-        if not callers and not fi_up.static:
-            # A driver's wrapper is called from sibling files that name no gup API themselves.
-            callers = self.look.callers_near(st.func, st.path, self.visible)
+        # A driver's wrapper is called from sibling files that name no gup API themselves.
+        callers = self.look.callers(st.func, st.path, self.visible, near=True)
         for cpath, cc in callers:
             assert cc.func is not None
             nr: Root | None = None
