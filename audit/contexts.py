@@ -122,6 +122,11 @@ def pin_choice_names(an: Analyzer, path: str, c: Call) -> frozenset[str]:
             tail = IDENT.findall(lhs)
             if tail:
                 out.add(tail[-1])
+    # `if (iov_iter_extract_will_pin(iter)) bio_set_flag(bio, BIO_PAGE_PINNED);`: a catalogue pin flag
+    # set by a call under a test of a pin predicate records the choice in the object the call names.
+    for other in an.ix.calls_of((path, func)):
+        if other.guard and not other.guard_else and set(IDENT.findall(other.guard)) & preds:
+            out.update(w for a in other.args for w in IDENT.findall(a) if w in flags)
     if c.guard:
         mine = an.cat.acquire[c.name].ref
         for other in an.ix.calls_of((path, func)):
