@@ -179,7 +179,10 @@ class Search:
                 and not acq.in_loop:
             return []  # released before this acquire, outside a loop: an earlier call's pages
         if rel is not None and not c.dead:
-            if rel.arg < len(c.args) and holds(c.args[rel.arg]):
+            if rel.arg < len(c.args) and (holds(c.args[rel.arg]) or (
+                    # `bio_release_pages(bio, …)` for pages extracted into `bio->bi_io_vec`: a release
+                    # of the carrier drops every page it holds.
+                    rel.shape == "bio" and self._holder(c.args[rel.arg], st))):
                 self._record(st, c, rel)
             return []
         if st.hops >= MAX_HOPS:
@@ -249,6 +252,14 @@ class Search:
                     nroot = Root("local", fi.params[i]) if inner is None else Root("field", inner, "", dpath)
                     out.append(State(dpath, fi.name, nroot, st.hops + 1, st.chain + (ev,), False, g, st.via_field))
         return out
+
+    def _holder(self, arg: str, st: State) -> bool:
+        """In the acquiring function, `arg` is the struct whose field the acquire filled (`bio` for
+        `bio->bi_io_vec`)."""
+        if st.root.kind != "field" or st.func != self.ctx.call.func or st.hops:
+            return False
+        full, part = access_path(self.ctx.root_text or ""), access_path(arg)
+        return bool(full and part and full != part and full.startswith(part) and full[len(part):][:1] in ("-", "."))
 
     def _container(self, arg: str, st: State) -> str | None:
         """In the acquiring function, an argument that is the struct holding the tracked field
