@@ -393,3 +393,233 @@ def test_netfs_extract_iter_to_sg_of_6_3(tmp_path: Path, iter_setup: str, arg: s
     site, = audit_tree(tree, workers=1).sites
     assert (site.line, site.api, site.ref_kind.value, site.status.value) == (
         7, "netfs_extract_iter_to_sg", "pin", status)
+
+
+# virt/kvm/kvm_main.c, v6.13 (KVM pull for 6.13; 2bcb52a3602b "KVM: Pin (as in FOLL_PIN) pages during
+# kvm_vcpu_map()"): hva_to_pfn_fast/slow pin or get by `kfp->pin` and hand the page out through the
+# pointer `*kfp->refcounted_page`; __kvm_vcpu_map() points it at `map->pinned_page` and asks for a pin
+# (`.pin = true`), kvm_vcpu_unmap() unpins it.
+KVM_613 = """\
+static kvm_pfn_t kvm_resolve_pfn(struct kvm_follow_pfn *kfp, struct page *page,
+\t\t\t\t struct follow_pfnmap_args *map, bool writable)
+{
+\tkvm_pfn_t pfn;
+
+\tif (map)
+\t\tpfn = map->pfn;
+\telse
+\t\tpfn = page_to_pfn(page);
+
+\t*kfp->refcounted_page = page;
+
+\treturn pfn;
+}
+
+static bool hva_to_pfn_fast(struct kvm_follow_pfn *kfp, kvm_pfn_t *pfn)
+{
+\tstruct page *page;
+\tbool r;
+
+\tif (kfp->pin)
+\t\tr = pin_user_pages_fast(kfp->hva, 1, FOLL_WRITE, &page) == 1;
+\telse
+\t\tr = get_user_page_fast_only(kfp->hva, FOLL_WRITE, &page);
+
+\tif (r) {
+\t\t*pfn = kvm_resolve_pfn(kfp, page, NULL, true);
+\t\treturn true;
+\t}
+
+\treturn false;
+}
+
+static int hva_to_pfn_slow(struct kvm_follow_pfn *kfp, kvm_pfn_t *pfn)
+{
+\tunsigned int flags = FOLL_HWPOISON | FOLL_HONOR_NUMA_FAULT | kfp->flags;
+\tstruct page *page, *wpage;
+\tint npages;
+
+\tif (kfp->pin)
+\t\tnpages = pin_user_pages_unlocked(kfp->hva, 1, &page, flags);
+\telse
+\t\tnpages = get_user_pages_unlocked(kfp->hva, 1, &page, flags);
+\tif (npages != 1)
+\t\treturn npages;
+
+\tif (WARN_ON_ONCE(kfp->map_writable && kfp->pin))
+\t\tgoto out;
+
+\tif (!(flags & FOLL_WRITE) && kfp->map_writable &&
+\t    get_user_page_fast_only(kfp->hva, FOLL_WRITE, &wpage)) {
+\t\tput_page(page);
+\t\tpage = wpage;
+\t\tflags |= FOLL_WRITE;
+\t}
+
+out:
+\t*pfn = kvm_resolve_pfn(kfp, page, NULL, flags & FOLL_WRITE);
+\treturn npages;
+}
+
+int __kvm_vcpu_map(struct kvm_vcpu *vcpu, gfn_t gfn, struct kvm_host_map *map,
+\t\t   bool writable)
+{
+\tstruct kvm_follow_pfn kfp = {
+\t\t.slot = gfn_to_memslot(vcpu->kvm, gfn),
+\t\t.gfn = gfn,
+\t\t.flags = writable ? FOLL_WRITE : 0,
+\t\t.refcounted_page = &map->pinned_page,
+PIN\t};
+
+\tmap->pinned_page = NULL;
+\tmap->pfn = kvm_follow_pfn(&kfp);
+\tif (is_error_noslot_pfn(map->pfn))
+\t\treturn -EINVAL;
+\tmap->page = pfn_to_page(map->pfn);
+\tmap->hva = kmap(map->page);
+\treturn map->hva ? 0 : -EFAULT;
+}
+
+void kvm_vcpu_unmap(struct kvm_vcpu *vcpu, struct kvm_host_map *map)
+{
+\tif (!map->hva)
+\t\treturn;
+
+\tkunmap(map->page);
+\tif (map->pinned_page) {
+\t\tif (map->writable)
+\t\t\tkvm_set_page_dirty(map->pinned_page);
+\t\tunpin_user_page(map->pinned_page);
+\t}
+\tmap->hva = NULL;
+\tmap->pinned_page = NULL;
+}
+"""
+
+
+def _kvm(tmp_path: Path, pin: str) -> dict[int, object]:
+    tree = make_tree(tmp_path, {"virt/kvm/kvm_main.c": KVM_613.replace("PIN", pin)}, (6, 13, 0))
+    return {s.line: s for s in audit_tree(tree, workers=1).sites}
+
+
+def test_kvm_vcpu_map_pins_through_the_refcounted_page_pointer(tmp_path: Path) -> None:
+    sites = _kvm(tmp_path, "\t\t.pin = true,\n")
+    fast_pin, fast_get = sites[22], sites[24]
+    slow_pin, slow_get = sites[41], sites[43]
+    assert (fast_pin.api, fast_pin.status.value) == ("pin_user_pages_fast", "converted")
+    assert (slow_pin.api, slow_pin.status.value) == ("pin_user_pages_unlocked", "converted")
+    for s in (fast_pin, slow_pin):
+        assert [(r.line, r.function, r.api) for r in s.closure] == [(91, "kvm_vcpu_unmap", "unpin_user_page")]
+    # The GET branch never reaches kvm_vcpu_unmap(): the only set-up that points the pointer at
+    # map->pinned_page asks for a pin. Its release is in the arch fault code, out of this tree.
+    assert (fast_get.api, fast_get.status.value) == ("get_user_page_fast_only", "no-closure-found")
+    assert (slow_get.api, slow_get.status.value, [r.line for r in slow_get.closure]) == (
+        "get_user_pages_unlocked", "raw-closure", [52])
+
+
+def test_without_pin_true_kvm_vcpu_map_would_unpin_get_references(tmp_path: Path) -> None:
+    sites = _kvm(tmp_path, "")
+    assert (sites[24].status.value, sites[24].rule, [r.line for r in sites[24].closure]) == (
+        "mismatch", "gup-get-unpin", [90])
+    assert (sites[22].status.value, sites[41].status.value) == ("no-closure-found", "no-closure-found")
+
+
+# fs/fuse/file.c, v6.13 (3b97c3652d91 "fuse: convert direct io to use folios"): the extracted pages go
+# into ap->folios through page_folio(); fuse_release_user_pages() unpins them under
+# ap->args.is_pinned, while the page-cache folios other code stores in the same field are put.
+FUSE_613 = """\
+static void fuse_release_user_pages(struct fuse_args_pages *ap, ssize_t nres,
+\t\t\t\t    bool should_dirty)
+{
+\tunsigned int i;
+
+\tfor (i = 0; i < ap->num_folios; i++) {
+\t\tif (should_dirty)
+\t\t\tfolio_mark_dirty_lock(ap->folios[i]);
+\t\tif (ap->args.is_pinned)
+\t\t\tunpin_folio(ap->folios[i]);
+\t}
+}
+
+static void fuse_readpages_end(struct fuse_mount *fm, struct fuse_args *args, int err)
+{
+\tstruct fuse_io_args *ia = container_of(args, typeof(*ia), ap.args);
+\tstruct fuse_args_pages *ap = &ia->ap;
+\tint i;
+
+\tfor (i = 0; i < ap->num_folios; i++) {
+\t\tfolio_end_read(ap->folios[i], !err);
+\t\tfolio_put(ap->folios[i]);
+\t}
+}
+
+static void fuse_readahead(struct readahead_control *rac, struct fuse_args_pages *ap)
+{
+\tstruct folio *folio;
+
+\twhile (ap->num_folios < 16 && (folio = readahead_folio(rac)) != NULL)
+\t\tap->folios[ap->num_folios++] = folio;
+}
+
+static int fuse_get_user_pages(struct fuse_args_pages *ap, struct iov_iter *ii,
+\t\t\t       size_t *nbytesp, int write, unsigned int max_pages)
+{
+\tunsigned int nr_pages = 0;
+\tsize_t nbytes = 0;
+\tssize_t ret = 0;
+\tstruct page **pages = kzalloc(max_pages * sizeof(struct page *), GFP_KERNEL);
+
+\tif (!pages)
+\t\treturn -ENOMEM;
+
+\twhile (nbytes < *nbytesp && nr_pages < max_pages) {
+\t\tunsigned nfolios, i;
+\t\tsize_t start;
+
+\t\tret = iov_iter_extract_pages(ii, &pages, *nbytesp - nbytes,
+\t\t\t\t\t     max_pages - nr_pages, 0, &start);
+\t\tif (ret < 0)
+\t\t\tbreak;
+
+\t\tnbytes += ret;
+\t\tnfolios = DIV_ROUND_UP(ret + start, PAGE_SIZE);
+\t\tfor (i = 0; i < nfolios; i++) {
+\t\t\tstruct folio *folio = page_folio(pages[i]);
+
+\t\t\tap->folios[ap->num_folios] = folio;
+\t\t\tap->num_folios++;
+\t\t}
+\t\tnr_pages += nfolios;
+\t}
+\tkfree(pages);
+RECORD\t*nbytesp = nbytes;
+\treturn ret < 0 ? ret : 0;
+}
+
+ssize_t fuse_direct_io(struct fuse_io_priv *io, struct iov_iter *iter, loff_t *ppos, int flags)
+{
+\tstruct fuse_io_args *ia = fuse_io_alloc(io, 16);
+\tsize_t nbytes = 4096;
+\tssize_t nres;
+\tint err;
+
+\terr = fuse_get_user_pages(&ia->ap, iter, &nbytes, 0, 16);
+\tif (err && !nbytes)
+\t\treturn err;
+\tnres = fuse_send_read(ia, *ppos, nbytes, NULL);
+\tfuse_release_user_pages(&ia->ap, nres, io->should_dirty);
+\treturn nres;
+}
+"""
+
+
+@pytest.mark.parametrize("record, status, closure", [
+    ("\tap->args.is_pinned = iov_iter_extract_will_pin(ii);\n", "converted", [(10, "unpin_folio")]),
+    # Without the record the page-cache folios' folio_put() is taken for the pinned pages' release.
+    ("", "mismatch", [(10, "unpin_folio"), (22, "folio_put")]),
+])
+def test_fuse_direct_io_folios_of_6_13(tmp_path: Path, record: str, status: str, closure: list) -> None:  # type: ignore[type-arg]
+    tree = make_tree(tmp_path, {"fs/fuse/file.c": FUSE_613.replace("RECORD", record)}, (6, 13, 0))
+    site, = audit_tree(tree, workers=1).sites
+    assert (site.line, site.api, site.status.value) == (49, "iov_iter_extract_pages", status)
+    assert [(r.line, r.api) for r in site.closure] == closure
