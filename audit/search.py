@@ -9,6 +9,8 @@ condition that guards them:
                   with the carrier's destructor), or a call into a callee's parameter;
 - `into_callbacks` a completion callback stored next to the value (`bio->bi_end_io = fn`);
 - `into_fields`   a store into a struct field, tracked in this function and then tree-wide;
+- `through_pointer_field` a store through a pointer field lands where a set-up points it
+                  (`.refcounted_page = &map->pinned_page`, or the `&x` callers pass);
 - `field_users`   every function of the subsystem that uses that field;
 - `up_to_callers` the value is a parameter of, or returned by, this function.
 
