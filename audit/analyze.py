@@ -170,7 +170,8 @@ class Analyzer:
             status, why = empty
             return Site(status=status, closure=(), evidence=tuple(ev + why), **base)  # type: ignore[arg-type]
         flags = contexts.pin_choice_names(self, path, c)
-        ctx = SiteContext(path, c, _root_text(c, form) if form is not None else "", flags, self._pin_choice | flags)
+        ctx = SiteContext(path, c, _root_text(c, form) if form is not None else "", flags, self._pin_choice | flags,
+                          t.ref, contexts.pin_choice_names(self, path, c, guards=False))
         search = Search(self, ctx)
         releases, chain, reach = search.run(root) if root is not None else (
             [], [], "the pages value could not be named; no release searched")

@@ -105,10 +105,10 @@ def _kernel_callers(an: Analyzer, path: str, func: str, expr: str, depth: int) -
             "or passes a kernel iterator")
 
 
-def pin_choice_names(an: Analyzer, path: str, c: Call) -> frozenset[str]:
+def pin_choice_names(an: Analyzer, path: str, c: Call, guards: bool = True) -> frozenset[str]:
     """Names the acquiring function records its pin choice in: the target of an assignment from
-    a catalogue pin flag or predicate, and the fields tested by a condition that chooses between
-    this acquire and one of the other kind."""
+    a catalogue pin flag or predicate, and (with `guards`) the fields tested by a condition that
+    chooses between this acquire and one of the other kind."""
     func = c.func or ""
     out: set[str] = set()
     preds = frozenset(an.cat.pin_predicates)
@@ -122,7 +122,12 @@ def pin_choice_names(an: Analyzer, path: str, c: Call) -> frozenset[str]:
             tail = IDENT.findall(lhs)
             if tail:
                 out.add(tail[-1])
-    if c.guard:
+    # `if (iov_iter_extract_will_pin(iter)) bio_set_flag(bio, BIO_PAGE_PINNED);`: a catalogue pin flag
+    # set by a call under a test of a pin predicate records the choice in the object the call names.
+    for other in an.ix.calls_of((path, func)):
+        if other.guard and not other.guard_else and set(IDENT.findall(other.guard)) & preds:
+            out.update(w for a in other.args for w in IDENT.findall(a) if w in flags)
+    if c.guard and guards:
         mine = an.cat.acquire[c.name].ref
         for other in an.ix.calls_of((path, func)):
             oa = an.cat.acquire.get(other.name)

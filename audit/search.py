@@ -9,6 +9,8 @@ condition that guards them:
                   with the carrier's destructor), or a call into a callee's parameter;
 - `into_callbacks` a completion callback stored next to the value (`bio->bi_end_io = fn`);
 - `into_fields`   a store into a struct field, tracked in this function and then tree-wide;
+- `through_pointer_field` a store through a pointer field lands where a set-up points it
+                  (`.refcounted_page = &map->pinned_page`, or the `&x` callers pass);
 - `field_users`   every function of the subsystem that uses that field;
 - `up_to_callers` the value is a parameter of, or returned by, this function.
 
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from audit.catalogue import Handoff, ReleaseApi
+from audit.facts import split_args
 from audit.model import Call, Evidence, RefKind, Release
 from audit.roots import FIELDS, IDENT, Root, access_path, namespace, root_of, subsystem
 
@@ -43,6 +46,22 @@ MAX_EVIDENCE = 40
 """How many evidence lines one site's closure keeps."""
 
 _MEMBER_SPLIT = re.compile(r"->|\.")
+_DESIGNATED = re.compile(r"\.\s*([A-Za-z_]\w*)\s*=\s*(.*)", re.S)
+_TRUE = re.compile(r"^(true|[1-9]\d*)$")
+_FALSE = re.compile(r"^(false|0|NULL)$")
+
+
+def designated(init: str) -> dict[str, str]:
+    """The top-level entries of a designated initializer: `{ .a = x, .b = &y->z, }` -> {a: x, b: &y->z}."""
+    body = init.strip()
+    if not (body.startswith("{") and body.endswith("}")):
+        return {}
+    out = {}
+    for entry in split_args("(" + body[1:-1] + ")"):
+        m = _DESIGNATED.match(entry)
+        if m:
+            out[m.group(1)] = " ".join(m.group(2).split())
+    return out
 
 
 @dataclass(frozen=True)
@@ -57,6 +76,11 @@ class SiteContext:
     """Names this site's code records its pin choice in (`is_pinned`, `pin`)."""
     pin_choice: frozenset[str]
     """The catalogue's pin flags and predicates, and `flags`."""
+    ref: RefKind | None = None
+    """The reference the acquire takes (None: unknown)."""
+    records: frozenset[str] = frozenset()
+    """Of `flags`, those the code stores with the pages (`ap->args.is_pinned = …`, BIO_PAGE_PINNED),
+    not the condition that chose between the acquires (`if (kfp->pin)`)."""
 
     def tests_pin_choice(self, guard: str | None) -> bool:
         """Whether a condition tests how the pages were taken: a catalogue pin flag or predicate
@@ -112,7 +136,8 @@ class Search:
         steps = 0
         while todo and steps < MAX_STEPS:
             st = todo.popleft()
-            if self.found and st.hops > min(r.hops for r in self.found.values()) + SEARCH_BEYOND:
+            near = [r.hops for r in self.found.values() if self.ctx.ref is None or r.kind in (self.ctx.ref, RefKind.NONE)]
+            if near and st.hops > min(near) + SEARCH_BEYOND:
                 continue  # releases found nearer: further hops only add other owners' pages
             key = (st.path, st.func, st.root)
             if key in seen:
@@ -138,6 +163,7 @@ class Search:
             return nxt
         nxt += self.into_callbacks(st, names)
         nxt += self.into_fields(st, stores, holds)
+        nxt += self.through_pointer_field(st)
         nxt += self.field_users(st)
         nxt += self.up_to_callers(st, names)
         return nxt
@@ -179,7 +205,10 @@ class Search:
                 and not acq.in_loop:
             return []  # released before this acquire, outside a loop: an earlier call's pages
         if rel is not None and not c.dead:
-            if rel.arg < len(c.args) and holds(c.args[rel.arg]):
+            if rel.arg < len(c.args) and (holds(c.args[rel.arg]) or (
+                    # `bio_release_pages(bio, …)` for pages extracted into `bio->bi_io_vec`: a release
+                    # of the carrier drops every page it holds.
+                    rel.shape == "bio" and self._holder(c.args[rel.arg], st))):
                 self._record(st, c, rel)
             return []
         if st.hops >= MAX_HOPS:
@@ -250,6 +279,14 @@ class Search:
                     out.append(State(dpath, fi.name, nroot, st.hops + 1, st.chain + (ev,), False, g, st.via_field))
         return out
 
+    def _holder(self, arg: str, st: State) -> bool:
+        """In the acquiring function, `arg` is the struct whose field the acquire filled (`bio` for
+        `bio->bi_io_vec`)."""
+        if st.root.kind != "field" or st.func != self.ctx.call.func or st.hops:
+            return False
+        full, part = access_path(self.ctx.root_text or ""), access_path(arg)
+        return bool(full and part and full != part and full.startswith(part) and full[len(part):][:1] in ("-", "."))
+
     def _container(self, arg: str, st: State) -> str | None:
         """In the acquiring function, an argument that is the struct holding the tracked field
         (`af_alg_free_sg(&ctx->sgl)` for pages in `ctx->sgl.sgt`): the field's name, else None."""
@@ -292,6 +329,76 @@ class Search:
                 ev = Evidence(st.path, ln, f"{st.func}() stores the pages in `{lhs}`")
                 out.append(State(st.path, st.func, fr, st.hops, st.chain + (ev,), st.up, via_field=st.via_field))
         return out
+
+    def through_pointer_field(self, st: State) -> list[State]:
+        """Pages stored through a pointer field (`*kfp->refcounted_page = page`): where this function
+        points that field (`struct kvm_follow_pfn kfp = { .refcounted_page = &map->pinned_page }`,
+        `x->f = &y`) is where they land; a pointer parameter stored there (`.f = out`) sends them up
+        to the storage the callers pass (`&fault->refcounted_page`). A designated initializer that
+        also sets the condition this acquire was chosen by (`.pin = true`) against its branch sets up
+        a call that takes the other acquire: no hop."""
+        if st.root.kind != "field":
+            return []
+        tags = self.ix.tags_for(st.path, st.func)
+        out: list[State] = []
+        for lhs, rhs, ln in self.ix.assigns_of((st.path, st.func)):
+            lhs_s = lhs.strip()
+            value: str | None = None
+            if rhs.strip().startswith("{") and (not st.root.tag or tags.get(lhs_s) == st.root.tag):
+                entries = designated(rhs)
+                value = entries.get(st.root.name)
+                if value is not None and not self._takes_this_branch(entries):
+                    continue
+            else:
+                lr = root_of(lhs, tags, st.path)
+                if lr is not None and lr.kind == "field" and lr.name == st.root.name and not lhs_s.startswith("*") \
+                        and (not st.root.tag or not lr.tag or lr.tag == st.root.tag):
+                    value = rhs.strip()
+            if not value:
+                continue
+            if value.startswith("&"):
+                nr = root_of(value[1:], tags, st.path)
+                if nr is not None and nr != st.root:
+                    ev = Evidence(st.path, ln, f"{st.func}() points `{st.root.show()}` at `{value[1:]}`: "
+                                  "the pages stored through it land there")
+                    out.append(State(st.path, st.func, nr, st.hops, st.chain + (ev,), st.up, st.guard))
+                continue
+            fi = self.look.func(st.path, st.func)
+            if fi is None or value not in fi.params:
+                continue
+            idx = fi.params.index(value)
+            for cpath, cc in self.look.callers(st.func, st.path, self.visible, near=True):
+                if cc.func is None or idx >= len(cc.args) or not cc.args[idx].strip().startswith("&"):
+                    continue
+                nr = root_of(cc.args[idx].strip()[1:], self.ix.tags_for(cpath, cc.func), cpath)
+                if nr is not None:
+                    ev = Evidence(cpath, cc.span.line, f"{cc.func}() passes `{cc.args[idx]}` to {st.func}(), which "
+                                  f"stores the pages through it (`{st.root.show()}`)")
+                    out.append(State(cpath, cc.func, nr, st.hops + 1, st.chain + (ev,)))
+        return out
+
+    def _takes_this_branch(self, entries: dict[str, str]) -> bool:
+        """Whether a designated initializer is consistent with the branch the acquire sits in: the
+        acquire chosen by `if (kfp->pin)` is reached only through set-ups that make `pin` true (an
+        entry left out of a designated initializer is zero)."""
+        c = self.ctx.call
+        if not c.guard or not self.ctx.flags:
+            return True
+        g = c.guard.strip()
+        negated = g.startswith("!")
+        path = access_path(g.lstrip("!").strip())
+        if path is None or path != g.lstrip("!").strip().replace(" ", ""):
+            return True  # not a plain flag test: nothing to compare
+        name = IDENT.findall(path)[-1]
+        if name not in self.ctx.flags:
+            return True
+        want = (not c.guard_else) != negated
+        val = entries.get(name, "0").strip()
+        if _TRUE.match(val):
+            return want
+        if _FALSE.match(val):
+            return not want
+        return True
 
     def field_users(self, st: State) -> list[State]:
         """Pages kept in a struct field: every function that uses the field (once per field)."""
@@ -357,7 +464,7 @@ class Search:
         path, acq = self.ctx.path, self.ctx.call
         releases = sorted(self.found.values(), key=lambda r: (r.hops, r.file != path, r.file, r.line))
         chain = self.chain
-        if self.ctx.flags:
+        if self.ctx.records:
             # The struct records whether its pages are pinned (`ap->args.is_pinned = iov_iter_extract_will_pin()`):
             # a release reached through the field's other users that does not test that record
             # releases what other stores put there (page-cache folios, allocated pages), not these.
@@ -366,7 +473,7 @@ class Search:
                 if (r.file, r.line, r.column) in self.via_field and not self.ctx.tests_pin_choice(r.guard):
                     chain.append(Evidence(r.file, r.line, f"{r.api}() in {r.function}() releases pages another store "
                                           f"put in the field: unlike the pinned ones it does not test "
-                                          f"`{'`/`'.join(sorted(self.ctx.flags))}`"))
+                                          f"`{'`/`'.join(sorted(self.ctx.records))}`"))
                     continue
                 kept_f.append(r)
             releases = kept_f
@@ -375,7 +482,8 @@ class Search:
         kinds_near = {r.kind for r in releases if r.hops <= MISMATCH_HOPS}
         kept = []
         for r in releases:
-            if r.hops > MISMATCH_HOPS and r.kind is not RefKind.NONE and r.kind not in kinds_near and kinds_near:
+            if r.hops > MISMATCH_HOPS and r.kind is not RefKind.NONE and r.kind not in kinds_near and kinds_near \
+                    and r.kind is not self.ctx.ref:
                 chain.append(Evidence(r.file, r.line, f"ignored {r.api}() in {r.function}(): {r.hops} hops away, "
                                       "the pages there are likely another owner's"))
                 continue
