@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from audit import contexts
+from audit.callee import CalleeEffects
 from audit.catalogue import AcquireApi, Catalogue, Form
 from audit.index import Index, Lookup
 from audit.model import Call, Defect, Evidence, FileFacts, FuncInfo, RefKind, Release, Site, Status, Wrapper
@@ -22,6 +23,7 @@ from audit.roots import BASE_SPLIT, IDENT, NULLS, Root, access_path, accessors, 
 from audit.search import Search, SiteContext
 from audit.store import FactStore
 from audit.version import Version
+from audit.wrappers import wrapper_callers, wrapper_out
 
 __all__ = ["Analyzer", "Index", "Root", "access_path", "root_of"]
 
@@ -55,6 +57,8 @@ class Analyzer:
         self._alias_cache: dict[tuple[str, str, Root], tuple[set[str], list[tuple[str, str, int]]]] = {}
         self._pin_choice = frozenset(catalogue.pin_flags) | frozenset(catalogue.pin_predicates)
         self._release_names = frozenset(catalogue.release)
+        self.callees = CalleeEffects(self)
+        """What called functions do with the pages they are handed (memoised summaries)."""
 
     # ------------------------------------------------------------------ acquire sites
 
@@ -181,10 +185,11 @@ class Analyzer:
         releases = self._feasible(releases, path, c.func or "", chain, t.ref)
         defects: tuple[Defect, ...] = ()
         short_only: frozenset[tuple[str, int, int]] = frozenset()
+        r_returned: frozenset[str] = frozenset()
         if root is not None and form is not None:
-            releases, defects, pruned, short_only = self.paths(path, c, form, root, releases)
+            releases, defects, pruned, short_only, r_returned = self.paths(path, c, form, root, releases)
             chain = chain + pruned
-        defects += self._acquire_wrapper(path, c, root, releases)
+        defects += self._acquire_wrapper(path, c, form, root, releases, r_returned)
         passthrough = self._passthrough(path, c, api, form)
         status = self.status(t.ref, releases, passthrough)
         if passthrough and form is not None and form.flags is not None:
@@ -221,20 +226,24 @@ class Analyzer:
                 Evidence(path, c.span.line, "call outside any function the parser could find; pages not followed")]
         return None
 
-    def _acquire_wrapper(self, path: str, c: Call, root: Root | None, releases: list[Release]) -> tuple[Defect, ...]:
-        """The pages leave through a parameter or the return value (released, if at all, only on
-        error paths here): an acquire wrapper, whose callers are walked as acquires."""
+    def _acquire_wrapper(self, path: str, c: Call, form: Form | None, root: Root | None, releases: list[Release],
+                         r_returned: frozenset[str]) -> tuple[Defect, ...]:
+        """The pages leave through a parameter, a field of a parameter or the return value
+        (released, if at all, only on error paths here): an acquire wrapper, whose callers are
+        walked as acquires (audit/wrappers.py)."""
         if root is None or root.kind != "local" or c.func is None or (
                 releases and all(r.function == c.func and r.file == path for r in releases)):
             return ()
         fi_a = self.look.func(path, c.func)
-        if fi_a is None or not (root.name in fi_a.params or c.returned or self.returns(path, c.func, {root.name}, root)):
+        if fi_a is None:
             return ()
-        self.wrappers_seen.setdefault((path, c.func, "acquire"), c.name)
-        if c.func in self.cat.acquire:
+        cnt = c.args[form.count] if form is not None and form.count is not None and form.count < len(c.args) else None
+        out = wrapper_out(self, path, fi_a, root, c.returned, set(r_returned), cnt, c.name)
+        if out is not None or root.name in fi_a.params or c.returned or self.returns(path, c.func, {root.name}, root):
+            self.wrappers_seen.setdefault((path, c.func, "acquire"), c.name)
+        if out is None or c.func in self.cat.acquire:
             return ()
-        idx = fi_a.params.index(root.name) if root.name in fi_a.params else None
-        return contexts.wrapper_callers(self, path, fi_a, idx, releases)
+        return wrapper_callers(self, path, fi_a, out, releases)
 
     def _passthrough(self, path: str, c: Call, api: AcquireApi, form: Form | None) -> bool:
         """The caller's gup_flags choose the reference kind: only for an API that takes FOLL_GET
@@ -248,14 +257,16 @@ class Analyzer:
     # ------------------------------------------------------------------ paths of the acquiring function
 
     def paths(self, path: str, c: Call, form: Form, root: Root, releases: list[Release]
-              ) -> tuple[list[Release], tuple[Defect, ...], list[Evidence], frozenset[tuple[str, int, int]]]:
+              ) -> tuple[list[Release], tuple[Defect, ...], list[Evidence], frozenset[tuple[str, int, int]],
+                         frozenset[str]]:
         """Walk the acquiring function's paths (audit/paths.py): drop its own releases that no
         feasible path from the acquire reaches, and collect the defects found on single paths.
-        Also returns the own releases that run only on short-count paths (nothing was written)."""
+        Also returns the own releases that run only on short-count paths (nothing was written),
+        and the outcomes with which the function returns the acquire's result."""
         func = c.func or ""
         fl = self.ix.flows.get((path, func))
         if fl is None:
-            return releases, (), [], frozenset()
+            return releases, (), [], frozenset(), frozenset()
         names, _ = self.aliases(path, func, root)
         holds = self.holds_fn(path, func, root, names)
         fi = self.look.func(path, func)
@@ -276,12 +287,14 @@ class Analyzer:
             one = vals == ["1"] or (bool(vals) and all(v.strip() == "1" for v in vals))
         acq = Acquire(c.name, c.span.line, c.span.column, c.args, form.pages, form.count, c.lhs, kind,
                       base if kind == "field" else "", one)
-        res = walk(fl, acq, holds, self.cat, path, wrappers)
+        res = walk(fl, acq, holds, self.cat, path, wrappers,
+                   self.effect_fn(path, func, holds, root if kind == "field" else None, acq.base))
         if not res.complete:
-            return releases, (), [], frozenset()
+            return releases, (), [], frozenset(), frozenset()
+        rr = frozenset(res.r_returned)
         if res.acquire_repeats:
             # The call runs again around a loop: its own releases may drop an earlier round's pages.
-            return releases, tuple(res.defects), [], frozenset()
+            return releases, tuple(res.defects), [], frozenset(), rr
         own = [r for r in releases if r.file == path and r.function == c.func and r.hops == 0]
         short_only = frozenset((path, r.line, r.column) for r in own if (r.line, r.column) not in res.full_releases)
         kept, pruned = [], []
@@ -291,7 +304,11 @@ class Analyzer:
                                        f"{c.name}() call (the conditions that lead to it rule the acquire out)"))
                 continue
             kept.append(r)
-        return kept, tuple(res.defects), pruned, short_only
+        return kept, tuple(res.defects), pruned, short_only, rr
+
+    def effect_fn(self, path: str, func: str, holds, field: Root | None, base: str):  # type: ignore[no-untyped-def]
+        """What a call in `func` does with the pages `holds` recognises (audit/callee.py)."""
+        return lambda call: self.callees.of_call(path, func, call, holds, field, base)
 
     def _feasible(self, releases: list[Release], path: str, func: str, chain: list[Evidence],
                   ref: RefKind) -> list[Release]:

@@ -159,6 +159,9 @@ class Catalogue:
     """Members of a carrier's element that are the page itself (a bio_vec's `bv_page`)."""
     array_freers: frozenset[str]
     """Calls that free a pages array itself (kfree), not the references in it."""
+    readers: frozenset[str]
+    """Calls that only look at a page and return a property of it (a size, a flag): handing them
+    the pages keeps them where they are."""
     write_flag: str
     """`FOLL_WRITE`."""
     pin_flag: str
@@ -323,6 +326,7 @@ def load(version: Version | None) -> Catalogue:
         carrier_members=frozenset(raw.get("carriers", {}).get("members", [])),
         page_members=frozenset(raw.get("carriers", {}).get("page_members", [])),
         array_freers=frozenset(raw.get("array_freers", {}).get("names", [])),
+        readers=frozenset(raw.get("readers", {}).get("names", [])),
         write_flag=s.get("write_flag", "FOLL_WRITE"),
         pin_flag=s.get("pin_flag", "FOLL_PIN"),
         get_flag=s.get("get_flag", "FOLL_GET"),

@@ -7,7 +7,6 @@
 - `flag_kinds` / `pinned_by_callers`: where the reference kind is the caller's choice (a
   `gup_flags` parameter), which kinds the callers ask for, and a FOLL_GET release that a
   FOLL_PIN caller's pages reach (gup-pin-put-page);
-- `wrapper_callers`: the path walk in the callers of an acquire wrapper;
 - `dirty_lost`: pages taken for writing and released without being marked dirty.
 """
 
@@ -17,9 +16,8 @@ import re
 from typing import TYPE_CHECKING
 
 from audit.conditions import parse as parse_condition
-from audit.model import Call, Defect, Evidence, FuncInfo, RefKind, Release
-from audit.paths import Acquire, walk
-from audit.roots import BASE_SPLIT, FIELD_NAMES, IDENT, PATH_EXPR, access_path, root_of
+from audit.model import Call, Defect, Evidence, RefKind, Release
+from audit.roots import FIELD_NAMES, IDENT, PATH_EXPR
 from audit.search import MISMATCH_HOPS, SiteContext
 
 if TYPE_CHECKING:
@@ -184,36 +182,6 @@ def pinned_by_callers(an: Analyzer, ctx: SiteContext, flags_arg: str, releases: 
                                         f"gup_flags say; {pin[2]}() passes FOLL_PIN"),
                                Evidence(r.file, r.line, f"{r.function}() releases them with {r.api}()")),
                               "high"))
-    return tuple(out)
-
-
-def wrapper_callers(an: Analyzer, path: str, fi: FuncInfo, idx: int | None, releases: list[Release]) -> tuple[Defect, ...]:
-    """The path walk in the callers of an acquire wrapper (`pages = io_pin_pages(...)`,
-    `pinned = pin_rcv_pages(fd, tidbuf)`): the wrapper's call is their acquire, all or nothing."""
-    out: list[Defect] = []
-    releasing = {r.function for r in releases if r.function}
-    for cpath, cc in an.look.callers(fi.name, path, near=True):
-        assert cc.func is not None
-        expr = cc.args[idx] if idx is not None and idx < len(cc.args) else cc.lhs
-        if not expr:
-            continue
-        croot = root_of(expr, an.ix.tags_for(cpath, cc.func), cpath)
-        if croot is None:
-            continue
-        fl = an.look.flow(cpath, cc.func, frozenset({fi.name}))
-        if fl is None:
-            continue
-        names, _ = an.aliases(cpath, cc.func, croot)
-        holds = an.holds_fn(cpath, cc.func, croot, names)
-        cfi = an.look.func(cpath, cc.func)
-        kind = "field" if croot.kind == "field" else (
-            "param" if cfi is not None and croot.name in cfi.params else "local")
-        wrappers = {call.name: i for call in an.ix.calls_of((cpath, cc.func)) if call.name in releasing
-                    for i, a in enumerate(call.args) if holds(a)}
-        acq = Acquire(fi.name, cc.span.line, cc.span.column, cc.args, idx, None, cc.lhs, kind,
-                      BASE_SPLIT.split(access_path(expr) or "")[0] if kind == "field" else "", True)
-        res = walk(fl, acq, holds, an.cat, cpath, wrappers)
-        out.extend(d for d in res.defects if d.rule in ("gup-leak", "gup-double-release"))
     return tuple(out)
 
 

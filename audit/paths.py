@@ -22,7 +22,10 @@ from functools import lru_cache
 from audit.catalogue import Catalogue
 from audit.conditions import Facts, Formula, atoms, parse, value
 from audit.flow import Flow, FlowCall, FlowNode
+from audit.flowfacts import errno_facts, failure_test, feasible_calls, flow_facts, shared_atoms, zero_facts
 from audit.model import Defect, Evidence
+
+Effect = Callable[[FlowCall], "str | None"]
 
 NEG, ZERO, PART, FULL = "neg", "zero", "part", "full"
 ALL = frozenset({NEG, ZERO, PART, FULL})
@@ -54,6 +57,9 @@ class Acquire:
     """For a field root, the variable holding the struct (`vsg` of `vsg->pages`)."""
     one: bool = False
     """The count is known to be 1 (a variable only ever set to 1): a result is all or nothing."""
+    partial: bool = False
+    """The call can return a short count even without a count argument (a wrapper that returns its
+    own acquire's result): never treat the result as all or nothing."""
 
 
 @dataclass
@@ -69,6 +75,8 @@ class PathResult:
     """False when the walk gave up (too many states): no defect is claimed then."""
     acquire_repeats: bool = False
     """The acquire sits in a loop (or a goto retry): later rounds add to what earlier rounds took."""
+    r_returned: set[str] = field(default_factory=set)
+    """Outcomes with which some exit returns the acquire's result itself (a wrapper's callers get it)."""
 
 
 @dataclass(frozen=True)
@@ -105,19 +113,20 @@ class Walker:
     """One site's path walk."""
 
     def __init__(self, flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue,
-                 file: str, release_wrappers: dict[str, int]) -> None:
+                 file: str, release_wrappers: dict[str, int], effect: Effect | None = None) -> None:
         self.flow = flow
         self.acq = acq
         self.holds = lru_cache(maxsize=None)(holds)
         self.cat = cat
         self.file = file
         self.wrappers = release_wrappers
+        self.effect = effect
         self.transparent = cat.transparent_conditions
         ci = acq.count_index
         self.requested = {" ".join(acq.args[ci].split())} if ci is not None and ci < len(acq.args) else set()
         # One page at most: a single-page form, or a count of 1. Then a result is all or nothing.
-        self.single = acq.one or (ci is None and acq.pages_index is None) or (
-            ci is not None and ci < len(acq.args) and acq.args[ci].strip() == "1")
+        self.single = not acq.partial and (acq.one or (ci is None and acq.pages_index is None) or (
+            ci is not None and ci < len(acq.args) and acq.args[ci].strip() == "1"))
         self.result = PathResult()
         self._defects: dict[tuple[str, int], Defect] = {}
         self._loop_releases = self._releasing_loops()
@@ -125,9 +134,14 @@ class Walker:
         self.result.acquire_repeats = any(
             n.loop >= 0 and any(c.name == acq.name and c.line == acq.line and c.column == acq.column for c in n.calls)
             for n in flow.nodes)
-        self._shared = shared_atoms(flow, self.transparent)
+        ff = flow_facts(flow, self.transparent)
+        self._zeroed = ff.zeroed
+        self._shared = ff.shared
+        self._known_names = ff.known_names
+        self._loop_assigned = ff.loop_assigned
         self._plain_cache: dict[tuple[int, frozenset[str] | None], bool] = {}
         self._to_release = self._reaching_release()
+        self._fresh_checks = self._failure_checks()
 
     def _reaching_release(self) -> set[int]:
         """Nodes from which a release or a hand-off of the pages can be reached in the same round
@@ -137,6 +151,27 @@ class Walker:
             if any(any(self.holds(a) for a in c.args) and c.name not in self.cat.array_freers
                    and c.name != self.acq.name for c in node.calls)
             or any(self.holds(rhs) for _, rhs in node.assigns)], True)
+
+    def _failure_checks(self) -> set[int]:
+        """Conditions that only test whether a call after the acquire failed (`imu = io_alloc_imu(…);
+        if (!imu)`, `if (ret < 0)`, `if (IS_ERR(p))`): the check of a later step that can fail. Its
+        failing side is an error path the code does take, not a branch the walk cannot tell (a leak
+        there is not lowered)."""
+        line = self.acq.line
+        skip = self.cat.readers | frozenset(self.cat.accessors)
+        fresh = {c.lhs.strip() for n in self.flow.nodes for c in n.calls if c.lhs and c.line > line
+                 and c.name != self.acq.name and c.name not in skip and _WORD.fullmatch(c.lhs.strip())}
+        if not fresh:
+            return set()
+        tests = self.cat.error_tests | self.cat.error_or_null_tests
+        out = set()
+        for i, n in enumerate(self.flow.nodes):
+            if n.kind != "cond" or n.line <= line:
+                continue
+            got = atoms(parse(n.text, self.transparent))
+            if got and all(failure_test(a, fresh, tests) for a in got):
+                out.add(i)
+        return out
 
     def _reaching_acquire(self) -> set[int]:
         """Nodes from which the acquire call can be reached: a path not yet through the acquire
@@ -176,8 +211,9 @@ class Walker:
                 return i == len(t) - 1  # the whole text is the call
         return False
 
-    def _r_atom(self, atom: str, o: str, rnames: frozenset[str]) -> bool | None:
-        """The value of an atom about R for outcome `o`, None when the atom is not about R."""
+    def _r_atom(self, atom: str, o: str, rnames: frozenset[str], zeros: frozenset[str] = frozenset()) -> bool | None:
+        """The value of an atom about R for outcome `o`, None when the atom is not about R.
+        `zeros` are names the path set to 0 (`mapped = 0; … if (mapped != pinned)`)."""
         if atom.startswith("!") and self._is_r(atom[1:], rnames):
             return o == ZERO
         head, _, rest = atom.partition("(")
@@ -195,12 +231,14 @@ class Walker:
             op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
         if not self._is_r(left, rnames):
             return None
-        if right == "0":
+        if right == "0" or right in zeros:
             sign = {NEG: -1, ZERO: 0, PART: 1, FULL: 1}[o]
             return {"<": sign < 0, "<=": sign <= 0, ">": sign > 0, ">=": sign >= 0, "==": sign == 0, "!=": sign != 0}[op]
         if right in self.requested or (right == "1" and self.single):
             rel = 0 if o == FULL else -1
             return {"<": rel < 0, "<=": rel <= 0, ">": rel > 0, ">=": rel >= 0, "==": rel == 0, "!=": rel != 0}[op]
+        if op in ("==", "!=") and _ERRNO.match(right) and o != NEG:
+            return op == "!="  # `ret == -EOPNOTSUPP`: only an error can be that errno
         return None
 
     def _plain(self, node_index: int, f: Formula, st: _State) -> bool:
@@ -233,9 +271,10 @@ class Walker:
     def branch(self, f: Formula, st: _State, truth: bool) -> tuple[frozenset[str], Facts] | None:
         """Outcomes and facts after taking the `truth` side of `f`; None when infeasible."""
         known = st.facts.as_dict()
+        zeros = frozenset(a[:-3] for a, v in known.items() if v and a.endswith("==0") and _WORD.fullmatch(a[:-3]))
         keep = []
         for o in st.outcomes:
-            v = value(f, known, lambda a, o=o: self._r_atom(a, o, st.rnames) if st.armed else None)
+            v = value(f, known, lambda a, o=o: self._r_atom(a, o, st.rnames, zeros) if st.armed else None)
             if v is None or v is truth:
                 keep.append(o)
         if not keep:
@@ -282,6 +321,9 @@ class Walker:
         freed_col = st.freed_col
         count_kept = st.count_kept
         for c in node.calls:
+            out_args = {a.strip()[1:].strip() for a in c.args if a.strip().startswith("&")}
+            if out_args & self._known_names:
+                facts = facts.forget(out_args)  # `f(&need_drop)` may set it: what was known is gone
             if c.name == self.acq.name and c.line == self.acq.line and c.column == self.acq.column:
                 if armed:
                     self.result.acquire_repeats = True
@@ -314,12 +356,26 @@ class Walker:
                     if not st.jump:
                         jump = c.line  # the array goes before any exit: that is where the pages are lost
                 continue
-            if any(self.holds(a) for a in c.args) and c.name not in self.cat.dirtying:
+            eff = self.effect(c) if self.effect is not None else None
+            if eff == "release":
+                # A callee that releases what it is handed (or the struct holding them).
+                releases = releases + ((c.line, c.column, c.name, ""),)
+                continue
+            if eff == "read":
+                continue  # the callee only looks at the pages: they stay with this function
+            if eff == "other" or (any(self.holds(a) for a in c.args) and c.name not in self.cat.dirtying):
                 handed = True
         for lhs, rhs in node.assigns:
-            if not armed:
-                continue
             name = lhs.strip()
+            if not armed:
+                if _ERRNO.match(rhs.replace(" ", "")) and _WORD.fullmatch(name):
+                    # `ret = -ENOMEM;` before the acquire: a later `if (ret)` on an error path is decided.
+                    facts = errno_facts(facts.forget({name}), name)
+                elif name in self._zeroed and rhs.strip() == "0":
+                    facts = zero_facts(facts.forget({name}), name)
+                elif _WORD.fullmatch(name):
+                    facts = facts.forget({name})
+                continue
             negative = self._negative(rhs, outcomes, rnames)
             if self.holds(rhs) and (name.startswith("*") or not self.holds(name)):
                 if ("->" in name or "." in name) and not name.startswith("*"):
@@ -336,15 +392,17 @@ class Walker:
                 rnames = rnames - {name}
             elif self._is_r(rhs, rnames) and _WORD.fullmatch(name):
                 rnames = rnames | {name}
-            if self.holds(name) or name in self.requested:
-                releases = ()
+            if name in self.requested and name not in _WORD.findall(rhs):
+                releases = ()  # a new count (a count-down, `pagecount--`, in a release loop is not)
+            elif self.holds(name):
+                # The name now holds another value: what was released through it was the old one
+                # (`put_page(kmapped); kmapped = page;`). Releases through other names stand.
+                releases = tuple(r for r in releases if name not in _WORD.findall(r[3]))
             facts = facts.forget({name})
             if negative and _WORD.fullmatch(name):
-                known = dict(facts.known)
-                for atom, v in ((name, True), (f"{name}<0", True), (f"{name}!=0", True), (f"{name}==0", False),
-                                (f"{name}>0", False), (f"{name}>=0", False), (f"{name}<=0", True)):
-                    known[atom] = v
-                facts = Facts(tuple(sorted(known.items())), facts.pending)
+                facts = errno_facts(facts, name)
+            elif name in self._zeroed and rhs.strip() == "0":
+                facts = zero_facts(facts, name)
         return _State(st.node, armed, outcomes, facts, rnames, st.in_loops, releases, handed, freed, st.steps, jump,
                       stored, recounted, count_kept, freed_col, st.bypassed)
 
@@ -435,8 +493,11 @@ class Walker:
         n = 0
         while todo:
             st = todo.pop()
+            # Not the path taken (the first one decides), except where the pages are still held: there
+            # each exit that leads here is a leak of its own (`goto bail` from two places).
+            carrier = st.armed and not st.releases and not st.handed and bool(st.outcomes & HELD)
             key = (st.node, st.armed, st.outcomes, st.facts, st.rnames, st.in_loops, st.releases, st.handed,
-                   bool(st.freed), st.stored, st.recounted, st.count_kept, st.bypassed)  # not the path taken: the first one decides
+                   bool(st.freed), st.stored, st.recounted, st.count_kept, st.bypassed, st.jump if carrier else 0)
             if key in seen:
                 continue
             seen.add(key)
@@ -453,6 +514,8 @@ class Walker:
                 continue
             st = nxt
             if node.kind == "return":
+                if st.armed and node.text and self._is_r(node.text, st.rnames):
+                    self.result.r_returned |= st.outcomes
                 if st.armed and st.jump == 0:
                     st = _with(st, jump=node.line)
                 self.at_exit(node, st)
@@ -466,6 +529,11 @@ class Walker:
                     enter, skip_ok = self._loop_entry(node, st)
                     skip = st if isinstance(skip_ok, bool) else skip_ok
                     if enter is not None:
+                        # Whatever the body assigns may have changed in earlier rounds (the walk
+                        # takes one): `last = 0` before the loop says nothing about `last` inside it.
+                        changed = self._loop_assigned.get(st.node)
+                        if changed:
+                            enter = _with(enter, facts=enter.facts.forget(changed))
                         todo.append(_with(enter, node=node.succ[0], in_loops=st.in_loops | {st.node}))
                     if skip_ok is False:
                         continue
@@ -490,7 +558,8 @@ class Walker:
                         continue
                     other = node.succ[1] if truth else node.succ[0]
                     bypass = st.bypassed or (both and st.armed and other in self._to_release
-                                             and succ not in self._to_release and not self._about_r(f, st))
+                                             and succ not in self._to_release and not self._about_r(f, st)
+                                             and st.node not in self._fresh_checks)
                     outcomes, facts = got
                     steps = st.steps
                     jump = st.jump
@@ -542,58 +611,13 @@ def _with(st: _State, **kw) -> _State:  # type: ignore[no-untyped-def]
 
 
 def walk(flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue, file: str,
-         release_wrappers: dict[str, int] | None = None) -> PathResult:
-    """Walk every path of `flow` through the acquire `acq`; see the module docstring."""
-    return Walker(flow, acq, holds, cat, file, release_wrappers or {}).run()
+         release_wrappers: dict[str, int] | None = None, effect: Effect | None = None) -> PathResult:
+    """Walk every path of `flow` through the acquire `acq`; see the module docstring.
+
+    `effect(call)` says what a call does with the pages it is handed (or with the struct holding
+    them): "read" (they stay here), "release", "other" (kept elsewhere: a hand-off), or None when
+    it cannot tell (a call that names the pages is then a hand-off)."""
+    return Walker(flow, acq, holds, cat, file, release_wrappers or {}, effect).run()
 
 
-__all__ = ["Acquire", "PathResult", "walk", "atoms"]
-
-
-def shared_atoms(flow: Flow, transparent: frozenset[str]) -> frozenset[str]:
-    """Atoms tested by more than one condition of a function: only what is known about those can
-    prune a later branch (facts about the rest would only multiply the states)."""
-    count: dict[str, int] = {}
-    for node in flow.nodes:
-        if node.kind == "cond" and node.text != "#if":
-            for a in set(atoms(parse(node.text, transparent))):
-                count[a] = count.get(a, 0) + 1
-    return frozenset(a for a, k in count.items() if k > 1)
-
-
-def feasible_calls(flow: Flow, cat: Catalogue, names: frozenset[str], budget: int = 4000) -> set[tuple[int, int]] | None:
-    """(line, column) of the calls of `names` in `flow` that some path from the function's entry
-    reaches without contradicting the conditions it took (`if (kernel) { if (!kernel) put_page(p); }`
-    reaches no put_page). None when the walk ran out of budget (then nothing is ruled out)."""
-    nodes = flow.nodes
-    shared = shared_atoms(flow, cat.transparent_conditions)
-    out: set[tuple[int, int]] = set()
-    todo: list[tuple[int, Facts, frozenset[int]]] = [(0, Facts(), frozenset())]
-    seen: set[tuple[int, Facts, frozenset[int]]] = set()
-    while todo:
-        item = todo.pop()
-        if item in seen:
-            continue
-        seen.add(item)
-        if len(seen) > budget:
-            return None
-        i, facts, loops = item
-        node = nodes[i]
-        out.update((c.line, c.column) for c in node.calls if c.name in names)
-        for lhs, _ in node.assigns:
-            facts = facts.forget({lhs.strip()})
-        if node.kind == "loop":
-            if i in loops:
-                todo.append((node.succ[1], facts, loops - {i}))
-            else:
-                todo.append((node.succ[1], facts, loops))
-                todo.append((node.succ[0], facts, loops | {i}))
-        elif node.kind == "cond" and node.text != "#if":
-            f = parse(node.text, cat.transparent_conditions)
-            for truth, succ in ((True, node.succ[0]), (False, node.succ[1])):
-                nf = facts.assume(f, truth, lambda a: a not in shared)
-                if nf is not None:
-                    todo.append((succ, nf, loops))
-        else:
-            todo.extend((s, facts, loops) for s in node.succ)
-    return out
+__all__ = ["Acquire", "PathResult", "walk", "atoms", "feasible_calls", "shared_atoms"]

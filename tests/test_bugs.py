@@ -26,8 +26,6 @@ MISSED = {
     "bio-same-page-leak": "a same-page merge in bio_add_page() keeps a second reference (bio vector counts not modelled)",
     "blk-map-same-page-double-put": "the put of a same-page merge and the cleanup loop's index are not related",
     "gup-migrate-enomem-pin-leak": "a callee that returns an error while the pages it was handed stay pinned",
-    "hfi1-exp-rcv-unpin-leak": "the acquiring wrapper (pin_rcv_pages) is not part of the excerpt",
-    "io-uring-buffer-register-leak": "the acquiring wrapper (io_pin_pages) is not part of the excerpt",
     "ivtv-yuv-release-count": "the released count is a sum of two requested counts",
     "rds-zcopy-op-nents-double-put": "the second release is in another function reached through a message purge",
     "vfio-zero-page-pin-leak": "the release skips reserved pages (is_invalid_reserved_pfn), a page-kind test",

@@ -1,0 +1,186 @@
+"""What a called function does with the pages it is handed: a summary per (function, parameter).
+
+The path walk (audit/paths.py) asks, for a call that passes the tracked pages (or the struct whose
+field holds them), whether the call is a hand-off. Without the callee's body it has to assume so.
+With it, the callee is summarised from its own facts, over all its paths at once:
+
+- "release": it (or a function it hands them to) releases them;
+- "other":   it keeps them somewhere (a field, an array of another owner, its return value), hands
+             them to a call whose body is not known, or frees their array;
+- "read":    none of that: it only looks at them (`page_to_pfn(pages[i])`, a loop that computes
+             something), so they stay with the caller.
+
+Values computed from the pages (`pfn = page_to_pfn(pages[0])`, `folio = page_folio(p)`) are followed
+as derived values: storing one of those is keeping the pages. Summaries are memoised and go at most
+DEPTH calls deep; anything uncertain is "other", which is what the walk assumed before.
+Reads the analyzer's index and store; never parses more than the callees' own bodies.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from audit.flow import FlowCall
+from audit.roots import Root, access_path, namespace, root_of
+
+if TYPE_CHECKING:
+    from audit.analyze import Analyzer
+
+READ, RELEASE, OTHER = "read", "release", "other"
+DEPTH = 3
+"""How many calls deep a summary follows the pages."""
+
+_WORD = re.compile(r"[A-Za-z_]\w*")
+_PLAIN = re.compile(r"\s*[A-Za-z_]\w*\s*")
+
+
+class CalleeEffects:
+    """Memoised callee summaries for one analyzer."""
+
+    def __init__(self, an: Analyzer) -> None:
+        self.an = an
+        self._memo: dict[tuple[str, str, Root, str], str] = {}
+
+    def of_call(self, path: str, func: str, c: FlowCall, holds, field: Root | None, base: str) -> str | None:  # type: ignore[no-untyped-def]
+        """The effect of call `c` (in `func` of `path`) on the pages `holds` recognises; `field`/`base`
+        name the struct field that holds them and the variable of that struct (for a field root).
+        None when the call does not involve the pages, is the walk's own business (a release, an
+        acquire, a hand-off API, an array freer) or its callee is not known."""
+        an = self.an
+        cat = an.cat
+        held = [i for i, a in enumerate(c.args) if holds(a)]
+        holder = [] if held or field is None or not base else [
+            i for i, a in enumerate(c.args) if access_path(a) == base]
+        if not held and not holder:
+            return None
+        if c.name in cat.release or c.name in cat.acquire or c.name in cat.handoffs \
+                or c.name in cat.array_freers or c.name in cat.dirtying:
+            return None
+        if held and (c.name in cat.readers or c.name in cat.accessors):
+            return READ  # an accessor's result (a pfn, a folio) is followed as the page itself
+        defs = self._definitions(c.name, path, func)
+        if not defs:
+            return None
+        out = READ
+        for dpath, fi in defs:
+            for i in held or holder:
+                if i >= len(fi.params) or not fi.params[i]:
+                    return OTHER  # varargs or an unnamed parameter: cannot follow
+                root = Root("local", fi.params[i]) if held else Root("field", field.name, field.tag, dpath)  # type: ignore[union-attr]
+                got = self.summary(dpath, fi.name, root, DEPTH, "" if held else fi.params[i])
+                if got == OTHER:
+                    return OTHER
+                if got == RELEASE:
+                    out = RELEASE
+        return out
+
+    def _definitions(self, name: str, path: str, func: str) -> list:  # type: ignore[type-arg]
+        return self.an.look.definitions(name, path, None, namespace(func))
+
+    def summary(self, dpath: str, fname: str, root: Root, depth: int, holder: str = "") -> str:
+        """What `fname` (in `dpath`) does with the pages `root` names in its body; `holder` is the
+        parameter holding the struct when `root` is a field."""
+        key = (dpath, fname, root, holder)
+        got = self._memo.get(key)
+        if got is None:
+            self._memo[key] = OTHER  # a recursive call back into this one is not followed
+            got = self._memo[key] = self._compute(dpath, fname, root, depth, holder)
+        return got
+
+    def _compute(self, dpath: str, fname: str, root: Root, depth: int, holder: str) -> str:  # noqa: C901
+        an = self.an
+        cat = an.cat
+        an.look.body(dpath, fname)
+        names, stores = an.aliases(dpath, fname, root)
+        if stores:
+            return OTHER  # kept in a struct field
+        holds = an.holds_fn(dpath, fname, root, names)
+        tags = an.ix.tags_for(dpath, fname)
+        derived = set(names)
+
+        props = cat.readers
+
+        def mentions(text: str) -> bool:
+            text = _drop_calls(text, props)  # a size or a flag of the page is not the page
+            if set(_WORD.findall(text)) & derived:
+                return True
+            return any(holds(m.group(0)) for m in re.finditer(r"[A-Za-z_]\w*(?:\s*(?:->|\.)\s*[A-Za-z_]\w*)+", text))
+
+        assigns = an.ix.assigns_of((dpath, fname))
+        for _ in range(3):  # derived values of derived values
+            grew = False
+            for lhs, rhs, _ln in assigns:
+                if mentions(rhs) and _PLAIN.fullmatch(lhs) and lhs.strip() not in derived:
+                    derived.add(lhs.strip())
+                    grew = True
+            if not grew:
+                break
+        for lhs, rhs, _ln in assigns:
+            if mentions(rhs) and not _PLAIN.fullmatch(lhs):
+                lr = root_of(lhs, tags, dpath)
+                if lr is None or lr.kind != "local" or lr.name not in names:
+                    return OTHER  # stored where the caller does not look (`*out = page`, `x->p = page`)
+        if any(mentions(t) for t in an.ix.returns_in.get((dpath, fname), [])):
+            return OTHER
+        holders = {holder} if holder else set()
+        if root.kind == "field" and root.tag:
+            holders |= {v for v, t in tags.items() if t == root.tag}
+        out = READ
+        for c in an.ix.calls_of((dpath, fname)):
+            idx = [i for i, a in enumerate(c.args) if mentions(a)]
+            via = [] if idx else [i for i, a in enumerate(c.args) if holders and access_path(a) in holders]
+            if via and not (c.name in cat.release or c.name in cat.array_freers or c.name in cat.dirtying):
+                # The struct holding the pages is passed on: what does that callee do with the field?
+                if depth <= 0:
+                    continue  # too deep to tell; a struct passed on is not itself a hand-off
+                for spath, fi in self._definitions(c.name, dpath, fname):
+                    for i in via:
+                        if i < len(fi.params) and fi.params[i]:
+                            got = self.summary(spath, fi.name, Root("field", root.name, root.tag, spath),
+                                               depth - 1, fi.params[i])
+                            if got == OTHER:
+                                return OTHER
+                            if got == RELEASE:
+                                out = RELEASE
+                continue
+            if not idx:
+                continue
+            if c.name in cat.release:
+                out = RELEASE
+                continue
+            if c.name in cat.dirtying or c.name in cat.readers or c.name in cat.accessors or "for_each" in c.name:
+                continue
+            if c.name in cat.acquire and not any(holds(c.args[i]) for i in idx):
+                continue
+            if depth <= 0 or c.name in cat.array_freers or c.name in cat.handoffs or c.name in cat.acquire:
+                return OTHER
+            subs = self._definitions(c.name, dpath, fname)
+            if not subs:
+                return OTHER
+            for spath, fi in subs:
+                for i in idx:
+                    if i >= len(fi.params) or not fi.params[i]:
+                        return OTHER
+                    got = self.summary(spath, fi.name, Root("local", fi.params[i]), depth - 1)
+                    if got == OTHER:
+                        return OTHER
+                    if got == RELEASE:
+                        out = RELEASE
+        return out
+
+
+def _drop_calls(text: str, names: frozenset[str]) -> str:
+    """`text` without the calls of `names` in it (`folio_nr_pages(folio) - 1` -> ` - 1`)."""
+    out = text
+    for m in reversed(list(re.finditer(r"\b([A-Za-z_]\w*)\s*\(", text))):
+        if m.group(1) not in names:
+            continue
+        depth, j = 0, m.end() - 1
+        while j < len(out):
+            depth += {"(": 1, ")": -1}.get(out[j], 0)
+            if depth == 0:
+                break
+            j += 1
+        out = out[:m.start()] + out[j + 1:]
+    return out

@@ -1,0 +1,168 @@
+"""What a path walk needs to know about a whole function before walking it, computed once per flow.
+
+Pure: a `Flow` (audit/flow.py) and the catalogue's transparent condition macros in, sets of atoms and
+names out. Which condition atoms are worth remembering on a path (tested more than once, or about a
+variable the function sets to an errno constant or to 0), which variables hold a known constant,
+what each loop's body assigns; and `feasible_calls`, the calls some path from the entry reaches
+without contradicting its own conditions. Several walks of one function (one per acquire, per
+wrapper caller) share the answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from audit.catalogue import Catalogue
+from audit.conditions import Facts, atoms, parse
+from audit.flow import Flow
+
+_ERRNO = re.compile(r"^-E[A-Z0-9]+$")
+_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+@dataclass(frozen=True)
+class FlowFacts:
+    """Per-function facts shared by every walk of that function."""
+
+    shared: frozenset[str]
+    """Atoms whose value a path remembers: tested twice, or about an errno- or 0-valued variable."""
+    zeroed: frozenset[str]
+    """Variables set to 0 somewhere (and never through a pointer) that some condition tests."""
+    known_names: frozenset[str]
+    """Names some remembered atom mentions (a call given their address forgets those facts)."""
+    loop_assigned: dict[int, frozenset[str]]
+    """Loop node -> the plain variables its body assigns."""
+
+
+_CACHE: dict[int, tuple[Flow, FlowFacts]] = {}
+
+
+def flow_facts(flow: Flow, transparent: frozenset[str]) -> FlowFacts:
+    """The facts of `flow` (cached while the flow lives; a flow belongs to one function)."""
+    got = _CACHE.get(id(flow))
+    if got is not None and got[0] is flow:
+        return got[1]
+    if len(_CACHE) > 4096:
+        _CACHE.clear()
+    zeroed = _zeroed_names(flow)
+    shared = shared_atoms(flow, transparent) | _errno_atoms(flow, transparent) | frozenset(
+        a for node in flow.nodes if node.kind == "cond" and node.text != "#if"
+        for a in atoms(parse(node.text, transparent)) if set(_WORD.findall(a)) & zeroed)
+    loop_assigned: dict[int, set[str]] = {}
+    for n in flow.nodes:
+        names = {lhs.strip() for lhs, _ in n.assigns if _WORD.fullmatch(lhs.strip())}
+        lp = n.loop
+        while names and lp >= 0:
+            loop_assigned.setdefault(lp, set()).update(names)
+            lp = flow.nodes[lp].loop
+    ff = FlowFacts(shared, zeroed, frozenset(w for a in shared for w in _WORD.findall(a)),
+                   {k: frozenset(v) for k, v in loop_assigned.items()})
+    _CACHE[id(flow)] = (flow, ff)
+    return ff
+
+
+def errno_facts(facts: Facts, name: str) -> Facts:
+    """`name` holds a negative errno: what that says about the usual tests of it."""
+    known = dict(facts.known)
+    for atom, v in ((name, True), (f"{name}<0", True), (f"{name}!=0", True), (f"{name}==0", False),
+                    (f"{name}>0", False), (f"{name}>=0", False), (f"{name}<=0", True)):
+        known[atom] = v
+    return Facts(tuple(sorted(known.items())), facts.pending)
+
+
+def failure_test(atom: str, names: set[str], tests: frozenset[str]) -> bool:
+    """Whether `atom` tests one of `names` for failure: `x`, `x<0`, `x!=0`, `x==NULL`, `IS_ERR(x)`."""
+    m = re.fullmatch(r"(\w+)\((\w+)\)", atom)
+    if m is not None:
+        return m.group(1) in tests and m.group(2) in names
+    m = re.fullmatch(r"(\w+)(?:(<|!=|==)(0|NULL))?", atom)
+    return m is not None and m.group(1) in names
+
+
+def zero_facts(facts: Facts, name: str) -> Facts:
+    """`name` was just set to 0."""
+    known = dict(facts.known)
+    for atom, v in ((name, False), (f"{name}==0", True), (f"{name}!=0", False), (f"{name}>0", False),
+                    (f"{name}<0", False), (f"{name}>=0", True), (f"{name}<=0", True)):
+        known[atom] = v
+    return Facts(tuple(sorted(known.items())), facts.pending)
+
+
+def _zeroed_names(flow: Flow) -> frozenset[str]:
+    """Variables set to 0 somewhere and tested by some condition: a path that set one knows it."""
+    names = {lhs.strip() for node in flow.nodes for lhs, rhs in node.assigns
+             if rhs.strip() == "0" and _WORD.fullmatch(lhs.strip())}
+    if not names:
+        return frozenset()
+    # A variable whose address is taken can change behind the walk's back (`p = &x; *p = 1`).
+    names -= {m for node in flow.nodes for text in [node.text, *(r for _, r in node.assigns)]
+              for m in re.findall(r"&\s*([A-Za-z_]\w*)", text)}
+    tested: set[str] = set()
+    for node in flow.nodes:
+        if node.kind == "cond" and node.text != "#if":
+            tested.update(_WORD.findall(node.text))
+    return frozenset(names & tested)
+
+
+def _errno_atoms(flow: Flow, transparent: frozenset[str]) -> frozenset[str]:
+    """Atoms of conditions that test a variable some statement sets to an errno constant: what a
+    path knows about them (`ret = -ENOMEM; … if (ret)`) decides the branch."""
+    names = {lhs.strip() for node in flow.nodes for lhs, rhs in node.assigns
+             if _ERRNO.match(rhs.replace(" ", "")) and _WORD.fullmatch(lhs.strip())}
+    if not names:
+        return frozenset()
+    out = set()
+    for node in flow.nodes:
+        if node.kind == "cond" and node.text != "#if":
+            out.update(a for a in atoms(parse(node.text, transparent)) if set(_WORD.findall(a)) & names)
+    return frozenset(out)
+
+
+def shared_atoms(flow: Flow, transparent: frozenset[str]) -> frozenset[str]:
+    """Atoms tested by more than one condition of a function: only what is known about those can
+    prune a later branch (facts about the rest would only multiply the states)."""
+    count: dict[str, int] = {}
+    for node in flow.nodes:
+        if node.kind == "cond" and node.text != "#if":
+            for a in set(atoms(parse(node.text, transparent))):
+                count[a] = count.get(a, 0) + 1
+    return frozenset(a for a, k in count.items() if k > 1)
+
+
+def feasible_calls(flow: Flow, cat: Catalogue, names: frozenset[str], budget: int = 4000) -> set[tuple[int, int]] | None:
+    """(line, column) of the calls of `names` in `flow` that some path from the function's entry
+    reaches without contradicting the conditions it took (`if (kernel) { if (!kernel) put_page(p); }`
+    reaches no put_page). None when the walk ran out of budget (then nothing is ruled out)."""
+    nodes = flow.nodes
+    shared = shared_atoms(flow, cat.transparent_conditions)
+    out: set[tuple[int, int]] = set()
+    todo: list[tuple[int, Facts, frozenset[int]]] = [(0, Facts(), frozenset())]
+    seen: set[tuple[int, Facts, frozenset[int]]] = set()
+    while todo:
+        item = todo.pop()
+        if item in seen:
+            continue
+        seen.add(item)
+        if len(seen) > budget:
+            return None
+        i, facts, loops = item
+        node = nodes[i]
+        out.update((c.line, c.column) for c in node.calls if c.name in names)
+        for lhs, _ in node.assigns:
+            facts = facts.forget({lhs.strip()})
+        if node.kind == "loop":
+            if i in loops:
+                todo.append((node.succ[1], facts, loops - {i}))
+            else:
+                todo.append((node.succ[1], facts, loops))
+                todo.append((node.succ[0], facts, loops | {i}))
+        elif node.kind == "cond" and node.text != "#if":
+            f = parse(node.text, cat.transparent_conditions)
+            for truth, succ in ((True, node.succ[0]), (False, node.succ[1])):
+                nf = facts.assume(f, truth, lambda a: a not in shared)
+                if nf is not None:
+                    todo.append((succ, nf, loops))
+        else:
+            todo.extend((s, facts, loops) for s in node.succ)
+    return out

@@ -1,0 +1,133 @@
+"""The path walk in the callers of acquire wrappers, level by level.
+
+A driver's own function that takes pages and gives them to its caller — through an array the
+caller passes (`hfi1_acquire_user_pages(mm, va, n, w, pages)`), through a field of a struct the
+caller passes (`pin_rcv_pages(fd, tidbuf)` fills `tidbuf->pages`), or as its return value
+(`pages = io_pin_pages(...)`) — is an acquire for its callers: their exits are walked like an
+acquiring function's, with the wrapper's call as the acquire. A caller that passes the pages on
+in turn is a wrapper of its own, up to MAX_DEPTH levels.
+
+What the callers get: all or nothing when the wrapper never returns its acquire's result on a short
+count (it releases a short pin itself), a count that may be short when it returns that result, and
+the wrapper's parameter that carries the requested count when its acquire's count is one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from audit.model import Call, Defect, FuncInfo, Release
+from audit.paths import PART, Acquire, walk
+from audit.roots import BASE_SPLIT, Root, access_path, root_of
+
+if TYPE_CHECKING:
+    from audit.analyze import Analyzer
+
+MAX_DEPTH = 3
+"""Wrapper levels followed above the acquire API's own call."""
+
+_FIELD_OF = re.compile(r"^([A-Za-z_]\w*)\s*(->|\.)\s*([A-Za-z_]\w*)$")
+
+
+@dataclass(frozen=True)
+class Out:
+    """How an acquire wrapper's callers receive its pages."""
+
+    kind: str
+    """"arg" (the caller's argument `index` is the array), "field" (the field `field` of the struct
+    the caller passes as argument `index`) or "ret" (the return value)."""
+    index: int | None
+    field: str = ""
+    count: int | None = None
+    """The wrapper's parameter holding the requested count (None: not a parameter)."""
+    partial: bool = False
+    """The wrapper returns its acquire's result on a short count: its callers can get fewer pages."""
+
+
+def wrapper_out(an: Analyzer, path: str, fi: FuncInfo, root: Root, returned: bool, r_returned: set[str],
+                count_arg: str | None, inner: str) -> Out | None:
+    """How the pages `root` (a local of `fi`) leave `fi` for its callers, or None when they do not,
+    or when `fi` also hands them to a callee that keeps them (a list, another struct: then which
+    holder owns them is not the caller's to know). `inner` is the call that took them."""
+    if root.kind != "local":
+        return None
+    names, stores = an.aliases(path, fi.name, root)
+    holds = an.holds_fn(path, fi.name, root, names)
+    cat = an.cat
+    for c in an.ix.calls_of((path, fi.name)):
+        if c.name == inner or c.name in cat.acquire or c.name in cat.release or c.name in cat.array_freers \
+                or not any(holds(a) for a in c.args):
+            continue
+        if an.callees.of_call(path, fi.name, c, holds, None, "") not in ("read", "release"):
+            return None
+    cnt = (count_arg or "").strip()
+    count = fi.params.index(cnt) if cnt and cnt in fi.params else None
+    partial = PART in r_returned
+    if root.name in fi.params:
+        return Out("arg", fi.params.index(root.name), "", count, partial)
+    if returned or an.returns(path, fi.name, names, root):
+        return Out("ret", None, "", count, partial)
+    for lhs, _rhs, _ln in stores:
+        m = _FIELD_OF.match(access_path(lhs) or "")
+        if m is not None and m.group(1) in fi.params:
+            return Out("field", fi.params.index(m.group(1)), m.group(3), count, partial)
+    return None
+
+
+def _caller_expr(out: Out, args: tuple[str, ...], lhs: str | None) -> str | None:
+    if out.kind == "ret":
+        return lhs
+    if out.index is None or out.index >= len(args):
+        return None
+    arg = args[out.index].strip()
+    if out.kind == "arg":
+        return arg
+    if arg.startswith("&"):
+        return f"{arg[1:].strip()}.{out.field}"
+    return f"{arg}->{out.field}"
+
+
+def wrapper_callers(an: Analyzer, path: str, fi: FuncInfo, out: Out, releases: list[Release],
+                    depth: int = 1) -> tuple[Defect, ...]:
+    """The leak and double-release defects on the paths of the callers of acquire wrapper `fi`."""
+    found: list[Defect] = []
+    releasing = {r.function for r in releases if r.function}
+    for cpath, cc in _callers(an, path, fi):
+        assert cc.func is not None
+        expr = _caller_expr(out, cc.args, cc.lhs)
+        if not expr:
+            continue
+        croot = root_of(expr, an.ix.tags_for(cpath, cc.func), cpath)
+        if croot is None:
+            continue
+        fl = an.look.flow(cpath, cc.func, frozenset({fi.name}))
+        if fl is None:
+            continue
+        names, _ = an.aliases(cpath, cc.func, croot)
+        holds = an.holds_fn(cpath, cc.func, croot, names)
+        cfi = an.look.func(cpath, cc.func)
+        kind = "field" if croot.kind == "field" else (
+            "param" if cfi is not None and croot.name in cfi.params else "local")
+        base = BASE_SPLIT.split(access_path(expr) or "")[0] if kind == "field" else ""
+        wrappers = {call.name: i for call in an.ix.calls_of((cpath, cc.func)) if call.name in releasing
+                    for i, a in enumerate(call.args) if holds(a)}
+        acq = Acquire(fi.name, cc.span.line, cc.span.column, cc.args, out.index if out.kind == "arg" else None,
+                      out.count, cc.lhs, kind, base, not out.partial, out.partial)
+        effect = an.effect_fn(cpath, cc.func, holds, croot if kind == "field" else None, base)
+        res = walk(fl, acq, holds, an.cat, cpath, wrappers, effect)
+        found.extend(d for d in res.defects if d.rule in ("gup-leak", "gup-double-release"))
+        if depth < MAX_DEPTH and cfi is not None and cc.func not in an.cat.acquire and res.complete:
+            cnt = cc.args[out.count] if out.count is not None and out.count < len(cc.args) else None
+            nout = wrapper_out(an, cpath, cfi, croot, cc.returned, res.r_returned, cnt, fi.name)
+            if nout is not None:
+                an.wrappers_seen.setdefault((cpath, cc.func, "acquire"), fi.name)
+                found.extend(wrapper_callers(an, cpath, cfi, nout, releases, depth + 1))
+    return tuple(found)
+
+
+def _callers(an: Analyzer, path: str, fi: FuncInfo) -> list[tuple[str, Call]]:
+    """The calls of wrapper `fi` from inside functions: in its file when it is static, else also in
+    the files next to it that the prefilter did not select (they need not name a gup API)."""
+    return list(an.look.callers(fi.name, path, near=True))
