@@ -107,6 +107,9 @@ class _State:
     bypassed: bool = False
     """The path took an undecided branch away from a release of the pages: it may not be the
     path the code takes, so a leak on it is only a note."""
+    guessed: bool = False
+    """After a release, the path took a branch the walk could not decide (`if (rv > 0)` on a
+    value it does not know): a second release behind it is only a note."""
 
 
 class Walker:
@@ -347,7 +350,8 @@ class Walker:
                             and outcomes & HELD:
                         self._defect("gup-double-release", c.line, c.column,
                                      f"{self.acq.name}() pages already released by {api}() at line {line} are "
-                                     f"released again by {c.name}() on this path", st, "medium")
+                                     f"released again by {c.name}() on this path", st,
+                                     "low" if st.guessed else "medium")
                 releases = releases + ((c.line, c.column, c.name, arg),)
                 continue
             if c.name in self.cat.array_freers and any(self.holds(a) for a in c.args):
@@ -404,7 +408,7 @@ class Walker:
             elif name in self._zeroed and rhs.strip() == "0":
                 facts = zero_facts(facts, name)
         return _State(st.node, armed, outcomes, facts, rnames, st.in_loops, releases, handed, freed, st.steps, jump,
-                      stored, recounted, count_kept, freed_col, st.bypassed)
+                      stored, recounted, count_kept, freed_col, st.bypassed, st.guessed)
 
     def _negative(self, rhs: str, outcomes: frozenset[str], rnames: frozenset[str]) -> bool:
         """Whether an assigned value is certainly a negative errno on this path: `-EFAULT`, the
@@ -497,7 +501,8 @@ class Walker:
             # each exit that leads here is a leak of its own (`goto bail` from two places).
             carrier = st.armed and not st.releases and not st.handed and bool(st.outcomes & HELD)
             key = (st.node, st.armed, st.outcomes, st.facts, st.rnames, st.in_loops, st.releases, st.handed,
-                   bool(st.freed), st.stored, st.recounted, st.count_kept, st.bypassed, st.jump if carrier else 0)
+                   bool(st.freed), st.stored, st.recounted, st.count_kept, st.bypassed, st.guessed,
+                   st.jump if carrier else 0)
             if key in seen:
                 continue
             seen.add(key)
@@ -560,6 +565,7 @@ class Walker:
                     bypass = st.bypassed or (both and st.armed and other in self._to_release
                                              and succ not in self._to_release and not self._about_r(f, st)
                                              and st.node not in self._fresh_checks)
+                    guessed = st.guessed or (both and st.armed and bool(st.releases) and not self._about_r(f, st))
                     outcomes, facts = got
                     steps = st.steps
                     jump = st.jump
@@ -567,7 +573,7 @@ class Walker:
                         if len(steps) < 12:
                             steps = steps + ((node.line, f"`{node.text}` is {'true' if truth else 'false'}"),)
                     todo.append(_with(st, node=succ, outcomes=outcomes, facts=facts, steps=steps, jump=jump,
-                                      bypassed=bypass))
+                                      bypassed=bypass, guessed=guessed))
                 continue
             for s in node.succ:
                 todo.append(_with(st, node=s))
