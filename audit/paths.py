@@ -265,6 +265,10 @@ class Walker:
         bound = c.group(3)
         enter = self.branch(parse(f"{bound}>0"), st, True)
         skip = self.branch(parse(f"{bound}>0"), st, False)
+        if skip and st.armed and bound in {r.replace(" ", "") for r in self.requested}:
+            # No round over the requested count: it was 0, so "every page" is no page.
+            left = (skip[0] - {PART, FULL}) | ({ZERO} if FULL in skip[0] else set())
+            skip = (frozenset(left), skip[1]) if left else None
         return (_with(st, outcomes=enter[0], facts=enter[1]) if enter else None,
                 _with(st, outcomes=skip[0], facts=skip[1]) if skip else False)
 
@@ -459,7 +463,7 @@ class Walker:
                          st, "high" if only else "medium")
 
     def at_exit(self, node: FlowNode, st: _State) -> None:
-        if not st.armed or not (st.outcomes & HELD) or st.releases or st.handed:
+        if not st.armed or not (st.outcomes & HELD) or st.releases or st.handed or st.stored:
             return
         ret = node.text
         if ret and not st.freed and (self.holds(ret) or any(self._is_r(w, st.rnames) for w in _WORD.findall(ret))
