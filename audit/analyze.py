@@ -175,7 +175,8 @@ class Analyzer:
             return Site(status=status, closure=(), evidence=tuple(ev + why), **base)  # type: ignore[arg-type]
         flags = contexts.pin_choice_names(self, path, c)
         ctx = SiteContext(path, c, _root_text(c, form) if form is not None else "", flags, self._pin_choice | flags,
-                          t.ref, contexts.pin_choice_names(self, path, c, guards=False))
+                          t.ref, contexts.pin_choice_names(self, path, c, guards=False),
+                          contexts.pin_polarity(self, path, c), self.cat.transparent_conditions)
         search = Search(self, ctx)
         releases, chain, reach = search.run(root) if root is not None else (
             [], [], "the pages value could not be named; no release searched")

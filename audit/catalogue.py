@@ -124,9 +124,9 @@ class Catalogue:
     extra_refs: frozenset[str]
     """Calls that take an extra ordinary reference on a page."""
     accessors: tuple[str, ...]
+    """Calls that turn a carrier element into its page (the root is their argument)."""
     from_address: frozenset[str]
     """Accessors that rebuild a page from its pfn or address: pages that travelled as numbers."""
-    """Calls that turn a carrier element into its page (the root is their argument)."""
     array_allocators: tuple[str, ...]
     """Calls that allocate a fresh array."""
     handoffs: dict[str, Handoff]
@@ -135,6 +135,8 @@ class Catalogue:
     """Flags a condition tests to tell pins from references (FOLL_PIN, BIO_PAGE_PINNED)."""
     pin_predicates: tuple[str, ...]
     """Calls that tell whether an acquire pins (iov_iter_extract_will_pin, user_backed_iter)."""
+    unpinned_flags: frozenset[str]
+    """Pin flags whose positive test means the pages are not pinned (FOLL_GET, BIO_PAGE_REFFED)."""
     api_homes: tuple[str, ...]
     """Directories where the APIs are defined."""
     declared_in: tuple[str, ...]
@@ -314,6 +316,7 @@ def load(version: Version | None) -> Catalogue:
                   for h in raw.get("handoff", [])},
         pin_flags=tuple(raw.get("guards", {}).get("pin_flags", [])),
         pin_predicates=tuple(raw.get("guards", {}).get("pin_predicates", [])),
+        unpinned_flags=frozenset(raw.get("guards", {}).get("unpinned_flags", [])),
         api_homes=tuple(s.get("api_homes", ["mm/"])),
         declared_in=tuple(s.get("declared_in", [])),
         extraction={e["name"]: int(e["iter"]) for e in raw.get("extraction", {}).get("apis", [])},

@@ -136,6 +136,36 @@ def pin_choice_names(an: Analyzer, path: str, c: Call, guards: bool = True) -> f
     return frozenset(out)
 
 
+def pin_polarity(an: Analyzer, path: str, c: Call) -> tuple[tuple[str, bool], ...]:
+    """For each name a condition may test to tell pins from references, whether its positive test
+    means the pages are pinned: the catalogue's pin flags and predicates (FOLL_GET, BIO_PAGE_REFFED:
+    not pinned), the names the acquiring code stores a pin predicate or flag test in
+    (`ap->args.is_pinned = iov_iter_extract_will_pin(ii)`), and the names a condition choosing
+    between this acquire and one of the other kind tests (`if (kfp->pin) pin_…; else get_…`)."""
+    out: dict[str, bool] = {w: w not in an.cat.unpinned_flags for w in an.cat.pin_flags}
+    out.update((w, True) for w in an.cat.pin_predicates)
+    func = c.func or ""
+    for lhs, rhs, _ in an.ix.assigns_of((path, func)):
+        words = set(IDENT.findall(rhs))
+        if words & set(an.cat.acquire) or not IDENT.findall(lhs):
+            continue
+        tested = {w for w in words & set(an.cat.pin_flags) if re.search(rf"&\s*\(?\s*{w}\b", rhs)}
+        kinds = {out[w] for w in (words & set(an.cat.pin_predicates)) | tested}
+        if len(kinds) == 1:
+            out.setdefault(IDENT.findall(lhs)[-1], kinds.pop() != rhs.strip().startswith("!"))
+    if c.guard:
+        mine = an.cat.acquire[c.name].ref
+        for other in an.ix.calls_of((path, func)):
+            oa = an.cat.acquire.get(other.name)
+            if oa is not None and other is not c and other.guard == c.guard and other.guard_else != c.guard_else \
+                    and oa.ref is not mine:
+                then_kind = oa.ref if c.guard_else else mine
+                for m in PATH_EXPR.findall(c.guard):
+                    if not m.isupper():
+                        out.setdefault(IDENT.findall(m)[-1], then_kind is RefKind.PIN)
+    return tuple(sorted(out.items()))
+
+
 def flag_kinds(an: Analyzer, path: str, func: str, arg: str, depth: int = 3) -> dict[RefKind, tuple[str, int, str]]:
     """Which reference kinds the callers of `func` ask for through the flags `arg` (a parameter of
     `func`, possibly modified there): {kind: (file, line, caller)} of the first caller found."""

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from audit.catalogue import Handoff, ReleaseApi
+from audit.conditions import parse as parse_condition
 from audit.facts import split_args
 from audit.model import Call, Evidence, RefKind, Release
 from audit.roots import FIELDS, IDENT, Root, access_path, namespace, root_of, subsystem
@@ -81,6 +82,27 @@ class SiteContext:
     records: frozenset[str] = frozenset()
     """Of `flags`, those the code stores with the pages (`ap->args.is_pinned = …`, BIO_PAGE_PINNED),
     not the condition that chose between the acquires (`if (kfp->pin)`)."""
+
+    polarity: tuple[tuple[str, bool], ...] = ()
+    """Names a condition tests to tell pins from references, and whether a positive test means pinned."""
+    transparent: frozenset[str] = frozenset()
+    """Wrappers a condition is read through (`unlikely()`), from the catalogue."""
+
+    def pin_arm(self, guard: str | None, guard_else: bool) -> bool | None:
+        """Whether a release under `guard` (in its else-branch with `guard_else`) is on the side
+        for pinned pages (True), for other pages (False), or cannot be told (None): the condition,
+        after its negations, must be one test of one polarity name."""
+        if not guard:
+            return None
+        f = parse_condition(guard, self.transparent)
+        neg = guard_else
+        while f[0] == "not":
+            neg, f = not neg, f[1]
+        if f[0] != "atom" or re.search(r"==|!=|<|>", f[1].replace("->", "")):
+            return None
+        pol = dict(self.polarity)
+        seen = {pol[w] for w in IDENT.findall(f[1]) if w in pol}
+        return None if len(seen) != 1 else seen.pop() != neg
 
     def tests_pin_choice(self, guard: str | None) -> bool:
         """Whether a condition tests how the pages were taken: a catalogue pin flag or predicate
@@ -227,7 +249,12 @@ class Search:
         g = (c.guard, c.guard_else) if c.guard else st.guard
         kind = rel.kind
         if kind is not RefKind.NONE and self.ctx.tests_pin_choice(c.guard):
-            kind = RefKind.NONE  # one arm of a conditional pair
+            # One arm of a conditional pair: the arm for this site's kind of pages keeps its kind
+            # (a wrong kind there is a mismatch); the other arm, or an arm that cannot be told,
+            # releases other pages.
+            arm = self.ctx.pin_arm(c.guard, c.guard_else)
+            if arm is None or self.ctx.ref is None or arm != (self.ctx.ref is RefKind.PIN):
+                kind = RefKind.NONE
         self.found[key] = Release(st.path, c.span.line, c.span.column, st.func, c.name, kind, len(c.name),
                                   g[0] if g else None, g[1] if g else False, st.hops)
         if st.via_field:

@@ -338,3 +338,60 @@ def test_a_helper_of_a_catalogue_api_is_its_implementation(
     assert (site.line, site.status.value, site.implementation) == (5, "no-closure-found", implementation)
     assert [(f.rule, f.severity.value) for f in site.findings if f.rule == "gup-no-release"] == \
         [("gup-no-release", severity)]
+
+
+# fuse (fs/fuse/file.c, 6.12): the struct records whether its pages are pinned
+# (`ap->args.is_pinned = iov_iter_extract_will_pin(ii)`); the release tests that record. The arm for
+# pinned pages must unpin: a put_page() there is a mismatch, whatever the record is called; a
+# put_page() on the other arm drops other pages (page-cache folios).
+RECORD = """
+#include <linux/mm.h>
+static void drv_release_pages(struct drv_args_pages *ap)
+{
+	unsigned int i;
+
+	for (i = 0; i < ap->num_pages; i++) {
+		if (ARM)
+			THEN;
+		else
+			ELSE;
+	}
+}
+
+static int drv_get_user_pages(struct drv_args_pages *ap, struct iov_iter *ii, size_t max)
+{
+	ssize_t ret = iov_iter_extract_pages(ii, &ap->pages, max, 16, 0, &ap->off);
+
+	if (ret < 0)
+		return ret;
+	ap->RECORDNAME = iov_iter_extract_will_pin(ii);
+	ap->num_pages = DIV_ROUND_UP(ret, PAGE_SIZE);
+	return 0;
+}
+
+int drv_direct_io(struct drv_args_pages *ap, struct iov_iter *ii)
+{
+	int err = drv_get_user_pages(ap, ii, 65536);
+
+	if (!err)
+		drv_send(ap);
+	drv_release_pages(ap);
+	return err;
+}
+"""
+UNPIN, PUT, FOLIO_PUT = "unpin_user_page(ap->pages[i])", "put_page(ap->pages[i])", "folio_put(page_folio(ap->pages[i]))"
+
+
+@pytest.mark.parametrize("record", ["is_pinned", "mode"])
+@pytest.mark.parametrize("arm, then, otherwise, status", [
+    ("ap->RECORDNAME", UNPIN, PUT, "converted"),
+    ("ap->RECORDNAME", FOLIO_PUT, PUT, "mismatch"),
+    ("!ap->RECORDNAME", PUT, UNPIN, "converted"),
+    ("!ap->RECORDNAME", UNPIN, PUT, "mismatch"),
+])
+def test_the_arm_of_a_recorded_pin_choice_decides_the_kind(
+        tmp_path: Path, record: str, arm: str, then: str, otherwise: str, status: str) -> None:
+    src = RECORD.replace("ARM", arm).replace("THEN", then).replace("ELSE", otherwise).replace("RECORDNAME", record)
+    tree = make_tree(tmp_path, {"drivers/drv/file.c": src})
+    site, = audit_tree(tree, workers=1).sites
+    assert (site.line, site.status.value) == (17, status)
