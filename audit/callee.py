@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from audit.analyze import Analyzer
 
 READ, RELEASE, OTHER = "read", "release", "other"
+ERROR_RELEASE = "error-release"
+"""The callee releases the pages only on exits that return an errno, and keeps them on an exit
+that returns 0: its caller must not release them again once it has seen the error."""
 DEPTH = 3
 """How many calls deep a summary follows the pages."""
 
@@ -62,6 +65,9 @@ class CalleeEffects:
         defs = self._definitions(c.name, path, func)
         if not defs:
             return None
+        if held and len(defs) == 1 and held[0] < len(defs[0][1].params) and defs[0][1].params[held[0]] \
+                and self.error_release(defs[0][0], defs[0][1].name, defs[0][1].params[held[0]]):
+            return ERROR_RELEASE
         out = READ
         for dpath, fi in defs:
             for i in held or holder:
@@ -74,6 +80,20 @@ class CalleeEffects:
                 if got == RELEASE:
                     out = RELEASE
         return out
+
+    def error_release(self, dpath: str, fname: str, param: str) -> bool:
+        """Whether `fname` releases its parameter `param` only on its errno exits (see ERROR_RELEASE)."""
+        key = (dpath, fname, Root("local", param), "error-release")
+        got = self._memo.get(key)
+        if got is None:
+            an = self.an
+            fl = an.look.flow(dpath, fname, frozenset(an.cat.release))
+            ok = False
+            if fl is not None:
+                names, _ = an.aliases(dpath, fname, Root("local", param))
+                ok = error_only_releases(fl, an.holds_fn(dpath, fname, Root("local", param), names), an.cat.release)
+            got = self._memo[key] = ERROR_RELEASE if ok else OTHER
+        return got == ERROR_RELEASE
 
     def _definitions(self, name: str, path: str, func: str) -> list:  # type: ignore[type-arg]
         return self.an.look.definitions(name, path, None, namespace(func))
@@ -168,6 +188,56 @@ class CalleeEffects:
                     if got == RELEASE:
                         out = RELEASE
         return out
+
+
+_ERRNO_RET = re.compile(r"^(?:-E[A-Z0-9]+|ERR_PTR\(-E[A-Z0-9]+\))$")
+
+
+def _errno_names(nodes) -> set[str]:  # type: ignore[no-untyped-def]
+    """Variables every assignment of which (in the function) is an errno constant."""
+    seen: dict[str, bool] = {}
+    for n in nodes:
+        for lhs, rhs in n.assigns:
+            name = lhs.strip()
+            if _WORD.fullmatch(name):
+                seen[name] = seen.get(name, True) and bool(_ERRNO_RET.match(rhs.replace(" ", "")))
+    return {k for k, v in seen.items() if v}
+
+
+def _errno_exit(text: str, errnos: set[str]) -> bool:
+    t = text.replace(" ", "")
+    return bool(_ERRNO_RET.match(t)) or t in errnos
+
+
+def _reach(nodes, start: list[int], avoid: set[int]) -> set[int]:  # type: ignore[no-untyped-def]
+    seen: set[int] = set()
+    todo = [i for i in start if i not in avoid]
+    while todo:
+        i = todo.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        todo.extend(s for s in nodes[i].succ if s not in avoid and s not in seen)
+    return seen
+
+
+def error_only_releases(flow, holds, release: dict) -> bool:  # type: ignore[no-untyped-def,type-arg]
+    """Whether the function of `flow` releases the pages `holds` recognises only on the way to
+    exits that return an errno (`return -EIO;`, a variable only ever set to one), and has an exit
+    returning 0 that no release precedes."""
+    nodes = flow.nodes
+    rel = {i for i, n in enumerate(nodes)
+           if any(c.name in release and release[c.name].arg < len(c.args) and holds(c.args[release[c.name].arg])
+                  for c in n.calls)}
+    if not rel:
+        return False
+    errnos = _errno_names(nodes)
+    exits = [i for i, n in enumerate(nodes) if n.kind == "return"]
+    after = _reach(nodes, [s for i in rel for s in nodes[i].succ], set())
+    if any(i in after and not _errno_exit(nodes[i].text, errnos) for i in exits):
+        return False
+    clean = _reach(nodes, [0], rel)
+    return any(i in clean and nodes[i].text.strip() == "0" for i in exits)
 
 
 def _drop_calls(text: str, names: frozenset[str]) -> str:

@@ -110,6 +110,8 @@ class _State:
     guessed: bool = False
     """After a release, the path took a branch the walk could not decide (`if (rv > 0)` on a
     value it does not know): a second release behind it is only a note."""
+    err_released: tuple[tuple[int, str, str], ...] = ()
+    """(line, callee, result variable) of calls to callees that release the pages when they fail."""
 
 
 class Walker:
@@ -287,7 +289,8 @@ class Walker:
         if not keep:
             return None
         shared = self._shared
-        facts = st.facts.assume(f, truth, lambda a: a not in shared or (
+        errs = {e[2] for e in st.err_released}
+        facts = st.facts.assume(f, truth, lambda a: (a not in shared and not set(_WORD.findall(a)) & errs) or (
             st.armed and self._r_atom(a, FULL, st.rnames) is not None))
         if facts is None:
             return None
@@ -327,6 +330,7 @@ class Walker:
         jump = st.jump
         freed_col = st.freed_col
         count_kept = st.count_kept
+        err_released = st.err_released
         for c in node.calls:
             out_args = {a.strip()[1:].strip() for a in c.args if a.strip().startswith("&")}
             if out_args & self._known_names:
@@ -340,6 +344,13 @@ class Walker:
                 rnames = frozenset({self.acq.result}) if self.acq.result else frozenset()
                 continue
             if not armed:
+                continue
+            eff = self.effect(c) if self.effect is not None and c.name not in self.cat.release else None
+            if eff == "error-release":
+                # Released by the callee when it fails, kept (handed on) when it succeeds.
+                if c.lhs and _WORD.fullmatch(c.lhs.strip()):
+                    err_released = err_released + ((c.line, c.name, c.lhs.strip()),)
+                handed = True
                 continue
             got = self._release_of(c, stored)
             if got is not None:
@@ -356,6 +367,12 @@ class Walker:
                                      f"{self.acq.name}() pages already released by {api}() at line {line} are "
                                      f"released again by {c.name}() on this path", st,
                                      "low" if st.guessed else "medium")
+                for line, callee, res in err_released:
+                    if direct and outcomes & HELD and _nonzero(facts, res):
+                        self._defect("gup-double-release", c.line, c.column,
+                                     f"{callee}() already released the {self.acq.name}() pages when it failed "
+                                     f"(line {line}); {c.name}() releases them again after testing `{res}`", st,
+                                     "low" if st.guessed else "medium")
                 releases = releases + ((c.line, c.column, c.name, arg),)
                 continue
             if c.name in self.cat.array_freers and any(self.holds(a) for a in c.args):
@@ -364,7 +381,6 @@ class Walker:
                     if not st.jump:
                         jump = c.line  # the array goes before any exit: that is where the pages are lost
                 continue
-            eff = self.effect(c) if self.effect is not None else None
             if eff == "release":
                 # A callee that releases what it is handed (or the struct holding them).
                 releases = releases + ((c.line, c.column, c.name, ""),)
@@ -407,12 +423,13 @@ class Walker:
                 # (`put_page(kmapped); kmapped = page;`). Releases through other names stand.
                 releases = tuple(r for r in releases if name not in _WORD.findall(r[3]))
             facts = facts.forget({name})
+            err_released = tuple(e for e in err_released if e[2] != name or e[1] in _WORD.findall(rhs))
             if negative and _WORD.fullmatch(name):
                 facts = errno_facts(facts, name)
             elif name in self._zeroed and rhs.strip() == "0":
                 facts = zero_facts(facts, name)
         return _State(st.node, armed, outcomes, facts, rnames, st.in_loops, releases, handed, freed, st.steps, jump,
-                      stored, recounted, count_kept, freed_col, st.bypassed, st.guessed)
+                      stored, recounted, count_kept, freed_col, st.bypassed, st.guessed, err_released)
 
     def _negative(self, rhs: str, outcomes: frozenset[str], rnames: frozenset[str]) -> bool:
         """Whether an assigned value is certainly a negative errno on this path: `-EFAULT`, the
@@ -558,7 +575,7 @@ class Walker:
                 continue
             if node.kind == "cond" and node.text != "#if":
                 f = parse(node.text, self.transparent)
-                plain = self._plain(st.node, f, st)
+                plain = self._plain(st.node, f, st) and not _tests_any(f, st.err_released)
                 sides = [(truth, succ, (st.outcomes, st.facts) if plain else self.branch(f, st, truth))
                          for truth, succ in ((True, node.succ[0]), (False, node.succ[1]))]
                 both = all(got is not None for _, _, got in sides)
@@ -612,6 +629,19 @@ def _backward(nodes: tuple[FlowNode, ...], start: list[int], skip_back_edges: bo
 
 def _norm_path(expr: str) -> str:
     return "".join(expr.split()).lstrip("&*")
+
+
+def _tests_any(f: Formula, err_released: tuple[tuple[int, str, str], ...]) -> bool:
+    """Whether a condition tests the result of a call that releases the pages when it fails."""
+    names = {e[2] for e in err_released}
+    return bool(names) and any(set(_WORD.findall(a)) & names for a in atoms(f))
+
+
+def _nonzero(facts: Facts, name: str) -> bool:
+    """Whether the path's facts say `name` is not 0 (`if (ret)`, `if (ret < 0)`, `if (ret != 0)`)."""
+    known = facts.as_dict()
+    return known.get(name) is True or known.get(f"{name}<0") is True or known.get(f"{name}!=0") is True \
+        or known.get(f"{name}==0") is False
 
 
 def _with(st: _State, **kw) -> _State:  # type: ignore[no-untyped-def]
