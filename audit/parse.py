@@ -1,5 +1,9 @@
 """The one place that knows tree-sitter-c: bytes -> Tree, attribute masking, coordinates.
 
+It also names tree-sitter's `Node` and `Tree` types for the rest of the parsing layer (queries,
+facts, flow graphs, source files) and for the syntax-level COW profiler and `fix` rewrite, so that
+no other module imports tree_sitter.
+
 Kernel attribute macros are blanked with equal-length spaces before parsing (domain.md §9.4), so
 byte offsets, lines and columns of the masked text are those of the file. Coordinates are turned
 into 1-based lines and 1-based *character* columns here and nowhere else.
@@ -14,11 +18,17 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cache
 
+import tree_sitter
 import tree_sitter_c
-from tree_sitter import Language, Parser, Point, Range, Tree
+from tree_sitter import Language, Parser, Point, Range
 
 from audit.model import Span
 from audit.resources import rules_dir
+
+Node = tree_sitter.Node
+"""A syntax node: the modules above the parser name the type through audit.parse."""
+Tree = tree_sitter.Tree
+"""A parsed file."""
 
 
 @cache
