@@ -21,7 +21,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audit.model import CowProfile
@@ -30,6 +29,7 @@ from audit.resources import rules_dir
 if TYPE_CHECKING:
     from audit.analyze import Index
     from audit.model import Site
+    from audit.source import Source
 
 NO_POLICY = frozenset({"core-mm", "unknown"})
 """Classes that are never reported in `reached_from` (no user behind them)."""
@@ -194,11 +194,10 @@ def load_entries() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...
     return funcs, {k: tuple(v) for k, v in raw.get("present", {}).items()}
 
 
-def present_classes(root: Path | Any) -> frozenset[str]:
-    """The entry classes whose code exists in the tree (no io_uring in 2.6.32); a folder or a Source."""
+def present_classes(src: Source) -> frozenset[str]:
+    """The entry classes whose code exists in the tree `src` reads (no io_uring in 2.6.32)."""
     _, present = load_entries()
-    exists = (lambda p: (root / p).exists()) if isinstance(root, Path) else root.exists
-    return frozenset(k for k, paths in present.items() if any(exists(p) for p in paths))
+    return frozenset(k for k, paths in present.items() if any(src.exists(p) for p in paths))
 
 
 def _walk(ix: Index, file: str, function: str, own: str,

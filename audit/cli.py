@@ -27,6 +27,7 @@ from audit.engine import InputError, _lap, audit_tree, find_root
 from audit.model import Report
 from audit.report.interface import Context
 from audit.rules import RuleError
+from audit.source import FsSource, Source
 from audit.version import tree_version
 
 
@@ -101,13 +102,12 @@ def _jobs(text: str) -> int:
     return n
 
 
-def _source_reader(root: Path):  # type: ignore[no-untyped-def]
+def _source_reader(src: Source) -> Callable[[str], list[str]]:
+    """Tree-relative path -> the file's lines, for the reporters' snippets (empty when unreadable)."""
     @lru_cache(maxsize=256)
     def read(rel: str) -> list[str]:
-        try:
-            return (root / rel).read_bytes().decode("utf-8", "replace").splitlines()
-        except OSError:
-            return []
+        data = src.read(rel)
+        return [] if data is None else data.decode("utf-8", "replace").splitlines()
 
     return read
 
@@ -171,11 +171,12 @@ def cmd_scan(argv: Sequence[str], stdout: TextIO) -> int:
     select, ignore = _ids(args.select), _ids(args.ignore)
     root, scope = find_root(Path(args.path))
     shown = args.path if not scope else str(root)
-    version = tree_version(root)
+    src = FsSource(str(root), shown)
+    version = tree_version(src)
     cat = catalogue.load(version)
     baseline = _baseline(args.baseline, cat) if args.baseline else None
     change = review.changed(root, args.diff) if args.diff else None
-    report = _with_progress(lambda: audit_tree(root, shown_root=shown, workers=args.jobs,
+    report = _with_progress(lambda: audit_tree(src, shown_root=shown, workers=args.jobs,
                                                use_cache=not args.no_cache), args.path)
     report = triage.scoped(report, scope)
     report = triage.apply(report, triage.Filters(
@@ -185,7 +186,7 @@ def cmd_scan(argv: Sequence[str], stdout: TextIO) -> int:
     fmt = Format(args.format) if args.format else (Format.PRETTY if (stdout.isatty() and not to_file) else Format.CONCISE)
     tty = not to_file and stdout.isatty()
     color = fmt is Format.PRETTY and "NO_COLOR" not in os.environ and (tty or bool(os.environ.get("FORCE_COLOR")))
-    ctx = Context(cat, rules.rule_by_id(), version, _source_reader(root), color, _opener(shown))
+    ctx = Context(cat, rules.rule_by_id(), version, _source_reader(src), color, _opener(shown))
     buf = io.StringIO()
     if fmt is Format.PRETTY:
         from audit.report.pretty import PrettyReporter

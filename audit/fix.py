@@ -100,11 +100,9 @@ def _split_dir(args: argparse.Namespace, src: Source) -> Path:
     return d
 
 
-def make_plan(src: Source | Path, select: set[str] | None = None, workers: int | None = None,
+def make_plan(src: Source, select: set[str] | None = None, workers: int | None = None,
               report: Report | None = None, scope: str = "") -> tuple[Plan, TreeContext]:
     """Audit the tree (unless `report` is given) and plan the conversion of its sites under `scope`."""
-    if isinstance(src, Path):
-        src = FsSource(str(src))
     version = tree_version(src)
     if report is None:
         report = audit_tree(src, workers=workers)
@@ -142,8 +140,7 @@ def cmd_fix(argv: list[str], out: TextIO, err: TextIO | None = None) -> int:
     src = _source(args)
     split = _split_dir(args, src) if args.split else None
     scope = "" if args.git else find_root(Path(args.path))[1]
-    tree: Source | Path = Path(src.root) if isinstance(src, FsSource) else src
-    report = audit_tree(tree, shown_root=src.label, workers=args.jobs, use_cache=not args.no_cache)
+    report = audit_tree(src, shown_root=src.label, workers=args.jobs, use_cache=not args.no_cache)
     plan, ctx = make_plan(src, select, args.jobs, report, scope)
     for s, why in plan.declined:
         err.write(f"declined {s.file}:{s.line} {s.api}(): {why}\n")

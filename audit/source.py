@@ -88,6 +88,9 @@ class Source(Protocol):
         """The file as the parsing layer models it, read once and kept; OSError (FileNotFoundError
         when absent) when it cannot be read."""
 
+    def problem(self) -> str | None:
+        """Why the tree cannot be read at all (a folder that is missing), None when it can."""
+
     def exists(self, rel: str) -> bool:
         """Whether a file or folder exists."""
 
@@ -125,6 +128,13 @@ class FsSource(_FileCache):
 
     def read_or_raise(self, rel: str) -> bytes:
         return read_regular(os.path.join(self.root, rel))
+
+    def problem(self) -> str | None:
+        if not os.path.exists(self.root):
+            return "no such file or directory"
+        if not os.path.isdir(self.root):
+            return "not a directory"
+        return None
 
     def exists(self, rel: str) -> bool:
         return os.path.exists(os.path.join(self.root, rel))
@@ -246,6 +256,9 @@ class GitSource(_FileCache):
         data = self._batch.stdout.read(size)
         self._batch.stdout.read(1)  # the newline after the object
         return data
+
+    def problem(self) -> str | None:
+        return None  # a missing repository or revision fails in the constructor (SourceError)
 
     def exists(self, rel: str) -> bool:
         rel = rel.rstrip("/")

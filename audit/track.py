@@ -38,6 +38,7 @@ from rich.text import Text
 from audit import catalogue, trackchart
 from audit.engine import audit_tree
 from audit.model import Report, Site, Status
+from audit.source import FsSource, Source
 from audit.version import parse_version, tree_version
 
 SCHEMA = "gup-audit-track/1"
@@ -108,7 +109,7 @@ class _Keyed:
         return (self.file, self.function or "", self.family, self.ordinal)
 
 
-def families(roots: Sequence[Any]) -> dict[str, str]:
+def families(roots: Sequence[Source]) -> dict[str, str]:
     """Pin API name -> the GET API it converts (from the catalogue of every tree's version)."""
     out: dict[str, str] = {}
     versions = {tree_version(r) for r in roots}
@@ -163,7 +164,7 @@ def changes(old: Report, new: Report, family_of: dict[str, str]) -> dict[str, An
     }
 
 
-def track_dict(reports: Sequence[Report], roots: Sequence[Any]) -> dict[str, Any]:
+def track_dict(reports: Sequence[Report], roots: Sequence[Source]) -> dict[str, Any]:
     """The `gup-audit-track/1` document for reports of trees given oldest first."""
     family_of = families(roots)
     return {
@@ -308,7 +309,7 @@ def cmd_track(argv: list[str], out: TextIO) -> int:
     args = _parser().parse_args(list(argv))
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    roots: list[Any]
+    roots: list[Source]
     if args.git:
         from audit.source import GitSource, SourceError
 
@@ -317,7 +318,7 @@ def cmd_track(argv: list[str], out: TextIO) -> int:
         except SourceError as e:
             raise UsageError(str(e)) from None
     else:
-        roots = [Path(p) for p in args.paths]
+        roots = [FsSource(p, label=p) for p in args.paths]
     reports = [audit_tree(root, shown_root=p, workers=args.jobs, use_cache=not args.no_cache)
                for root, p in zip(roots, args.paths)]
     order = oldest_first(reports)

@@ -101,7 +101,7 @@ def test_a_hostile_tree_is_audited_and_left_untouched(prefilter: str, tmp_path: 
     if prefilter == "python":
         monkeypatch.setattr(walk.shutil, "which", lambda exe: None)
     before = snapshot(root)
-    report = audit_tree(root)
+    report = audit_tree(FsSource(str(root)))
     assert snapshot(root) == before
     assert sorted((s.file, s.line, s.status.value) for s in report.sites) == [
         ("drivers/misc/acme.c", calls["drivers/misc/acme.c"], "raw-closure"),
@@ -132,7 +132,7 @@ def test_a_big_file_is_cut_around_its_calls_and_a_call_outside_functions_is_name
     knr = DRIVER.replace("acme_pin", "knr_pin").replace(")\n{", ") {")  # `{` not at column 0
     text = stray + PAD + DRIVER + PAD + knr
     root = make_tree(tmp_path / "t", {"drivers/misc/regs.c": text})
-    report = audit_tree(root)
+    report = audit_tree(FsSource(str(root)))
     lines = [i for i, t in enumerate(text.splitlines(), 1) if "n = get_user_pages_fast(uaddr" in t]
     assert [(s.file, s.line, s.function, s.status.value) for s in report.sites] == [
         ("drivers/misc/regs.c", lines[0], "acme_pin", "raw-closure"),
@@ -162,7 +162,7 @@ def test_grep_candidates_that_only_name_an_api_are_not_hits(tmp_path: Path) -> N
         "drivers/misc/split.c": "static int s(unsigned long u, struct page **p)\n{\n\treturn get_user_pages_fast\n\t\t/* one page */ (u, 1, 0, p);\n}\n",
     }
     root = make_tree(tmp_path / "t", files)
-    report = audit_tree(root)
+    report = audit_tree(FsSource(str(root)))
     assert [(s.file, s.line, s.api) for s in report.sites] == [("drivers/misc/split.c", 3, "get_user_pages_fast")]
     # A mention with parentheses in a comment is a hit (as the line-based prefilter had it), but no site.
     assert report.tree.files_parsed == 2

@@ -11,7 +11,7 @@ import pytest
 
 from audit import cli
 from audit.engine import audit_tree
-from audit.source import GitSource
+from audit.source import FsSource, GitSource
 from conftest import make_tree
 
 RAW = """\
@@ -96,7 +96,7 @@ def test_track_over_git_revisions(repo: Path, capsys: pytest.CaptureFixture[str]
 def test_git_revision_audits_like_its_checkout(repo: Path, tmp_path: Path) -> None:
     from_git = audit_tree(GitSource(str(repo), "v1"), workers=1)
     checkout = make_tree(tmp_path / "co", {"drivers/misc/acme.c": RAW})
-    from_fs = audit_tree(checkout, workers=1)
+    from_fs = audit_tree(FsSource(str(checkout)), workers=1)
     key = lambda r: [(s.file, s.line, s.column, s.api, s.status, s.closure) for s in r.sites]  # noqa: E731
     assert key(from_git) == key(from_fs)
 
