@@ -150,7 +150,7 @@ def cmd_fix(argv: list[str], out: TextIO, err: TextIO | None = None) -> int:
         for c in plan.converted:
             out.write(f"{c.site.file}:{c.site.line}:{c.site.column}: {c.site.api}() can be converted to {c.new_api}()\n")
         return 1 if plan.converted else 0
-    sources = {rel: ctx.file(rel).data for rel in {e.file for e in plan.edits}}
+    sources = {rel: ctx.file(rel).src for rel in {e.file for e in plan.edits}}
     if split is None:
         out.write(unified_diff(sources, plan.edits))
         return 0

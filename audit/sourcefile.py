@@ -12,7 +12,7 @@ Nodes it returns are `audit.parse.Node`s: they stay inside the parsing layer and
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache, cached_property
 
@@ -60,17 +60,46 @@ def is_if0(src: bytes, node: Node) -> bool:
     return cond is not None and src[cond.start_byte : cond.end_byte].strip() == b"0"
 
 
-def function_name(fdef: Node) -> Node | None:
+def declarator_name(d: Node | None) -> Node | None:
+    """The identifier a (pointer, array, parenthesized, init) declarator declares."""
+    while d is not None and d.type not in ("identifier", "field_identifier"):
+        nxt = d.child_by_field_name("declarator")
+        if nxt is None:
+            nxt = next((c for c in d.named_children if c.type in ("identifier", "parenthesized_declarator",
+                                                                     "pointer_declarator", "array_declarator")), None)
+        d = nxt
+    return d
+
+
+def defined_name(fdef: Node) -> Node | None:
     """The identifier a function_definition defines (through pointer and other declarators)."""
-    decl = fdef.child_by_field_name("declarator")
-    while decl is not None and decl.type != "function_declarator":
-        decl = decl.child_by_field_name("declarator")
-    if decl is None:
-        return None
-    ident = decl.child_by_field_name("declarator")
-    while ident is not None and ident.type not in ("identifier", "field_identifier"):
-        ident = ident.child_by_field_name("declarator")
-    return ident
+    d = fdef.child_by_field_name("declarator")
+    while d is not None and d.type != "function_declarator":
+        d = d.child_by_field_name("declarator")
+    return declarator_name(d.child_by_field_name("declarator")) if d is not None else None
+
+
+def calls_under(node: Node, names: Collection[str] | None = None) -> Iterator[tuple[str, Node]]:
+    """(callee, call_expression) of every direct call under `node` (itself included) whose callee is
+    in `names` (any, when None), in document order."""
+    for caps in queries.matches("facts/calls", node):
+        t = caps["call.fn"][0].text
+        if t is not None and (names is None or t.decode() in names):
+            yield t.decode(), caps["call.expr"][0]
+
+
+def callees(node: Node) -> list[str]:
+    """The callee names of every direct call under `node` (itself included), in document order."""
+    return [name for name, _ in calls_under(node)]
+
+
+def identifiers_under(node: Node, name: str) -> Iterator[Node]:
+    """Every identifier `name` used as code under `node`, in document order."""
+    want = name.encode()
+    for caps in queries.matches("source/identifiers", node):
+        ident = caps["use.ident"][0]
+        if ident.text == want:
+            yield ident
 
 
 class SourceFile:
@@ -128,6 +157,27 @@ class SourceFile:
         """Source text of `node`."""
         return self.src[node.start_byte : node.end_byte].decode("utf-8", "replace")
 
+    def offset(self, line: int, column: int) -> int:
+        """Byte offset of 1-based `line` and character `column` (-1 past the file)."""
+        if line < 1 or line > len(self.lines.starts):
+            return -1
+        return self.lines.starts[line - 1] + len(self.lines.text(line)[: column - 1].encode("utf-8"))
+
+    def line_start(self, byte: int) -> int:
+        """Byte offset of the start of the line holding `byte`."""
+        return self.src.rfind(b"\n", 0, byte) + 1
+
+    def call_at(self, line: int, column: int, name: str) -> Node | None:
+        """The call_expression whose callee `name` starts at (line, column)."""
+        at = self.offset(line, column)
+        if at < 0 or self.src[at : at + len(name)] != name.encode():
+            return None
+        for caps in queries.matches("facts/calls", self.tree.root_node, at, at + len(name)):
+            ident = caps["call.fn"][0]
+            if ident.start_byte == at and ident.end_byte == at + len(name):
+                return caps["call.expr"][0]
+        return None
+
     # -- functions --------------------------------------------------------------------------------
 
     def definitions(self) -> Iterator[Node]:
@@ -136,13 +186,27 @@ class SourceFile:
             yield caps["func.def"][0]
 
     @cached_property
+    def _first_definitions(self) -> dict[str, Node]:
+        out: dict[str, Node] = {}
+        for fdef in self.definitions():
+            ident = defined_name(fdef)
+            name = ident.text.decode() if ident is not None and ident.text is not None else ""
+            if name and name not in out:
+                out[name] = fdef
+        return out
+
+    def definition(self, name: str) -> Node | None:
+        """The first function_definition of `name` anywhere in the file (dead code included)."""
+        return self._first_definitions.get(name)
+
+    @cached_property
     def functions(self) -> dict[str, list[Function]]:
         """Top-level function definitions by name, in file order, skipping `#if 0` regions."""
         out: dict[str, list[Function]] = {}
         for fdef in self.definitions():
             if not self._top_level(fdef):
                 continue
-            ident = function_name(fdef)
+            ident = defined_name(fdef)
             body = fdef.child_by_field_name("body")
             if ident is None or body is None:
                 continue
@@ -236,12 +300,3 @@ class SourceFile:
             if name in names:
                 yield name, caps["define.def"][0]
 
-
-def callees(node: Node) -> list[str]:
-    """The callee names of every direct call inside `node` (itself included), in document order."""
-    out = []
-    for caps in queries.matches("facts/calls", node):
-        t = caps["call.fn"][0].text
-        if t is not None:
-            out.append(t.decode())
-    return out

@@ -13,8 +13,6 @@ from __future__ import annotations
 import os
 import re
 
-from tree_sitter import Node
-
 from audit.fixes.context import Role, TreeContext, acquire_call
 from audit.fixes.ctext import (
     Decline,
@@ -32,6 +30,8 @@ from audit.fixes.ctext import (
 )
 from audit.classify import legitimate_get
 from audit.model import RefKind, Release, Site, Status
+from audit.parse import Node
+from audit.sourcefile import calls_under, identifiers_under
 
 
 def site_id(s: Site) -> tuple[str, int, int]:
@@ -94,8 +94,8 @@ class Policy(Role):
         flags = ac.flags
         body = ac.fdef.child_by_field_name("body")
         get_flag = self.cat.get_flag
-        for n in walk_nodes(body) if body is not None else ():
-            if n.type == "identifier" and node_text(n) == get_flag and not (flags.start_byte <= n.start_byte < flags.end_byte):
+        for n in identifiers_under(body, get_flag) if body is not None else ():
+            if not (flags.start_byte <= n.start_byte < flags.end_byte):
                 raise Decline(f"{get_flag} is set outside the call (line {n.start_point[0] + 1}): convert by hand")
         self._check_escape(s, ac.call, ac.fdef, ac.pages)
         why = self.measures_refcount(s, ac.fdef, ac.pages)
@@ -112,12 +112,7 @@ class Policy(Role):
         key = expr_key(node_text(pages)) if pages is not None else None
         if key is None or not self.fx.refcount_reads:
             return None
-        for n in walk_nodes(fdef):
-            if n.type != "call_expression":
-                continue
-            fn = node_text(n.child_by_field_name("function"))
-            if fn not in self.fx.refcount_reads:
-                continue
+        for fn, n in calls_under(fdef, self.fx.refcount_reads):
             a = call_args(n)
             if a and expr_key(node_text(a[0])) == key:
                 return (f"{s.function}() reads the pages' reference count ({fn}() at line {n.start_point[0] + 1}): "
@@ -179,7 +174,7 @@ class Policy(Role):
         folder = os.path.dirname(rel)
         rx = re.compile(rb"\b(" + b"|".join(re.escape(m.encode()) for m in self.fx.case3_markers) + rb")\b")
         for rel_n in self.ctx.listdir(folder):
-            m = rx.search(self.source(rel_n).data)
+            m = rx.search(self.source(rel_n).src)
             if m:
                 return f"{m.group(1).decode()} in {rel_n}"
         return None
@@ -243,19 +238,18 @@ class Policy(Role):
         """Whether `function` in `file` calls any dirtying API (its releases then already dirty)."""
         if function is None:
             return False
-        f = self.source(file).functions().get(function)
+        f = self.source(file).definition(function)
         if f is None:
             return False
-        return any(n.type == "call_expression" and node_text(n.child_by_field_name("function")) in self.cat.dirtying
-                   for n in walk_nodes(f))
+        return next(calls_under(f, self.cat.dirtying), None) is not None
 
     def function_unpins(self, file: str, function: str | None) -> bool:
         """Whether `function` in `file` (or the file, when unknown) calls a pin-aware or either-kind release."""
         src = self.source(file)
-        f = src.functions().get(function) if function else None
+        f = src.definition(function) if function else None
         scope = f if f is not None else src.tree.root_node
         names = {n for n, api in self.cat.release.items() if api.kind is not RefKind.GET}
-        return any(n.type == "call_expression" and node_text(n.child_by_field_name("function")) in names for n in walk_nodes(scope))
+        return next(calls_under(scope, names), None) is not None
 
     # -------------------------------------------------------------- helpers (releases elsewhere)
 
@@ -282,7 +276,7 @@ class Policy(Role):
     def _helper_problem(self, hfile: str, hname: str, sharing: list[Site]) -> str | None:
         """Uncached `helper_problem()`."""
         src = self.source(hfile)
-        fdef = src.functions().get(hname)
+        fdef = src.definition(hname)
         if fdef is None:
             return f"release helper {hname}() ({hfile}) does not parse: check by hand"
         params = [n for n, _ in function_params(fdef)]
@@ -376,10 +370,7 @@ class Policy(Role):
         """`alloc_page() at line N` when `fdef` stores an allocator's page (or extra reference) into `key`."""
         if key is None:
             return None
-        for n in walk_nodes(fdef):
-            if n.type != "call_expression":
-                continue
-            fn = node_text(n.child_by_field_name("function"))
+        for fn, n in calls_under(fdef, self.cat.allocators | self.cat.extra_refs):
             if fn in self.cat.allocators:
                 p = n.parent
                 while p is not None and p.type in ("cast_expression", "parenthesized_expression"):
@@ -413,7 +404,7 @@ class Policy(Role):
                                 + rb")\s*\(")
         field_ref = re.compile(rb"(?:->|\.)\s*" + name + rb"\b")
         for rel in files:
-            data = self.source(rel).data
+            data = self.source(rel).src
             for m in store.finditer(data):
                 line = data.count(b"\n", 0, m.start()) + 1
                 rhs = " ".join(m.group(2).decode("utf-8", "replace").split())
