@@ -19,6 +19,7 @@ from audit.parse import Node
 from audit.source import Source
 from audit.sourcefile import SourceFile
 from audit.version import Version, in_range
+from audit.walk import Prefilter
 
 
 class TreeContext:
@@ -55,7 +56,7 @@ class TreeContext:
         todo = sorted(n for n in names if n not in self._refs)
         if todo:
             regex = r"\b(" + "|".join(re.escape(n) for n in todo) + r")\b"
-            job = self.src.start_grep(regex, self.workers or 1)
+            job = self.src.start_grep(Prefilter(regex=regex), self.workers or 1)
             got = job.result()
             for n in todo:
                 self._refs[n] = set()
