@@ -285,6 +285,19 @@ def scan(src: Source, cat: catalogue.Catalogue, workers: int | None = None, use_
     return Scan(store, len(w.files), parsed, tuple(problems), prof, fp_box[0] if fp_box else "")
 
 
+def load_catalogues() -> None:
+    """Build every typed view of rules/catalogue/*.toml now, so that a malformed file stops the run
+    (CatalogueError) before any work starts; each view is cached, so this costs nothing later."""
+    from audit import classify, cow, parse
+
+    parse.mask_spec()
+    cow.catalogue()
+    classify.load_classes()
+    classify.load_entries()
+    classify.load_exposure()
+    classify.load_legitimate()
+
+
 def audit_tree(src: Source, shown_root: str | None = None, workers: int | None = None,
                use_cache: bool = False) -> Report:
     """Audit the tree `src` reads (a folder, a git revision) and return its Report, from the result
@@ -292,6 +305,7 @@ def audit_tree(src: Source, shown_root: str | None = None, workers: int | None =
     check_source(src)
     version = tree_version(src)
     cat = catalogue.load(version)
+    load_catalogues()
     shown = shown_root if shown_root is not None else src.label
     try:
         sc = scan(src, cat, workers, use_cache)

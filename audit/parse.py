@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import tomllib
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cache
@@ -22,8 +21,8 @@ import tree_sitter
 import tree_sitter_c
 from tree_sitter import Language, Parser, Point, Range
 
+from audit import tables
 from audit.model import Span
-from audit.resources import rules_dir
 
 Node = tree_sitter.Node
 """A syntax node: the modules above the parser name the type through audit.parse."""
@@ -56,16 +55,16 @@ class MaskSpec:
 @cache
 def mask_spec() -> MaskSpec:
     """Load `rules/catalogue/attributes.toml`."""
-    raw = tomllib.loads((rules_dir() / "catalogue" / "attributes.toml").read_text())
-    toks = sorted(raw.get("tokens", []), key=len, reverse=True)
-    calls = sorted(raw.get("with_args", []), key=len, reverse=True)
+    raw = tables.load("attributes")
+    toks = sorted(raw.strs("tokens"), key=len, reverse=True)
+    calls = sorted(raw.strs("with_args"), key=len, reverse=True)
     alts = []
     if calls:
         # One level of nested parentheses covers __attribute__((x)) and __aligned(sizeof(long)).
         alts.append(rb"\b(?:" + b"|".join(re.escape(c.encode()) for c in calls) + rb")\s*\((?:[^()]|\([^()]*\))*\)")
     if toks:
         alts.append(rb"\b(?:" + b"|".join(re.escape(t.encode()) for t in toks) + rb")\b")
-    return MaskSpec(re.compile(b"|".join(alts)), dict(raw.get("function_macros", {})))
+    return MaskSpec(re.compile(b"|".join(alts)), raw.str_map("function_macros"))
 
 
 def _blank(m: re.Match[bytes]) -> bytes:

@@ -22,7 +22,8 @@ import pytest
 
 from audit import cli, parse
 from audit.engine import audit_tree
-from audit.fix import cmd_fix, expr_key, path_matches, strip_expr
+from audit.cli import cmd_fix
+from audit.fix import expr_key, path_matches, strip_expr
 from audit.model import Report, Site, Status
 from audit.source import FsSource
 from conftest import REPO, make_tree

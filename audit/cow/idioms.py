@@ -7,12 +7,11 @@ Kernel knowledge is data: no idiom name appears in the profiler's code.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
-from audit.resources import rules_dir
+from audit import tables
+from audit.tables import Table
 
 MAPCOUNT = "mapcount"
 REFCOUNT = "refcount"
@@ -104,40 +103,43 @@ class CowCatalogue:
         return frozenset(out)
 
 
-def _strs(raw: dict[str, Any], key: str) -> tuple[str, ...]:
-    return tuple(str(x) for x in raw.get(key, []))
+def _pattern(t: Table, key: str) -> re.Pattern[str]:
+    try:
+        return re.compile(t.str(key))
+    except re.error as e:
+        raise t.error(key, f"not a regular expression: {e}") from None
 
 
 @cache
 def catalogue() -> CowCatalogue:
-    """Load `rules/catalogue/cow.toml` once per process."""
-    raw = tomllib.loads((rules_dir() / "catalogue" / "cow.toml").read_text())
-    reuse, fork, gup = raw["reuse"], raw["fork"], raw["gup"]
-    kinds = {
-        k: IdiomKind(frozenset(_strs(reuse[k], "predicates")), frozenset(_strs(reuse[k], "counters")))
-        for k in KINDS
-    }
+    """Load `rules/catalogue/cow.toml` once per process (CatalogueError, naming the key, when malformed)."""
+    raw = tables.load("cow")
+    reuse, fork, gup = raw.table("reuse"), raw.table("fork"), raw.table("gup")
+    kinds = {}
+    for k in KINDS:
+        kt = reuse.table(k)
+        kinds[k] = IdiomKind(frozenset(kt.strs("predicates")), frozenset(kt.strs("counters")))
     idioms = tuple(
-        GupIdiom(str(d.get("call") or d["identifier"]), "call" in d, str(d["note"])) for d in gup.get("idioms", [])
+        GupIdiom(d.str("call") if "call" in d else d.str("identifier"), "call" in d, d.str("note"))
+        for d in gup.tables("idioms")
     )
     return CowCatalogue(
-        files=_strs(raw, "files"),
-        assertions=re.compile(raw["assertions"]),
-        transparent=frozenset(_strs(raw, "transparent")),
-        reuse_label=re.compile(raw["reuse_label"]),
-        cleanup=re.compile(raw["cleanup"]),
-        reuse_functions={str(k): str(v) for k, v in reuse["functions"].items()},
-        main=_strs(reuse, "main"),
+        files=raw.strs("files"),
+        assertions=_pattern(raw, "assertions"),
+        transparent=frozenset(raw.strs("transparent")),
+        reuse_label=_pattern(raw, "reuse_label"),
+        cleanup=_pattern(raw, "cleanup"),
+        reuse_functions=reuse.str_map("functions", tables.REQUIRED),
+        main=reuse.strs("main"),
         kinds=kinds,
-        reuse_helper_files=_strs(reuse, "helper_files"),
-        fork_functions=_strs(fork, "functions"),
-        fork_checks=frozenset(_strs(fork, "checks")),
-        fork_wrappers=frozenset(_strs(fork, "wrappers")),
-        fork_helper_files=_strs(fork, "helper_files"),
-        fork_shares=_strs(fork, "shares"),
-        gup_files=_strs(gup, "files"),
-        gup_functions=_strs(gup, "functions"),
-        gup_anchors=_strs(gup, "anchors"),
+        reuse_helper_files=reuse.strs("helper_files"),
+        fork_functions=fork.strs("functions"),
+        fork_checks=frozenset(fork.strs("checks")),
+        fork_wrappers=frozenset(fork.strs("wrappers")),
+        fork_helper_files=fork.strs("helper_files"),
+        fork_shares=fork.strs("shares"),
+        gup_files=gup.strs("files"),
+        gup_functions=gup.strs("functions"),
+        gup_anchors=gup.strs("anchors"),
         gup_idioms=idioms,
     )
-
