@@ -11,18 +11,7 @@ from audit import cache
 from audit.engine import audit_tree
 from audit.source import FsSource
 from conftest import make_tree
-
-DRIVER = """\
-static int acme_get(unsigned long uaddr, struct page **pages, int n)
-{
-\tint i, got;
-
-\tgot = get_user_pages_fast(uaddr, n, FOLL_WRITE, pages);
-\tfor (i = 0; i < got; i++)
-\t\tput_page(pages[i]);
-\treturn 0;
-}
-"""
+from snippets import ACME_GET as DRIVER
 
 
 def _entries() -> list[Path]:

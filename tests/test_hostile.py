@@ -17,22 +17,8 @@ from audit.engine import audit_tree
 from audit.model import ParseProblem
 from audit.source import FsSource, NotRegularError, read_regular
 from conftest import make_tree
+from snippets import HOSTILE_DRIVER as DRIVER
 
-DRIVER = """// SPDX-License-Identifier: GPL-2.0
-#include <linux/mm.h>
-
-static int acme_pin(unsigned long uaddr, struct page **pages)
-{
-	int i, n;
-
-	n = get_user_pages_fast(uaddr, 4, 1, pages);
-	if (n <= 0)
-		return n;
-	for (i = 0; i < n; i++)
-		put_page(pages[i]);
-	return 0;
-}
-"""
 BROKEN = "static int broken(unsigned long u, struct page **p)\n{\n\tif (u {\n\t\treturn get_user_pages_fast(u, 1, 0, p);\n}\n}}}\n#endif\n"
 # 150,000 register definitions (about 6 MB) on each side of a function: a 12 MB generated file.
 PAD = "".join(f"#define ACME_REG_{i:07d}_MASK 0x{i:08x}UL\n" for i in range(150_000))

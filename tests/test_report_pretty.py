@@ -15,7 +15,7 @@ from audit.report.interface import Context
 from audit.report.pretty import PrettyReporter
 from audit.source import FsSource
 from conftest import REPO, make_tree
-from test_cli import DRIVER
+from snippets import DRIVER
 
 GOLDEN = REPO / "tests" / "golden" / "small_tree.txt"
 GOLDEN_VERBOSE = REPO / "tests" / "golden" / "small_tree_verbose.txt"

@@ -13,40 +13,10 @@ from audit import cli
 from audit.engine import audit_tree
 from audit.source import FsSource, GitSource
 from conftest import make_tree
+from snippets import ACME_GET as RAW
+from snippets import ACME_PINNED as CONVERTED
+from snippets import ACME_PIN_PUT_PAGE as REGRESSION
 
-RAW = """\
-static int acme_get(unsigned long uaddr, struct page **pages, int n)
-{
-\tint i, got;
-
-\tgot = get_user_pages_fast(uaddr, n, FOLL_WRITE, pages);
-\tfor (i = 0; i < got; i++)
-\t\tput_page(pages[i]);
-\treturn 0;
-}
-"""
-
-CONVERTED = """\
-static int acme_get(unsigned long uaddr, struct page **pages, int n)
-{
-\tint got;
-
-\tgot = pin_user_pages_fast(uaddr, n, FOLL_WRITE, pages);
-\tunpin_user_pages(pages, got);
-\treturn 0;
-}
-"""
-
-REGRESSION = """\
-
-static int acme_peek(unsigned long uaddr, struct page **pages)
-{
-\tint got = pin_user_pages_fast(uaddr, 1, 0, pages);
-
-\tput_page(pages[0]);
-\treturn got;
-}
-"""
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
