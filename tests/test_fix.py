@@ -553,3 +553,13 @@ def test_split_groups_merge_subsystems_that_edit_one_file() -> None:
     got = groups(plan)
     assert [[x.site.file for x in g] for g in got] == [["drivers/misc/a.c", "fs/b.c"], ["mm/c.c"]]
     assert subject(got[0]) == "drivers/misc, fs: convert get_user_pages_fast() to pin_user_pages_fast()"
+
+
+def test_a_release_helper_other_files_may_call_is_searched_for_with_the_tree_grep(tmp_path: Path) -> None:
+    """A non-static helper sends the planner to the tree's prefilter for its references (this
+    crashed with an AttributeError when the regex was passed to Source.start_grep bare)."""
+    tree = make_tree(tmp_path, {"drivers/misc/a.c": SHARED_A.replace("\ta_use(pages, got);\n", "")})
+    rc, diff, err = run_fix(tree)
+    assert (rc, err) == (0, "converted drivers/misc/a.c:15 get_user_pages_fast() -> pin_user_pages_fast(), "
+                            "1 release converted\n")
+    assert "+\t\tunpin_user_page(pages[i]);\n" in diff and "+\tgot = pin_user_pages_fast(uaddr, n, 0, pages);\n" in diff
