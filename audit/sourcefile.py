@@ -93,6 +93,13 @@ def callees(node: Node) -> list[str]:
     return [name for name, _ in calls_under(node)]
 
 
+def nodes(node: Node, query: str) -> list[tuple[str, Node]]:
+    """(capture, node) for every capture of `queries/<query>.scm` under `node` (itself included), in
+    the order of a walk: document order, an enclosing node before the nodes inside it."""
+    found = [(cap, n) for caps in queries.matches(query, node) for cap, ns in caps.items() for n in ns]
+    return sorted(found, key=lambda x: (x[1].start_byte, -x[1].end_byte))
+
+
 def identifiers_under(node: Node, name: str) -> Iterator[Node]:
     """Every identifier `name` used as code under `node`, in document order."""
     want = name.encode()

@@ -9,7 +9,6 @@ from a node or read its fields.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from audit.cexpr import balanced_parens
@@ -107,17 +106,7 @@ def indent_to(width: int) -> str:
     return "\t" * (width // TAB) + " " * (width % TAB)
 
 
-
 # ---------------------------------------------------------------------------------- nodes
-
-
-def walk_nodes(node: Node) -> Iterator[Node]:
-    """Every node of the subtree, in document order."""
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        yield n
-        stack.extend(reversed(n.children))
 
 
 def node_text(n: Node | None) -> str:

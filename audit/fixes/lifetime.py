@@ -16,12 +16,11 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from audit.fixes.context import Role, TreeContext
-from audit import queries
 from audit.fixes.ctext import call_args, function_name, node_text
 from audit.fixes.policy import Policy
 from audit.model import Site
 from audit.parse import Node
-from audit.sourcefile import calls_under
+from audit.sourcefile import calls_under, nodes
 
 
 @dataclass(frozen=True)
@@ -125,9 +124,7 @@ class Lifetime(Role):
                 if caller:
                     for callee, _ in calls_under(fdef):
                         g.callers.setdefault(callee, set()).add(caller)
-            # The first registration in document order (outer nodes before the ones inside them).
-            found = [n for caps in queries.matches("fix/teardowns", src.tree.root_node) for ns in caps.values() for n in ns]
-            for n in sorted(found, key=lambda n: (n.start_byte, -n.end_byte)):
+            for _, n in nodes(src.tree.root_node, "fix/teardowns"):  # the first registration wins
                 td = self._registration(n, rel)
                 if td is not None:
                     g.teardowns.setdefault(td.function, td)

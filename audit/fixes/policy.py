@@ -26,12 +26,11 @@ from audit.fixes.ctext import (
     is_call_expr,
     node_text,
     strip_expr,
-    walk_nodes,
 )
 from audit.classify import legitimate_get
 from audit.model import RefKind, Release, Site, Status
 from audit.parse import Node
-from audit.sourcefile import calls_under, identifiers_under
+from audit.sourcefile import calls_under, identifiers_under, nodes
 
 
 def site_id(s: Site) -> tuple[str, int, int]:
@@ -150,8 +149,8 @@ class Policy(Role):
                     if (src_call := self.source(r.file).call_at(r.line, r.column, r.api)) is not None]
         skip = [(call.start_byte, call.end_byte)] + [(c.start_byte, c.end_byte) for c in releases]
         seen: set[str] = set()
-        for n in walk_nodes(body):
-            if n.type not in ("identifier", "field_identifier") or node_text(n) != key:
+        for cap, n in nodes(body, "fix/names"):
+            if cap not in ("name.ident", "name.field") or node_text(n) != key:
                 continue
             if any(a <= n.start_byte < b for a, b in skip):
                 continue
@@ -196,25 +195,25 @@ class Policy(Role):
         declared = False
         pointer = False
         assigns: list[tuple[str, str]] = []
-        for n in walk_nodes(body):
-            if n.type == "init_declarator":
+        for cap, n in nodes(body, "fix/values"):
+            if cap == "value.init":
                 d = declarator_name(n.child_by_field_name("declarator"))
                 v = n.child_by_field_name("value")
                 if v is not None and v.type != "initializer_list":
                     assigns.append((node_text(d), node_text(v)))
-            elif n.type == "declaration":
+            elif cap == "value.decl":
                 for c in n.children_by_field_name("declarator"):
                     d = declarator_name(c)
                     if d is not None and node_text(d) == root:
                         declared = True
                         inner = c.child_by_field_name("declarator") if c.type == "init_declarator" else c
                         pointer = inner is not None and inner.type == "pointer_declarator"
-            elif n.type == "assignment_expression":
+            elif cap == "value.assign":
                 assigns.append((node_text(n.child_by_field_name("left")), node_text(n.child_by_field_name("right"))))
-            elif n.type == "return_statement":
+            elif cap == "value.return":
                 if any(node_text(c) == root for c in n.named_children if c.type == "identifier"):
                     return f"the return value (`{root}`)"
-            elif n.type == "call_expression":
+            elif cap == "value.call":
                 h = self.cat.handoffs.get(node_text(n.child_by_field_name("function")))
                 a = call_args(n)
                 if h is not None and h.src < len(a) and expr_root(node_text(a[h.src])) == root:
@@ -301,12 +300,12 @@ class Policy(Role):
                 continue
             # A local loaded from a field: `p = ctx->page;`
             src_field = None
-            for n in walk_nodes(fdef):
-                if n.type == "assignment_expression" and strip_expr(node_text(n.child_by_field_name("left"))) == root:
+            for cap, n in nodes(fdef, "fix/values"):
+                if cap == "value.assign" and strip_expr(node_text(n.child_by_field_name("left"))) == root:
                     rhs = strip_expr(node_text(n.child_by_field_name("right")))
                     if ("->" in rhs or "." in rhs) and not is_call_expr(rhs):
                         src_field = expr_key(rhs)
-                elif n.type == "init_declarator":
+                elif cap == "value.init":
                     d = declarator_name(n.child_by_field_name("declarator"))
                     v = n.child_by_field_name("value")
                     if d is not None and node_text(d) == root and v is not None:
@@ -335,10 +334,10 @@ class Policy(Role):
             src = self.source(rel)
             if not src.utf8:
                 return f"release helper {hname}() is referenced from {rel}, which is not UTF-8"
-            for n in walk_nodes(src.tree.root_node):
-                if n.type in ("preproc_arg", "preproc_def") and re.search(rf"\b{re.escape(hname)}\b", node_text(n)):
+            for cap, n in nodes(src.tree.root_node, "fix/names"):
+                if cap in ("name.macro", "name.macro_text") and re.search(rf"\b{re.escape(hname)}\b", node_text(n)):
                     return f"release helper {hname}() is used in a macro at {rel}:{n.start_point[0] + 1}"
-                if n.type != "identifier" or node_text(n) != hname:
+                if cap != "name.ident" or node_text(n) != hname:
                     continue
                 p = n.parent
                 if p is not None and p.type == "function_declarator" and p.child_by_field_name("declarator") == n:

@@ -28,11 +28,10 @@ from audit.fixes.ctext import (
     indent_to,
     node_text,
     visual_width,
-    walk_nodes,
 )
 from audit.model import Release, Site
 from audit.parse import Node
-from audit.sourcefile import SourceFile
+from audit.sourcefile import SourceFile, identifiers_under, nodes
 
 
 @dataclass(frozen=True)
@@ -235,8 +234,8 @@ class Rewriter(Role):
             if pname == c:
                 decl_text = ptext
         body = fdef.child_by_field_name("body")
-        for n in walk_nodes(body) if body is not None else ():
-            if n.type == "declaration":
+        for cap, n in nodes(body, "fix/values") if body is not None else ():
+            if cap == "value.decl":
                 for d in n.children_by_field_name("declarator"):
                     dn = declarator_name(d)
                     if dn is not None and node_text(dn) == c:
@@ -280,12 +279,11 @@ class Rewriter(Role):
         uses: list[Node] = []
         labels: dict[str, int] = {}
         gotos: list[tuple[str, int]] = []
-        for n in walk_nodes(body):
-            if n.type == "identifier" and node_text(n) == var:
-                uses.append(n)
-            elif n.type == "labeled_statement":
+        uses.extend(identifiers_under(body, var))
+        for cap, n in nodes(body, "fix/jumps"):
+            if cap == "jump.label":
                 labels[node_text(n.child_by_field_name("label"))] = n.start_byte
-            elif n.type == "goto_statement":
+            else:
                 gotos.append((node_text(n.child_by_field_name("label")), n.start_byte))
         def in_decl(n: Node) -> bool:
             """Whether identifier `n` is the name a declaration declares."""
