@@ -253,32 +253,32 @@ def _kind(t: Table, key: str, text: str) -> RefKind:
 def _by_version(entry: Table, key: str, version: Version | None) -> str:
     """The value of `key`, or of the first `<key>_by_version` entry whose range holds `version`."""
     for alt in entry.tables(f"{key}_by_version"):
-        if version is not None and in_range(version, alt.str("versions")):
+        if version is not None and in_range(version, alt.text("versions")):
             return str(alt.value(key))
-    return entry.str(key)
+    return entry.text(key)
 
 
 def _acquire(e: Table, version: Version | None) -> AcquireApi:
-    name = e.str("name")
+    name = e.text("name")
     if "forms" not in e:
         raise e.error("forms", "missing")
     forms = tuple(
-        Form(arity=f.int("arity"), pages=f.opt_int("pages"), write=f.opt_int("write"), flags=f.opt_int("flags"),
-             count=f.opt_int("count"), versions=f.opt_str("versions"))
+        Form(arity=f.integer("arity"), pages=f.opt_index("pages"), write=f.opt_index("write"), flags=f.opt_index("flags"),
+             count=f.opt_index("count"), versions=f.opt_text("versions"))
         for f in e.tables("forms")
     )
-    return AcquireApi(name, _kind(e, "ref", _by_version(e, "ref", version)), forms, e.opt_str("carrier"),
-                      e.opt_str("needs_flag"), e.opt_str("pin_counterpart"), e.str("family", ""))
+    return AcquireApi(name, _kind(e, "ref", _by_version(e, "ref", version)), forms, e.opt_text("carrier"),
+                      e.opt_text("needs_flag"), e.opt_text("pin_counterpart"), e.text("family", ""))
 
 
 def _release(e: Table, version: Version | None) -> ReleaseApi:
-    return ReleaseApi(e.str("name"), _kind(e, "kind", _by_version(e, "kind", version)), e.str("shape"),
-                      e.int("arg", 0), e.bool("dirty", False), e.opt_str("pin_counterpart"))
+    return ReleaseApi(e.text("name"), _kind(e, "kind", _by_version(e, "kind", version)), e.text("shape"),
+                      e.integer("arg", 0), e.flag("dirty", False), e.opt_text("pin_counterpart"))
 
 
 def _handoff(h: Table) -> Handoff:
-    return Handoff(h.str("name"), h.int("from"), h.int("to"), h.str("carrier"), h.opt_str("destructor"),
-                   h.opt_str("destructor_file"), h.int("destructor_arg", 0))
+    return Handoff(h.text("name"), h.integer("from"), h.integer("to"), h.text("carrier"), h.opt_text("destructor"),
+                   h.opt_text("destructor_file"), h.integer("destructor_arg", 0))
 
 
 @cache
@@ -291,7 +291,7 @@ def load(version: Version | None) -> Catalogue:
     rel = {r.name: r for r in (_release(e, version) for e in raw.tables("release"))}
 
     def names(key: str) -> tuple[str, ...]:
-        return raw.table(key, {}).strs("names")
+        return raw.table(key, {}).texts("names")
 
     return Catalogue(
         acquire=acq,
@@ -300,26 +300,26 @@ def load(version: Version | None) -> Catalogue:
         allocators=frozenset(names("allocators")),
         extra_refs=frozenset(names("extra_refs")),
         accessors=names("accessors"),
-        from_address=frozenset(raw.table("accessors", {}).strs("from_address")),
+        from_address=frozenset(raw.table("accessors", {}).texts("from_address")),
         array_allocators=names("array_allocators"),
         handoffs={h.name: h for h in map(_handoff, raw.tables("handoff"))},
-        pin_flags=raw.table("guards", {}).strs("pin_flags"),
-        pin_predicates=raw.table("guards", {}).strs("pin_predicates"),
-        unpinned_flags=frozenset(raw.table("guards", {}).strs("unpinned_flags")),
-        api_homes=s.strs("api_homes", ("mm/",)),
-        declared_in=s.strs("declared_in"),
-        extraction={e.str("name"): e.int("iter") for e in ext.tables("apis")},
-        kernel_iterators=frozenset(ext.strs("kernel_iterators")),
-        kernel_only_flags=frozenset(ext.strs("kernel_only_flags")),
-        kernel_iterator_fields=frozenset(ext.strs("kernel_iterator_fields")),
-        transparent_conditions=frozenset(cond.strs("transparent")),
-        error_tests=frozenset(cond.strs("error_tests")),
-        error_or_null_tests=frozenset(cond.strs("error_or_null_tests")),
-        carrier_members=frozenset(raw.table("carriers", {}).strs("members")),
-        page_members=frozenset(raw.table("carriers", {}).strs("page_members")),
+        pin_flags=raw.table("guards", {}).texts("pin_flags"),
+        pin_predicates=raw.table("guards", {}).texts("pin_predicates"),
+        unpinned_flags=frozenset(raw.table("guards", {}).texts("unpinned_flags")),
+        api_homes=s.texts("api_homes", ("mm/",)),
+        declared_in=s.texts("declared_in"),
+        extraction={e.text("name"): e.integer("iter") for e in ext.tables("apis")},
+        kernel_iterators=frozenset(ext.texts("kernel_iterators")),
+        kernel_only_flags=frozenset(ext.texts("kernel_only_flags")),
+        kernel_iterator_fields=frozenset(ext.texts("kernel_iterator_fields")),
+        transparent_conditions=frozenset(cond.texts("transparent")),
+        error_tests=frozenset(cond.texts("error_tests")),
+        error_or_null_tests=frozenset(cond.texts("error_or_null_tests")),
+        carrier_members=frozenset(raw.table("carriers", {}).texts("members")),
+        page_members=frozenset(raw.table("carriers", {}).texts("page_members")),
         array_freers=frozenset(names("array_freers")),
         readers=frozenset(names("readers")),
-        write_flag=s.str("write_flag", "FOLL_WRITE"),
-        pin_flag=s.str("pin_flag", "FOLL_PIN"),
-        get_flag=s.str("get_flag", "FOLL_GET"),
+        write_flag=s.text("write_flag", "FOLL_WRITE"),
+        pin_flag=s.text("pin_flag", "FOLL_PIN"),
+        get_flag=s.text("get_flag", "FOLL_GET"),
     )

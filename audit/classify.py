@@ -106,19 +106,19 @@ def load_classes() -> Classes:
     """Read `rules/catalogue/classes.toml` once."""
     raw = tables.load("classes")
     fb = raw.table("fallback", {})
-    fallback = ClassInfo(fb.str("id", "unknown"), fb.str("title", "no class matches"), str(fb.value("case", "—")))
+    fallback = ClassInfo(fb.text("id", "unknown"), fb.text("title", "no class matches"), str(fb.value("case", "—")))
     info = {fallback.id: fallback}
     paths: list[PathPattern] = []
     functions: list[FunctionPattern] = []
     classes = raw.table("classes", {})
     for cid in classes.keys():
         c = classes.table(cid)
-        info[cid] = ClassInfo(cid, c.str("title"), str(c.value("case")))
+        info[cid] = ClassInfo(cid, c.text("title"), str(c.value("case")))
         for p in c.tables("paths"):
-            prefix = p.str("prefix")
-            paths.append(PathPattern(cid, prefix, _compile(prefix), len(prefix.replace("*", "")), p.str("why", "")))
+            prefix = p.text("prefix")
+            paths.append(PathPattern(cid, prefix, _compile(prefix), len(prefix.replace("*", "")), p.text("why", "")))
         for f in c.tables("functions"):
-            functions.append(FunctionPattern(cid, f.str("name"), f.strs("within"), f.str("why", "")))
+            functions.append(FunctionPattern(cid, f.text("name"), f.texts("within"), f.text("why", "")))
     # Most specific first; a stable sort keeps file order among equals.
     paths.sort(key=lambda p: -p.weight)
     return Classes(info, tuple(paths), tuple(functions), fallback)
@@ -180,10 +180,10 @@ def load_entries() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...
     raw = tables.load("classes").table("entries", {})
     funcs: dict[str, tuple[str, ...]] = {}
     for e in raw.tables("functions"):
-        for n in e.strs("names", tables.REQUIRED):
-            funcs[n] = tuple(sorted(set(funcs.get(n, ())) | set(e.strs("classes", tables.REQUIRED))))
+        for n in e.texts("names", tables.REQUIRED):
+            funcs[n] = tuple(sorted(set(funcs.get(n, ())) | set(e.texts("classes", tables.REQUIRED))))
     present = raw.table("present", {})
-    return funcs, {k: present.strs(k) for k in present.keys()}
+    return funcs, {k: present.texts(k) for k in present.keys()}
 
 
 def present_classes(src: Source) -> frozenset[str]:
@@ -294,20 +294,20 @@ class ExposureTable:
 def load_exposure() -> ExposureTable:
     """Read `rules/catalogue/exposure.toml` once."""
     raw = tables.load("exposure")
-    races = raw.strs("races")
+    races = raw.texts("races")
     rows = []
     for r in raw.tables("rule"):
-        unknown = set(r.strs("races")) - set(races)
+        unknown = set(r.texts("races")) - set(races)
         if unknown:
             raise r.error("races", f"unknown race(s) {sorted(unknown)}")
         rows.append(ExposureRule(
-            races=r.strs("races", races),
-            status=r.strs("status"),
-            ref_kind=r.strs("ref_kind"),
-            write=r.strs("write"),
+            races=r.texts("races", races),
+            status=r.texts("status"),
+            ref_kind=r.texts("ref_kind"),
+            write=r.texts("write"),
             cow=tuple(sorted(r.table("cow", {}).items())),
-            exposed=r.bool("exposed"),
-            reason=r.str("reason"),
+            exposed=r.flag("exposed"),
+            reason=r.text("reason"),
         ))
     return ExposureTable(races, tuple(rows))
 
@@ -379,7 +379,7 @@ def path_matches(rel: str, pattern: str) -> bool:
 def load_legitimate() -> tuple[frozenset[str], tuple[str, ...]]:
     """`legit_classes` and `legit_paths` of apis.toml's [fix] table."""
     fx = tables.load("apis").table("fix", {})
-    return frozenset(fx.strs("legit_classes")), fx.strs("legit_paths")
+    return frozenset(fx.texts("legit_classes")), fx.texts("legit_paths")
 
 
 def legitimate_get(file: str, klass: str) -> str | None:

@@ -56,15 +56,15 @@ class MaskSpec:
 def mask_spec() -> MaskSpec:
     """Load `rules/catalogue/attributes.toml`."""
     raw = tables.load("attributes")
-    toks = sorted(raw.strs("tokens"), key=len, reverse=True)
-    calls = sorted(raw.strs("with_args"), key=len, reverse=True)
+    toks = sorted(raw.texts("tokens"), key=len, reverse=True)
+    calls = sorted(raw.texts("with_args"), key=len, reverse=True)
     alts = []
     if calls:
         # One level of nested parentheses covers __attribute__((x)) and __aligned(sizeof(long)).
         alts.append(rb"\b(?:" + b"|".join(re.escape(c.encode()) for c in calls) + rb")\s*\((?:[^()]|\([^()]*\))*\)")
     if toks:
         alts.append(rb"\b(?:" + b"|".join(re.escape(t.encode()) for t in toks) + rb")\b")
-    return MaskSpec(re.compile(b"|".join(alts)), raw.str_map("function_macros"))
+    return MaskSpec(re.compile(b"|".join(alts)), raw.text_map("function_macros"))
 
 
 def _blank(m: re.Match[bytes]) -> bytes:

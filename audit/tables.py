@@ -74,18 +74,18 @@ class Table:
             raise self.error(key, "not an array of tables")
         return [Table(self.file, x, f"{self.where(key)}[{i}]") for i, x in enumerate(v)]
 
-    def str(self, key: str, default: str | None = _MISSING) -> str:
+    def text(self, key: str, default: str | None = _MISSING) -> str:
         """The string at `key`."""
         v = self.value(key, default)
         if not isinstance(v, str):
             raise self.error(key, "not a string")
         return v
 
-    def opt_str(self, key: str) -> str | None:
+    def opt_text(self, key: str) -> str | None:
         """The string at `key`, None when missing."""
-        return None if key not in self.data else self.str(key)
+        return None if key not in self.data else self.text(key)
 
-    def int(self, key: str, default: int = _MISSING) -> int:
+    def integer(self, key: str, default: int = _MISSING) -> int:
         """The integer at `key` (a string of digits is taken too, as the loaders always have)."""
         v = self.value(key, default)
         if isinstance(v, bool) or not isinstance(v, (int, str)):
@@ -95,35 +95,35 @@ class Table:
         except ValueError:
             raise self.error(key, "not an integer") from None
 
-    def opt_int(self, key: str) -> int | None:
+    def opt_index(self, key: str) -> int | None:
         """The integer at `key`, None when missing or not an integer (an argument index that may be `"return"`)."""
         v = self.data.get(key)
         return v if isinstance(v, int) else None
 
-    def bool(self, key: str, default: bool = _MISSING) -> bool:
+    def flag(self, key: str, default: bool = _MISSING) -> bool:
         """The boolean at `key`."""
         v = self.value(key, default)
         if not isinstance(v, bool):
             raise self.error(key, "not a boolean")
         return v
 
-    def strs(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    def texts(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
         """The list of strings at `key` (`default` when missing)."""
         v = self.value(key, _MISSING if default is _MISSING else list(default))
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
             raise self.error(key, "not a list of strings")
         return tuple(v)
 
-    def str_map(self, key: str, default: dict[str, str] | None = None) -> dict[str, str]:
+    def text_map(self, key: str, default: dict[str, str] | None = None) -> dict[str, str]:
         """The table of strings at `key`, as a dict in file order (`default`, or empty, when missing;
         REQUIRED as the default makes the key mandatory)."""
         t = self.table(key, {} if default is None else default)
-        return {k: t.str(k) for k in t.keys()}
+        return {k: t.text(k) for k in t.keys()}
 
-    def int_map(self, key: str) -> dict[str, int]:
+    def integer_map(self, key: str) -> dict[str, int]:
         """The table of integers at `key`, as a dict in file order (empty when missing)."""
         t = self.table(key, {})
-        return {k: t.int(k) for k in t.keys()}
+        return {k: t.integer(k) for k in t.keys()}
 
     def items(self) -> Iterator[tuple[str, Any]]:
         """(key, raw value) pairs in file order."""

@@ -83,8 +83,8 @@ def test_fix_tables_are_checked_before_the_audit(rules: Path, tmp_path: Path,
 def test_table_accessors_name_their_key() -> None:
     t = tables.Table("rules/catalogue/x.toml", {"a": {"b": [{"c": 1}]}})
     row = t.table("a").tables("b")[0]
-    assert row.int("c") == 1 and row.str("d", "x") == "x"
+    assert row.integer("c") == 1 and row.text("d", "x") == "x"
     with pytest.raises(tables.CatalogueError, match=r"^rules/catalogue/x.toml: a.b\[0\].d: missing$"):
-        row.str("d")
+        row.text("d")
     with pytest.raises(tables.CatalogueError, match=r"^rules/catalogue/x.toml: a.b\[0\].c: not a string$"):
-        row.str("c")
+        row.text("c")

@@ -105,7 +105,7 @@ class CowCatalogue:
 
 def _pattern(t: Table, key: str) -> re.Pattern[str]:
     try:
-        return re.compile(t.str(key))
+        return re.compile(t.text(key))
     except re.error as e:
         raise t.error(key, f"not a regular expression: {e}") from None
 
@@ -118,28 +118,28 @@ def catalogue() -> CowCatalogue:
     kinds = {}
     for k in KINDS:
         kt = reuse.table(k)
-        kinds[k] = IdiomKind(frozenset(kt.strs("predicates")), frozenset(kt.strs("counters")))
+        kinds[k] = IdiomKind(frozenset(kt.texts("predicates")), frozenset(kt.texts("counters")))
     idioms = tuple(
-        GupIdiom(d.str("call") if "call" in d else d.str("identifier"), "call" in d, d.str("note"))
+        GupIdiom(d.text("call") if "call" in d else d.text("identifier"), "call" in d, d.text("note"))
         for d in gup.tables("idioms")
     )
     return CowCatalogue(
-        files=raw.strs("files"),
+        files=raw.texts("files"),
         assertions=_pattern(raw, "assertions"),
-        transparent=frozenset(raw.strs("transparent")),
+        transparent=frozenset(raw.texts("transparent")),
         reuse_label=_pattern(raw, "reuse_label"),
         cleanup=_pattern(raw, "cleanup"),
-        reuse_functions=reuse.str_map("functions", tables.REQUIRED),
-        main=reuse.strs("main"),
+        reuse_functions=reuse.text_map("functions", tables.REQUIRED),
+        main=reuse.texts("main"),
         kinds=kinds,
-        reuse_helper_files=reuse.strs("helper_files"),
-        fork_functions=fork.strs("functions"),
-        fork_checks=frozenset(fork.strs("checks")),
-        fork_wrappers=frozenset(fork.strs("wrappers")),
-        fork_helper_files=fork.strs("helper_files"),
-        fork_shares=fork.strs("shares"),
-        gup_files=gup.strs("files"),
-        gup_functions=gup.strs("functions"),
-        gup_anchors=gup.strs("anchors"),
+        reuse_helper_files=reuse.texts("helper_files"),
+        fork_functions=fork.texts("functions"),
+        fork_checks=frozenset(fork.texts("checks")),
+        fork_wrappers=frozenset(fork.texts("wrappers")),
+        fork_helper_files=fork.texts("helper_files"),
+        fork_shares=fork.texts("shares"),
+        gup_files=gup.texts("files"),
+        gup_functions=gup.texts("functions"),
+        gup_anchors=gup.texts("anchors"),
         gup_idioms=idioms,
     )

@@ -77,24 +77,24 @@ def fix_rules() -> FixRules:
     raw = tables.load("apis").table("fix", {})
     return FixRules(
         pin_api_since=_version(raw, "pin_api_since", "5.6"),
-        case3_markers=raw.strs("case3_markers"),
-        identity_uses=frozenset(raw.strs("identity_uses")),
-        fold_dirty=frozenset(raw.strs("fold_dirty")),
-        dirty_tests=raw.strs("dirty_tests"),
-        unsigned_types=frozenset(raw.strs("unsigned_types")),
-        max_line=raw.int("max_line", 80),
+        case3_markers=raw.texts("case3_markers"),
+        identity_uses=frozenset(raw.texts("identity_uses")),
+        fold_dirty=frozenset(raw.texts("fold_dirty")),
+        dirty_tests=raw.texts("dirty_tests"),
+        unsigned_types=frozenset(raw.texts("unsigned_types")),
+        max_line=raw.integer("max_line", 80),
         array_allocators=catalogue.load(None).array_allocators,
-        refcount_reads=frozenset(raw.strs("refcount_reads")),
-        longterm_flag=raw.str("longterm_flag", "FOLL_LONGTERM"),
-        teardown_fields=frozenset(raw.strs("teardown_fields")),
-        teardown_calls=raw.int_map("teardown_calls"),
-        teardown_depth=raw.int("teardown_depth", 4),
-        available=raw.str_map("available"),
-        decline_acquire=raw.str_map("decline_acquire"),
-        decline_release=raw.str_map("decline_release"),
+        refcount_reads=frozenset(raw.texts("refcount_reads")),
+        longterm_flag=raw.text("longterm_flag", "FOLL_LONGTERM"),
+        teardown_fields=frozenset(raw.texts("teardown_fields")),
+        teardown_calls=raw.integer_map("teardown_calls"),
+        teardown_depth=raw.integer("teardown_depth", 4),
+        available=raw.text_map("available"),
+        decline_acquire=raw.text_map("decline_acquire"),
+        decline_release=raw.text_map("decline_release"),
         release={
-            e.str("name"): ReleaseTemplate(e.str("name"), e.str("to"), e.opt_str("to_dirty"), e.opt_str("loop"),
-                                           e.opt_str("loop_dirty"))
+            e.text("name"): ReleaseTemplate(e.text("name"), e.text("to"), e.opt_text("to_dirty"), e.opt_text("loop"),
+                                           e.opt_text("loop_dirty"))
             for e in raw.tables("release")
         },
     )
