@@ -394,5 +394,5 @@ def test_the_arm_of_a_recorded_pin_choice_decides_the_kind(
         tmp_path: Path, record: str, arm: str, then: str, otherwise: str, status: str) -> None:
     src = RECORD.replace("ARM", arm).replace("THEN", then).replace("ELSE", otherwise).replace("RECORDNAME", record)
     tree = make_tree(tmp_path, {"drivers/drv/file.c": src})
-    site, = audit_tree(tree, workers=1).sites
+    site, = audit_tree(FsSource(str(tree)), workers=1).sites
     assert (site.line, site.status.value) == (17, status)
