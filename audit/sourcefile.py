@@ -211,16 +211,35 @@ class SourceFile:
         """Top-level function definitions by name, in file order, skipping `#if 0` regions."""
         out: dict[str, list[Function]] = {}
         for fdef in self.definitions():
-            if not self._top_level(fdef):
-                continue
-            ident = defined_name(fdef)
-            body = fdef.child_by_field_name("body")
-            if ident is None or body is None:
-                continue
-            name = self.src[ident.start_byte : ident.end_byte].decode()
-            fn = Function(name, self.path, self.lines.line_of(ident.start_byte), body.start_byte, body.end_byte, body, False)
-            out.setdefault(name, []).append(fn)
+            fn = self._function(fdef)
+            if fn is not None:
+                out.setdefault(fn.name, []).append(fn)
         return out
+
+    def _function(self, fdef: Node) -> Function | None:
+        """The Function a top-level, live function_definition defines, else None."""
+        if not self._top_level(fdef):
+            return None
+        ident = defined_name(fdef)
+        body = fdef.child_by_field_name("body")
+        if ident is None or body is None:
+            return None
+        name = self.src[ident.start_byte : ident.end_byte].decode()
+        return Function(name, self.path, self.lines.line_of(ident.start_byte), body.start_byte, body.end_byte, body, False)
+
+    def named(self, name: str) -> list[Function]:
+        """`functions[name]` (empty when none), found from the name's occurrences in the text: only
+        the definitions around them are matched, not the whole file (what a lookup by name costs)."""
+        if "functions" in self.__dict__:
+            return self.functions.get(name, [])
+        found: dict[int, Function | None] = {}
+        root = self.tree.root_node
+        for m in re.finditer(rb"\b" + re.escape(name.encode()) + rb"\b", self.src):
+            for caps in queries.matches("facts/functions", root, m.start(), m.end()):
+                fdef = caps["func.def"][0]
+                if fdef.start_byte not in found:
+                    found[fdef.start_byte] = self._function(fdef)
+        return sorted((f for f in found.values() if f is not None and f.name == name), key=lambda f: f.start)
 
     def _top_level(self, node: Node) -> bool:
         """Every ancestor is a scope that holds top-level definitions, and none is the `#if 0`
@@ -245,8 +264,9 @@ class SourceFile:
         out: list[Function] = []
         missing = set()
         for n in wanted:
-            if n in self.functions:
-                out.extend(self.functions[n])
+            defs = self.named(n)
+            if defs:
+                out.extend(defs)
             else:
                 missing.add(n)
         if missing:
