@@ -8,18 +8,15 @@ knows an API name.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
+from audit import tables
 from audit.model import RefKind
-from audit.resources import rules_dir
+from audit.tables import Table
 from audit.version import Version, in_range
 
 
-class CatalogueError(Exception):
-    """The catalogue file is malformed."""
 
 
 @dataclass(frozen=True)
@@ -244,93 +241,85 @@ class CallFinder:
         return bool(self._found(data, True))
 
 
-def _kind(text: str, where: str) -> RefKind:
+def _kind(t: Table, key: str, text: str) -> RefKind:
     if text == "either":
         return RefKind.NONE
     try:
         return RefKind(text)
     except ValueError:
-        raise CatalogueError(f"{where}: unknown reference kind {text!r}") from None
+        raise t.error(key, f"unknown reference kind {text!r}") from None
 
 
-def _by_version(entry: dict[str, Any], key: str, default: str, version: Version | None) -> str:
-    for alt in entry.get(f"{key}_by_version", []):
-        if version is not None and in_range(version, alt["versions"]):
-            return str(alt[key])
-    return default
+def _by_version(entry: Table, key: str, version: Version | None) -> str:
+    """The value of `key`, or of the first `<key>_by_version` entry whose range holds `version`."""
+    for alt in entry.tables(f"{key}_by_version"):
+        if version is not None and in_range(version, alt.text("versions")):
+            return str(alt.value(key))
+    return entry.text(key)
 
 
-def _idx(v: Any) -> int | None:
-    return v if isinstance(v, int) else None
+def _acquire(e: Table, version: Version | None) -> AcquireApi:
+    name = e.text("name")
+    if "forms" not in e:
+        raise e.error("forms", "missing")
+    forms = tuple(
+        Form(arity=f.integer("arity"), pages=f.opt_index("pages"), write=f.opt_index("write"), flags=f.opt_index("flags"),
+             count=f.opt_index("count"), versions=f.opt_text("versions"))
+        for f in e.tables("forms")
+    )
+    return AcquireApi(name, _kind(e, "ref", _by_version(e, "ref", version)), forms, e.opt_text("carrier"),
+                      e.opt_text("needs_flag"), e.opt_text("pin_counterpart"), e.text("family", ""))
 
 
-@cache
-def _raw() -> dict[str, Any]:
-    path = rules_dir() / "catalogue" / "apis.toml"
-    try:
-        return tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise CatalogueError(f"{path}: {e}") from None
+def _release(e: Table, version: Version | None) -> ReleaseApi:
+    return ReleaseApi(e.text("name"), _kind(e, "kind", _by_version(e, "kind", version)), e.text("shape"),
+                      e.integer("arg", 0), e.flag("dirty", False), e.opt_text("pin_counterpart"))
+
+
+def _handoff(h: Table) -> Handoff:
+    return Handoff(h.text("name"), h.integer("from"), h.integer("to"), h.text("carrier"), h.opt_text("destructor"),
+                   h.opt_text("destructor_file"), h.integer("destructor_arg", 0))
 
 
 @cache
 def load(version: Version | None) -> Catalogue:
-    """The catalogue with version-dependent kinds resolved for `version`."""
-    raw = _raw()
-    acq: dict[str, AcquireApi] = {}
-    for e in raw.get("acquire", []):
-        name = e["name"]
-        ref = _kind(_by_version(e, "ref", e["ref"], version), name)
-        forms = tuple(
-            Form(
-                arity=f["arity"],
-                pages=_idx(f.get("pages")),
-                write=_idx(f.get("write")),
-                flags=_idx(f.get("flags")),
-                count=_idx(f.get("count")),
-                versions=f.get("versions"),
-            )
-            for f in e["forms"]
-        )
-        acq[name] = AcquireApi(name, ref, forms, e.get("carrier"), e.get("needs_flag"), e.get("pin_counterpart"),
-                               e.get("family", ""))
-    rel: dict[str, ReleaseApi] = {}
-    for e in raw.get("release", []):
-        name = e["name"]
-        kind = _kind(_by_version(e, "kind", e["kind"], version), name)
-        rel[name] = ReleaseApi(
-            name, kind, e["shape"], int(e.get("arg", 0)), bool(e.get("dirty", False)), e.get("pin_counterpart")
-        )
-    s = raw.get("settings", {})
+    """The catalogue with version-dependent kinds resolved for `version` (CatalogueError, naming
+    the file and the key, when apis.toml is malformed)."""
+    raw = tables.load("apis")
+    s, ext, cond = raw.table("settings", {}), raw.table("extraction", {}), raw.table("conditions", {})
+    acq = {a.name: a for a in (_acquire(e, version) for e in raw.tables("acquire"))}
+    rel = {r.name: r for r in (_release(e, version) for e in raw.tables("release"))}
+
+    def names(key: str) -> tuple[str, ...]:
+        return raw.table(key, {}).texts("names")
+
     return Catalogue(
         acquire=acq,
         release=rel,
-        dirtying=frozenset(raw.get("dirtying", {}).get("names", [])),
-        allocators=frozenset(raw.get("allocators", {}).get("names", [])),
-        extra_refs=frozenset(raw.get("extra_refs", {}).get("names", [])),
-        accessors=tuple(raw.get("accessors", {}).get("names", [])),
-        from_address=frozenset(raw.get("accessors", {}).get("from_address", [])),
-        array_allocators=tuple(raw.get("array_allocators", {}).get("names", [])),
-        handoffs={h["name"]: Handoff(h["name"], int(h["from"]), int(h["to"]), h["carrier"], h.get("destructor"),
-                                     h.get("destructor_file"), int(h.get("destructor_arg", 0)))
-                  for h in raw.get("handoff", [])},
-        pin_flags=tuple(raw.get("guards", {}).get("pin_flags", [])),
-        pin_predicates=tuple(raw.get("guards", {}).get("pin_predicates", [])),
-        unpinned_flags=frozenset(raw.get("guards", {}).get("unpinned_flags", [])),
-        api_homes=tuple(s.get("api_homes", ["mm/"])),
-        declared_in=tuple(s.get("declared_in", [])),
-        extraction={e["name"]: int(e["iter"]) for e in raw.get("extraction", {}).get("apis", [])},
-        kernel_iterators=frozenset(raw.get("extraction", {}).get("kernel_iterators", [])),
-        kernel_only_flags=frozenset(raw.get("extraction", {}).get("kernel_only_flags", [])),
-        kernel_iterator_fields=frozenset(raw.get("extraction", {}).get("kernel_iterator_fields", [])),
-        transparent_conditions=frozenset(raw.get("conditions", {}).get("transparent", [])),
-        error_tests=frozenset(raw.get("conditions", {}).get("error_tests", [])),
-        error_or_null_tests=frozenset(raw.get("conditions", {}).get("error_or_null_tests", [])),
-        carrier_members=frozenset(raw.get("carriers", {}).get("members", [])),
-        page_members=frozenset(raw.get("carriers", {}).get("page_members", [])),
-        array_freers=frozenset(raw.get("array_freers", {}).get("names", [])),
-        readers=frozenset(raw.get("readers", {}).get("names", [])),
-        write_flag=s.get("write_flag", "FOLL_WRITE"),
-        pin_flag=s.get("pin_flag", "FOLL_PIN"),
-        get_flag=s.get("get_flag", "FOLL_GET"),
+        dirtying=frozenset(names("dirtying")),
+        allocators=frozenset(names("allocators")),
+        extra_refs=frozenset(names("extra_refs")),
+        accessors=names("accessors"),
+        from_address=frozenset(raw.table("accessors", {}).texts("from_address")),
+        array_allocators=names("array_allocators"),
+        handoffs={h.name: h for h in map(_handoff, raw.tables("handoff"))},
+        pin_flags=raw.table("guards", {}).texts("pin_flags"),
+        pin_predicates=raw.table("guards", {}).texts("pin_predicates"),
+        unpinned_flags=frozenset(raw.table("guards", {}).texts("unpinned_flags")),
+        api_homes=s.texts("api_homes", ("mm/",)),
+        declared_in=s.texts("declared_in"),
+        extraction={e.text("name"): e.integer("iter") for e in ext.tables("apis")},
+        kernel_iterators=frozenset(ext.texts("kernel_iterators")),
+        kernel_only_flags=frozenset(ext.texts("kernel_only_flags")),
+        kernel_iterator_fields=frozenset(ext.texts("kernel_iterator_fields")),
+        transparent_conditions=frozenset(cond.texts("transparent")),
+        error_tests=frozenset(cond.texts("error_tests")),
+        error_or_null_tests=frozenset(cond.texts("error_or_null_tests")),
+        carrier_members=frozenset(raw.table("carriers", {}).texts("members")),
+        page_members=frozenset(raw.table("carriers", {}).texts("page_members")),
+        array_freers=frozenset(names("array_freers")),
+        readers=frozenset(names("readers")),
+        write_flag=s.text("write_flag", "FOLL_WRITE"),
+        pin_flag=s.text("pin_flag", "FOLL_PIN"),
+        get_flag=s.text("get_flag", "FOLL_GET"),
     )

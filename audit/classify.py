@@ -16,20 +16,19 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import tomllib
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from audit import tables
 from audit.model import CowProfile
-from audit.resources import rules_dir
 
 if TYPE_CHECKING:
     from audit.analyze import Index
     from audit.model import Site
+    from audit.source import Source
 
 NO_POLICY = frozenset({"core-mm", "unknown"})
 """Classes that are never reported in `reached_from` (no user behind them)."""
@@ -37,10 +36,6 @@ MAX_DEPTH = 6
 """How many caller levels `reached_from` walks up from a site's function."""
 MAX_NODES = 5000
 """How many (file, function) nodes one `reached_from` walk may visit."""
-
-
-class ClassesError(Exception):
-    """`classes.toml` or `exposure.toml` is malformed."""
 
 
 # ---------------------------------------------------------------------------------- classes
@@ -109,25 +104,21 @@ def _compile(prefix: str) -> re.Pattern[str]:
 @cache
 def load_classes() -> Classes:
     """Read `rules/catalogue/classes.toml` once."""
-    path = rules_dir() / "catalogue" / "classes.toml"
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ClassesError(f"{path.name}: {e}") from None
-    fb = raw.get("fallback", {})
-    fallback = ClassInfo(fb.get("id", "unknown"), fb.get("title", "no class matches"), str(fb.get("case", "—")))
+    raw = tables.load("classes")
+    fb = raw.table("fallback", {})
+    fallback = ClassInfo(fb.text("id", "unknown"), fb.text("title", "no class matches"), str(fb.value("case", "—")))
     info = {fallback.id: fallback}
     paths: list[PathPattern] = []
     functions: list[FunctionPattern] = []
-    for cid, c in raw.get("classes", {}).items():
-        if "title" not in c or "case" not in c:
-            raise ClassesError(f"{path.name}: class {cid} needs a title and a case")
-        info[cid] = ClassInfo(cid, c["title"], str(c["case"]))
-        for p in c.get("paths", []):
-            prefix = p["prefix"]
-            paths.append(PathPattern(cid, prefix, _compile(prefix), len(prefix.replace("*", "")), p.get("why", "")))
-        for f in c.get("functions", []):
-            functions.append(FunctionPattern(cid, f["name"], tuple(f.get("within", ())), f.get("why", "")))
+    classes = raw.table("classes", {})
+    for cid in classes.keys():
+        c = classes.table(cid)
+        info[cid] = ClassInfo(cid, c.text("title"), str(c.value("case")))
+        for p in c.tables("paths"):
+            prefix = p.text("prefix")
+            paths.append(PathPattern(cid, prefix, _compile(prefix), len(prefix.replace("*", "")), p.text("why", "")))
+        for f in c.tables("functions"):
+            functions.append(FunctionPattern(cid, f.text("name"), f.texts("within"), f.text("why", "")))
     # Most specific first; a stable sort keeps file order among equals.
     paths.sort(key=lambda p: -p.weight)
     return Classes(info, tuple(paths), tuple(functions), fallback)
@@ -186,19 +177,19 @@ def _resolves(ix: Index, caller_path: str, name: str, target_path: str) -> bool:
 @cache
 def load_entries() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
     """`[entries]` of classes.toml: function -> classes reaching it indirectly, class -> paths."""
-    raw = tomllib.loads((rules_dir() / "catalogue" / "classes.toml").read_text()).get("entries", {})
+    raw = tables.load("classes").table("entries", {})
     funcs: dict[str, tuple[str, ...]] = {}
-    for e in raw.get("functions", []):
-        for n in e["names"]:
-            funcs[n] = tuple(sorted(set(funcs.get(n, ())) | set(e["classes"])))
-    return funcs, {k: tuple(v) for k, v in raw.get("present", {}).items()}
+    for e in raw.tables("functions"):
+        for n in e.texts("names", tables.REQUIRED):
+            funcs[n] = tuple(sorted(set(funcs.get(n, ())) | set(e.texts("classes", tables.REQUIRED))))
+    present = raw.table("present", {})
+    return funcs, {k: present.texts(k) for k in present.keys()}
 
 
-def present_classes(root: Path | Any) -> frozenset[str]:
-    """The entry classes whose code exists in the tree (no io_uring in 2.6.32); a folder or a Source."""
+def present_classes(src: Source) -> frozenset[str]:
+    """The entry classes whose code exists in the tree `src` reads (no io_uring in 2.6.32)."""
     _, present = load_entries()
-    exists = (lambda p: (root / p).exists()) if isinstance(root, Path) else root.exists
-    return frozenset(k for k, paths in present.items() if any(exists(p) for p in paths))
+    return frozenset(k for k, paths in present.items() if any(src.exists(p) for p in paths))
 
 
 def _walk(ix: Index, file: str, function: str, own: str,
@@ -302,25 +293,21 @@ class ExposureTable:
 @cache
 def load_exposure() -> ExposureTable:
     """Read `rules/catalogue/exposure.toml` once."""
-    path = rules_dir() / "catalogue" / "exposure.toml"
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ClassesError(f"{path.name}: {e}") from None
-    races = tuple(raw.get("races", ()))
+    raw = tables.load("exposure")
+    races = raw.texts("races")
     rows = []
-    for r in raw.get("rule", []):
-        unknown = set(r.get("races", ())) - set(races)
+    for r in raw.tables("rule"):
+        unknown = set(r.texts("races")) - set(races)
         if unknown:
-            raise ClassesError(f"{path.name}: unknown race(s) {sorted(unknown)}")
+            raise r.error("races", f"unknown race(s) {sorted(unknown)}")
         rows.append(ExposureRule(
-            races=tuple(r.get("races", races)),
-            status=tuple(r.get("status", ())),
-            ref_kind=tuple(r.get("ref_kind", ())),
-            write=tuple(r.get("write", ())),
-            cow=tuple(sorted(r.get("cow", {}).items())),
-            exposed=bool(r["exposed"]),
-            reason=r["reason"],
+            races=r.texts("races", races),
+            status=r.texts("status"),
+            ref_kind=r.texts("ref_kind"),
+            write=r.texts("write"),
+            cow=tuple(sorted(r.table("cow", {}).items())),
+            exposed=r.flag("exposed"),
+            reason=r.text("reason"),
         ))
     return ExposureTable(races, tuple(rows))
 
@@ -389,18 +376,17 @@ def path_matches(rel: str, pattern: str) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _legitimate() -> tuple[frozenset[str], tuple[str, ...]]:
-    from audit.catalogue import _raw
-
-    fx = _raw().get("fix", {})
-    return frozenset(fx.get("legit_classes", [])), tuple(fx.get("legit_paths", []))
+def load_legitimate() -> tuple[frozenset[str], tuple[str, ...]]:
+    """`legit_classes` and `legit_paths` of apis.toml's [fix] table."""
+    fx = tables.load("apis").table("fix", {})
+    return frozenset(fx.texts("legit_classes")), fx.texts("legit_paths")
 
 
 def legitimate_get(file: str, klass: str) -> str | None:
     """Why a site is a legitimate FOLL_GET user (pin_user_pages.rst: KVM with MMU notifiers,
     ptrace-style immediate access, futex, core mm), or None. The one test `audit` and `fix` share:
     the classes and paths are `legit_classes`/`legit_paths` of apis.toml's [fix] table."""
-    classes, paths = _legitimate()
+    classes, paths = load_legitimate()
     if klass in classes:
         return f"legitimate FOLL_GET user (class {klass})"
     for pat in paths:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from audit import cache, catalogue, walk
 from audit.model import CowProfile, Evidence, ParseProblem, RefKind, Report, Site, TreeInfo, Wrapper
-from audit.source import FsSource, Source
+from audit.source import Source
 from audit.version import format_version, tree_version
 
 if TYPE_CHECKING:
@@ -160,7 +160,10 @@ def _big_note(data: bytes, prep: Any) -> str:
 
 
 def check_source(src: Source) -> None:
-    """Raise InputError unless a non-folder source looks like a kernel tree."""
+    """Raise InputError unless the source can be read and looks like a kernel tree (interface.md)."""
+    why = src.problem()
+    if why is not None:
+        raise InputError(f"{src.label}: {why}")
     head = src.read("Makefile") or b""
     if not (b"VERSION" in head[:4096] and b"PATCHLEVEL" in head[:4096]) and not (
             src.exists("mm") and src.exists("include")):
@@ -206,13 +209,11 @@ class CacheHit(Exception):
         self.report = report
 
 
-def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = None, use_cache: bool = False) -> Scan:
-    """Walk and prefilter the tree (a Source, or a folder) and prepare its files for parsing.
+def scan(src: Source, cat: catalogue.Catalogue, workers: int | None = None, use_cache: bool = False) -> Scan:
+    """Walk and prefilter the tree `src` reads and prepare its files for parsing.
 
     With `use_cache`, a cached report of the same tree state raises CacheHit before any parsing.
     """
-    if isinstance(src, Path):
-        src = FsSource(str(src))
     pool_size = workers or os.cpu_count() or 1
     focus = cat.focus()
     from audit import cow, queries
@@ -284,18 +285,27 @@ def scan(src: Source | Path, cat: catalogue.Catalogue, workers: int | None = Non
     return Scan(store, len(w.files), parsed, tuple(problems), prof, fp_box[0] if fp_box else "")
 
 
-def audit_tree(root: Path | Source, shown_root: str | None = None, workers: int | None = None,
+def load_catalogues() -> None:
+    """Build every typed view of rules/catalogue/*.toml now, so that a malformed file stops the run
+    (CatalogueError) before any work starts; each view is cached, so this costs nothing later."""
+    from audit import classify, cow, parse
+
+    parse.mask_spec()
+    cow.catalogue()
+    classify.load_classes()
+    classify.load_entries()
+    classify.load_exposure()
+    classify.load_legitimate()
+
+
+def audit_tree(src: Source, shown_root: str | None = None, workers: int | None = None,
                use_cache: bool = False) -> Report:
-    """Audit one tree (a folder, or any Source such as a git revision) and return its Report, from
-    the result cache when the tree is unchanged."""
-    if isinstance(root, Path):
-        check_tree(root)
-        src: Source = FsSource(str(root), shown_root or str(root))
-    else:
-        src = root
-        check_source(src)
+    """Audit the tree `src` reads (a folder, a git revision) and return its Report, from the result
+    cache when the tree is unchanged."""
+    check_source(src)
     version = tree_version(src)
     cat = catalogue.load(version)
+    load_catalogues()
     shown = shown_root if shown_root is not None else src.label
     try:
         sc = scan(src, cat, workers, use_cache)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-
-from tree_sitter import Node
+from dataclasses import dataclass, field
 
 from audit import flow, parse, queries
 from audit.model import Assign, Call, Decl, FileFacts, FuncInfo, MacroDef, ParseProblem
+from audit.parse import Node, Tree
 
 _CARRIES = re.compile(rb"page|bio|folio|sg|vec|frame|umem|buf")
 _LOOPS = frozenset({"for_statement", "while_statement", "do_statement"})
@@ -178,84 +178,106 @@ def _lhs_of(src: bytes, call: Node) -> tuple[str | None, bool]:
     return None, False
 
 
-def extract(path: str, src: bytes, focus: frozenset[str], ranges: list[tuple[int, int]] | None = None,
-            lines: parse.Lines | None = None, masked: bytes | None = None,
-            flows_for: frozenset[str] = frozenset()) -> FileFacts:
-    """Parse `src` (or only its byte `ranges`) and return the facts. `focus` names the calls that get
-    full context; `lines` and `masked` may be passed in when the same file is parsed repeatedly.
-    Functions that call a name in `flows_for` also get their control-flow graph (`flow.build`)."""
-    lines = lines or parse.Lines(src)
-    tree = parse.parse(src, ranges, lines, masked)
-    funcs: list[FuncInfo] = []
-    call_nodes: list[tuple[Node, Node, Node]] = []
-    assigns_raw: list[tuple[str, str, int]] = []
-    decls_raw: list[tuple[str, str, int]] = []
-    macros: list[MacroDef] = []
-    returns_raw: list[tuple[str, int]] = []
-    bodies: dict[int, Node] = {}
-    for stem, caps in queries.run(tree):
+@dataclass
+class _Captured:
+    """What one pass of the fact queries over a tree found, before functions are assigned."""
+
+    funcs: list[FuncInfo] = field(default_factory=list)
+    call_nodes: list[tuple[Node, Node, Node]] = field(default_factory=list)
+    """(callee, argument list, call expression) of every direct call."""
+    assigns: list[tuple[str, str, int]] = field(default_factory=list)
+    """(lhs, rhs, byte of lhs) of assignments and initialised declarations."""
+    decls: list[tuple[str, str, int]] = field(default_factory=list)
+    """(name, struct tag, byte) of struct-typed declarations."""
+    macros: list[MacroDef] = field(default_factory=list)
+    returns: list[tuple[str, int]] = field(default_factory=list)
+    """(returned text, byte) of return statements."""
+    bodies: dict[int, Node] = field(default_factory=dict)
+    """Body start byte -> the body node of each function."""
+
+
+def _capture(src: bytes, lines: parse.Lines, tree: Tree, focus: frozenset[str]) -> _Captured:
+    """Run the fact queries over `tree` and sort their captures by kind."""
+    got = _Captured()
+    for _stem, caps in queries.run(tree):
         if "call.fn" in caps:
-            call_nodes.append((caps["call.fn"][0], caps["call.args"][0], caps["call.expr"][0]))
+            got.call_nodes.append((caps["call.fn"][0], caps["call.args"][0], caps["call.expr"][0]))
         elif "func.def" in caps:
             fi = _function_info(src, lines, caps["func.def"][0], caps["func.decl"][0], caps["func.body"][0])
             if fi is not None:
-                funcs.append(fi)
-                bodies[fi.start_byte] = caps["func.body"][0]
+                got.funcs.append(fi)
+                got.bodies[fi.start_byte] = caps["func.body"][0]
         elif "assign.lhs" in caps:
             lhs_n, rhs_n = caps["assign.lhs"][0], caps["assign.rhs"][0]
-            assigns_raw.append((_text(src, lhs_n), _text(src, rhs_n), lhs_n.start_byte))
+            got.assigns.append((_text(src, lhs_n), _text(src, rhs_n), lhs_n.start_byte))
         elif "init.decl" in caps:
             n = _declared_name(caps["init.decl"][0])
             if n is not None:
-                v = caps["init.value"][0]
-                assigns_raw.append((_text(src, n), _text(src, v), n.start_byte))
+                got.assigns.append((_text(src, n), _text(src, caps["init.value"][0]), n.start_byte))
         elif "decl.struct" in caps:
             n = _declared_name(caps["decl.var"][0])
             if n is not None:
-                decls_raw.append((_text(src, n), _text(src, caps["decl.struct"][0]), n.start_byte))
+                got.decls.append((_text(src, n), _text(src, caps["decl.struct"][0]), n.start_byte))
         elif "ret.value" in caps:
             v = caps["ret.value"][0]
-            returns_raw.append((_text(src, v), v.start_byte))
+            got.returns.append((_text(src, v), v.start_byte))
         elif "macro.name" in caps:
-            body = _text(src, caps["macro.body"][0])
-            if any(name in body for name in focus):
-                params = tuple(
-                    _text(src, c) for c in caps["macro.params"][0].named_children if c.type == "identifier"
-                )
-                macros.append(
-                    MacroDef(_text(src, caps["macro.name"][0]), params, " ".join(body.split()),
-                             lines.line_of(caps["macro.name"][0].start_byte))
-                )
+            macro = _macro(src, lines, caps, focus)
+            if macro is not None:
+                got.macros.append(macro)
+    return got
 
-    # Functions tree-sitter could not build: the kernel-layout fallback, only where it adds bodies.
-    problems: list[ParseProblem] = []
-    funcs.sort(key=lambda f: f.start_byte)
-    covered = [(f.start_byte, f.end_byte) for f in funcs]
 
-    def covering(byte: int, ranges: list[tuple[int, int]], starts: list[int]) -> int:
-        i = bisect_right(starts, byte) - 1
-        return i if i >= 0 and ranges[i][0] <= byte < ranges[i][1] else -1
+def _macro(src: bytes, lines: parse.Lines, caps: dict[str, list[Node]], focus: frozenset[str]) -> MacroDef | None:
+    """A function-like macro whose body names a focus call (a wrapper), else None."""
+    body = _text(src, caps["macro.body"][0])
+    if not any(name in body for name in focus):
+        return None
+    params = tuple(_text(src, c) for c in caps["macro.params"][0].named_children if c.type == "identifier")
+    return MacroDef(_text(src, caps["macro.name"][0]), params, " ".join(body.split()),
+                    lines.line_of(caps["macro.name"][0].start_byte))
 
-    starts = [r[0] for r in covered]
-    uncovered_call = any(covering(fn.start_byte, covered, starts) < 0 for fn, _, _ in call_nodes if _text(src, fn) in focus)
-    if uncovered_call:
+
+class _Functions:
+    """The functions of a parse, sorted, and which one holds a byte."""
+
+    def __init__(self, funcs: list[FuncInfo]) -> None:
+        self.funcs = sorted(funcs, key=lambda f: f.start_byte)
+        self._reindex()
+
+    def _reindex(self) -> None:
+        self.covered = [(f.start_byte, f.end_byte) for f in self.funcs]
+        self.starts = [r[0] for r in self.covered]
+
+    def covering(self, byte: int) -> int:
+        """Index of the function holding `byte`, -1 when none does."""
+        i = bisect_right(self.starts, byte) - 1
+        return i if i >= 0 and self.covered[i][0] <= byte < self.covered[i][1] else -1
+
+    def at(self, byte: int) -> FuncInfo | None:
+        """The function holding `byte`."""
+        i = self.covering(byte)
+        return self.funcs[i] if i >= 0 else None
+
+    def add_layout_fallback(self, src: bytes, lines: parse.Lines, ranges: list[tuple[int, int]] | None) -> None:
+        """Functions tree-sitter could not build, found by kernel layout, where they add bodies."""
         for name, nbyte, b0, b1 in parse.text_functions(src):
             if ranges and not any(a <= b0 < b for a, b in ranges):
                 continue
-            if covering(b0 + 1, covered, starts) < 0:
-                funcs.append(FuncInfo(name, lines.line_of(nbyte), b0, b1, (), (), False, True))
-        funcs.sort(key=lambda f: f.start_byte)
-        covered = [(f.start_byte, f.end_byte) for f in funcs]
-        starts = [r[0] for r in covered]
+            if self.covering(b0 + 1) < 0:
+                self.funcs.append(FuncInfo(name, lines.line_of(nbyte), b0, b1, (), (), False, True))
+        self.funcs.sort(key=lambda f: f.start_byte)
+        self._reindex()
 
-    def func_at(byte: int) -> FuncInfo | None:
-        i = covering(byte, covered, starts)
-        return funcs[i] if i >= 0 else None
 
+def _calls(path: str, src: bytes, lines: parse.Lines, got: _Captured, fns: _Functions,
+           focus: frozenset[str]) -> tuple[list[Call], list[ParseProblem]]:
+    """Every call with its enclosing function, value use and (for the calls that matter) context."""
     calls: list[Call] = []
-    for fn, args, expr in call_nodes:
+    problems: list[ParseProblem] = []
+    for fn, args, expr in got.call_nodes:
         name = _text(src, fn)
-        f = func_at(fn.start_byte)
+        f = fns.at(fn.start_byte)
         lhs, returned = _lhs_of(src, expr)
         # Loop/guard context matters for releases and for calls that may pass pages on; skip the
         # parent walk for the rest (most calls), it is the costliest part of extraction.
@@ -263,12 +285,11 @@ def extract(path: str, src: bytes, focus: frozenset[str], ranges: list[tuple[int
             in_loop, dead, guard, guard_else = _context(src, expr)
         else:
             in_loop, dead, guard, guard_else = False, False, None, False
-        if name in focus:
-            if f is not None and f.degraded and f.params == ():
-                problems.append(
-                    ParseProblem(path, lines.line_of(fn.start_byte),
-                                 f"parse damaged around {name}(): enclosing function {f.name} found by layout")
-                )
+        if name in focus and f is not None and f.degraded and f.params == ():
+            problems.append(
+                ParseProblem(path, lines.line_of(fn.start_byte),
+                             f"parse damaged around {name}(): enclosing function {f.name} found by layout")
+            )
         calls.append(
             Call(
                 name=name,
@@ -285,41 +306,69 @@ def extract(path: str, src: bytes, focus: frozenset[str], ranges: list[tuple[int
                 stmt_line=lines.line_of(expr.start_byte),
             )
         )
+    return calls, problems
+
+
+def _placed(lines: parse.Lines, got: _Captured, fns: _Functions) -> tuple[list[Assign], list[Decl], list[tuple[str, str]]]:
+    """Assignments, struct-typed declarations (parameters too) and returns, with their function."""
     assigns = []
-    for lhs, rhs, b in assigns_raw:
-        f = func_at(b)
+    for lhs, rhs, b in got.assigns:
+        f = fns.at(b)
         if f is not None:
             assigns.append(Assign(" ".join(lhs.split()), " ".join(rhs.split()), f.name, lines.line_of(b)))
     decls = []
-    for name, tag, b in decls_raw:
-        f = func_at(b)
+    for name, tag, b in got.decls:
+        f = fns.at(b)
         decls.append(Decl(name, tag, f.name if f is not None else None))
-    for f in funcs:
+    for f in fns.funcs:
         for pn, pt in zip(f.params, f.param_types):
             if pn and pt:
                 decls.append(Decl(pn, pt, f.name))
     returns = []
-    for text, b in returns_raw:
-        f = func_at(b)
+    for text, b in got.returns:
+        f = fns.at(b)
         if f is not None:
             returns.append((f.name, " ".join(text.split())))
-    flows = []
-    if flows_for:
-        wanted = {c.func for c in calls if c.name in flows_for and c.func is not None}
-        for f in funcs:
-            body = bodies.get(f.start_byte)
-            if f.name in wanted and body is not None:
-                fl = flow.build(f.name, body, src, lines, split_args)
-                if fl is not None:
-                    flows.append(fl)
+    return assigns, decls, returns
+
+
+def _flows(src: bytes, lines: parse.Lines, got: _Captured, fns: _Functions, calls: list[Call],
+           flows_for: frozenset[str]) -> list[flow.Flow]:
+    """The control-flow graphs of the functions that call a name in `flows_for`."""
+    if not flows_for:
+        return []
+    wanted = {c.func for c in calls if c.name in flows_for and c.func is not None}
+    out = []
+    for f in fns.funcs:
+        body = got.bodies.get(f.start_byte)
+        if f.name in wanted and body is not None:
+            fl = flow.build(f.name, body, src, lines, split_args)
+            if fl is not None:
+                out.append(fl)
+    return out
+
+
+def extract(path: str, src: bytes, focus: frozenset[str], ranges: list[tuple[int, int]] | None = None,
+            lines: parse.Lines | None = None, masked: bytes | None = None,
+            flows_for: frozenset[str] = frozenset()) -> FileFacts:
+    """Parse `src` (or only its byte `ranges`) and return the facts. `focus` names the calls that get
+    full context; `lines` and `masked` may be passed in when the same file is parsed repeatedly.
+    Functions that call a name in `flows_for` also get their control-flow graph (`flow.build`)."""
+    lines = lines or parse.Lines(src)
+    got = _capture(src, lines, parse.parse(src, ranges, lines, masked), focus)
+    fns = _Functions(got.funcs)
+    if any(fns.covering(fn.start_byte) < 0 for fn, _, _ in got.call_nodes if _text(src, fn) in focus):
+        fns.add_layout_fallback(src, lines, ranges)
+    calls, problems = _calls(path, src, lines, got, fns, focus)
+    assigns, decls, returns = _placed(lines, got, fns)
     return FileFacts(
         path=path,
-        flows=tuple(flows),
-        functions=tuple(funcs),
+        flows=tuple(_flows(src, lines, got, fns, calls, flows_for)),
+        functions=tuple(fns.funcs),
         calls=tuple(calls),
         assigns=tuple(assigns),
         decls=tuple(decls),
-        macros=tuple(macros),
+        macros=tuple(got.macros),
         returns=tuple(returns),
         lines=tuple(lines.starts),
         problems=tuple(problems),

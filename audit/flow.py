@@ -12,10 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tree_sitter import Node
-
 from audit import parse
 from audit.cexpr import strip_parens
+from audit.parse import Node
 
 _FOR_EACH = re.compile(rb"^\s*\w*for_each\w*\s*\(")
 _LOOPS = frozenset({"for_statement", "while_statement", "do_statement"})

@@ -1,5 +1,9 @@
 """The one place that knows tree-sitter-c: bytes -> Tree, attribute masking, coordinates.
 
+It also names tree-sitter's `Node` and `Tree` types for the rest of the parsing layer (queries,
+facts, flow graphs, source files) and for the syntax-level COW profiler and `fix` rewrite, so that
+no other module imports tree_sitter.
+
 Kernel attribute macros are blanked with equal-length spaces before parsing (domain.md §9.4), so
 byte offsets, lines and columns of the masked text are those of the file. Coordinates are turned
 into 1-based lines and 1-based *character* columns here and nowhere else.
@@ -9,16 +13,21 @@ from __future__ import annotations
 
 import itertools
 import re
-import tomllib
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cache
 
+import tree_sitter
 import tree_sitter_c
-from tree_sitter import Language, Parser, Point, Range, Tree
+from tree_sitter import Language, Parser, Point, Range
 
+from audit import tables
 from audit.model import Span
-from audit.resources import rules_dir
+
+Node = tree_sitter.Node
+"""A syntax node: the modules above the parser name the type through audit.parse."""
+Tree = tree_sitter.Tree
+"""A parsed file."""
 
 
 @cache
@@ -46,16 +55,16 @@ class MaskSpec:
 @cache
 def mask_spec() -> MaskSpec:
     """Load `rules/catalogue/attributes.toml`."""
-    raw = tomllib.loads((rules_dir() / "catalogue" / "attributes.toml").read_text())
-    toks = sorted(raw.get("tokens", []), key=len, reverse=True)
-    calls = sorted(raw.get("with_args", []), key=len, reverse=True)
+    raw = tables.load("attributes")
+    toks = sorted(raw.texts("tokens"), key=len, reverse=True)
+    calls = sorted(raw.texts("with_args"), key=len, reverse=True)
     alts = []
     if calls:
         # One level of nested parentheses covers __attribute__((x)) and __aligned(sizeof(long)).
         alts.append(rb"\b(?:" + b"|".join(re.escape(c.encode()) for c in calls) + rb")\s*\((?:[^()]|\([^()]*\))*\)")
     if toks:
         alts.append(rb"\b(?:" + b"|".join(re.escape(t.encode()) for t in toks) + rb")\b")
-    return MaskSpec(re.compile(b"|".join(alts)), dict(raw.get("function_macros", {})))
+    return MaskSpec(re.compile(b"|".join(alts)), raw.text_map("function_macros"))
 
 
 def _blank(m: re.Match[bytes]) -> bytes:

@@ -1,7 +1,9 @@
-"""Loads and compiles `queries/facts/*.scm` once per process and runs them over a tree.
+"""Loads and compiles `queries/**/*.scm` once per process and runs them over a tree.
 
-All patterns are compiled into one Query so a file is walked once; each match is tagged with the
-stem of the .scm file it came from. tree-sitter Nodes do not leave this module and facts.py.
+The fact patterns (`queries/facts/*.scm`) are compiled into one Query so a file is walked once;
+each match is tagged with the stem of the .scm file it came from. A single query file can also be
+run on its own over a node or a byte range (`matches`), for the source-file questions of
+`audit.sourcefile`. tree-sitter Nodes do not leave the parsing layer.
 """
 
 from __future__ import annotations
@@ -29,11 +31,28 @@ def _compiled() -> tuple[Query, tuple[str, ...]]:
     return Query(language(), "\n".join(text)), tuple(owners)
 
 
+@cache
+def compiled(name: str) -> Query:
+    """The query file `queries/<name>.scm` (`"facts/calls"`), compiled once per process."""
+    return Query(language(), (queries_dir() / f"{name}.scm").read_text())
+
+
 def run(tree: Tree) -> Iterator[tuple[str, dict[str, list[Node]]]]:
-    """Yield (query file stem, captures) for every match in `tree`, in document order."""
+    """Yield (query file stem, captures) for every match of the fact patterns in `tree`, in
+    document order."""
     query, owners = _compiled()
     for idx, caps in QueryCursor(query).matches(tree.root_node):
         yield owners[idx], caps
+
+
+def matches(name: str, node: Node, start: int | None = None, end: int | None = None) -> Iterator[dict[str, list[Node]]]:
+    """The captures of every match of `queries/<name>.scm` under `node`, in document order; with
+    `start` and `end`, only matches that intersect those bytes."""
+    cursor = QueryCursor(compiled(name))
+    if start is not None and end is not None:
+        cursor.set_byte_range(start, end)
+    for _, caps in cursor.matches(node):
+        yield caps
 
 
 def warm() -> None:

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from audit import walk
-from audit.walk import GrepJob, Prefilter, Walked
 from audit.model import ParseProblem
+from audit.sourcefile import SourceFile
+from audit.walk import GrepJob, Prefilter, Walked
 
 
 class NotRegularError(OSError):
@@ -48,6 +49,25 @@ def read_regular(path: str) -> bytes:
             os.close(fd)
 
 
+class _FileCache:
+    """`Source.file` for the sources below: each file read once and kept (not across processes)."""
+
+    def file(self, rel: str) -> SourceFile:
+        files: dict[str, SourceFile] = self.__dict__.setdefault("_sourcefiles", {})
+        sf = files.get(rel)
+        if sf is None:
+            sf = files[rel] = SourceFile(rel, self.read_or_raise(rel))
+        return sf
+
+    def read_or_raise(self, rel: str) -> bytes:
+        raise NotImplementedError
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_sourcefiles", None)  # trees do not pickle; a worker reads again
+        return state
+
+
 class SourceError(Exception):
     """The source cannot be read at all (not a repository, unknown revision): exit 2."""
 
@@ -63,6 +83,13 @@ class Source(Protocol):
 
     def read_or_raise(self, rel: str) -> bytes:
         """A file's bytes; OSError (with the reason) when it cannot be read."""
+
+    def file(self, rel: str) -> SourceFile:
+        """The file as the parsing layer models it, read once and kept; OSError (FileNotFoundError
+        when absent) when it cannot be read."""
+
+    def problem(self) -> str | None:
+        """Why the tree cannot be read at all (a folder that is missing), None when it can."""
 
     def exists(self, rel: str) -> bool:
         """Whether a file or folder exists."""
@@ -84,7 +111,7 @@ class Source(Protocol):
 
 
 @dataclass
-class FsSource:
+class FsSource(_FileCache):
     """A kernel tree in a folder."""
 
     root: str
@@ -101,6 +128,13 @@ class FsSource:
 
     def read_or_raise(self, rel: str) -> bytes:
         return read_regular(os.path.join(self.root, rel))
+
+    def problem(self) -> str | None:
+        if not os.path.exists(self.root):
+            return "no such file or directory"
+        if not os.path.isdir(self.root):
+            return "not a directory"
+        return None
 
     def exists(self, rel: str) -> bool:
         return os.path.exists(os.path.join(self.root, rel))
@@ -153,7 +187,7 @@ class _GitGrep:
 
 
 @dataclass
-class GitSource:
+class GitSource(_FileCache):
     """A revision of a git repository, read from the object store (no checkout)."""
 
     repo: str
@@ -193,7 +227,7 @@ class GitSource:
                 d = os.path.dirname(d)
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
+        state = super().__getstate__()
         state["_batch"] = None  # each process opens its own cat-file pipe
         state["_batch_pid"] = 0
         return state
@@ -222,6 +256,9 @@ class GitSource:
         data = self._batch.stdout.read(size)
         self._batch.stdout.read(1)  # the newline after the object
         return data
+
+    def problem(self) -> str | None:
+        return None  # a missing repository or revision fails in the constructor (SourceError)
 
     def exists(self, rel: str) -> bool:
         rel = rel.rstrip("/")

@@ -13,32 +13,13 @@ import os
 import re
 from bisect import bisect_right
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from audit import facts, parse
 from audit.catalogue import CallFinder
 from audit.model import FileFacts, ParseProblem
-
-
-@dataclass
-class SourceFile:
-    """One prefiltered file and which of its functions have been parsed."""
-
-    path: str
-    """Path relative to the tree root."""
-    chunks: list[parse.Chunk]
-    """Its column-0 functions."""
-    parsed: set[int] = field(default_factory=set)
-    """Indices of parsed chunks."""
-    whole: bool = False
-    """The whole file was parsed (layout did not cover every acquire call)."""
-    src: bytes | None = None
-    """The file's bytes, read when first needed."""
-    lines: parse.Lines | None = None
-    """Line index of `src`."""
-    masked: bytes | None = None
-    """`src` with attribute macros blanked."""
+from audit.sourcefile import SourceFile
 
 
 # Possessive quantifiers: an identifier not followed by `(` fails at once instead of being retried
@@ -144,6 +125,10 @@ class FactStore:
         """The prefiltered files: what every search sees; neighbour files only when its own query found them."""
         self._dirs: dict[str, list[tuple[str, bytes]]] = {}
         self.files: dict[str, SourceFile] = {}
+        self._parsed: dict[str, set[int]] = {}
+        """Per file, the indices of its parsed chunks."""
+        self._whole: set[str] = set()
+        """Files parsed whole (layout did not cover every acquire call)."""
         self.problems: list[ParseProblem] = []
         self._done: set[tuple[str, str]] = set()
         self._by_name: dict[str, list[tuple[str, int]]] = {}
@@ -155,7 +140,8 @@ class FactStore:
                   fields: dict[str, tuple[int, ...]], src: bytes, hit: bool) -> None:
         if hit:
             self.hits.add(path)
-        self.files[path] = SourceFile(path, list(chunks), set(), False, src)
+        self.files[path] = SourceFile(path, src, list(chunks))
+        self._parsed[path] = set()
         for i, c in enumerate(chunks):
             self._by_name.setdefault(c.name, []).append((path, i))
         # Kept per file: a query looks a name up in each file's index (cheaper than merging them).
@@ -177,7 +163,7 @@ class FactStore:
             return 0
         ids, whole = got
         if whole:
-            return len(sf.src) if sf.src is not None else sum(c.end - c.start for c in sf.chunks)
+            return len(sf.src)
         return sum(sf.chunks[i].end - sf.chunks[i].start for i in ids)
 
     def acquire_facts(self, path: str) -> list[FileFacts]:
@@ -188,13 +174,10 @@ class FactStore:
             return []
         ids, whole = got
         sf = self.files[path]
-        if whole and not sf.whole:
-            sf.whole = True
-            sf.parsed.update(range(len(sf.chunks)))
-            src = sf.src if sf.src is not None else self.root.read(path)
-            if src is None:
-                return []
-            return self._extract(path, src, None, None)
+        if whole and path not in self._whole:
+            self._whole.add(path)
+            self._parsed[path].update(range(len(sf.chunks)))
+            return self._extract(path, sf.src, None, None)
         return self._load([(path, i) for i in ids])
 
     def add_file(self, path: str) -> bool:
@@ -277,21 +260,12 @@ class FactStore:
     def _load(self, wanted: list[tuple[str, int]]) -> list[FileFacts]:
         by_file: dict[str, list[int]] = {}
         for path, i in wanted:
-            sf = self.files[path]
-            if not sf.whole and i not in sf.parsed:
+            if path not in self._whole and i not in self._parsed[path]:
                 by_file.setdefault(path, []).append(i)
         out = []
         for path, idxs in sorted(by_file.items()):
             sf = self.files[path]
-            sf.parsed.update(idxs)
-            if sf.src is None:
-                try:
-                    sf.src = self.root.read_or_raise(sf.path)
-                except OSError as e:
-                    self.problems.append(ParseProblem(sf.path, 1, f"cannot read: {e.strerror or e}"))
-                    continue
-            if sf.lines is None:
-                sf.lines = parse.Lines(sf.src)
+            self._parsed[path].update(idxs)
             ranges = [(sf.chunks[i].start, sf.chunks[i].end) for i in sorted(set(idxs))]
             out.extend(self._extract(sf.path, sf.src, ranges, sf.lines))
         return out
@@ -319,13 +293,8 @@ class FactStore:
         ids = [i for p, i in self._by_name.get(func, []) if p == path]
         if not ids:
             return []
-        src = sf.src if sf.src is not None else self.root.read(path)
-        if src is None:
-            return []
-        if sf.lines is None:
-            sf.lines = parse.Lines(src)
         try:
-            ff = facts.extract(path, src, self.focus, [(sf.chunks[i].start, sf.chunks[i].end) for i in ids],
+            ff = facts.extract(path, sf.src, self.focus, [(sf.chunks[i].start, sf.chunks[i].end) for i in ids],
                                sf.lines, flows_for=names)
         except (ValueError, RecursionError, MemoryError):
             return []
@@ -391,13 +360,7 @@ class FactStore:
                 continue
             if tag_b and p != near:
                 sf = self.files[p]
-                src = self._source(sf)
-                if tag_b not in src[sf.chunks[i].start : sf.chunks[i].end]:
+                if tag_b not in sf.src[sf.chunks[i].start : sf.chunks[i].end]:
                     continue
             want.append((p, i))
         return self._load(want)
-
-    def _source(self, sf: SourceFile) -> bytes:
-        if sf.src is None:
-            sf.src = self.root.read(sf.path) or b""
-        return sf.src

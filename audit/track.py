@@ -1,4 +1,6 @@
-"""`audit track PATH [PATH..]`: conversion progress across several kernel trees (oldest first).
+"""`audit track PATH [PATH..]`: conversion progress across several kernel trees (oldest first), as a
+document (`gup-audit-track/1`) that the CLI writes as JSON or renders (`audit.report.track` for the
+pretty view, `audit.trackchart` for SVG and HTML).
 
 Each tree is audited on its own (`audit.engine.audit_tree`); the trees are then summarised side by
 side: counts by status, by user class and by subsystem, the share of page-holding sites already
@@ -21,23 +23,15 @@ disappearing and one appearing.
 
 from __future__ import annotations
 
-import argparse
-import io
-import json
-import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
-from audit import catalogue, trackchart
+from audit import catalogue
 from audit.engine import audit_tree
 from audit.model import Report, Site, Status
+from audit.source import Source
 from audit.version import parse_version, tree_version
 
 SCHEMA = "gup-audit-track/1"
@@ -45,10 +39,6 @@ UMBRELLAS = frozenset({"drivers", "arch", "sound", "net"})
 """Top-level folders whose second component names the subsystem."""
 STATUSES = tuple(st.value for st in Status)
 """Every status, in the contract's order (each count is present, zero included)."""
-BAR_WIDTH = 30
-"""Width in cells of a conversion bar."""
-LIST_LIMIT = 20
-"""Changed sites listed per tree pair in the pretty view (JSON lists all)."""
 
 
 def subsystem(file: str) -> str:
@@ -108,7 +98,7 @@ class _Keyed:
         return (self.file, self.function or "", self.family, self.ordinal)
 
 
-def families(roots: Sequence[Any]) -> dict[str, str]:
+def families(roots: Sequence[Source]) -> dict[str, str]:
     """Pin API name -> the GET API it converts (from the catalogue of every tree's version)."""
     out: dict[str, str] = {}
     versions = {tree_version(r) for r in roots}
@@ -163,7 +153,7 @@ def changes(old: Report, new: Report, family_of: dict[str, str]) -> dict[str, An
     }
 
 
-def track_dict(reports: Sequence[Report], roots: Sequence[Any]) -> dict[str, Any]:
+def track_dict(reports: Sequence[Report], roots: Sequence[Source]) -> dict[str, Any]:
     """The `gup-audit-track/1` document for reports of trees given oldest first."""
     family_of = families(roots)
     return {
@@ -183,161 +173,11 @@ def oldest_first(reports: Sequence[Report]) -> list[int]:
     return sorted(range(len(reports)), key=key)
 
 
-def _pct(share: float | None) -> str:
-    return "-" if share is None else f"{share * 100:.0f}%"
-
-
-def _label(tree: dict[str, Any]) -> str:
-    v = tree["kernel_version"]
-    return f"{tree['root']} ({v})" if v else str(tree["root"])
-
-
-def tree_table(tree: dict[str, Any]) -> Table:
-    """Status counts by subsystem for one tree."""
-    t = Table(title=_label(tree), title_justify="left", title_style="bold")
-    t.add_column("subsystem")
-    for st in STATUSES:
-        t.add_column(st, justify="right")
-    t.add_column("total", justify="right")
-    t.add_column("share", justify="right")
-    for name, counts in tree["by_subsystem"].items():
-        t.add_row(name, *(str(counts[st]) for st in STATUSES), str(sum(counts.values())), _pct(converted_share(counts)))
-    t.add_section()
-    t.add_row(Text("all", style="bold"), *(str(tree["by_status"][st]) for st in STATUSES), str(tree["sites"]),
-              _pct(tree["converted_share"]), style="bold")
-    return t
-
-
-def _bar(share: float | None) -> Text:
-    if share is None:
-        return Text(" " * BAR_WIDTH)
-    full = round(share * BAR_WIDTH)
-    return Text.assemble(("█" * full, "green"), ("░" * (BAR_WIDTH - full), "red"))
-
-
-def conversion_chart(trees: Sequence[dict[str, Any]]) -> Table:
-    """One bar per tree for the whole tree, then for each subsystem holding pages in some tree: the
-    share of page-holding sites converted to the pin API (a dash where the subsystem holds none)."""
-    t = Table(box=None, show_header=False, pad_edge=False)
-    t.add_column("subsystem")
-    t.add_column("tree")
-    t.add_column("bar", no_wrap=True)
-    t.add_column("share", justify="right")
-    t.add_column("counts", justify="right")
-    heads = trackchart.headings(trees)
-    table = trackchart.rows(trees)
-    for i, (name, cells) in enumerate(table):
-        for j, c in enumerate(cells):
-            first = name if j == 0 else ""
-            if c.share is None:
-                t.add_row(first, heads[j], Text(" " * BAR_WIDTH), "-", "-")
-            else:
-                t.add_row(Text(first, style="bold") if i == 0 else first, heads[j], _bar(c.share), _pct(c.share),
-                          f"{c.converted}/{c.holding}")
-        if i != len(table) - 1:
-            t.add_row("", "", "", "", "")
-    return t
-
-
-def _site_line(item: dict[str, Any]) -> str:
-    fn = f"{item['function']}()" if item["function"] else "<file scope>"
-    return f"{item['file']}:{item['line']} in {fn}"
-
-
-def render_pretty(con: Console, doc: dict[str, Any]) -> None:
-    """The pretty view: a table per tree, the conversion chart, and the changes."""
-    for tree in doc["trees"]:
-        con.print(tree_table(tree))
-        con.print()
-    con.print(Text("Conversion to the pin API by subsystem (converted / sites holding pages)", style="bold"))
-    con.print(conversion_chart(doc["trees"]))
-    for ch in doc["changes"]:
-        con.print()
-        newly = sum(1 for c in ch["changed"] if c["to"]["status"] == Status.CONVERTED.value)
-        con.print(Text(f"{ch['from']} -> {ch['to']}: {len(ch['appeared'])} appeared, {len(ch['disappeared'])} "
-                       f"disappeared, {len(ch['changed'])} changed ({newly} newly converted)", style="bold"),
-                  no_wrap=True, overflow="ignore", crop=False)
-        rows: list[Text] = []
-        for c in ch["changed"]:
-            rows.append(Text(f"  ~ {_site_line(c)}: {c['from']['api']} {c['from']['status']} -> "
-                             f"{c['to']['api']} {c['to']['status']}"))
-        for c in ch["appeared"]:
-            rows.append(Text(f"  + {_site_line(c)}: {c['api']} {c['status']}", style="green"))
-        for c in ch["disappeared"]:
-            rows.append(Text(f"  - {_site_line(c)}: {c['api']} {c['status']}", style="red"))
-        for r in rows[:LIST_LIMIT]:
-            con.print(r, no_wrap=True, overflow="ignore", crop=False)
-        if len(rows) > LIST_LIMIT:
-            con.print(Text(f"  … {len(rows) - LIST_LIMIT} more (see --format json)"))
-
-
-def _parser() -> argparse.ArgumentParser:
-    from audit.cli import UsageError
-
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> None:  # type: ignore[override]
-            raise UsageError(message)
-
-    p = Parser(prog="audit track", description="Conversion progress across several kernel trees, sorted oldest "
-               "first by kernel version whatever the order given.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="kernel source trees (with --git: revisions), in any order")
-    p.add_argument("--git", metavar="REPO", help="read the revisions given as PATHs from this git repository's "
-                   "object store (no checkout)")
-    p.add_argument("--no-cache", action="store_true", help="do not use or update the result cache")
-    p.add_argument("--format", choices=["pretty", "json"], default="pretty", help="output format (default: pretty)")
-    p.add_argument("-o", "--output", metavar="FILE", help="write the output to FILE instead of stdout")
-    p.add_argument("--svg", metavar="FILE", help="also save the conversion chart as SVG")
-    p.add_argument("--html", metavar="FILE", help="also save the conversion chart (and its numbers) as HTML")
-    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
-    return p
-
-
-def _write(path: str, text: str) -> None:
-    from audit.cli import UsageError
-
-    try:
-        Path(path).write_text(text)
-    except OSError as e:
-        raise UsageError(f"cannot write {path}: {e.strerror}") from None
-
-
-def cmd_track(argv: list[str], out: TextIO) -> int:
-    """`audit track PATH [PATH..] [--format pretty|json] [-o FILE] [--svg FILE] [--html FILE] [--jobs N]`."""
-    from audit.cli import UsageError
-
-    args = _parser().parse_args(list(argv))
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
-    roots: list[Any]
-    if args.git:
-        from audit.source import GitSource, SourceError
-
-        try:
-            roots = [GitSource(args.git, rev, label=rev) for rev in args.paths]
-        except SourceError as e:
-            raise UsageError(str(e)) from None
-    else:
-        roots = [Path(p) for p in args.paths]
-    reports = [audit_tree(root, shown_root=p, workers=args.jobs, use_cache=not args.no_cache)
-               for root, p in zip(roots, args.paths)]
+def track(sources: Sequence[Source], labels: Sequence[str], workers: int | None = None,
+          use_cache: bool = False) -> dict[str, Any]:
+    """Audit each tree (shown as its label) and return the track document, trees oldest first."""
+    reports = [audit_tree(src, shown_root=label, workers=workers, use_cache=use_cache)
+               for src, label in zip(sources, labels)]
     order = oldest_first(reports)
-    doc = track_dict([reports[i] for i in order], [roots[i] for i in order])
-    buf = io.StringIO()
-    if args.format == "json":
-        json.dump(doc, buf, indent=1)
-        buf.write("\n")
-    else:
-        to_tty = args.output is None and out.isatty()
-        color = to_tty and "NO_COLOR" not in os.environ
-        con = Console(file=buf, width=None if to_tty else 120, color_system="auto" if color else None,
-                      no_color=not color, force_terminal=color, highlight=False, emoji=False)
-        render_pretty(con, doc)
-    if args.svg:
-        _write(args.svg, trackchart.svg(doc["trees"]))
-    if args.html:
-        _write(args.html, trackchart.html(doc["trees"]))
-    if args.output is not None:
-        _write(args.output, buf.getvalue())
-    else:
-        out.write(buf.getvalue())
-    return 0
+    return track_dict([reports[i] for i in order], [sources[i] for i in order])
+

@@ -7,23 +7,19 @@ them the version is unknown (None) and era-dependent choices fall back to the id
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from audit.source import Source
 
 Version = tuple[int, int, int]
 
 _MK = re.compile(rb"^(VERSION|PATCHLEVEL|SUBLEVEL)\s*=\s*(\d+)\s*$", re.M)
 
 
-def tree_version(root: Path | Any) -> Version | None:
-    """Read `VERSION.PATCHLEVEL.SUBLEVEL` from the top Makefile of a folder or a Source; None if absent."""
-    if isinstance(root, Path):
-        try:
-            text = (root / "Makefile").read_bytes()[:4096]
-        except OSError:
-            return None
-    else:
-        text = (root.read("Makefile") or b"")[:4096]
+def tree_version(src: Source) -> Version | None:
+    """Read `VERSION.PATCHLEVEL.SUBLEVEL` from the top Makefile of the tree `src` reads; None if absent."""
+    text = (src.read("Makefile") or b"")[:4096]
     found = {k.decode(): int(v) for k, v in _MK.findall(text)}
     if "VERSION" not in found or "PATCHLEVEL" not in found:
         return None

@@ -9,28 +9,8 @@ import pytest
 
 from audit import cli
 from conftest import make_tree
-
-RAW = """\
-#include <linux/mm.h>
-
-static int foo_get(unsigned long uaddr, struct page **pages, int n)
-{
-\tint i, got;
-
-\tgot = get_user_pages_fast(uaddr, n, FOLL_WRITE, pages);
-\tfor (i = 0; i < got; i++)
-\t\tset_page_dirty_lock(pages[i]), put_page(pages[i]);
-\treturn 0;
-}
-"""
-
-NEW_FUNCTION = """
-static void foo_new(unsigned long uaddr, struct page **pages)
-{
-\tif (get_user_pages_fast(uaddr, 1, 0, pages) == 1)
-\t\tput_page(pages[0]);
-}
-"""
+from snippets import NEW_FUNCTION
+from snippets import RAW_GET_DIRTY as RAW
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from audit.engine import audit_tree
+from audit.source import FsSource
 from conftest import REPO
 
 BUGS = REPO / "tests" / "bugs"
@@ -41,7 +42,7 @@ def _audit(side: Path, version: str, tmp: Path) -> list[tuple[str, str, int, str
     (tree / "include").mkdir(exist_ok=True)
     major, minor = (version.split(".") + ["0"])[:2]
     (tree / "Makefile").write_text(f"VERSION = {major}\nPATCHLEVEL = {minor}\nSUBLEVEL = 0\n")
-    report = audit_tree(tree, workers=1)
+    report = audit_tree(FsSource(str(tree)), workers=1)
     return [(f.rule, f.file, f.line, f.severity.value) for s in report.sites for f in s.findings]
 
 

@@ -13,6 +13,7 @@ from audit.classify import class_ids, class_info, classify, exposure, load_class
 from audit.engine import scan
 from audit.model import Call, CowProfile, CowSite, FileFacts, FuncInfo, RefKind, Site, Span, Status
 from audit.version import tree_version
+from audit.source import FsSource
 from conftest import REPO
 
 LABELS = REPO.parent / "shared" / "labels" / "linux-6.1-closures.json"
@@ -270,9 +271,9 @@ def test_reached_from_walks_callers_and_classifies_them() -> None:
 
 
 def test_reached_from_on_61(tree_61: Path) -> None:
-    version = tree_version(tree_61)
+    version = tree_version(FsSource(str(tree_61)))
     cat = catalogue.load(version)
-    sc = scan(tree_61, cat)
+    sc = scan(FsSource(str(tree_61)), cat)
     an = Analyzer((), cat, version, sc.store)
     sites = an.sites()
     got = reached_from(sites, an.ix, an.load_callers, None, sc.store.hits)

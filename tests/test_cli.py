@@ -10,28 +10,7 @@ import pytest
 
 from audit import cli
 from conftest import make_tree
-
-DRIVER = """\
-#include <linux/mm.h>
-
-static int acme_get(unsigned long uaddr, struct page **pages, int n)
-{
-\tint i, got;
-
-\tgot = get_user_pages_fast(uaddr, n, FOLL_WRITE, pages);
-\tfor (i = 0; i < got; i++)
-\t\tset_page_dirty_lock(pages[i]), put_page(pages[i]);
-\treturn 0;
-}
-
-static int acme_pin(unsigned long uaddr, struct page **pages, int n)
-{
-\tint got = pin_user_pages_fast(uaddr, n, 0, pages);
-
-\tif (got > 0)\n\t\tunpin_user_pages(pages, got);
-\treturn got;
-}
-"""
+from snippets import DRIVER
 
 
 @pytest.fixture

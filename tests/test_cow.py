@@ -1,4 +1,4 @@
-"""The COW safety profile (audit/cow.py): exact verdicts, sites and evidence per kernel era.
+"""The COW safety profile (audit/cow/): exact verdicts, sites and evidence per kernel era.
 
 Fixture trees under tests/fixtures/cow/<era>/ are small hand-written excerpts in the style of each
 era (2.6.11, 4.14, 5.8, 5.10, 5.18, 6.12, plus parser edge cases); lines are located by a unique
@@ -15,6 +15,7 @@ import pytest
 
 from audit import cow
 from audit.model import CowProfile, CowSite, Evidence
+from audit.source import FsSource
 from conftest import REPO, make_tree
 
 FIXTURES = REPO / "tests" / "fixtures" / "cow"
@@ -43,7 +44,7 @@ def site(era: str, rel: str, snippet: str, function: str, idiom: str) -> CowSite
 
 
 def run(era: str) -> CowProfile:
-    return cow.profile(FIXTURES / era)
+    return cow.profile(FsSource(str(FIXTURES / era)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,7 +274,7 @@ def test_parser_edge_cases() -> None:
 def _wp(tmp_path: Path, body: str) -> CowProfile:
     """The profile of a tree whose do_wp_page() has `body` (lines 3.. of mm/memory.c)."""
     src = f"static int do_wp_page(struct vm_fault *vmf)\n{{\n{body}}}\n"
-    return cow.profile(make_tree(tmp_path, {"mm/memory.c": src}))
+    return cow.profile(FsSource(str(make_tree(tmp_path, {"mm/memory.c": src}))))
 
 
 @pytest.mark.parametrize(
@@ -324,7 +325,7 @@ def test_reuse_path_logic(tmp_path: Path, body: str, verdict: str, site_line: in
 
 
 def test_a_tree_without_the_files_is_unknown_not_an_error(tmp_path: Path) -> None:
-    p = cow.profile(make_tree(tmp_path, {}))
+    p = cow.profile(FsSource(str(make_tree(tmp_path, {}))))
     assert (p.reuse_check, p.mapcount_only_sites, p.fork_copies_pinned, p.gup_unshares) == ("unknown", (), False, False)
     assert [e.message for e in p.evidence] == [
         "do_wp_page() not found: reuse check unknown",
@@ -347,7 +348,7 @@ def test_idioms_come_from_the_catalogue(monkeypatch: pytest.MonkeyPatch) -> None
 
 @pytest.mark.kernel
 def test_2_6_32_real_tree(tree_2632: Path) -> None:
-    p = cow.profile(tree_2632)
+    p = cow.profile(FsSource(str(tree_2632)))
     assert (p.reuse_check, p.fork_copies_pinned, p.gup_unshares) == ("mapcount-only", False, False)
     assert p.mapcount_only_sites == (
         CowSite("mm/memory.c", 2031, "do_wp_page", "reuse_swap_page(old_page)"),
@@ -370,7 +371,7 @@ def test_2_6_32_real_tree(tree_2632: Path) -> None:
 
 @pytest.mark.kernel
 def test_6_1_real_tree(tree_61: Path) -> None:
-    p = cow.profile(tree_61)
+    p = cow.profile(FsSource(str(tree_61)))
     assert (p.reuse_check, p.fork_copies_pinned, p.gup_unshares) == ("anon-exclusive", True, True)
     # hugetlb_wp() reuses on page_mapcount() == 1; the PageAnonExclusive() test inside the branch
     # only moves the anon rmap after the decision (FOLL_GET users of hugetlb pages can leak).

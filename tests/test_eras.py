@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from audit.engine import audit_tree
+from audit.source import FsSource
 from conftest import make_tree
 
 BLOCK_DIO = """\
@@ -81,7 +82,7 @@ static int acme_map(unsigned long uaddr, struct page **pages, int n, int write)
 @pytest.mark.parametrize(("version", "ref", "status"), [((6, 1, 0), "get", "raw-closure"), ((6, 5, 0), "pin", "converted")])
 def test_bio_pages_are_pinned_from_6_4(version: tuple[int, int, int], ref: str, status: str, tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "t", {"block/fops.c": BLOCK_DIO}, version)
-    (site,) = audit_tree(tree, workers=1).sites
+    (site,) = audit_tree(FsSource(str(tree)), workers=1).sites
     assert (site.api, site.line, site.ref_kind.value, site.status.value) == ("bio_iov_iter_get_pages", 14, ref, status)
     assert [(c.function, c.api) for c in site.closure] == [
         ("blkdev_bio_end_io", "bio_check_pages_dirty"), ("blkdev_bio_end_io", "bio_release_pages")]
@@ -89,7 +90,7 @@ def test_bio_pages_are_pinned_from_6_4(version: tuple[int, int, int], ref: str, 
 
 def test_extracted_pages_released_under_will_pin_are_converted(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "t", {"fs/direct-io.c": EXTRACT_DIO}, (6, 5, 0))
-    (site,) = audit_tree(tree, workers=1).sites
+    (site,) = audit_tree(FsSource(str(tree)), workers=1).sites
     assert (site.api, site.line, site.ref_kind.value, site.status.value, site.rule) == (
         "iov_iter_extract_pages", 17, "pin", "converted", None)
     assert [(c.function, c.api, c.line) for c in site.closure] == [("dio_unpin_page", "unpin_user_page", 9)]
@@ -97,7 +98,7 @@ def test_extracted_pages_released_under_will_pin_are_converted(tmp_path: Path) -
 
 def test_2_6_era_eight_argument_get_user_pages(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "t", {"drivers/misc/acme.c": OLD_GUP}, (2, 6, 32))
-    (site,) = audit_tree(tree, workers=1).sites
+    (site,) = audit_tree(FsSource(str(tree)), workers=1).sites
     assert (site.pages_arg, site.write, site.ref_kind.value, site.status.value) == ("pages", None, "get", "raw-closure")
     # Before 5.2 there is no pin API: the unconverted closure is a note, the fork race stays a warning
     # and comes first.
@@ -134,9 +135,9 @@ static int acme_zerocopy(struct sk_buff *skb, struct iov_iter *from)
 
 def test_pages_handed_to_an_skb_are_dropped_by_its_frag_destructor(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "t", {"net/core/acme.c": ZEROCOPY, "include/linux/skbuff.h": SKB_H})
-    (site,) = audit_tree(tree, workers=1).sites
+    (site,) = audit_tree(FsSource(str(tree)), workers=1).sites
     assert (site.status.value, site.rule) == ("raw-closure", "gup-raw-put-page")
     assert [(c.file, c.line, c.function, c.api) for c in site.closure] == [
         ("include/linux/skbuff.h", 5, "__skb_frag_unref", "put_page")]
     without = make_tree(tmp_path / "u", {"net/core/acme.c": ZEROCOPY})
-    assert [s.status.value for s in audit_tree(without, workers=1).sites] == ["no-closure-found"]
+    assert [s.status.value for s in audit_tree(FsSource(str(without)), workers=1).sites] == ["no-closure-found"]

@@ -22,8 +22,10 @@ import pytest
 
 from audit import cli, parse
 from audit.engine import audit_tree
-from audit.fix import cmd_fix, expr_key, path_matches, strip_expr
+from audit.cli import cmd_fix
+from audit.fix import expr_key, path_matches, strip_expr
 from audit.model import Report, Site, Status
+from audit.source import FsSource
 from conftest import REPO, make_tree
 
 FIX = REPO / "tests" / "fixtures" / "fix"
@@ -164,7 +166,7 @@ def test_diff_applies_and_reaudit_shows_converted(tmp_path: Path) -> None:
     errors_before = {rel: error_nodes(copy / rel) for rel in LAYOUT.values()}
     apply_diff(copy, diff)
     assert (copy / "drivers/misc/fix_loop.c").read_text() != (tree / "drivers/misc/fix_loop.c").read_text()
-    check_reaudit(audit_tree(tree, workers=1), audit_tree(copy, workers=1), CONVERTED)
+    check_reaudit(audit_tree(FsSource(str(tree)), workers=1), audit_tree(FsSource(str(copy)), workers=1), CONVERTED)
     assert {rel: error_nodes(copy / rel) for rel in LAYOUT.values()} == errors_before
     # Converted again, the patched tree has nothing left to convert; the declines stay.
     rc, out, err = run_fix(copy)
@@ -293,13 +295,13 @@ def test_real_61_files_convert_apply_and_reaudit(tree_61: Path, tmp_path: Path, 
     assert rc == 0 and diff, err
     done = {line.split()[1].rsplit(":", 1)[0] for line in err.splitlines() if line.startswith("converted ")}
     assert {f for f, _ in converted} <= done
-    before = audit_tree(tree, workers=1)
+    before = audit_tree(FsSource(str(tree)), workers=1)
     got = {(s.file, s.function) for s in before.sites if s.status is Status.RAW_CLOSURE} & converted
     assert got == converted
     copy = tmp_path / "copy"
     shutil.copytree(tree, copy)
     apply_diff(copy, diff)
-    after = audit_tree(copy, workers=1)
+    after = audit_tree(FsSource(str(copy)), workers=1)
     check_reaudit(before, after, converted)
     for rel in files:
         assert error_nodes(copy / rel) <= error_nodes(tree / rel), f"new parse errors in {rel}"
@@ -395,14 +397,14 @@ def test_split_writes_exact_patches_that_git_am_applies_and_reaudit_converted(tm
         assert (out_dir / n).read_text() == (SPLIT / "expected" / n).read_text(), n
     assert err.splitlines() == SPLIT_STDERR
     assert tree_hash(tree) == before_hash, "audit fix wrote into the tree"
-    before = audit_tree(tree, workers=1)
+    before = audit_tree(FsSource(str(tree)), workers=1)
     git(tree, "am", *(str(out_dir / n) for n in expected))
     assert git(tree, "log", "--format=%s").splitlines() == [
         "drivers/virt: convert get_user_pages*() to pin_user_pages*()",
         "drivers/misc: convert get_user_pages_fast() to pin_user_pages_fast()",
         "base",
     ]
-    after = audit_tree(tree, workers=1)
+    after = audit_tree(FsSource(str(tree)), workers=1)
     check_reaudit(before, after, SPLIT_CONVERTED)
     got = sorted((s.file, s.function, s.api, s.status.value, s.rule) for s in after.sites)
     assert got == [
@@ -551,3 +553,13 @@ def test_split_groups_merge_subsystems_that_edit_one_file() -> None:
     got = groups(plan)
     assert [[x.site.file for x in g] for g in got] == [["drivers/misc/a.c", "fs/b.c"], ["mm/c.c"]]
     assert subject(got[0]) == "drivers/misc, fs: convert get_user_pages_fast() to pin_user_pages_fast()"
+
+
+def test_a_release_helper_other_files_may_call_is_searched_for_with_the_tree_grep(tmp_path: Path) -> None:
+    """A non-static helper sends the planner to the tree's prefilter for its references (this
+    crashed with an AttributeError when the regex was passed to Source.start_grep bare)."""
+    tree = make_tree(tmp_path, {"drivers/misc/a.c": SHARED_A.replace("\ta_use(pages, got);\n", "")})
+    rc, diff, err = run_fix(tree)
+    assert (rc, err) == (0, "converted drivers/misc/a.c:15 get_user_pages_fast() -> pin_user_pages_fast(), "
+                            "1 release converted\n")
+    assert "+\t\tunpin_user_page(pages[i]);\n" in diff and "+\tgot = pin_user_pages_fast(uaddr, n, 0, pages);\n" in diff

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from audit.engine import audit_tree
+from audit.source import FsSource
 from conftest import REPO, make_tree
 
 FIXTURES = REPO / "tests" / "fixtures"
@@ -36,7 +37,7 @@ def test_rule_fixtures_fire_exactly_where_annotated(rule_dir: Path, tmp_path: Pa
         tree = make_tree(tmp_path / src.stem, {})
         (tree / "drivers" / "misc").mkdir(parents=True)
         shutil.copy(src, tree / "drivers" / "misc" / src.name)
-        report = audit_tree(tree, workers=1)
+        report = audit_tree(FsSource(str(tree)), workers=1)
         got = {f.line for s in report.sites for f in s.findings if f.rule == rule}
         fire, quiet = expected(src, rule)
         assert fire, f"{src.name} has no ruleid marker for {rule}"

@@ -17,22 +17,8 @@ from audit.engine import audit_tree
 from audit.model import ParseProblem
 from audit.source import FsSource, NotRegularError, read_regular
 from conftest import make_tree
+from snippets import HOSTILE_DRIVER as DRIVER
 
-DRIVER = """// SPDX-License-Identifier: GPL-2.0
-#include <linux/mm.h>
-
-static int acme_pin(unsigned long uaddr, struct page **pages)
-{
-	int i, n;
-
-	n = get_user_pages_fast(uaddr, 4, 1, pages);
-	if (n <= 0)
-		return n;
-	for (i = 0; i < n; i++)
-		put_page(pages[i]);
-	return 0;
-}
-"""
 BROKEN = "static int broken(unsigned long u, struct page **p)\n{\n\tif (u {\n\t\treturn get_user_pages_fast(u, 1, 0, p);\n}\n}}}\n#endif\n"
 # 150,000 register definitions (about 6 MB) on each side of a function: a 12 MB generated file.
 PAD = "".join(f"#define ACME_REG_{i:07d}_MASK 0x{i:08x}UL\n" for i in range(150_000))
@@ -101,7 +87,7 @@ def test_a_hostile_tree_is_audited_and_left_untouched(prefilter: str, tmp_path: 
     if prefilter == "python":
         monkeypatch.setattr(walk.shutil, "which", lambda exe: None)
     before = snapshot(root)
-    report = audit_tree(root)
+    report = audit_tree(FsSource(str(root)))
     assert snapshot(root) == before
     assert sorted((s.file, s.line, s.status.value) for s in report.sites) == [
         ("drivers/misc/acme.c", calls["drivers/misc/acme.c"], "raw-closure"),
@@ -132,7 +118,7 @@ def test_a_big_file_is_cut_around_its_calls_and_a_call_outside_functions_is_name
     knr = DRIVER.replace("acme_pin", "knr_pin").replace(")\n{", ") {")  # `{` not at column 0
     text = stray + PAD + DRIVER + PAD + knr
     root = make_tree(tmp_path / "t", {"drivers/misc/regs.c": text})
-    report = audit_tree(root)
+    report = audit_tree(FsSource(str(root)))
     lines = [i for i, t in enumerate(text.splitlines(), 1) if "n = get_user_pages_fast(uaddr" in t]
     assert [(s.file, s.line, s.function, s.status.value) for s in report.sites] == [
         ("drivers/misc/regs.c", lines[0], "acme_pin", "raw-closure"),
@@ -147,10 +133,10 @@ def test_special_files_are_never_opened(tmp_path: Path) -> None:
     with pytest.raises(NotRegularError) as info:
         read_regular(str(tmp_path / "fifo.c"))
     assert info.value.strerror == "a FIFO, not a regular file"
-    # The COW profile reads through the same layer, from a folder or a Source.
+    # The COW profile reads through the same layer (a folder is always wrapped in its Source).
     make_tree(tmp_path / "t", {})
     os.mkfifo(tmp_path / "t" / "mm" / "memory.c")
-    for root in (tmp_path / "t", FsSource(str(tmp_path / "t"))):
+    for root in (FsSource(str(tmp_path / "t")),):
         evidence = {(e.file, e.message) for e in cow.profile(root).evidence}
         assert ("mm/memory.c", "cannot read: a FIFO, not a regular file") in evidence
 
@@ -162,7 +148,7 @@ def test_grep_candidates_that_only_name_an_api_are_not_hits(tmp_path: Path) -> N
         "drivers/misc/split.c": "static int s(unsigned long u, struct page **p)\n{\n\treturn get_user_pages_fast\n\t\t/* one page */ (u, 1, 0, p);\n}\n",
     }
     root = make_tree(tmp_path / "t", files)
-    report = audit_tree(root)
+    report = audit_tree(FsSource(str(root)))
     assert [(s.file, s.line, s.api) for s in report.sites] == [("drivers/misc/split.c", 3, "get_user_pages_fast")]
     # A mention with parentheses in a comment is a hit (as the line-based prefilter had it), but no site.
     assert report.tree.files_parsed == 2

@@ -10,6 +10,7 @@ import pytest
 
 from audit.engine import audit_tree
 from audit.model import Report, Site, Status
+from audit.source import FsSource
 from conftest import REPO
 
 pytestmark = pytest.mark.kernel
@@ -19,7 +20,7 @@ LABELS = REPO.parent / "shared" / "labels" / "linux-6.1-closures.json"
 
 @cache
 def _report(root: str) -> Report:  # noqa: D103
-    return audit_tree(Path(root))
+    return audit_tree(FsSource(root))
 
 
 def _site(report: Report, file: str, line: int) -> Site:
@@ -202,7 +203,7 @@ def test_seed_users_are_recognised_in_both_eras(tree_2632: Path, tree_61: Path) 
 
 def test_verdicts_do_not_depend_on_how_work_is_split(tree_61: Path) -> None:
     """Sites are analysed in forked workers in any order: one worker or two must agree exactly."""
-    one = audit_tree(tree_61, workers=1)
+    one = audit_tree(FsSource(str(tree_61)), workers=1)
     two = _report(str(tree_61))
     assert one.sites == two.sites
     assert one.wrappers == two.wrappers

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from audit.engine import audit_tree
+from audit.source import FsSource
 from conftest import make_tree
 
 BIO_H = """\
@@ -99,7 +100,7 @@ static ssize_t __blkdev_direct_IO_simple(struct kiocb *iocb, struct iov_iter *it
 
 def test_three_argument_bio_iov_iter_get_pages_of_6_18(tmp_path: Path) -> None:
     tree = make_tree(tmp_path, {"fs/iomap/direct-io.c": IOMAP_618}, (6, 18, 0))
-    site, = audit_tree(tree, workers=1).sites
+    site, = audit_tree(FsSource(str(tree)), workers=1).sites
     assert (site.line, site.api, site.ref_kind.value, site.status.value, site.rule) == (
         21, "bio_iov_iter_get_pages", "pin", "converted", None)
     assert [(r.line, r.function, r.api) for r in site.closure] == [
@@ -113,7 +114,7 @@ def test_three_argument_bio_iov_iter_get_pages_of_6_18(tmp_path: Path) -> None:
 ])
 def test_four_argument_bio_iov_iter_get_pages_of_7_3(tmp_path: Path, args: str, status: str, rule: str | None) -> None:
     tree = make_tree(tmp_path, {"block/fops.c": FOPS_73.replace("ARGS", args)}, (7, 3, 0))
-    site, = audit_tree(tree, workers=1).sites
+    site, = audit_tree(FsSource(str(tree)), workers=1).sites
     assert (site.line, site.function, site.status.value, site.rule) == (12, "blkdev_iov_iter_get_pages", status, rule)
     assert [(r.line, r.api) for r in site.closure] == (
         [(4, "bio_check_pages_dirty"), (6, "bio_release_pages")] if status == "converted" else [])
@@ -292,7 +293,7 @@ out_put_bio:
 def _block_71(tmp_path: Path, record: str = RECORD) -> list:  # type: ignore[type-arg]
     tree = make_tree(tmp_path, {"block/bio.c": BIO_71.replace("RECORD", record), "include/linux/bio.h": BIO_H,
                                 "include/linux/uio.h": UIO_H, "fs/iomap/direct-io.c": IOMAP_71}, (7, 1, 0))
-    return list(audit_tree(tree, workers=1).sites)
+    return list(audit_tree(FsSource(str(tree)), workers=1).sites)
 
 
 def test_bounce_buffered_direct_io_of_7_0(tmp_path: Path) -> None:
@@ -363,7 +364,7 @@ int bio_iov_iter_get_pages(struct bio *bio, struct iov_iter *iter,
 def test_seven_argument_iov_iter_extract_bvecs_of_7_3(tmp_path: Path) -> None:
     uio = UIO_H.replace("unsigned short max_vecs,", "unsigned short max_vecs, unsigned mem_align_mask,")
     tree = make_tree(tmp_path, {"block/bio.c": BIO_73, "include/linux/uio.h": uio}, (7, 3, 0))
-    site, = audit_tree(tree, workers=1).sites
+    site, = audit_tree(FsSource(str(tree)), workers=1).sites
     assert (site.line, site.api, site.ref_kind.value, site.status.value) == (11, "iov_iter_extract_bvecs", "pin", "converted")
     assert [(r.line, r.api) for r in site.closure] == [(17, "bio_release_pages")]
 
@@ -390,7 +391,7 @@ static int acme_crypt_sg(struct sg_table *sgt, struct iov_iter *from, void *buf,
 ])
 def test_netfs_extract_iter_to_sg_of_6_3(tmp_path: Path, iter_setup: str, arg: str, status: str) -> None:
     tree = make_tree(tmp_path, {"fs/cifs/smb2ops.c": SG.replace("ITER", iter_setup).replace("ARG", arg)}, (6, 3, 0))
-    site, = audit_tree(tree, workers=1).sites
+    site, = audit_tree(FsSource(str(tree)), workers=1).sites
     assert (site.line, site.api, site.ref_kind.value, site.status.value) == (
         7, "netfs_extract_iter_to_sg", "pin", status)
 
@@ -499,7 +500,7 @@ void kvm_vcpu_unmap(struct kvm_vcpu *vcpu, struct kvm_host_map *map)
 
 def _kvm(tmp_path: Path, pin: str) -> dict[int, object]:
     tree = make_tree(tmp_path, {"virt/kvm/kvm_main.c": KVM_613.replace("PIN", pin)}, (6, 13, 0))
-    return {s.line: s for s in audit_tree(tree, workers=1).sites}
+    return {s.line: s for s in audit_tree(FsSource(str(tree)), workers=1).sites}
 
 
 def test_kvm_vcpu_map_pins_through_the_refcounted_page_pointer(tmp_path: Path) -> None:
@@ -620,6 +621,6 @@ ssize_t fuse_direct_io(struct fuse_io_priv *io, struct iov_iter *iter, loff_t *p
 ])
 def test_fuse_direct_io_folios_of_6_13(tmp_path: Path, record: str, status: str, closure: list) -> None:  # type: ignore[type-arg]
     tree = make_tree(tmp_path, {"fs/fuse/file.c": FUSE_613.replace("RECORD", record)}, (6, 13, 0))
-    site, = audit_tree(tree, workers=1).sites
+    site, = audit_tree(FsSource(str(tree)), workers=1).sites
     assert (site.line, site.api, site.status.value) == (49, "iov_iter_extract_pages", status)
     assert [(r.line, r.api) for r in site.closure] == closure

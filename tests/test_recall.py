@@ -19,6 +19,7 @@ import pytest
 from audit import catalogue
 from audit.engine import audit_tree
 from audit.version import tree_version
+from audit.source import FsSource
 
 pytestmark = pytest.mark.kernel
 
@@ -67,12 +68,12 @@ def _not_a_call(src: bytes, line: int, api: str, path: str) -> bool:
 
 def _recall(root: Path) -> tuple[list[tuple[str, int, str]], list[tuple[str, int, str]], dict[tuple[str, int, str], str]]:
     """(missed calls, split calls, status of every reported site) for one tree."""
-    names = sorted(catalogue.load(tree_version(root)).acquire)
+    names = sorted(catalogue.load(tree_version(FsSource(str(root)))).acquire)
     listed = subprocess.run(
         ["grep", "-rlwZF", "-D", "skip", "--include=*.c", "--include=*.h", *(a for n in names for a in ("-e", n)), "."],
         cwd=root, capture_output=True, check=False,
     ).stdout
-    report = audit_tree(root)
+    report = audit_tree(FsSource(str(root)))
     got = {(s.file, s.line, s.api): s.status.value for s in report.sites}
     missed, split = [], []
     for name in sorted(filter(None, listed.split(b"\0"))):

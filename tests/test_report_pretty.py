@@ -13,8 +13,9 @@ from audit import catalogue, rules
 from audit.engine import audit_tree
 from audit.report.interface import Context
 from audit.report.pretty import PrettyReporter
+from audit.source import FsSource
 from conftest import REPO, make_tree
-from test_cli import DRIVER
+from snippets import DRIVER
 
 GOLDEN = REPO / "tests" / "golden" / "small_tree.txt"
 GOLDEN_VERBOSE = REPO / "tests" / "golden" / "small_tree_verbose.txt"
@@ -23,7 +24,7 @@ GOLDEN_VERBOSE = REPO / "tests" / "golden" / "small_tree_verbose.txt"
 @pytest.mark.parametrize("verbose", [False, True], ids=["default", "verbose"])
 def test_pretty_render_matches_golden(tmp_path: Path, request: pytest.FixtureRequest, verbose: bool) -> None:
     tree = make_tree(tmp_path / "linux", {"drivers/misc/acme.c": DRIVER})
-    report = audit_tree(tree, shown_root="linux", workers=1)
+    report = audit_tree(FsSource(str(tree)), shown_root="linux", workers=1)
     src = {"drivers/misc/acme.c": DRIVER.splitlines()}
     ctx = Context(catalogue.load((6, 1, 0)), rules.rule_by_id(), (6, 1, 0), lambda f: src.get(f, []), False)
     buf = io.StringIO()

@@ -10,20 +10,8 @@ import pytest
 
 from audit import cli
 from conftest import make_tree
+from snippets import ACME_GET_READ as OLD
 
-OLD = """\
-#include <linux/mm.h>
-
-static int acme_get(unsigned long uaddr, struct page **pages, int n)
-{
-\tint i, got;
-
-\tgot = get_user_pages_fast(uaddr, n, 0, pages);
-\tfor (i = 0; i < got; i++)
-\t\tput_page(pages[i]);
-\treturn 0;
-}
-"""
 
 NEW = OLD + """
 static int acme_short(unsigned long uaddr, int n)

@@ -11,39 +11,10 @@ import pytest
 
 from audit import cli, rules
 from conftest import make_tree
+from snippets import MEMORY_MAPCOUNT_REUSE as MEMORY
+from snippets import RAW_GET_DIRTY as RAW
 
 SCHEMA = Path(__file__).parent / "data" / "sarif-2.1.0.json"
-
-RAW = """\
-#include <linux/mm.h>
-
-static int foo_get(unsigned long uaddr, struct page **pages, int n)
-{
-\tint i, got;
-
-\tgot = get_user_pages_fast(uaddr, n, FOLL_WRITE, pages);
-\tfor (i = 0; i < got; i++)
-\t\tset_page_dirty_lock(pages[i]), put_page(pages[i]);
-\treturn 0;
-}
-"""
-
-# A do_wp_page() that reuses the page on reuse_swap_page() alone (mapcount-only, before v5.9).
-MEMORY = """\
-static vm_fault_t do_wp_page(struct vm_fault *vmf)
-{
-\tstruct vm_area_struct *vma = vmf->vma;
-
-\tif (PageAnon(vmf->page)) {
-\t\tif (reuse_swap_page(vmf->page, NULL)) {
-\t\t\twp_page_reuse(vmf);
-\t\t\treturn VM_FAULT_WRITE;
-\t\t}
-\t}
-\treturn wp_page_copy(vmf);
-}
-"""
-
 V510 = (5, 10, 0)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from audit.engine import audit_tree
+from audit.source import FsSource
 from conftest import make_tree
 
 # hfi1 (drivers/infiniband/hw/hfi1/user_pages.c, user_exp_rcv.c): the acquire wrapper and its
@@ -52,7 +53,7 @@ def test_callers_in_sibling_files_that_name_no_gup_api(tmp_path: Path, release: 
         "drivers/drv/user_pages.c": WRAPPER,
         "drivers/drv/user_exp_rcv.c": SIBLING.replace("RELEASE", release),
     })
-    site, = audit_tree(tree, workers=1).sites
+    site, = audit_tree(FsSource(str(tree)), workers=1).sites
     assert (site.file, site.line, site.status.value) == ("drivers/drv/user_pages.c", 5, status)
     assert any((r.file, r.line) == ("drivers/drv/user_pages.c", 10) for r in site.closure) == (status == "converted")
     if status == "mismatch":
@@ -108,7 +109,7 @@ static int drv_get_pages(unsigned long addr, int npages, struct list_head *chunk
 ])
 def test_a_for_each_cursor_walks_the_storage_it_iterates(tmp_path: Path, release: str, status: str) -> None:
     tree = make_tree(tmp_path, {"drivers/drv/uiom.c": CHUNKS.replace("RELEASE", release)})
-    site, = audit_tree(tree, workers=1).sites
+    site, = audit_tree(FsSource(str(tree)), workers=1).sites
     assert (site.line, site.status.value) == (27, status)
     assert [(r.line, r.function) for r in site.closure] == [(15, "drv_put_pages")]
 
@@ -155,7 +156,7 @@ int drv_map(unsigned long vaddr)
 ])
 def test_a_page_that_travels_as_its_pfn_is_followed(tmp_path: Path, release: str, status: str) -> None:
     tree = make_tree(tmp_path, {"drivers/drv/iommu.c": PFNS.replace("RELEASE", release)})
-    site, = audit_tree(tree, workers=1).sites
+    site, = audit_tree(FsSource(str(tree)), workers=1).sites
     assert (site.line, site.status.value) == (14, status)
     assert [(r.line, r.function) for r in site.closure] == [(7, "drv_put_pfn")]
 
@@ -215,7 +216,7 @@ def test_dirty_lost_is_unsure_when_the_page_travelled_as_an_address(
                  .replace("drv_keep(hpa, page);", "*out = page;") \
                  .replace("drv_use_page(tce, &hpa)", "drv_use_page(tce, &hpa, &page)")
     tree = make_tree(tmp_path, {"drivers/drv/tce.c": src})
-    site, = audit_tree(tree, workers=1).sites
+    site, = audit_tree(FsSource(str(tree)), workers=1).sites
     assert site.status.value == "converted"
     got = [(f.rule, f.line, f.severity.value) for f in site.findings if f.rule == "gup-dirty-lost"]
     assert got == [("gup-dirty-lost", line, severity)]
@@ -268,7 +269,7 @@ ssize_t drv_direct_io(struct iov_iter *iter, size_t len)
 ])
 def test_a_bvec_element_page_member_is_the_page(tmp_path: Path, release: str, status: str) -> None:
     tree = make_tree(tmp_path, {"drivers/drv/dio.c": BVECS.replace("RELEASE", release)})
-    site, = audit_tree(tree, workers=1).sites
+    site, = audit_tree(FsSource(str(tree)), workers=1).sites
     assert (site.line, site.status.value) == (18, status)
     assert [(r.line, r.function) for r in site.closure] == [(9, "drv_put_bvecs")]
 
@@ -307,7 +308,7 @@ def test_kernel_iterators_are_read_through_callers_that_pass_them_on(
         tmp_path: Path, iterator: str, status: str) -> None:
     tree = make_tree(tmp_path, {"drivers/drv/direct.c": EXTRACT,
                                 "drivers/drv/pdu.c": READER.replace("ITER", iterator)})
-    site, = audit_tree(tree, workers=1).sites
+    site, = audit_tree(FsSource(str(tree)), workers=1).sites
     assert (site.file, site.line, site.status.value) == ("drivers/drv/direct.c", 5, status)
 
 
@@ -334,7 +335,7 @@ ssize_t CALLER(struct iov_iter *i, struct page **pages, size_t maxsize, unsigned
 def test_a_helper_of_a_catalogue_api_is_its_implementation(
         tmp_path: Path, caller: str, implementation: bool, severity: str) -> None:
     tree = make_tree(tmp_path, {"drivers/drv/iov_helper.c": HELPER.replace("CALLER", caller)})
-    site, = audit_tree(tree, workers=1).sites
+    site, = audit_tree(FsSource(str(tree)), workers=1).sites
     assert (site.line, site.status.value, site.implementation) == (5, "no-closure-found", implementation)
     assert [(f.rule, f.severity.value) for f in site.findings if f.rule == "gup-no-release"] == \
         [("gup-no-release", severity)]
@@ -393,5 +394,5 @@ def test_the_arm_of_a_recorded_pin_choice_decides_the_kind(
         tmp_path: Path, record: str, arm: str, then: str, otherwise: str, status: str) -> None:
     src = RECORD.replace("ARM", arm).replace("THEN", then).replace("ELSE", otherwise).replace("RECORDNAME", record)
     tree = make_tree(tmp_path, {"drivers/drv/file.c": src})
-    site, = audit_tree(tree, workers=1).sites
+    site, = audit_tree(FsSource(str(tree)), workers=1).sites
     assert (site.line, site.status.value) == (17, status)

@@ -11,42 +11,10 @@ import pytest
 from audit import cli
 from audit.track import subsystem
 from conftest import make_tree
+from snippets import FAULT_IN
+from snippets import PINNED
+from snippets import RAW_GET as RAW
 
-RAW = """\
-#include <linux/mm.h>
-
-static int foo_get(unsigned long uaddr, struct page **pages, int n)
-{
-\tint i, got;
-
-\tgot = get_user_pages_fast(uaddr, n, FOLL_WRITE, pages);
-\tfor (i = 0; i < got; i++)
-\t\tput_page(pages[i]);
-\treturn 0;
-}
-"""
-
-PINNED = """\
-#include <linux/mm.h>
-
-static int foo_get(unsigned long uaddr, struct page **pages, int n)
-{
-\tint got;
-
-\tgot = pin_user_pages_fast(uaddr, n, FOLL_WRITE, pages);
-\tunpin_user_pages(pages, got);
-\treturn 0;
-}
-"""
-
-FAULT_IN = """\
-#include <linux/mm.h>
-
-int bar_fault_in(unsigned long uaddr, int n)
-{
-\treturn get_user_pages_fast(uaddr, n, 0, NULL);
-}
-"""
 
 SVG_NS = "http://www.w3.org/2000/svg"
 ZERO = {"converted": 0, "raw-closure": 0, "mismatch": 0, "no-closure-found": 0, "no-pages": 0}

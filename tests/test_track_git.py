@@ -11,42 +11,12 @@ import pytest
 
 from audit import cli
 from audit.engine import audit_tree
-from audit.source import GitSource
+from audit.source import FsSource, GitSource
 from conftest import make_tree
+from snippets import ACME_GET as RAW
+from snippets import ACME_PINNED as CONVERTED
+from snippets import ACME_PIN_PUT_PAGE as REGRESSION
 
-RAW = """\
-static int acme_get(unsigned long uaddr, struct page **pages, int n)
-{
-\tint i, got;
-
-\tgot = get_user_pages_fast(uaddr, n, FOLL_WRITE, pages);
-\tfor (i = 0; i < got; i++)
-\t\tput_page(pages[i]);
-\treturn 0;
-}
-"""
-
-CONVERTED = """\
-static int acme_get(unsigned long uaddr, struct page **pages, int n)
-{
-\tint got;
-
-\tgot = pin_user_pages_fast(uaddr, n, FOLL_WRITE, pages);
-\tunpin_user_pages(pages, got);
-\treturn 0;
-}
-"""
-
-REGRESSION = """\
-
-static int acme_peek(unsigned long uaddr, struct page **pages)
-{
-\tint got = pin_user_pages_fast(uaddr, 1, 0, pages);
-
-\tput_page(pages[0]);
-\treturn got;
-}
-"""
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
@@ -96,7 +66,7 @@ def test_track_over_git_revisions(repo: Path, capsys: pytest.CaptureFixture[str]
 def test_git_revision_audits_like_its_checkout(repo: Path, tmp_path: Path) -> None:
     from_git = audit_tree(GitSource(str(repo), "v1"), workers=1)
     checkout = make_tree(tmp_path / "co", {"drivers/misc/acme.c": RAW})
-    from_fs = audit_tree(checkout, workers=1)
+    from_fs = audit_tree(FsSource(str(checkout)), workers=1)
     key = lambda r: [(s.file, s.line, s.column, s.api, s.status, s.closure) for s in r.sites]  # noqa: E731
     assert key(from_git) == key(from_fs)
 

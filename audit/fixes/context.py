@@ -11,14 +11,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tree_sitter import Node
-
 from audit.catalogue import Catalogue, Form
-from audit.fixes.ctext import CFile, Decline, call_args, enclosing
+from audit.fixes.ctext import Decline, call_args, enclosing
 from audit.fixes.knowledge import FixRules
 from audit.model import Site
+from audit.parse import Node
 from audit.source import Source
+from audit.sourcefile import SourceFile
 from audit.version import Version, in_range
+from audit.walk import Prefilter
 
 
 class TreeContext:
@@ -32,16 +33,19 @@ class TreeContext:
         self.cat = cat
         self.fx = fx
         self.workers = workers
-        self._files: dict[str, CFile] = {}
+        self._unreadable: dict[str, SourceFile] = {}
         self._refs: dict[str, set[str]] = {}
         self._headers: str | None = None
 
-    def file(self, rel: str) -> CFile:
-        """The cached file `rel` (empty when it cannot be read)."""
-        f = self._files.get(rel)
-        if f is None:
-            f = self._files[rel] = CFile(rel, self.src.read(rel))
-        return f
+    def file(self, rel: str) -> SourceFile:
+        """The file `rel` as the source keeps it (empty when it cannot be read)."""
+        try:
+            return self.src.file(rel)
+        except OSError:
+            f = self._unreadable.get(rel)
+            if f is None:
+                f = self._unreadable[rel] = SourceFile(rel, b"")
+            return f
 
     def listdir(self, folder: str) -> list[str]:
         """The .c/.h files directly in `folder`, as tree-relative paths, sorted."""
@@ -52,13 +56,13 @@ class TreeContext:
         todo = sorted(n for n in names if n not in self._refs)
         if todo:
             regex = r"\b(" + "|".join(re.escape(n) for n in todo) + r")\b"
-            job = self.src.start_grep(regex, self.workers or 1)
+            job = self.src.start_grep(Prefilter(regex=regex), self.workers or 1)
             got = job.result()
             for n in todo:
                 self._refs[n] = set()
             rx = re.compile(regex.encode())
             if got is not None:
-                scan = ((rel, self.file(rel).data) for rel in sorted(got[0]))
+                scan = ((rel, self.file(rel).src) for rel in sorted(got[0]))
             else:
                 # No prefilter (no grep): every file is read once and not kept.
                 scan = ((rel, self.src.read(rel) or b"") for rel, _ in self.src.walk().files)
@@ -70,7 +74,7 @@ class TreeContext:
     def _api_headers(self) -> str:
         """The text of the headers that declare the gup API (`declared_in`), '' when the tree has none."""
         if self._headers is None:
-            self._headers = "\n".join(self.file(h).data.decode("utf-8", "replace") for h in self.cat.declared_in)
+            self._headers = "\n".join(self.file(h).src.decode("utf-8", "replace") for h in self.cat.declared_in)
         return self._headers
 
     def has_pin_headers(self) -> bool:
@@ -108,7 +112,7 @@ class Role:
         self.fx = ctx.fx
         self.version = ctx.version
 
-    def source(self, rel: str) -> CFile:
+    def source(self, rel: str) -> SourceFile:
         """The cached file `rel`."""
         return self.ctx.file(rel)
 
@@ -117,7 +121,7 @@ class Role:
 class AcquireCall:
     """A site's acquire call as parsed: the nodes the checks and the rewrite work on."""
 
-    file: CFile
+    file: SourceFile
     """The file it is in."""
     call: Node
     """The call_expression."""

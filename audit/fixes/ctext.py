@@ -1,19 +1,19 @@
-"""C text for `audit fix`: expressions as text, tree-sitter node helpers, and one file of the tree.
+"""C text for `audit fix`: expressions as text, and the node helpers the rewrite uses.
 
-`CFile` holds a file's bytes (read through the tree's `audit.source.Source`, never from a path of its
-own), its line index and, lazily, its parse. The rewrite works on byte ranges of these files.
+Files are the parsing layer's `audit.sourcefile.SourceFile`s, read through the tree's
+`audit.source.Source`; the rewrite works on byte ranges of them. What is found downwards (calls,
+identifiers, definitions) comes from `queries/` through `audit.sourcefile`; the helpers here climb
+from a node or read its fields.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-from tree_sitter import Node, Tree
-
-from audit import parse
 from audit.cexpr import balanced_parens
+from audit.parse import Node
+from audit.sourcefile import declarator_name, defined_name
 
 TAB = 8
 """Tab width for line lengths and continuation alignment (kernel style)."""
@@ -106,17 +106,7 @@ def indent_to(width: int) -> str:
     return "\t" * (width // TAB) + " " * (width % TAB)
 
 
-
-# ---------------------------------------------------------------------------------- tree-sitter
-
-
-def walk_nodes(node: Node) -> Iterator[Node]:
-    """Every node of the subtree, in document order."""
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        yield n
-        stack.extend(reversed(n.children))
+# ---------------------------------------------------------------------------------- nodes
 
 
 def node_text(n: Node | None) -> str:
@@ -124,25 +114,9 @@ def node_text(n: Node | None) -> str:
     return "" if n is None or n.text is None else n.text.decode("utf-8", "replace")
 
 
-def declarator_name(d: Node | None) -> Node | None:
-    """The identifier a (pointer/array/init) declarator declares."""
-    while d is not None and d.type not in ("identifier", "field_identifier"):
-        nxt = d.child_by_field_name("declarator")
-        if nxt is None:
-            nxt = next((c for c in d.named_children if c.type in ("identifier", "parenthesized_declarator",
-                                                                     "pointer_declarator", "array_declarator")), None)
-        d = nxt
-    return d
-
-
 def function_name(fdef: Node) -> str | None:
     """The name a function_definition defines."""
-    d = fdef.child_by_field_name("declarator")
-    while d is not None and d.type != "function_declarator":
-        d = d.child_by_field_name("declarator")
-    if d is None:
-        return None
-    n = declarator_name(d.child_by_field_name("declarator"))
+    n = defined_name(fdef)
     return node_text(n) if n is not None else None
 
 
@@ -189,65 +163,3 @@ def in_loop(node: Node, stop: Node) -> bool:
                 return True
         n = n.parent
     return False
-
-class CFile:
-    """One file of the tree: bytes, line index and (lazily) its tree-sitter parse."""
-
-    def __init__(self, rel: str, data: bytes | None) -> None:
-        """A file `rel` with contents `data` (None, unreadable, reads as empty)."""
-        self.rel = rel
-        self.data = data or b""
-        try:
-            self.data.decode("utf-8")
-            self.utf8 = True
-        except UnicodeDecodeError:
-            self.utf8 = False
-        self.lines = parse.Lines(self.data)
-        self._tree: Tree | None = None
-        self._functions: dict[str, Node] | None = None
-    @property
-    def tree(self) -> Tree:
-        """The parse of the (attribute-masked) file."""
-        if self._tree is None:
-            self._tree = parse.parse(self.data)
-        return self._tree
-
-    def offset(self, line: int, column: int) -> int:
-        """Byte offset of 1-based `line` and character `column`."""
-        if line < 1 or line > len(self.lines.starts):
-            return -1
-        return self.lines.starts[line - 1] + len(self.lines.text(line)[: column - 1].encode("utf-8"))
-
-    def line_start(self, byte: int) -> int:
-        """Byte offset of the start of the line holding `byte`."""
-        return self.data.rfind(b"\n", 0, byte) + 1
-
-    def call_at(self, line: int, column: int, name: str) -> Node | None:
-        """The call_expression whose callee `name` starts at (line, column)."""
-        at = self.offset(line, column)
-        if at < 0 or self.data[at : at + len(name)] != name.encode():
-            return None
-        n = self.tree.root_node.descendant_for_byte_range(at, at + len(name))
-        while n is not None and n.type != "identifier" and n.start_byte == at:
-            if n.type == "call_expression":
-                break
-            n = n.parent
-        if n is None or n.type != "identifier":
-            return None
-        call = n.parent
-        if call is None or call.type != "call_expression" or call.child_by_field_name("function") != n:
-            return None
-        return call
-
-    def functions(self) -> dict[str, Node]:
-        """Function definitions by name (the first of each name)."""
-        if self._functions is None:
-            out: dict[str, Node] = {}
-            for n in walk_nodes(self.tree.root_node):
-                if n.type == "function_definition":
-                    name = function_name(n)
-                    if name and name not in out:
-                        out[name] = n
-            self._functions = out
-        return self._functions
-

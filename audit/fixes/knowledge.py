@@ -7,13 +7,11 @@ not embed them.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
-from audit import catalogue
-from audit.resources import rules_dir
+from audit import catalogue, tables
+from audit.tables import Table
 from audit.version import Version, parse_version
 
 
@@ -73,42 +71,37 @@ class FixRules:
     """Release API -> its conversion."""
 
 
-class FixRulesError(Exception):
-    """The `[fix]` tables are malformed."""
-
-
 @cache
 def fix_rules() -> FixRules:
-    """Load the `[fix]` tables."""
-    path = rules_dir() / "catalogue" / "apis.toml"
-    try:
-        raw: dict[str, Any] = tomllib.loads(path.read_text()).get("fix", {})
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise FixRulesError(f"{path}: {e}") from None
-    try:
-        return FixRules(
-            pin_api_since=parse_version(str(raw.get("pin_api_since", "5.6"))),
-            case3_markers=tuple(raw.get("case3_markers", [])),
-            identity_uses=frozenset(raw.get("identity_uses", [])),
-            fold_dirty=frozenset(raw.get("fold_dirty", [])),
-            dirty_tests=tuple(raw.get("dirty_tests", [])),
-            unsigned_types=frozenset(raw.get("unsigned_types", [])),
-            max_line=int(raw.get("max_line", 80)),
-            array_allocators=catalogue.load(None).array_allocators,
-            refcount_reads=frozenset(raw.get("refcount_reads", [])),
-            longterm_flag=str(raw.get("longterm_flag", "FOLL_LONGTERM")),
-            teardown_fields=frozenset(raw.get("teardown_fields", [])),
-            teardown_calls={str(k): int(v) for k, v in raw.get("teardown_calls", {}).items()},
-            teardown_depth=int(raw.get("teardown_depth", 4)),
-            available=dict(raw.get("available", {})),
-            decline_acquire=dict(raw.get("decline_acquire", {})),
-            decline_release=dict(raw.get("decline_release", {})),
-            release={
-                e["name"]: ReleaseTemplate(e["name"], e["to"], e.get("to_dirty"), e.get("loop"), e.get("loop_dirty"))
-                for e in raw.get("release", [])
-            },
-        )
-    except (KeyError, TypeError, ValueError) as e:
-        raise FixRulesError(f"{path}: [fix]: {e}") from None
+    """Load the `[fix]` tables of apis.toml (CatalogueError, naming the key, when malformed)."""
+    raw = tables.load("apis").table("fix", {})
+    return FixRules(
+        pin_api_since=_version(raw, "pin_api_since", "5.6"),
+        case3_markers=raw.texts("case3_markers"),
+        identity_uses=frozenset(raw.texts("identity_uses")),
+        fold_dirty=frozenset(raw.texts("fold_dirty")),
+        dirty_tests=raw.texts("dirty_tests"),
+        unsigned_types=frozenset(raw.texts("unsigned_types")),
+        max_line=raw.integer("max_line", 80),
+        array_allocators=catalogue.load(None).array_allocators,
+        refcount_reads=frozenset(raw.texts("refcount_reads")),
+        longterm_flag=raw.text("longterm_flag", "FOLL_LONGTERM"),
+        teardown_fields=frozenset(raw.texts("teardown_fields")),
+        teardown_calls=raw.integer_map("teardown_calls"),
+        teardown_depth=raw.integer("teardown_depth", 4),
+        available=raw.text_map("available"),
+        decline_acquire=raw.text_map("decline_acquire"),
+        decline_release=raw.text_map("decline_release"),
+        release={
+            e.text("name"): ReleaseTemplate(e.text("name"), e.text("to"), e.opt_text("to_dirty"), e.opt_text("loop"),
+                                           e.opt_text("loop_dirty"))
+            for e in raw.tables("release")
+        },
+    )
 
 
+def _version(t: Table, key: str, default: str) -> Version:
+    try:
+        return parse_version(str(t.value(key, default)))
+    except ValueError:
+        raise t.error(key, "not a version") from None

@@ -15,12 +15,12 @@ import os
 from collections import deque
 from dataclasses import dataclass, field
 
-from tree_sitter import Node
-
 from audit.fixes.context import Role, TreeContext
-from audit.fixes.ctext import call_args, function_name, node_text, walk_nodes
+from audit.fixes.ctext import call_args, function_name, node_text
 from audit.fixes.policy import Policy
 from audit.model import Site
+from audit.parse import Node
+from audit.sourcefile import calls_under, nodes
 
 
 @dataclass(frozen=True)
@@ -119,14 +119,12 @@ class Lifetime(Role):
             src = self.source(rel)
             if not src.utf8:
                 continue
-            for n in walk_nodes(src.tree.root_node):
-                if n.type == "function_definition":
-                    caller = function_name(n)
-                    for c in walk_nodes(n):
-                        if c.type == "call_expression" and caller:
-                            callee = c.child_by_field_name("function")
-                            if callee is not None and callee.type == "identifier":
-                                g.callers.setdefault(node_text(callee), set()).add(caller)
+            for fdef in src.definitions():
+                caller = function_name(fdef)
+                if caller:
+                    for callee, _ in calls_under(fdef):
+                        g.callers.setdefault(callee, set()).add(caller)
+            for _, n in nodes(src.tree.root_node, "fix/teardowns"):  # the first registration wins
                 td = self._registration(n, rel)
                 if td is not None:
                     g.teardowns.setdefault(td.function, td)

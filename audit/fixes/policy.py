@@ -13,8 +13,6 @@ from __future__ import annotations
 import os
 import re
 
-from tree_sitter import Node
-
 from audit.fixes.context import Role, TreeContext, acquire_call
 from audit.fixes.ctext import (
     Decline,
@@ -28,10 +26,11 @@ from audit.fixes.ctext import (
     is_call_expr,
     node_text,
     strip_expr,
-    walk_nodes,
 )
 from audit.classify import legitimate_get
 from audit.model import RefKind, Release, Site, Status
+from audit.parse import Node
+from audit.sourcefile import calls_under, identifiers_under, nodes
 
 
 def site_id(s: Site) -> tuple[str, int, int]:
@@ -94,8 +93,8 @@ class Policy(Role):
         flags = ac.flags
         body = ac.fdef.child_by_field_name("body")
         get_flag = self.cat.get_flag
-        for n in walk_nodes(body) if body is not None else ():
-            if n.type == "identifier" and node_text(n) == get_flag and not (flags.start_byte <= n.start_byte < flags.end_byte):
+        for n in identifiers_under(body, get_flag) if body is not None else ():
+            if not (flags.start_byte <= n.start_byte < flags.end_byte):
                 raise Decline(f"{get_flag} is set outside the call (line {n.start_point[0] + 1}): convert by hand")
         self._check_escape(s, ac.call, ac.fdef, ac.pages)
         why = self.measures_refcount(s, ac.fdef, ac.pages)
@@ -112,12 +111,7 @@ class Policy(Role):
         key = expr_key(node_text(pages)) if pages is not None else None
         if key is None or not self.fx.refcount_reads:
             return None
-        for n in walk_nodes(fdef):
-            if n.type != "call_expression":
-                continue
-            fn = node_text(n.child_by_field_name("function"))
-            if fn not in self.fx.refcount_reads:
-                continue
+        for fn, n in calls_under(fdef, self.fx.refcount_reads):
             a = call_args(n)
             if a and expr_key(node_text(a[0])) == key:
                 return (f"{s.function}() reads the pages' reference count ({fn}() at line {n.start_point[0] + 1}): "
@@ -155,8 +149,8 @@ class Policy(Role):
                     if (src_call := self.source(r.file).call_at(r.line, r.column, r.api)) is not None]
         skip = [(call.start_byte, call.end_byte)] + [(c.start_byte, c.end_byte) for c in releases]
         seen: set[str] = set()
-        for n in walk_nodes(body):
-            if n.type not in ("identifier", "field_identifier") or node_text(n) != key:
+        for cap, n in nodes(body, "fix/names"):
+            if cap not in ("name.ident", "name.field") or node_text(n) != key:
                 continue
             if any(a <= n.start_byte < b for a, b in skip):
                 continue
@@ -179,7 +173,7 @@ class Policy(Role):
         folder = os.path.dirname(rel)
         rx = re.compile(rb"\b(" + b"|".join(re.escape(m.encode()) for m in self.fx.case3_markers) + rb")\b")
         for rel_n in self.ctx.listdir(folder):
-            m = rx.search(self.source(rel_n).data)
+            m = rx.search(self.source(rel_n).src)
             if m:
                 return f"{m.group(1).decode()} in {rel_n}"
         return None
@@ -201,25 +195,25 @@ class Policy(Role):
         declared = False
         pointer = False
         assigns: list[tuple[str, str]] = []
-        for n in walk_nodes(body):
-            if n.type == "init_declarator":
+        for cap, n in nodes(body, "fix/values"):
+            if cap == "value.init":
                 d = declarator_name(n.child_by_field_name("declarator"))
                 v = n.child_by_field_name("value")
                 if v is not None and v.type != "initializer_list":
                     assigns.append((node_text(d), node_text(v)))
-            elif n.type == "declaration":
+            elif cap == "value.decl":
                 for c in n.children_by_field_name("declarator"):
                     d = declarator_name(c)
                     if d is not None and node_text(d) == root:
                         declared = True
                         inner = c.child_by_field_name("declarator") if c.type == "init_declarator" else c
                         pointer = inner is not None and inner.type == "pointer_declarator"
-            elif n.type == "assignment_expression":
+            elif cap == "value.assign":
                 assigns.append((node_text(n.child_by_field_name("left")), node_text(n.child_by_field_name("right"))))
-            elif n.type == "return_statement":
+            elif cap == "value.return":
                 if any(node_text(c) == root for c in n.named_children if c.type == "identifier"):
                     return f"the return value (`{root}`)"
-            elif n.type == "call_expression":
+            elif cap == "value.call":
                 h = self.cat.handoffs.get(node_text(n.child_by_field_name("function")))
                 a = call_args(n)
                 if h is not None and h.src < len(a) and expr_root(node_text(a[h.src])) == root:
@@ -243,19 +237,18 @@ class Policy(Role):
         """Whether `function` in `file` calls any dirtying API (its releases then already dirty)."""
         if function is None:
             return False
-        f = self.source(file).functions().get(function)
+        f = self.source(file).definition(function)
         if f is None:
             return False
-        return any(n.type == "call_expression" and node_text(n.child_by_field_name("function")) in self.cat.dirtying
-                   for n in walk_nodes(f))
+        return next(calls_under(f, self.cat.dirtying), None) is not None
 
     def function_unpins(self, file: str, function: str | None) -> bool:
         """Whether `function` in `file` (or the file, when unknown) calls a pin-aware or either-kind release."""
         src = self.source(file)
-        f = src.functions().get(function) if function else None
+        f = src.definition(function) if function else None
         scope = f if f is not None else src.tree.root_node
         names = {n for n, api in self.cat.release.items() if api.kind is not RefKind.GET}
-        return any(n.type == "call_expression" and node_text(n.child_by_field_name("function")) in names for n in walk_nodes(scope))
+        return next(calls_under(scope, names), None) is not None
 
     # -------------------------------------------------------------- helpers (releases elsewhere)
 
@@ -282,7 +275,7 @@ class Policy(Role):
     def _helper_problem(self, hfile: str, hname: str, sharing: list[Site]) -> str | None:
         """Uncached `helper_problem()`."""
         src = self.source(hfile)
-        fdef = src.functions().get(hname)
+        fdef = src.definition(hname)
         if fdef is None:
             return f"release helper {hname}() ({hfile}) does not parse: check by hand"
         params = [n for n, _ in function_params(fdef)]
@@ -307,12 +300,12 @@ class Policy(Role):
                 continue
             # A local loaded from a field: `p = ctx->page;`
             src_field = None
-            for n in walk_nodes(fdef):
-                if n.type == "assignment_expression" and strip_expr(node_text(n.child_by_field_name("left"))) == root:
+            for cap, n in nodes(fdef, "fix/values"):
+                if cap == "value.assign" and strip_expr(node_text(n.child_by_field_name("left"))) == root:
                     rhs = strip_expr(node_text(n.child_by_field_name("right")))
                     if ("->" in rhs or "." in rhs) and not is_call_expr(rhs):
                         src_field = expr_key(rhs)
-                elif n.type == "init_declarator":
+                elif cap == "value.init":
                     d = declarator_name(n.child_by_field_name("declarator"))
                     v = n.child_by_field_name("value")
                     if d is not None and node_text(d) == root and v is not None:
@@ -341,10 +334,10 @@ class Policy(Role):
             src = self.source(rel)
             if not src.utf8:
                 return f"release helper {hname}() is referenced from {rel}, which is not UTF-8"
-            for n in walk_nodes(src.tree.root_node):
-                if n.type in ("preproc_arg", "preproc_def") and re.search(rf"\b{re.escape(hname)}\b", node_text(n)):
+            for cap, n in nodes(src.tree.root_node, "fix/names"):
+                if cap in ("name.macro", "name.macro_text") and re.search(rf"\b{re.escape(hname)}\b", node_text(n)):
                     return f"release helper {hname}() is used in a macro at {rel}:{n.start_point[0] + 1}"
-                if n.type != "identifier" or node_text(n) != hname:
+                if cap != "name.ident" or node_text(n) != hname:
                     continue
                 p = n.parent
                 if p is not None and p.type == "function_declarator" and p.child_by_field_name("declarator") == n:
@@ -376,10 +369,7 @@ class Policy(Role):
         """`alloc_page() at line N` when `fdef` stores an allocator's page (or extra reference) into `key`."""
         if key is None:
             return None
-        for n in walk_nodes(fdef):
-            if n.type != "call_expression":
-                continue
-            fn = node_text(n.child_by_field_name("function"))
+        for fn, n in calls_under(fdef, self.cat.allocators | self.cat.extra_refs):
             if fn in self.cat.allocators:
                 p = n.parent
                 while p is not None and p.type in ("cast_expression", "parenthesized_expression"):
@@ -413,7 +403,7 @@ class Policy(Role):
                                 + rb")\s*\(")
         field_ref = re.compile(rb"(?:->|\.)\s*" + name + rb"\b")
         for rel in files:
-            data = self.source(rel).data
+            data = self.source(rel).src
             for m in store.finditer(data):
                 line = data.count(b"\n", 0, m.start()) + 1
                 rhs = " ".join(m.group(2).decode("utf-8", "replace").split())

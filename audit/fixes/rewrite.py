@@ -14,12 +14,9 @@ import os
 import re
 from dataclasses import dataclass
 
-from tree_sitter import Node
-
 from audit.fixes.context import Role, acquire_call
 from audit.fixes.ctext import (
     IDENT,
-    CFile,
     Decline,
     Edit,
     balanced_parens,
@@ -31,9 +28,10 @@ from audit.fixes.ctext import (
     indent_to,
     node_text,
     visual_width,
-    walk_nodes,
 )
 from audit.model import Release, Site
+from audit.parse import Node
+from audit.sourcefile import SourceFile, identifiers_under, nodes
 
 
 @dataclass(frozen=True)
@@ -75,7 +73,7 @@ class Rewriter(Role):
         return self._rename(ac.file, ac.call, name, new, (flags, nf) if nf != ftext else None)
 
 
-    def _rename(self, src: CFile, call: Node, name: Node, new: str,
+    def _rename(self, src: SourceFile, call: Node, name: Node, new: str,
                 arg: tuple[Node, str] | None = None) -> list[Edit]:
         """Rename a call's callee (and replace argument `arg` with new text), realigning continuation
         lines aligned to its `(`."""
@@ -83,18 +81,18 @@ class Rewriter(Role):
         if call.start_point[0] == call.end_point[0] and arg is not None:
             # One line: the whole call, wrapped at `(` if the new flags make it too long.
             a, b = arg[0].start_byte - name.end_byte, arg[0].end_byte - name.end_byte
-            rest = src.data[name.end_byte : call.end_byte]
+            rest = src.src[name.end_byte : call.end_byte]
             text = new + (rest[:a] + arg[1].encode() + rest[b:]).decode("utf-8")
-            return [Edit(src.rel, call.start_byte, call.end_byte, self._wrap(src, call, text).encode())]
+            return [Edit(src.path, call.start_byte, call.end_byte, self._wrap(src, call, text).encode())]
         if call.start_point[0] == call.end_point[0] or len(new) == len(old):
-            edits = [Edit(src.rel, name.start_byte, name.end_byte, new.encode())]
+            edits = [Edit(src.path, name.start_byte, name.end_byte, new.encode())]
             if arg is not None:
-                edits.append(Edit(src.rel, arg[0].start_byte, arg[0].end_byte, arg[1].encode()))
+                edits.append(Edit(src.path, arg[0].start_byte, arg[0].end_byte, arg[1].encode()))
             return edits
         delta = len(new) - len(old)
         ls = src.line_start(name.start_byte)
-        paren = visual_width(src.data[ls : name.end_byte].decode("utf-8", "replace")) + 1
-        raw = src.data[name.end_byte : call.end_byte]
+        paren = visual_width(src.src[ls : name.end_byte].decode("utf-8", "replace")) + 1
+        raw = src.src[name.end_byte : call.end_byte]
         if arg is not None:
             a, b = arg[0].start_byte - name.end_byte, arg[0].end_byte - name.end_byte
             raw = raw[:a] + arg[1].encode() + raw[b:]
@@ -106,9 +104,9 @@ class Rewriter(Role):
             lead = ln[: len(ln) - len(stripped)]
             if stripped and visual_width(lead) == paren:
                 out_lines[i] = indent_to(paren + delta) + stripped
-        return [Edit(src.rel, name.start_byte, call.end_byte, (new + "\n".join(out_lines)).encode())]
+        return [Edit(src.path, name.start_byte, call.end_byte, (new + "\n".join(out_lines)).encode())]
 
-    def _dirty_fold(self, src: CFile, stmt: Node, page: str) -> _Fold | None:
+    def _dirty_fold(self, src: SourceFile, stmt: Node, page: str) -> _Fold | None:
         """The dirtying statement right before `stmt` on the same page, if it can be folded."""
         prev = stmt.prev_sibling
         if prev is None or prev.type not in ("expression_statement", "if_statement"):
@@ -138,11 +136,11 @@ class Rewriter(Role):
         if len(a) != 1 or " ".join(node_text(a[0]).split()) != page:
             return None
         # The folded statement must own its lines and be followed only by blank space up to stmt.
-        if src.data[src.line_start(prev.start_byte) : prev.start_byte].strip():
+        if src.src[src.line_start(prev.start_byte) : prev.start_byte].strip():
             return None
-        if src.data[prev.end_byte : src.line_start(stmt.start_byte)].strip():
+        if src.src[prev.end_byte : src.line_start(stmt.start_byte)].strip():
             return None
-        if src.data[src.line_start(stmt.start_byte) : stmt.start_byte].strip():
+        if src.src[src.line_start(stmt.start_byte) : stmt.start_byte].strip():
             return None
         return _Fold(prev, cond)
 
@@ -166,7 +164,7 @@ class Rewriter(Role):
             return None
         return rest
 
-    def _loop(self, src: CFile, stmt: Node, fold: _Fold | None, arg: Node) -> tuple[Node, str, str] | None:
+    def _loop(self, src: SourceFile, stmt: Node, fold: _Fold | None, arg: Node) -> tuple[Node, str, str] | None:
         """(for_statement, array, count) when `stmt` is the whole body of a collapsible release loop."""
         parent = stmt.parent
         loop = parent
@@ -215,7 +213,7 @@ class Rewriter(Role):
             if re.search(r"\(|\+\+|--|(?<![=!<>])=(?!=)", t):
                 return None
         fdef = enclosing(loop, ("function_definition",))
-        if fdef is None or not self._count_unsigned(src.rel, fdef, count):
+        if fdef is None or not self._count_unsigned(src.path, fdef, count):
             return None
         if not declared_here and not self._var_dead_after(fdef, loop, var):
             return None
@@ -236,8 +234,8 @@ class Rewriter(Role):
             if pname == c:
                 decl_text = ptext
         body = fdef.child_by_field_name("body")
-        for n in walk_nodes(body) if body is not None else ():
-            if n.type == "declaration":
+        for cap, n in nodes(body, "fix/values") if body is not None else ():
+            if cap == "value.decl":
                 for d in n.children_by_field_name("declarator"):
                     dn = declarator_name(d)
                     if dn is not None and node_text(dn) == c:
@@ -261,7 +259,7 @@ class Rewriter(Role):
                         re.MULTILINE)
         found = False
         for rel in cands:
-            text = self.source(rel).data.decode("utf-8", "replace")
+            text = self.source(rel).src.decode("utf-8", "replace")
             for m in rx.finditer(text):
                 words = [w for w in m.group(1).split() if w not in ("const", "volatile")]
                 if words and words[0] in ("return", "goto", "else"):
@@ -281,12 +279,11 @@ class Rewriter(Role):
         uses: list[Node] = []
         labels: dict[str, int] = {}
         gotos: list[tuple[str, int]] = []
-        for n in walk_nodes(body):
-            if n.type == "identifier" and node_text(n) == var:
-                uses.append(n)
-            elif n.type == "labeled_statement":
+        uses.extend(identifiers_under(body, var))
+        for cap, n in nodes(body, "fix/jumps"):
+            if cap == "jump.label":
                 labels[node_text(n.child_by_field_name("label"))] = n.start_byte
-            elif n.type == "goto_statement":
+            else:
                 gotos.append((node_text(n.child_by_field_name("label")), n.start_byte))
         def in_decl(n: Node) -> bool:
             """Whether identifier `n` is the name a declaration declares."""
@@ -349,17 +346,17 @@ class Rewriter(Role):
             raise Decline(f"{r.api}({', '.join(texts)}) at {r.file}:{r.line}: `{texts[0] if texts else ''}` is not an "
                            "lvalue, so the release cannot dirty it")
         if fold is not None and stmt is not None:
-            lead = src.data[src.line_start(stmt.start_byte) : stmt.start_byte].decode("utf-8")
+            lead = src.src[src.line_start(stmt.start_byte) : stmt.start_byte].decode("utf-8")
             block = stmt.parent
             if block is not None and block.type == "compound_statement" and \
                     [c.id for c in block.children if c.type not in ("{", "}")] == [fold.stmt.id, stmt.id] and \
                     block.parent is not None and block.parent.type in ("for_statement", "while_statement") and \
                     block.parent.child_by_field_name("body") == block and \
-                    src.data[src.line_start(block.start_byte) : block.start_byte].strip() and \
-                    not src.data[src.line_start(block.end_byte - 1) : block.end_byte - 1].strip():
+                    src.src[src.line_start(block.start_byte) : block.start_byte].strip() and \
+                    not src.src[src.line_start(block.end_byte - 1) : block.end_byte - 1].strip():
                 # Folding leaves one statement: drop the braces (kernel style).
                 start = block.start_byte
-                while start > 0 and src.data[start - 1 : start] in (b" ", b"\t"):
+                while start > 0 and src.src[start - 1 : start] in (b" ", b"\t"):
                     start -= 1
                 text = "\n" + lead + self._wrap(src, call, new) + ";"
                 return Edit(r.file, start, block.end_byte, text.encode()), added_dirty
@@ -419,17 +416,17 @@ class Rewriter(Role):
         out = re.sub(r"\{(&?\w+)\}", sub, template)
         return None if missing else out
 
-    def _wrap(self, src: CFile, node: Node, call: str) -> str:
+    def _wrap(self, src: SourceFile, node: Node, call: str) -> str:
         """`call` as it should replace `node`: on one line, or broken after commas and aligned to `(`.
 
         It is wrapped only when its line would grow past `max_line` (and past the original line).
         """
         ls = src.line_start(node.start_byte)
-        lead = src.data[ls : node.start_byte].decode("utf-8")
-        nl = src.data.find(b"\n", node.end_byte)
-        tail = src.data[node.end_byte : nl if nl >= 0 else len(src.data)].decode("utf-8")
-        first_nl = src.data.find(b"\n", ls)
-        orig = visual_width(src.data[ls : first_nl if first_nl >= 0 else len(src.data)].decode("utf-8"))
+        lead = src.src[ls : node.start_byte].decode("utf-8")
+        nl = src.src.find(b"\n", node.end_byte)
+        tail = src.src[node.end_byte : nl if nl >= 0 else len(src.src)].decode("utf-8")
+        first_nl = src.src.find(b"\n", ls)
+        orig = visual_width(src.src[ls : first_nl if first_nl >= 0 else len(src.src)].decode("utf-8"))
         if visual_width(lead + call + tail) <= max(self.fx.max_line, orig):
             return call
         m = re.match(r"(\w+)\((.*)\)$", call)

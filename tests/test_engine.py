@@ -1,0 +1,52 @@
+"""audit/engine.py: the tree's root from any folder in it, the checks on a source, the APIs worth
+prefiltering for, and one scan (walk, prefilter, prepare, COW profile) before any parsing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from audit import catalogue, engine
+from audit.source import FsSource
+from audit.version import tree_version
+from conftest import make_tree
+from snippets import ACME_GET
+
+HEADER = "long get_user_pages_fast(unsigned long start, int nr_pages, unsigned int gup_flags, struct page **pages);\n"
+
+
+def _tree(tmp_path: Path) -> Path:
+    return make_tree(tmp_path / "linux", {"drivers/misc/acme.c": ACME_GET, "include/linux/mm.h": HEADER})
+
+
+def test_the_root_is_found_from_a_folder_inside_the_tree(tmp_path: Path) -> None:
+    tree = _tree(tmp_path)
+    assert engine.find_root(tree / "drivers" / "misc") == (tree, "drivers/misc")
+    assert engine.find_root(tree) == (tree, "")
+
+
+def test_a_source_that_is_not_a_kernel_tree_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(engine.InputError, match="nope: no such file or directory$"):
+        engine.check_source(FsSource(str(tmp_path / "nope")))
+    with pytest.raises(engine.InputError, match=": not a kernel source tree "):
+        engine.check_source(FsSource(str(tmp_path)))
+
+
+def test_only_the_apis_the_headers_declare_are_prefiltered_for(tmp_path: Path) -> None:
+    src = FsSource(str(_tree(tmp_path)))
+    assert engine.declared_apis(src, catalogue.load(tree_version(src))) == {"get_user_pages_fast"}
+
+
+def test_a_scan_prepares_the_candidates_and_profiles_cow_before_parsing(tmp_path: Path) -> None:
+    src = FsSource(str(_tree(tmp_path)))
+    sc = engine.scan(src, catalogue.load(tree_version(src)), workers=1)
+    assert sc.files_scanned == 2 and "drivers/misc/acme.c" in sc.store.hits
+    assert sc.cow.reuse_check == "unknown" and sc.problems == ()
+
+
+def test_an_audit_of_a_source_reports_its_site(tmp_path: Path) -> None:
+    report = engine.audit_tree(FsSource(str(_tree(tmp_path))), shown_root="linux", workers=1)
+    assert [(s.file, s.line, s.api, s.status.value) for s in report.sites] == [
+        ("drivers/misc/acme.c", 5, "get_user_pages_fast", "raw-closure")]
+    assert report.tree.root == "linux"
