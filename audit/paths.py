@@ -354,26 +354,7 @@ class Walker:
                 continue
             got = self._release_of(c, stored)
             if got is not None:
-                self.result.reachable_releases.add((c.line, c.column))
-                if FULL in outcomes:
-                    self.result.full_releases.add((c.line, c.column))
-                arg, count = got
-                self._check_count(c, count, node, st, outcomes, rnames, recounted)
-                direct = c.name in self.cat.release
-                for line, col, api, prev_arg in releases:
-                    if direct and api in self.cat.release and prev_arg == arg and (line, col) != (c.line, c.column) \
-                            and outcomes & HELD:
-                        self._defect("gup-double-release", c.line, c.column,
-                                     f"{self.acq.name}() pages already released by {api}() at line {line} are "
-                                     f"released again by {c.name}() on this path", st,
-                                     "low" if st.guessed else "medium")
-                for line, callee, res in err_released:
-                    if direct and outcomes & HELD and _nonzero(facts, res):
-                        self._defect("gup-double-release", c.line, c.column,
-                                     f"{callee}() already released the {self.acq.name}() pages when it failed "
-                                     f"(line {line}); {c.name}() releases them again after testing `{res}`", st,
-                                     "low" if st.guessed else "medium")
-                releases = releases + ((c.line, c.column, c.name, arg),)
+                releases = self._released(c, got, node, st, outcomes, rnames, recounted, releases, err_released, facts)
                 continue
             if c.name in self.cat.array_freers and any(self.holds(a) for a in c.args):
                 if outcomes & HELD and not releases and not handed and not freed:
@@ -430,6 +411,33 @@ class Walker:
                 facts = zero_facts(facts, name)
         return _State(st.node, armed, outcomes, facts, rnames, st.in_loops, releases, handed, freed, st.steps, jump,
                       stored, recounted, count_kept, freed_col, st.bypassed, st.guessed, err_released)
+
+    def _released(self, c: FlowCall, got: tuple[str, str | None], node: FlowNode, st: _State,
+                  outcomes: frozenset[str], rnames: frozenset[str], recounted: frozenset[str],
+                  releases: tuple[tuple[int, int, str, str], ...], err_released: tuple[tuple[int, str, str], ...],
+                  facts: Facts) -> tuple[tuple[int, int, str, str], ...]:
+        """A release of the pages on this path: its count is checked, and it is a second release
+        after an earlier one of the same pages, or after a callee that released them when it
+        failed (its result tested non-zero). Returns the path's releases with it."""
+        self.result.reachable_releases.add((c.line, c.column))
+        if FULL in outcomes:
+            self.result.full_releases.add((c.line, c.column))
+        arg, count = got
+        self._check_count(c, count, node, st, outcomes, rnames, recounted)
+        direct = c.name in self.cat.release
+        confidence = "low" if st.guessed else "medium"
+        for line, col, api, prev_arg in releases:
+            if direct and api in self.cat.release and prev_arg == arg and (line, col) != (c.line, c.column) \
+                    and outcomes & HELD:
+                self._defect("gup-double-release", c.line, c.column,
+                             f"{self.acq.name}() pages already released by {api}() at line {line} are "
+                             f"released again by {c.name}() on this path", st, confidence)
+        for line, callee, res in err_released:
+            if direct and outcomes & HELD and _nonzero(facts, res):
+                self._defect("gup-double-release", c.line, c.column,
+                             f"{callee}() already released the {self.acq.name}() pages when it failed "
+                             f"(line {line}); {c.name}() releases them again after testing `{res}`", st, confidence)
+        return releases + ((c.line, c.column, c.name, arg),)
 
     def _negative(self, rhs: str, outcomes: frozenset[str], rnames: frozenset[str]) -> bool:
         """Whether an assigned value is certainly a negative errno on this path: `-EFAULT`, the
