@@ -17,9 +17,10 @@ from audit import contexts
 from audit.callee import CalleeEffects
 from audit.catalogue import AcquireApi, Catalogue, Form
 from audit.index import Index, Lookup
-from audit.model import Call, Defect, Evidence, FileFacts, FuncInfo, RefKind, Release, Site, Status, Wrapper
+from audit.model import Call, Defect, Evidence, FileFacts, RefKind, Release, Site, Status, Wrapper
 from audit.paths import Acquire, feasible_calls, walk
-from audit.roots import BASE_SPLIT, IDENT, NULLS, Root, access_path, accessors, array_allocation, matches, root_of, strip_expr
+from audit.cexpr import IDENT
+from audit.roots import BASE_SPLIT, NULLS, Root, access_path, accessors, array_allocation, matches, root_of, strip_expr
 from audit.search import Search, SiteContext
 from audit.store import FactStore
 from audit.version import Version

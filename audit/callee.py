@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from audit.cexpr import IDENT
 from audit.flow import FlowCall
 from audit.roots import Root, access_path, namespace, root_of
 
@@ -34,7 +35,7 @@ that returns 0: its caller must not release them again once it has seen the erro
 DEPTH = 3
 """How many calls deep a summary follows the pages."""
 
-_WORD = re.compile(r"[A-Za-z_]\w*")
+_WORD = IDENT
 _PLAIN = re.compile(r"\s*[A-Za-z_]\w*\s*")
 
 

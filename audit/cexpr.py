@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
+IDENT = re.compile(r"[A-Za-z_]\w*")
+"""A C identifier."""
+
 
 def balanced_parens(e: str) -> bool:
     """Whether `e` is one parenthesised group `( … )` from its first to its last character."""

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 from audit.conditions import parse as parse_condition
 from audit.model import Call, Defect, Evidence, RefKind, Release
-from audit.roots import FIELD_NAMES, IDENT, PATH_EXPR
+from audit.cexpr import IDENT
+from audit.roots import FIELD_NAMES, PATH_EXPR
 from audit.search import MISMATCH_HOPS, SiteContext
 
 if TYPE_CHECKING:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from audit.cexpr import IDENT
 from audit.catalogue import Catalogue
 from audit.conditions import Facts, atoms, parse
 from audit.flow import Flow
 
 _ERRNO = re.compile(r"^-E[A-Z0-9]+$")
-_WORD = re.compile(r"[A-Za-z_]\w*")
+_WORD = IDENT
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from audit.cexpr import IDENT
 from audit.catalogue import Catalogue
 from audit.conditions import Facts, Formula, atoms, parse, value
 from audit.flow import Flow, FlowCall, FlowNode
@@ -35,7 +36,7 @@ MAX_STATES = 3000
 
 _CMP = re.compile(r"^(.*?)(<=|>=|==|!=|(?<![-<>])<(?![<=])|(?<![-<>])>(?![>=]))(.*)$")
 _ERRNO = re.compile(r"^-E[A-Z0-9]+$")
-_WORD = re.compile(r"[A-Za-z_]\w*")
+_WORD = IDENT
 
 
 @dataclass(frozen=True)

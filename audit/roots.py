@@ -22,8 +22,6 @@ BASE_SPLIT = re.compile(r"->|\.|\[")
 FIELD_NAMES = re.compile(r"(?:->|\.)\s*([A-Za-z_]\w*)")
 _WS = re.compile(r"\s+")
 _SUBSCRIPTS = re.compile(r"(\[[^\]]*\])+$")
-IDENT = re.compile(r"[A-Za-z_]\w*")
-"""A C identifier."""
 
 
 @cache

@@ -30,7 +30,8 @@ from audit.catalogue import Handoff, ReleaseApi
 from audit.conditions import parse as parse_condition
 from audit.facts import split_args
 from audit.model import Call, Evidence, RefKind, Release
-from audit.roots import FIELDS, IDENT, Root, access_path, namespace, root_of, subsystem
+from audit.cexpr import IDENT
+from audit.roots import FIELDS, Root, access_path, namespace, root_of, subsystem
 
 if TYPE_CHECKING:
     from audit.analyze import Analyzer

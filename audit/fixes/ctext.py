@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from audit.cexpr import balanced_parens
+from audit.cexpr import IDENT, balanced_parens
 from audit.parse import Node
 from audit.sourcefile import declarator_name, defined_name
 
@@ -37,7 +37,6 @@ class Edit:
     """Replacement."""
 
 
-IDENT = re.compile(r"[A-Za-z_]\w*")
 _CAST = re.compile(r"^\(\s*(?:const\s+|volatile\s+)*(?:struct\s+|union\s+)?\w+(?:\s+\w+)*\s*\**\s*\)\s*")
 _KEYWORDS = frozenset({"struct", "union", "const", "sizeof", "unsigned", "signed", "int", "long", "char", "void"})
 
