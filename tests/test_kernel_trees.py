@@ -213,14 +213,15 @@ LABELS_612 = REPO / "tests" / "labels" / "linux-6.12-closures.json"
 
 
 def test_612_hand_labels(tree_612: Path) -> None:
-    """67 sites of 6.12 read by hand for this project (tests/labels/): the catalogue-API sites agree
-    on status for at least 50 of 63, none is called converted or a mismatch against the labels."""
+    """158 sites of 6.12 read by hand for this project (tests/labels/): the 154 catalogue-API sites (every
+    site the tool reports) agree on status for at least 142, and none is called converted against the
+    labels. The 12 known disagreements are listed in tests/labels/README.md."""
     r = _report(str(tree_612))
     labels = [lb for lb in json.loads(LABELS_612.read_text()) if lb["api"] not in ("io_pin_pages", "get_vaddr_frames")]
     by = {(s.file, s.line): s for s in r.sites}
     assert [(lb["file"], lb["line"]) for lb in labels if (lb["file"], lb["line"]) not in by] == []
     agree = [lb for lb in labels if by[(lb["file"], lb["line"])].status.value == lb["status"]]
-    assert len(agree) >= 58, [(lb["file"], lb["line"], lb["status"], by[(lb["file"], lb["line"])].status.value)
+    assert len(agree) >= 142, [(lb["file"], lb["line"], lb["status"], by[(lb["file"], lb["line"])].status.value)
                               for lb in labels if lb not in agree]
     assert not [lb for lb in labels if by[(lb["file"], lb["line"])].status is Status.CONVERTED and lb["status"] != "converted"]
     # The fuse false mismatch of the issue is gone: its page-cache folios are other stores' pages.
