@@ -199,6 +199,14 @@ class Analyzer:
         if passthrough and len({r.kind for r in releases} - {RefKind.NONE}) > 1:
             ev.append(Evidence(path, c.span.line, f"gup_flags come from {c.func}()'s caller: either release kind is expected"))
         ev.extend(chain)
+        closure = tuple(releases)
+        if c.func in self.cat.acquire and status in (Status.RAW_CLOSURE, Status.CONVERTED) \
+                and all((r.file, r.function) == (path, c.func) for r in releases):
+            # The body of a gup API itself: its pages go to the API's callers, which are sites of
+            # their own; what the body releases itself (its failure's clean-up) is not their closure.
+            ev.extend(Evidence(r.file, r.line, f"{r.api}() in {r.function}() releases them only inside the "
+                               f"implementation (on its way back to {api_impl}()'s callers)") for r in releases)
+            status, closure = Status.NO_CLOSURE_FOUND, ()
         if status is Status.NO_CLOSURE_FOUND:
             ev.append(Evidence(path, c.span.line, reach))
             if api_impl is not None:
@@ -208,7 +216,7 @@ class Analyzer:
         may_write = t.write is True or (t.write is None and self.cat.write_flag in t.flags_text)
         if may_write and releases and status in (Status.RAW_CLOSURE, Status.CONVERTED):
             defects += contexts.dirty_lost(self, path, c, releases, short_only)
-        return Site(status=status, closure=tuple(releases), evidence=tuple(ev), defects=defects,
+        return Site(status=status, closure=closure, evidence=tuple(ev), defects=defects,
                     **base)  # type: ignore[arg-type]
 
     def holds_nothing(self, path: str, c: Call, form: Form | None, pages_arg: str | None

@@ -127,6 +127,12 @@ class State:
     """The guard of the call that led into this function (inherited by its releases)."""
     via_field: bool = False
     """Reached through the users of a struct field (the field may hold pages of other origins)."""
+    parent: State | None = None
+    """The state whose call led down into this function: a value it returns goes back there only,
+    not to the function's other callers."""
+    upward: bool = False
+    """Reached from the acquire only by going up (parameters, return values): a catalogue API met
+    this way is the one the acquire implements."""
 
 
 class Search:
@@ -154,7 +160,7 @@ class Search:
     def run(self, root: Root) -> tuple[list[Release], list[Evidence], str]:
         """(releases, evidence chain, what was searched) for the pages in `root`."""
         acq = self.ctx.call
-        todo: deque[State] = deque([State(self.ctx.path, acq.func or "", root, 0, ())])
+        todo: deque[State] = deque([State(self.ctx.path, acq.func or "", root, 0, (), upward=True)])
         seen: set[tuple[str, str, Root]] = set()
         steps = 0
         while todo and steps < MAX_STEPS:
@@ -205,7 +211,8 @@ class Search:
             if rr is None or (rr.kind == "local" and rr.name in names) or rr == st.root:
                 continue
             ev = Evidence(st.path, ln, f"`{lhs}` points into `{rhs}`")
-            out.append(State(st.path, st.func, rr, st.hops, st.chain + (ev,), st.up, st.guard, st.via_field))
+            out.append(State(st.path, st.func, rr, st.hops, st.chain + (ev,), st.up, st.guard, st.via_field,
+                             upward=st.upward))
         # `for_each_sg(chunk->page_list, sg, n, i)`: the cursor walks the first argument's storage.
         for c in self.ix.calls_of((st.path, st.func)):
             if "for_each" not in c.name or len(c.args) < 2 or not any(a.strip() in names for a in c.args[1:]):
@@ -214,7 +221,8 @@ class Search:
             if rr is None or (rr.kind == "local" and rr.name in names) or rr == st.root:
                 continue
             ev = Evidence(st.path, c.span.line, f"{c.name}() walks `{c.args[0]}` with the tracked cursor")
-            out.append(State(st.path, st.func, rr, st.hops, st.chain + (ev,), st.up, st.guard, st.via_field))
+            out.append(State(st.path, st.func, rr, st.hops, st.chain + (ev,), st.up, st.guard, st.via_field,
+                             upward=st.upward))
         return out
 
     def through_call(self, st: State, c: Call, holds) -> list[State]:  # type: ignore[no-untyped-def]
@@ -304,7 +312,7 @@ class Search:
                     ev = Evidence(st.path, c.span.line, f"{st.func}() passes {what} to {c.name}() ({dpath}:{fi.line})")
                     g = (c.guard, c.guard_else) if c.guard else st.guard
                     nroot = Root("local", fi.params[i]) if inner is None else Root("field", inner, "", dpath)
-                    out.append(State(dpath, fi.name, nroot, st.hops + 1, st.chain + (ev,), False, g, st.via_field))
+                    out.append(State(dpath, fi.name, nroot, st.hops + 1, st.chain + (ev,), False, g, st.via_field, st))
         return out
 
     def _holder(self, arg: str, st: State) -> bool:
@@ -466,7 +474,12 @@ class Search:
             return []
         out = []
         # A driver's wrapper is called from sibling files that name no gup API themselves.
-        callers = self.look.callers(st.func, st.path, self.visible, near=True)
+        back = not st.up and st.parent is not None
+        callers = self.look.callers(st.func, st.path, self.visible, near=not back)
+        if back:
+            # Went down into this callee: what it returns goes back to the call that led here.
+            assert st.parent is not None
+            callers = [(cp, cc) for cp, cc in callers if (cp, cc.func) == (st.parent.path, st.parent.func)]
         for cpath, cc in callers:
             assert cc.func is not None
             nr: Root | None = None
@@ -476,13 +489,20 @@ class Search:
             elif cc.lhs:
                 nr = root_of(cc.lhs, self.ix.tags_for(cpath, cc.func), cpath)
                 why = f"{cc.func}() takes the pages {st.func}() returns into `{cc.lhs}`"
-            if nr is not None and cc.func in self.cat.acquire and self.implements is None:
+            if nr is not None and st.upward and cc.func in self.cat.acquire and self.implements is None:
                 # `iov_iter_get_pages2()` returns what its static helper took: the pages go on to
                 # the API's callers, which are sites of their own.
                 self.implements = cc.func
             if nr is not None:
                 ev = Evidence(cpath, cc.span.line, why)
-                out.append(State(cpath, cc.func, nr, st.hops + 1, st.chain + (ev,), via_field=st.via_field))
+                p = st.parent
+                if back and p is not None:
+                    # Back in the caller that led down here: as far away, and as free to go up, as it was.
+                    out.append(State(cpath, cc.func, nr, p.hops, st.chain + (ev,), p.up, p.guard, st.via_field, p.parent,
+                                     p.upward))
+                else:
+                    out.append(State(cpath, cc.func, nr, st.hops + 1, st.chain + (ev,), via_field=st.via_field,
+                                     upward=st.upward))
         return out
 
     # ------------------------------------------------------------------ result

@@ -396,3 +396,43 @@ def test_the_arm_of_a_recorded_pin_choice_decides_the_kind(
     tree = make_tree(tmp_path, {"drivers/drv/file.c": src})
     site, = audit_tree(FsSource(str(tree)), workers=1).sites
     assert (site.line, site.status.value) == (17, status)
+
+
+# A callee that returns (part of) the pages it was handed gives them back to the call that led into
+# it, not to its other callers: mm/gup.c's gup_folio_next() also serves unpin_user_pages*(), whose
+# unpins are not the closure of a caller's pages (6.12 labels, mm/gup.c:2571).
+RETURNS = """
+#include <linux/mm.h>
+static struct page *drv_first(struct page **pages)
+{
+	return pages[0];
+}
+
+void drv_other(struct page **other)
+{
+	struct page *p = drv_first(other);
+
+	put_page(p);
+}
+
+int drv_use(unsigned long addr)
+{
+	struct page *pages[4];
+	struct page *first;
+	int n = pin_user_pages_fast(addr, 4, 0, pages);
+
+	if (n <= 0)
+		return n;
+	first = drv_first(pages);
+	drv_touch(first);
+	unpin_user_pages(pages, n);
+	return 0;
+}
+"""
+
+
+def test_a_value_returned_by_a_callee_goes_back_to_the_call_that_led_there(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path, {"drivers/drv/ret.c": RETURNS})
+    site, = audit_tree(FsSource(str(tree)), workers=1).sites
+    assert (site.line, site.status.value) == (19, "converted")
+    assert [(r.line, r.api) for r in site.closure] == [(25, "unpin_user_pages")]
