@@ -26,6 +26,8 @@ from audit.store import FactStore
 from audit.version import Version
 from audit.wrappers import wrapper_callers, wrapper_out
 
+_CALL_HEAD = re.compile(r"([A-Za-z_]\w*)\s*\(")
+
 __all__ = ["Analyzer", "Index", "Root", "access_path", "root_of"]
 
 
@@ -384,11 +386,18 @@ class Analyzer:
         return names, stores
 
     def holds_fn(self, path: str, func: str, root: Root, names: set[str]):  # type: ignore[no-untyped-def]
-        """A test: does an expression in `func` refer to the tracked pages?"""
+        """A test: does an expression in `func` refer to the tracked pages? For a struct field, a
+        call of one of its getters (`frame_vector_pages(vec)`, `sk_msg_elem(msg, i)`) does too."""
         tags = self.ix.tags_for(path, func)
+        getters = self.look.getters(root)
 
         def holds(expr: str) -> bool:
-            return matches(root_of(expr, tags, path), root, names, path)
+            if matches(root_of(expr, tags, path), root, names, path):
+                return True
+            if getters:
+                m = _CALL_HEAD.match(strip_expr(expr))
+                return m is not None and m.group(1) in getters
+            return False
 
         return holds
 

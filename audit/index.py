@@ -177,6 +177,20 @@ class Lookup:
             fl = self.ix.flows.get((path, func))
         return fl
 
+    def getters(self, root: Root) -> dict[str, str]:
+        """Short functions (of the storing file and the headers it includes) that return the field
+        `root` of what they are given: name -> file."""
+        return self.store.getters(root.file, root.name) if root.kind == "field" and root.file else {}
+
+    def getter_users(self, root: Root, visible: set[str] | None) -> list[tuple[str, str]]:
+        """(file, function) of the parsed functions that call a getter of the field `root`."""
+        out: set[tuple[str, str]] = set()
+        for name, gpath in self.getters(root).items():
+            self.take(self.store.callers(name, gpath, False))
+            out.update((p, c.func) for p, c in self.ix.callers_of(name)
+                       if c.func is not None and c.func != name and (visible is None or p in visible))
+        return sorted(out)
+
     def field_users(self, root: Root, near_func: str, homes: tuple[str, ...],
                     visible: set[str] | None) -> list[tuple[str, str]]:
         """(file, function) of every parsed user of the field `root`: functions of the storing

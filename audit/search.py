@@ -442,7 +442,10 @@ class Search:
             return []
         self.fanned.add(st.root)
         out = []
-        for upath, ufunc in self.look.field_users(st.root, st.func, self.cat.api_homes, self.visible):
+        users = self.look.field_users(st.root, st.func, self.cat.api_homes, self.visible)
+        # Functions that reach the field through a getter (`pages = frame_vector_pages(vec)`).
+        users += [u for u in self.look.getter_users(st.root, self.visible) if u not in users]
+        for upath, ufunc in users:
             if (not st.root.tag and upath != st.root.file) or (upath, ufunc) == (st.path, st.func):
                 continue  # an untyped field is only linked within the file that stored it
             if st.root.tag and not self.an.uses_tag(upath, ufunc, st.root):

@@ -28,6 +28,9 @@ from audit.sourcefile import SourceFile
 # (catalogue.CallFinder).
 _CALLED = re.compile(rb"\b([A-Za-z_]\w*+)(?:\s++|/\*(?s:.*?)\*/|//[^\n]*+)*+\(")
 _FIELD = re.compile(rb"(?:->|\.)\s*+([A-Za-z_]\w*+)")
+_INCLUDE = re.compile(rb'(?m)^[ \t]*#[ \t]*include[ \t]*([<"])([^>"\n]+)[>"]')
+_GETTER_BYTES = 600
+"""A getter is a short function: its whole text (header and body) fits in this many bytes."""
 
 
 def _text_index(src: bytes, chunks: list[parse.Chunk], rx: re.Pattern[bytes]) -> dict[str, tuple[int, ...]]:
@@ -135,6 +138,7 @@ class FactStore:
         self._called: dict[str, dict[str, tuple[int, ...]]] = {}
         self._fields: dict[str, dict[str, tuple[int, ...]]] = {}
         self._acquire: dict[str, tuple[tuple[int, ...], bool]] = {}
+        self._getters: dict[tuple[str, str], dict[str, str]] = {}
 
     def _register(self, path: str, chunks: tuple[parse.Chunk, ...], called: dict[str, tuple[int, ...]],
                   fields: dict[str, tuple[int, ...]], src: bytes, hit: bool) -> None:
@@ -189,6 +193,39 @@ class FactStore:
             return False
         self.add_source(path, src)
         return True
+
+    def includes(self, path: str) -> list[str]:
+        """The files `path` includes, as tree paths (`<media/frame_vector.h>` -> include/media/…,
+        `"internal.h"` -> next to `path`); only those that exist."""
+        sf = self.files.get(path)
+        if sf is None:
+            return []
+        out = []
+        for kind, name in _INCLUDE.findall(sf.src):
+            rel = "include/" + name.decode() if kind == b"<" else os.path.normpath(
+                os.path.join(os.path.dirname(path), name.decode()))
+            if not rel.startswith("..") and rel not in out:
+                out.append(rel)
+        return out
+
+    def getters(self, path: str, field: str) -> dict[str, str]:
+        """Short functions of `path` and of the headers it includes whose return value is the field
+        `field` of what they are given (`return (struct page **)(vec->ptrs);`, `return
+        &msg->sg.data[which];`): name -> file. Their callers use the field without naming it."""
+        key = (path, field)
+        got = self._getters.get(key)
+        if got is not None:
+            return got
+        got = self._getters[key] = {}
+        rx = re.compile(rb"\breturn\b[^;]*(?:->|\.)\s*" + re.escape(field.encode()) + rb"\b[^;]*;")
+        for f in [path, *self.includes(path)]:
+            if not self.add_file(f):
+                continue
+            sf = self.files[f]
+            for c in sf.chunks:
+                if c.end - c.start <= _GETTER_BYTES and rx.search(sf.src, c.start, c.end):
+                    got.setdefault(c.name, f)
+        return got
 
     def add_source(self, path: str, src: bytes) -> None:
         """Register a file found by a neighbourhood search (not prefiltered): chunked, not parsed."""

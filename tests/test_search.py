@@ -436,3 +436,53 @@ def test_a_value_returned_by_a_callee_goes_back_to_the_call_that_led_there(tmp_p
     site, = audit_tree(FsSource(str(tree)), workers=1).sites
     assert (site.line, site.status.value) == (19, "converted")
     assert [(r.line, r.api) for r in site.closure] == [(25, "unpin_user_pages")]
+
+
+# frame vectors (drivers/media/common/videobuf2/frame_vector.c, include/media/frame_vector.h): the
+# pages are pinned into `vec->ptrs`; put_vaddr_frames() reaches them only through the header's
+# getter frame_vector_pages(), which returns `(struct page **)(vec->ptrs)`.
+FV_H = """
+struct drv_vector { unsigned int nr; bool got_ref; void *ptrs[]; };
+
+static inline struct page **drv_vector_pages(struct drv_vector *vec)
+{
+	return (struct page **)(vec->ptrs);
+}
+"""
+FV_C = """
+#include <media/drv_vector.h>
+
+int drv_get_frames(unsigned long start, unsigned int nr, struct drv_vector *vec)
+{
+	int ret = pin_user_pages_fast(start, nr, FOLL_LONGTERM, (struct page **)(vec->ptrs));
+
+	if (ret > 0) {
+		vec->got_ref = true;
+		vec->nr = ret;
+	}
+	return ret;
+}
+
+void drv_put_frames(struct drv_vector *vec)
+{
+	struct page **pages;
+
+	if (!vec->got_ref)
+		return;
+	pages = drv_vector_pages(vec);
+	RELEASE
+	vec->got_ref = false;
+}
+"""
+
+
+@pytest.mark.parametrize("release, status", [
+    ("unpin_user_pages(pages, vec->nr);", "converted"),
+    ("release_pages(pages, vec->nr);", "mismatch"),
+])
+def test_a_getter_in_an_included_header_leads_to_the_field(tmp_path: Path, release: str, status: str) -> None:
+    tree = make_tree(tmp_path, {"include/media/drv_vector.h": FV_H,
+                                "drivers/media/drv/frame_vector.c": FV_C.replace("RELEASE", release)})
+    site, = audit_tree(FsSource(str(tree)), workers=1).sites
+    assert (site.file, site.line, site.status.value) == ("drivers/media/drv/frame_vector.c", 6, status)
+    assert [(r.line, r.function) for r in site.closure] == [(22, "drv_put_frames")]
