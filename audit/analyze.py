@@ -217,7 +217,11 @@ class Analyzer:
         # Written for sure, or under a condition (`writeable ? FOLL_WRITE : 0`): some calls write.
         may_write = t.write is True or (t.write is None and self.cat.write_flag in t.flags_text)
         if may_write and releases and status in (Status.RAW_CLOSURE, Status.CONVERTED):
-            defects += contexts.dirty_lost(self, path, c, releases, short_only)
+            # Kept through a pointer (`obj->userptr.pvec = pvec`), so past this function (a local
+            # struct's field, `iter.pages = pages`, is not).
+            kept = root is not None and ("->" in (t.pages_arg or c.lhs or "") if root.kind == "field" else
+                                         any("->" in lhs for lhs, _, _ in self.aliases(path, c.func or "", root)[1]))
+            defects += contexts.dirty_lost(self, path, c, releases, short_only, kept)
         return Site(status=status, closure=closure, evidence=tuple(ev), defects=defects,
                     **base)  # type: ignore[arg-type]
 

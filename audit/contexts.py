@@ -217,9 +217,12 @@ def pinned_by_callers(an: Analyzer, ctx: SiteContext, flags_arg: str, releases: 
 
 
 def dirty_lost(an: Analyzer, path: str, c: Call, releases: list[Release],
-               short_only: frozenset[tuple[str, int, int]]) -> tuple[Defect, ...]:
+               short_only: frozenset[tuple[str, int, int]], kept: bool = False) -> tuple[Defect, ...]:
     """gup-dirty-lost: pages taken for writing, and no release or releasing function dirties them.
-    Releases only on short-count error paths (`short_only`: nothing was written) do not count."""
+    Releases only on short-count error paths (`short_only`: nothing was written) do not count.
+    When the acquiring function keeps the pages in a struct (`kept`) and every release found is
+    its own, those are its failure clean-ups before any I/O: the main release, not found, is
+    where the dirtying belongs, so the finding is unsure."""
     releases = [r for r in releases if (r.file, r.line, r.column) not in short_only]
     if not releases:
         return ()
@@ -233,13 +236,25 @@ def dirty_lost(an: Analyzer, path: str, c: Call, releases: list[Release],
     for call in an.ix.calls_of((path, c.func or "")):
         if call.name in an.cat.dirtying:
             return ()
-    r = releases[0]
+    # The finding sits on the main release: one past the acquiring function when there is one
+    # (its own are failure clean-ups more often than not).
+    mine = an.cat.acquire[c.name].ref
+    r = next((x for x in releases if (x.file, x.function) != (path, c.func) and x.kind in (mine, RefKind.NONE)
+              and (an.cat.release.get(x.api) is None or an.cat.release[x.api].kind in (mine, RefKind.NONE))),
+             releases[0])
     # A release that rebuilds its page from a pfn or address (`pfn_to_page(hpa >> PAGE_SHIFT)`) got
     # the pages as numbers, which code the search did not read (an arch IOMMU helper) may have used
     # to dirty them: keep such a finding unsure.
     by_address = any(set(IDENT.findall(rhs)) & an.cat.from_address
                      for x in releases for _, rhs, _ in an.ix.assigns_of((x.file, x.function or "")))
-    confidence = "low" if by_address else "medium"
+    own = all((x.file, x.function) == (path, c.func) for x in releases)
+    # A releasing helper whose callers dirty the pages before calling it (i915's put_pages() marks
+    # them dirty, then drop_ref() unpins): dirtied on the way, as far as one can tell.
+    dirtied_by_callers = any(
+        call.name in an.cat.dirtying
+        for x in releases if (x.file, x.function) != (path, c.func) and x.function
+        for cp, cc in an.look.callers(x.function, x.file) for call in an.ix.calls_of((cp, cc.func or "")))
+    confidence = "low" if by_address or (kept and own) or dirtied_by_callers else "medium"
     return (Defect("gup-dirty-lost", r.file, r.line, r.column, r.function,
                    f"{c.name}() takes the pages for writing, but {r.api}() in {r.function}() drops them "
                    "without marking them dirty (no set_page_dirty_lock() or dirtying release on the closure)",
