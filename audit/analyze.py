@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from audit import contexts
 from audit.callee import CalleeEffects
 from audit.catalogue import AcquireApi, Catalogue, Form
+from audit.counts import HelperCount, helper_count, unsigned_names
 from audit.index import Index, Lookup
 from audit.model import Call, Defect, Evidence, FileFacts, RefKind, Release, Site, Status, Wrapper
 from audit.paths import Acquire, feasible_calls, walk
@@ -302,9 +303,11 @@ class Analyzer:
             vals = self.flag_values(path, c.func, c.args[form.count], c.span.line)
             one = vals == ["1"] or (bool(vals) and all(v.strip() == "1" for v in vals))
         acq = Acquire(c.name, c.span.line, c.span.column, c.args, form.pages, form.count, c.lhs, kind,
-                      base if kind == "field" else "", one)
+                      base if kind == "field" else "", one, max_pages=form.max_pages,
+                      zero_one=self.cat.acquire[c.name].zero_for_one if c.name in self.cat.acquire else False)
         res = walk(fl, acq, holds, self.cat, path, wrappers,
-                   self.effect_fn(path, func, holds, root if kind == "field" else None, acq.base))
+                   self.effect_fn(path, func, holds, root if kind == "field" else None, acq.base),
+                   self.helper_counts(wrappers, releases))
         if not res.complete:
             return releases, (), [], frozenset(), frozenset()
         rr = frozenset(res.r_returned)
@@ -321,6 +324,21 @@ class Analyzer:
                 continue
             kept.append(r)
         return kept, tuple(res.defects), pruned, short_only, rr
+
+    def helper_counts(self, wrappers: dict[str, int], releases: list[Release]) -> dict[str, HelperCount]:
+        """The count parameter of each release helper the walk meets (audit/counts.py)."""
+        out: dict[str, HelperCount] = {}
+        homes = {r.function: r.file for r in releases if r.function}
+        for name, idx in wrappers.items():
+            fi = self.look.func(homes[name], name) if idx >= 0 and name in homes else None
+            fl = self.look.flow(homes[name], name, frozenset(self.cat.release)) if fi is not None else None
+            if fi is None or fl is None:
+                continue
+            uns = unsigned_names(fl, self.cat.is_unsigned)
+            hc = helper_count(fl, fi.params, idx, self.cat.release, uns.__contains__)
+            if hc is not None:
+                out[name] = hc
+        return out
 
     def effect_fn(self, path: str, func: str, holds, field: Root | None, base: str):  # type: ignore[no-untyped-def]
         """What a call in `func` does with the pages `holds` recognises (audit/callee.py)."""

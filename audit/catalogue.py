@@ -35,6 +35,9 @@ class Form:
     """Kernel version range the form belongs to."""
     count: int | None = None
     """Index of the requested count (pages, or bytes for extractions); None for single-page forms."""
+    max_pages: int | None = None
+    """For an API that counts bytes: the index of its bound on the number of pages it fills (the
+    `maxpages` of iov_iter_extract_pages()), which a release of that many pages also means."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,9 @@ class AcquireApi:
     """Pin API to convert to."""
     family: str = ""
     """The API this one renames ('' = itself): findings keep their identity across the rename."""
+    zero_for_one: bool = False
+    """In this tree's version the call can return 0 for a one-page request (nothing filled, no
+    error): a release of the page on that outcome releases a page that was never taken."""
 
     def form_for(self, arity: int, version: Version | None) -> Form | None:
         """The form matching a call's arity, preferring one whose version range holds."""
@@ -152,6 +158,9 @@ class Catalogue:
     """`IS_ERR(p)`: true for an error pointer."""
     error_or_null_tests: frozenset[str]
     """`IS_ERR_OR_NULL(p)`: true for an error pointer or NULL."""
+    unsigned_types: frozenset[str]
+    """Integer types without a sign (`u32`, `size_t`; `unsigned …` is recognised by its keyword): an
+    errno stored in one is a huge count."""
     carrier_members: frozenset[str]
     """Members that hold a carrier's entries (an sg_table's `sgl`)."""
     page_members: frozenset[str]
@@ -167,6 +176,11 @@ class Catalogue:
     """`FOLL_PIN`."""
     get_flag: str
     """`FOLL_GET`."""
+
+    def is_unsigned(self, type_text: str) -> bool:
+        """Whether a declared type (`u32`, `unsigned int`, `const size_t`) is an unsigned integer."""
+        words = type_text.replace("const", " ").replace("volatile", " ").split()
+        return "unsigned" in words or (len(words) == 1 and words[0] in self.unsigned_types)
 
     def family(self, api: str) -> str:
         """The API family of an acquire API: itself, or the API it renames."""
@@ -264,11 +278,13 @@ def _acquire(e: Table, version: Version | None) -> AcquireApi:
         raise e.error("forms", "missing")
     forms = tuple(
         Form(arity=f.integer("arity"), pages=f.opt_index("pages"), write=f.opt_index("write"), flags=f.opt_index("flags"),
-             count=f.opt_index("count"), versions=f.opt_text("versions"))
+             count=f.opt_index("count"), versions=f.opt_text("versions"), max_pages=f.opt_index("max_pages"))
         for f in e.tables("forms")
     )
+    zero = e.opt_text("zero_result")
     return AcquireApi(name, _kind(e, "ref", _by_version(e, "ref", version)), forms, e.opt_text("carrier"),
-                      e.opt_text("needs_flag"), e.opt_text("pin_counterpart"), e.text("family", ""))
+                      e.opt_text("needs_flag"), e.opt_text("pin_counterpart"), e.text("family", ""),
+                      zero is not None and version is not None and in_range(version, zero))
 
 
 def _release(e: Table, version: Version | None) -> ReleaseApi:
@@ -315,6 +331,7 @@ def load(version: Version | None) -> Catalogue:
         transparent_conditions=frozenset(cond.texts("transparent")),
         error_tests=frozenset(cond.texts("error_tests")),
         error_or_null_tests=frozenset(cond.texts("error_or_null_tests")),
+        unsigned_types=frozenset(cond.texts("unsigned_types")),
         carrier_members=frozenset(raw.table("carriers", {}).texts("members")),
         page_members=frozenset(raw.table("carriers", {}).texts("page_members")),
         array_freers=frozenset(names("array_freers")),

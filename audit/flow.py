@@ -60,6 +60,10 @@ class Flow:
 
     func: str
     nodes: tuple[FlowNode, ...]
+    types: tuple[tuple[str, str], ...] = ()
+    """(name, type text) of the function's parameters and local variables that are not pointers or
+    arrays (`("res", "u32")`, `("nr_pages", "unsigned int")`): what the path walk needs to tell an
+    unsigned count from a signed one."""
 
 
 def _text(src: bytes, n: Node) -> str:
@@ -276,4 +280,36 @@ def build(func: str, body: Node, src: bytes, lines: parse.Lines, split_args) -> 
     entry_node = FlowNode("stmt", nodes[entry].line, "{", (entry + 1,))
     shifted = [FlowNode(x.kind, x.line, x.text, tuple(s + 1 for s in x.succ), x.calls, x.assigns,
                         x.loop + 1 if x.loop >= 0 else -1, x.entry) for x in nodes]
-    return Flow(func, (entry_node, *shifted))
+    return Flow(func, (entry_node, *shifted), _scalar_types(body, src))
+
+
+def _scalar_types(body: Node, src: bytes) -> tuple[tuple[str, str], ...]:
+    """(name, type text) of the scalar parameters and locals of the function whose body is `body`."""
+    out: dict[str, str] = {}
+    decls: list[Node] = []
+    fn = body.parent
+    if fn is not None and fn.type == "function_definition":
+        d = fn.child_by_field_name("declarator")
+        while d is not None and d.type != "function_declarator":
+            d = d.child_by_field_name("declarator")
+        params = d.child_by_field_name("parameters") if d is not None else None
+        if params is not None:
+            decls.extend(c for c in params.named_children if c.type == "parameter_declaration")
+    stack = [body]
+    while stack:
+        cur = stack.pop()
+        if cur.type == "declaration":
+            decls.append(cur)
+        elif cur.type not in ("function_definition",):
+            stack.extend(cur.named_children)
+    for decl in decls:
+        t = decl.child_by_field_name("type")
+        if t is None or t.type in ("struct_specifier", "union_specifier", "enum_specifier"):
+            continue
+        ttext = _text(src, t)
+        for d in decl.children_by_field_name("declarator"):
+            if d.type == "init_declarator":
+                d = d.child_by_field_name("declarator")
+            if d is not None and d.type == "identifier":  # not a pointer, an array or a function
+                out.setdefault(_text(src, d), ttext)
+    return tuple(sorted(out.items()))

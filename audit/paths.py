@@ -22,15 +22,15 @@ from functools import lru_cache
 from audit.cexpr import IDENT
 from audit.catalogue import Catalogue
 from audit.conditions import Facts, Formula, atoms, parse, value
+from audit.counts import HelperCount, unsigned_names
 from audit.flow import Flow, FlowCall, FlowNode
 from audit.flowfacts import errno_facts, failure_test, feasible_calls, flow_facts, shared_atoms, zero_facts
 from audit.model import Defect, Evidence
+from audit.outcomes import ALL, FULL, HELD, PART, ZERO, ResultTests
+from audit.pathchecks import ReleaseChecks, norm_path
 
 Effect = Callable[[FlowCall], "str | None"]
 
-NEG, ZERO, PART, FULL = "neg", "zero", "part", "full"
-ALL = frozenset({NEG, ZERO, PART, FULL})
-HELD = frozenset({PART, FULL})
 MAX_STATES = 3000
 """States one site's walk may visit before it gives up (and reports nothing)."""
 
@@ -61,6 +61,10 @@ class Acquire:
     partial: bool = False
     """The call can return a short count even without a count argument (a wrapper that returns its
     own acquire's result): never treat the result as all or nothing."""
+    max_pages: int | None = None
+    """For an API that counts bytes, the argument bounding the pages it fills (`maxpages`)."""
+    zero_one: bool = False
+    """A one-page request can return 0 (nothing filled, no errno) in this tree's version."""
 
 
 @dataclass
@@ -113,23 +117,34 @@ class _State:
     value it does not know): a second release behind it is only a note."""
     err_released: tuple[tuple[int, str, str], ...] = ()
     """(line, callee, result variable) of calls to callees that release the pages when they fail."""
+    req_alias: frozenset[str] = frozenset()
+    """Names that were given the requested count on this path (`shm->num_pages = num_pages`)."""
+    r_tested: bool = False
+    """The path took a branch on the acquire's result."""
+    count_tested: bool = False
+    """The path went through a condition that compares the result with the requested count."""
 
 
-class Walker:
+class Walker(ResultTests, ReleaseChecks):
     """One site's path walk."""
 
     def __init__(self, flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue,
-                 file: str, release_wrappers: dict[str, int], effect: Effect | None = None) -> None:
+                 file: str, release_wrappers: dict[str, int], effect: Effect | None = None,
+                 helper_counts: dict[str, HelperCount] | None = None) -> None:
         self.flow = flow
         self.acq = acq
         self.holds = lru_cache(maxsize=None)(holds)
         self.cat = cat
         self.file = file
         self.wrappers = release_wrappers
+        self.helper_counts = helper_counts or {}
+        self.unsigned = unsigned_names(flow, cat.is_unsigned)
+        """Variables declared with an unsigned integer type: an errno held in one is a huge number."""
         self.effect = effect
         self.transparent = cat.transparent_conditions
         ci = acq.count_index
-        self.requested = {" ".join(acq.args[ci].split())} if ci is not None and ci < len(acq.args) else set()
+        self.requested = {" ".join(acq.args[i].split()) for i in (ci, acq.max_pages)
+                          if i is not None and i < len(acq.args)}
         # One page at most: a single-page form, or a count of 1. Then a result is all or nothing.
         self.single = not acq.partial and (acq.one or (ci is None and acq.pages_index is None) or (
             ci is not None and ci < len(acq.args) and acq.args[ci].strip() == "1"))
@@ -201,52 +216,6 @@ class Walker:
 
     # ------------------------------------------------------------------ R and conditions
 
-    def _is_r(self, text: str, rnames: frozenset[str]) -> bool:
-        t = text.strip()
-        while t.startswith("(") and t.endswith(")"):
-            t = t[1:-1].strip()
-        if t in rnames:
-            return True
-        if not (t.startswith(self.acq.name + "(") and t.endswith(")")):
-            return False
-        depth = 0
-        for i, ch in enumerate(t):
-            depth += ch == "("
-            depth -= ch == ")"
-            if depth == 0 and ch == ")":
-                return i == len(t) - 1  # the whole text is the call
-        return False
-
-    def _r_atom(self, atom: str, o: str, rnames: frozenset[str], zeros: frozenset[str] = frozenset()) -> bool | None:
-        """The value of an atom about R for outcome `o`, None when the atom is not about R.
-        `zeros` are names the path set to 0 (`mapped = 0; … if (mapped != pinned)`)."""
-        if atom.startswith("!") and self._is_r(atom[1:], rnames):
-            return o == ZERO
-        head, _, rest = atom.partition("(")
-        if rest.endswith(")") and head in self.cat.error_tests | self.cat.error_or_null_tests \
-                and self._is_r(rest[:-1], rnames):
-            return o == NEG or (o == ZERO and head in self.cat.error_or_null_tests)
-        if self._is_r(atom, rnames):
-            return o != ZERO
-        m = _CMP.match(atom)
-        if m is None:
-            return None
-        left, op, right = m.group(1), m.group(2), m.group(3)
-        if self._is_r(right, rnames) and not self._is_r(left, rnames):
-            left, right = right, left
-            op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
-        if not self._is_r(left, rnames):
-            return None
-        if right == "0" or right in zeros:
-            sign = {NEG: -1, ZERO: 0, PART: 1, FULL: 1}[o]
-            return {"<": sign < 0, "<=": sign <= 0, ">": sign > 0, ">=": sign >= 0, "==": sign == 0, "!=": sign != 0}[op]
-        if right in self.requested or (right == "1" and self.single):
-            rel = 0 if o == FULL else -1
-            return {"<": rel < 0, "<=": rel <= 0, ">": rel > 0, ">=": rel >= 0, "==": rel == 0, "!=": rel != 0}[op]
-        if op in ("==", "!=") and _ERRNO.match(right) and o != NEG:
-            return op == "!="  # `ret == -EOPNOTSUPP`: only an error can be that errno
-        return None
-
     def _plain(self, node_index: int, f: Formula, st: _State) -> bool:
         """Whether a condition can neither prune nor teach anything: no atom is tested elsewhere and
         none is about the acquire's result."""
@@ -275,9 +244,6 @@ class Walker:
         return (_with(st, outcomes=enter[0], facts=enter[1]) if enter else None,
                 _with(st, outcomes=skip[0], facts=skip[1]) if skip else False)
 
-    def _about_r(self, f: Formula, st: _State) -> bool:
-        return any(self._r_atom(a, FULL, st.rnames) is not None for a in atoms(f))
-
     def branch(self, f: Formula, st: _State, truth: bool) -> tuple[frozenset[str], Facts] | None:
         """Outcomes and facts after taking the `truth` side of `f`; None when infeasible."""
         known = st.facts.as_dict()
@@ -300,19 +266,23 @@ class Walker:
     # ------------------------------------------------------------------ events
 
     def _ours(self, arg: str, stored: frozenset[str]) -> bool:
-        return self.holds(arg) or (bool(stored) and _norm_path(arg) in stored)
+        return self.holds(arg) or (bool(stored) and norm_path(arg) in stored)
 
-    def _release_of(self, c: FlowCall, stored: frozenset[str]) -> tuple[str, str | None] | None:
-        """(argument text, count text) when `c` releases the tracked pages, else None."""
+    def _release_of(self, c: FlowCall, stored: frozenset[str]) -> tuple[str, str | None, bool] | None:
+        """(argument text, count text, whether a negative count is a huge one) when `c` releases the
+        tracked pages, else None."""
         rel = self.cat.release.get(c.name)
         if rel is not None and rel.arg < len(c.args) and self._ours(c.args[rel.arg], stored):
             count = c.args[rel.arg + 1] if rel.shape == "array" and rel.arg + 1 < len(c.args) else None
-            return c.args[rel.arg], count
+            return c.args[rel.arg], count, count is not None
         i = self.wrappers.get(c.name)
         if i is not None and i < 0 and -1 - i < len(c.args):
-            return c.args[-1 - i], None  # handed the struct whose field holds the pages
+            return c.args[-1 - i], None, False  # handed the struct whose field holds the pages
         if i is not None and 0 <= i < len(c.args) and self.holds(c.args[i]):
-            return c.args[i], None
+            hc = self.helper_counts.get(c.name)
+            if hc is not None and hc.index < len(c.args):
+                return c.args[i], c.args[hc.index], hc.unsigned  # a helper that releases `count` pages
+            return c.args[i], None, False
         return None
 
     def _defect(self, rule: str, line: int, column: int, msg: str, st: _State, confidence: str) -> None:
@@ -332,6 +302,7 @@ class Walker:
         freed_col = st.freed_col
         count_kept = st.count_kept
         err_released = st.err_released
+        req_alias = st.req_alias
         for c in node.calls:
             out_args = {a.strip()[1:].strip() for a in c.args if a.strip().startswith("&")}
             if out_args & self._known_names:
@@ -355,7 +326,11 @@ class Walker:
                 continue
             got = self._release_of(c, stored)
             if got is not None:
-                releases = self._released(c, got, node, st, outcomes, rnames, recounted, releases, err_released, facts)
+                self.result.reachable_releases.add((c.line, c.column))
+                if FULL in outcomes:
+                    self.result.full_releases.add((c.line, c.column))
+                self._release_checks(c, got, node, st, outcomes, rnames, recounted, releases, facts, err_released)
+                releases = releases + ((c.line, c.column, c.name, got[0]),)
                 continue
             if c.name in self.cat.array_freers and any(self.holds(a) for a in c.args):
                 if outcomes & HELD and not releases and not handed and not freed:
@@ -373,6 +348,7 @@ class Walker:
                 handed = True
         for lhs, rhs in node.assigns:
             name = lhs.strip()
+            req_alias = self._copy_of_requested(name, rhs, recounted, req_alias)
             if not armed:
                 if _ERRNO.match(rhs.replace(" ", "")) and _WORD.fullmatch(name):
                     # `ret = -ENOMEM;` before the acquire: a later `if (ret)` on an error path is decided.
@@ -385,7 +361,7 @@ class Walker:
             negative = self._negative(rhs, outcomes, rnames)
             if self.holds(rhs) and (name.startswith("*") or not self.holds(name)):
                 if ("->" in name or "." in name) and not name.startswith("*"):
-                    stored = stored | {_norm_path(name)}
+                    stored = stored | {norm_path(name)}
                 else:
                     handed = True
             if name in self.requested:
@@ -411,82 +387,8 @@ class Walker:
             elif name in self._zeroed and rhs.strip() == "0":
                 facts = zero_facts(facts, name)
         return _State(st.node, armed, outcomes, facts, rnames, st.in_loops, releases, handed, freed, st.steps, jump,
-                      stored, recounted, count_kept, freed_col, st.bypassed, st.guessed, err_released)
-
-    def _released(self, c: FlowCall, got: tuple[str, str | None], node: FlowNode, st: _State,
-                  outcomes: frozenset[str], rnames: frozenset[str], recounted: frozenset[str],
-                  releases: tuple[tuple[int, int, str, str], ...], err_released: tuple[tuple[int, str, str], ...],
-                  facts: Facts) -> tuple[tuple[int, int, str, str], ...]:
-        """A release of the pages on this path: its count is checked, and it is a second release
-        after an earlier one of the same pages, or after a callee that released them when it
-        failed (its result tested non-zero). Returns the path's releases with it."""
-        self.result.reachable_releases.add((c.line, c.column))
-        if FULL in outcomes:
-            self.result.full_releases.add((c.line, c.column))
-        arg, count = got
-        self._check_count(c, count, node, st, outcomes, rnames, recounted)
-        direct = c.name in self.cat.release
-        confidence = "low" if st.guessed else "medium"
-        for line, col, api, prev_arg in releases:
-            if direct and api in self.cat.release and prev_arg == arg and (line, col) != (c.line, c.column) \
-                    and outcomes & HELD:
-                self._defect("gup-double-release", c.line, c.column,
-                             f"{self.acq.name}() pages already released by {api}() at line {line} are "
-                             f"released again by {c.name}() on this path", st, confidence)
-        for line, callee, res in err_released:
-            if direct and outcomes & HELD and _nonzero(facts, res):
-                self._defect("gup-double-release", c.line, c.column,
-                             f"{callee}() already released the {self.acq.name}() pages when it failed "
-                             f"(line {line}); {c.name}() releases them again after testing `{res}`", st, confidence)
-        return releases + ((c.line, c.column, c.name, arg),)
-
-    def _negative(self, rhs: str, outcomes: frozenset[str], rnames: frozenset[str]) -> bool:
-        """Whether an assigned value is certainly a negative errno on this path: `-EFAULT`, the
-        acquire's result when only errors are left, or `c ? a : b` with both arms so."""
-        t = rhs.replace(" ", "")
-        if _ERRNO.match(t):
-            return True
-        if self._is_r(t, rnames):
-            return bool(outcomes) and outcomes <= {NEG}
-        f = parse(t)
-        if f[0] == "atom" and "?" in t:
-            cond, _, arms = t.partition("?")
-            a, _, b = arms.partition(":")
-            cf = parse(cond, self.transparent)
-            for arm, truth in ((a, True), (b, False)):
-                if _ERRNO.match(arm):
-                    continue
-                if not self._is_r(arm, rnames):
-                    return False
-                picked = {o for o in outcomes
-                          if value(cf, {}, lambda x, o=o: self._r_atom(x, o, rnames)) in (truth, None)}
-                if not picked <= {NEG}:
-                    return False
-            return True
-        return False
-
-    def _check_count(self, c: FlowCall, count: str | None, node: FlowNode, st: _State,
-                     outcomes: frozenset[str], rnames: frozenset[str], recounted: frozenset[str]) -> None:
-        explicit = count is not None
-        if count is None and node.loop >= 0:
-            m = _CMP.match(self.flow.nodes[node.loop].text.replace(" ", ""))
-            if m is not None and m.group(2) in ("<", "!="):
-                count = m.group(3)
-        if count is None or not outcomes:
-            return
-        cnt = " ".join(count.split()).replace(" ", "")
-        if cnt in {r.replace(" ", "") for r in self.requested if r not in recounted} and outcomes <= {NEG, ZERO, PART} and PART in outcomes \
-                and rnames and not self.single:
-            self._defect("gup-release-count", c.line, c.column,
-                         f"{c.name}() releases the requested `{count}` pages on a path where {self.acq.name}() "
-                         f"returned fewer: slots it never filled are released", st, "high")
-        elif explicit and cnt in {r.replace(" ", "") for r in rnames} and NEG in outcomes:
-            # An explicit count (a loop over a negative bound runs zero times, this does not).
-            only = outcomes == {NEG}
-            self._defect("gup-release-count", c.line, c.column,
-                         f"{c.name}() uses `{count}` as a count on a path where it "
-                         f"{'holds' if only else 'may hold'} a negative errno from {self.acq.name}()",
-                         st, "high" if only else "medium")
+                      stored, recounted, count_kept, freed_col, st.bypassed, st.guessed, err_released, req_alias,
+                      st.r_tested, st.count_tested)
 
     def at_exit(self, node: FlowNode, st: _State) -> None:
         if not st.armed or not (st.outcomes & HELD) or st.releases or st.handed or st.stored:
@@ -532,7 +434,7 @@ class Walker:
             carrier = st.armed and not st.releases and not st.handed and bool(st.outcomes & HELD)
             key = (st.node, st.armed, st.outcomes, st.facts, st.rnames, st.in_loops, st.releases, st.handed,
                    bool(st.freed), st.stored, st.recounted, st.count_kept, st.bypassed, st.guessed,
-                   st.jump if carrier else 0)
+                   st.jump if carrier else 0, st.req_alias, st.r_tested, st.count_tested)
             if key in seen:
                 continue
             seen.add(key)
@@ -593,9 +495,9 @@ class Walker:
                         continue
                     other = node.succ[1] if truth else node.succ[0]
                     bypass = st.bypassed or (both and st.armed and other in self._to_release
-                                             and succ not in self._to_release and not self._about_r(f, st)
+                                             and succ not in self._to_release and not self._about_r(f, st.rnames)
                                              and st.node not in self._fresh_checks)
-                    guessed = st.guessed or (both and st.armed and bool(st.releases) and not self._about_r(f, st))
+                    guessed = st.guessed or (both and st.armed and bool(st.releases) and not self._about_r(f, st.rnames))
                     outcomes, facts = got
                     steps = st.steps
                     jump = st.jump
@@ -603,7 +505,9 @@ class Walker:
                         if len(steps) < 12:
                             steps = steps + ((node.line, f"`{node.text}` is {'true' if truth else 'false'}"),)
                     todo.append(_with(st, node=succ, outcomes=outcomes, facts=facts, steps=steps, jump=jump,
-                                      bypassed=bypass, guessed=guessed))
+                                      bypassed=bypass, guessed=guessed,
+                                      r_tested=st.r_tested or (st.armed and self._about_r(f, st.rnames)),
+                                      count_tested=st.count_tested or (st.armed and self._tests_count(f, st.rnames))))
                 continue
             for s in node.succ:
                 todo.append(_with(st, node=s))
@@ -636,21 +540,10 @@ def _backward(nodes: tuple[FlowNode, ...], start: list[int], skip_back_edges: bo
     return seen
 
 
-def _norm_path(expr: str) -> str:
-    return "".join(expr.split()).lstrip("&*")
-
-
 def _tests_any(f: Formula, err_released: tuple[tuple[int, str, str], ...]) -> bool:
     """Whether a condition tests the result of a call that releases the pages when it fails."""
     names = {e[2] for e in err_released}
     return bool(names) and any(set(_WORD.findall(a)) & names for a in atoms(f))
-
-
-def _nonzero(facts: Facts, name: str) -> bool:
-    """Whether the path's facts say `name` is not 0 (`if (ret)`, `if (ret < 0)`, `if (ret != 0)`)."""
-    known = facts.as_dict()
-    return known.get(name) is True or known.get(f"{name}<0") is True or known.get(f"{name}!=0") is True \
-        or known.get(f"{name}==0") is False
 
 
 def _with(st: _State, **kw) -> _State:  # type: ignore[no-untyped-def]
@@ -660,13 +553,14 @@ def _with(st: _State, **kw) -> _State:  # type: ignore[no-untyped-def]
 
 
 def walk(flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue, file: str,
-         release_wrappers: dict[str, int] | None = None, effect: Effect | None = None) -> PathResult:
+         release_wrappers: dict[str, int] | None = None, effect: Effect | None = None,
+         helper_counts: dict[str, HelperCount] | None = None) -> PathResult:
     """Walk every path of `flow` through the acquire `acq`; see the module docstring.
 
     `effect(call)` says what a call does with the pages it is handed (or with the struct holding
     them): "read" (they stay here), "release", "other" (kept elsewhere: a hand-off), or None when
     it cannot tell (a call that names the pages is then a hand-off)."""
-    return Walker(flow, acq, holds, cat, file, release_wrappers or {}, effect).run()
+    return Walker(flow, acq, holds, cat, file, release_wrappers or {}, effect, helper_counts).run()
 
 
 __all__ = ["Acquire", "PathResult", "walk", "atoms", "feasible_calls", "shared_atoms"]

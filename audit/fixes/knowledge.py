@@ -81,7 +81,7 @@ def fix_rules() -> FixRules:
         identity_uses=frozenset(raw.texts("identity_uses")),
         fold_dirty=frozenset(raw.texts("fold_dirty")),
         dirty_tests=raw.texts("dirty_tests"),
-        unsigned_types=frozenset(raw.texts("unsigned_types")),
+        unsigned_types=catalogue.load(None).unsigned_types | {"unsigned"},
         max_line=raw.integer("max_line", 80),
         array_allocators=catalogue.load(None).array_allocators,
         refcount_reads=frozenset(raw.texts("refcount_reads")),

@@ -1,7 +1,9 @@
 /*
- * Excerpt of drivers/rapidio/devices/rio_mport_cdev.c as of v5.7 (after ffca476a0a8d "rapidio: fix an error
- * in get_user_pages_fast() error handling"), reconstructed from the 6.1 text by
- * reverting the later pin_user_pages conversion and the fix.
+ * Excerpt of drivers/rapidio/devices/rio_mport_cdev.c as of v5.9 (after ffca476a0a8d "rapidio: fix an error
+ * in get_user_pages_fast() error handling" and fa63f083b349 "rapidio: fix error handling path", which
+ * moved ffca476a0a8d's `nr_pages = pinned` into the else branch: placed after the errno clamp, it made
+ * a -errno the release count, see tests/bugs/rapidio-errno-count), reconstructed from the 6.1 text by
+ * reverting the later pin_user_pages conversion.
  */
 
 struct mport_dma_req {
@@ -121,15 +123,16 @@ rio_dma_transfer(struct file *filp, u32 transfer_mode,
 				rmcd_error("get_user_pages_unlocked err=%ld",
 					   pinned);
 				nr_pages = 0;
-			} else
+			} else {
 				rmcd_error("pinned %ld out of %ld pages",
 					   pinned, nr_pages);
+				/*
+				 * Set nr_pages up to mean "how many pages to unpin, in
+				 * the error handler:
+				 */
+				nr_pages = pinned;
+			}
 			ret = -EFAULT;
-			/*
-			 * Set nr_pages up to mean "how many pages to unpin, in
-			 * the error handler:
-			 */
-			nr_pages = pinned;
 			goto err_pg;
 		}
 

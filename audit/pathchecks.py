@@ -1,0 +1,108 @@
+"""The checks the path walk makes at a release (the mixin of `Walker`, audit/paths.py).
+
+At each release of the acquired pages on a path: does it cover what the acquire returned
+(gup-release-count: the requested count, or a copy of it, after a short or untested result; an
+errno as a count where C makes it a huge one; the page of a one-page request that returned 0), and
+were the same pages released before on this path, by this function or by a callee that releases
+them when it fails (gup-double-release)?
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from audit.conditions import Facts
+from audit.counts import loop_bound
+from audit.flow import FlowCall, FlowNode
+from audit.outcomes import FULL, HELD, NEG, PART, ZERO
+
+
+def norm_path(expr: str) -> str:
+    """`&x -> f` -> `x->f`: an access path without blanks, address-of or dereference."""
+    return "".join(expr.split()).lstrip("&*")
+
+
+def nonzero(facts: Facts, name: str) -> bool:
+    """Whether the path's facts say `name` is not 0 (`if (ret)`, `if (ret < 0)`, `if (ret != 0)`)."""
+    known = facts.as_dict()
+    return known.get(name) is True or known.get(f"{name}<0") is True or known.get(f"{name}!=0") is True \
+        or known.get(f"{name}==0") is False
+
+
+class ReleaseChecks:
+    """Expects the attributes `acq`, `cat`, `flow`, `requested`, `single`, `unsigned` and the method
+    `_defect` of `Walker`."""
+
+    def _copy_of_requested(self, name: str, rhs: str, recounted: frozenset[str], req_alias: frozenset[str]
+                           ) -> frozenset[str]:
+        """The names holding a copy of the requested count after `name = rhs` (`nr = n`,
+        `shm->num_pages = num_pages`)."""
+        norm = norm_path(name)
+        if " ".join(rhs.split()) in (self.requested - recounted) | req_alias and norm not in self.requested:
+            return req_alias | {norm}
+        return req_alias - {norm}
+
+    def _check_count(self, c: FlowCall, count: str | None, explicit: bool, node: FlowNode, st: Any,
+                     outcomes: frozenset[str], rnames: frozenset[str], recounted: frozenset[str]) -> None:
+        """gup-release-count at release `c` of `count` pages (None: the bound of the loop it is in)."""
+        if count is None and node.loop >= 0:
+            count = loop_bound(self.flow, node.loop)
+            # A loop over a negative bound runs zero times, unless the bound is unsigned.
+            explicit = count is not None and count in self.unsigned
+        if count is None or not outcomes:
+            return
+        cnt = " ".join(count.split()).replace(" ", "")
+        requested = cnt in {r.replace(" ", "") for r in self.requested if r not in recounted} | st.req_alias
+        res = self.acq.result
+        if requested and outcomes <= {NEG, ZERO, PART} and PART in outcomes and rnames and not self.single:
+            self._defect("gup-release-count", c.line, c.column,
+                         f"{c.name}() releases the requested `{count}` pages on a path where {self.acq.name}() "
+                         f"returned fewer: slots it never filled are released", st, "high")
+        elif requested and NEG in outcomes and ZERO not in outcomes and res in self.unsigned and res in rnames:
+            # The result was tested, but an errno in an unsigned variable passed the test as a huge count.
+            self._defect("gup-release-count", c.line, c.column,
+                         f"`{res}` is unsigned, so an errno from {self.acq.name}() passes its test as a huge "
+                         f"count and {c.name}() releases the requested `{count}` pages, none of them filled",
+                         st, "high")
+        elif requested and {PART, FULL} <= outcomes and NEG not in outcomes and st.r_tested and not st.count_tested \
+                and rnames and not self.single:
+            # The result was tested for an error, never for a short count.
+            self._defect("gup-release-count", c.line, c.column,
+                         f"{c.name}() releases the requested `{count}` pages on a path where {self.acq.name}() "
+                         f"may have returned fewer: its result was tested for an error, never for a short count",
+                         st, "medium")
+        elif explicit and cnt in {r.replace(" ", "") for r in rnames} and NEG in outcomes:
+            # An explicit count (an API's, a helper's unsigned one, an unsigned loop bound).
+            only = outcomes == {NEG}
+            self._defect("gup-release-count", c.line, c.column,
+                         f"{c.name}() uses `{count}` as a count on a path where it "
+                         f"{'holds' if only else 'may hold'} a negative errno from {self.acq.name}()",
+                         st, "high" if only else "medium")
+
+    def _release_checks(self, c: FlowCall, got: tuple[str, str | None, bool], node: FlowNode, st: Any,
+                        outcomes: frozenset[str], rnames: frozenset[str], recounted: frozenset[str],
+                        releases: tuple[tuple[int, int, str, str], ...], facts: Facts,
+                        err_released: tuple[tuple[int, str, str], ...]) -> None:
+        """The count, zero-result and double-release defects of release `c` (`got` is what
+        `_release_of` said of it) on a path whose earlier releases are `releases`."""
+        arg, count, explicit = got
+        self._check_count(c, count, explicit, node, st, outcomes, rnames, recounted)
+        direct = c.name in self.cat.release
+        if self.single and self.acq.zero_one and ZERO in outcomes and count is None and direct:
+            self._defect("gup-release-count", c.line, c.column,
+                         f"{c.name}() releases a page {self.acq.name}() may not have filled: in this "
+                         f"kernel it returns 0 for a one-page request (a fatal signal) and this path "
+                         f"takes 0 as success", st, "medium")
+        for line, col, api, prev_arg in releases:
+            if direct and api in self.cat.release and prev_arg == arg and (line, col) != (c.line, c.column) \
+                    and outcomes & HELD:
+                self._defect("gup-double-release", c.line, c.column,
+                             f"{self.acq.name}() pages already released by {api}() at line {line} are "
+                             f"released again by {c.name}() on this path", st,
+                             "low" if st.guessed else "medium")
+        for line, callee, res in err_released:
+            if direct and outcomes & HELD and nonzero(facts, res):
+                self._defect("gup-double-release", c.line, c.column,
+                             f"{callee}() already released the {self.acq.name}() pages when it failed "
+                             f"(line {line}); {c.name}() releases them again after testing `{res}`", st,
+                             "low" if st.guessed else "medium")
