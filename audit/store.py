@@ -135,13 +135,16 @@ class FactStore:
         self.problems: list[ParseProblem] = []
         self._done: set[tuple[str, str]] = set()
         self._by_name: dict[str, list[tuple[str, int]]] = {}
-        self._called: dict[str, dict[str, tuple[int, ...]]] = {}
-        self._fields: dict[str, dict[str, tuple[int, ...]]] = {}
+        self._called: dict[str, dict[str, tuple[int, ...]] | None] = {}
+        self._fields: dict[str, dict[str, tuple[int, ...]] | None] = {}
+        """Per file, name -> chunks calling it / using the field; None until a query needs it
+        (a neighbour file is indexed only once a name it contains is asked for)."""
         self._acquire: dict[str, tuple[tuple[int, ...], bool]] = {}
         self._getters: dict[tuple[str, str], dict[str, str]] = {}
+        self._headers: dict[str, bytes | None] = {}
 
-    def _register(self, path: str, chunks: tuple[parse.Chunk, ...], called: dict[str, tuple[int, ...]],
-                  fields: dict[str, tuple[int, ...]], src: bytes, hit: bool) -> None:
+    def _register(self, path: str, chunks: tuple[parse.Chunk, ...], called: dict[str, tuple[int, ...]] | None,
+                  fields: dict[str, tuple[int, ...]] | None, src: bytes, hit: bool) -> None:
         if hit:
             self.hits.add(path)
         self.files[path] = SourceFile(path, src, list(chunks))
@@ -211,29 +214,54 @@ class FactStore:
     def getters(self, path: str, field: str) -> dict[str, str]:
         """Short functions of `path` and of the headers it includes whose return value is the field
         `field` of what they are given (`return (struct page **)(vec->ptrs);`, `return
-        &msg->sg.data[which];`): name -> file. Their callers use the field without naming it."""
+        &msg->sg.data[which];`): name -> file. Their callers use the field without naming it.
+        A header is only read (never registered or indexed): most name no such field at all."""
         key = (path, field)
         got = self._getters.get(key)
         if got is not None:
             return got
         got = self._getters[key] = {}
-        rx = re.compile(rb"\breturn\b[^;]*(?:->|\.)\s*" + re.escape(field.encode()) + rb"\b[^;]*;")
+        needle = field.encode()
+        rx = re.compile(rb"\breturn\b[^;]*(?:->|\.)\s*" + re.escape(needle) + rb"\b[^;]*;")
         for f in [path, *self.includes(path)]:
-            if not self.add_file(f):
+            src = self._header_source(f)
+            if not src or needle not in src:
                 continue
-            sf = self.files[f]
-            for c in sf.chunks:
-                if c.end - c.start <= _GETTER_BYTES and rx.search(sf.src, c.start, c.end):
+            hits = [m.start() for m in rx.finditer(src)]
+            if not hits:
+                continue
+            for c in parse.chunks(src):
+                if c.end - c.start <= _GETTER_BYTES and any(c.start <= h < c.end for h in hits):
                     got.setdefault(c.name, f)
         return got
 
+    def _header_source(self, path: str) -> bytes | None:
+        sf = self.files.get(path)
+        if sf is not None:
+            return sf.src
+        if path not in self._headers:
+            src = self.root.read(path)
+            self._headers[path] = src if src is not None and b"\0" not in src else None
+        return self._headers[path]
+
     def add_source(self, path: str, src: bytes) -> None:
-        """Register a file found by a neighbourhood search (not prefiltered): chunked, not parsed."""
+        """Register a file found by a neighbourhood search (not prefiltered): chunked, not parsed,
+        its text indexes made when a query first names something it contains."""
         if path in self.files:
             return
-        chunks = parse.chunks(src)
-        called, fields = text_indexes(src, chunks)
-        self._register(path, tuple(chunks), called, fields, src, False)
+        self._register(path, tuple(parse.chunks(src)), None, None, src, False)
+
+    def _index(self, path: str, name: str, table: dict[str, dict[str, tuple[int, ...]] | None]) -> tuple[int, ...]:
+        """The chunks of `path` that `table` (calls or field uses) lists for `name`."""
+        idx = table.get(path)
+        if idx is None:
+            sf = self.files[path]
+            if name.encode() not in sf.src:
+                return ()
+            called, fields = text_indexes(sf.src, sf.chunks)
+            self._called[path], self._fields[path] = called, fields
+            idx = table[path]
+        return idx.get(name, ())  # type: ignore[union-attr]
 
     def neighbours(self, near: str) -> list[str]:
         """The folder of `near` and the folders of the same name elsewhere (fs/ceph and net/ceph)."""
@@ -364,7 +392,7 @@ class FactStore:
         if not self._once("callers", f"{path if static else ''}:{name}"):
             return []
         paths = [path] if static else list(self._called)
-        return self._load([(p, i) for p in paths for i in self._called.get(p, {}).get(name, ())])
+        return self._load([(p, i) for p in paths for i in self._index(p, name, self._called)])
 
     def callers_near(self, name: str, path: str) -> tuple[set[str], list[FileFacts]]:
         """The callers of `name` (defined in `path`) in the files next to `path` that the prefilter
@@ -373,7 +401,7 @@ class FactStore:
         found = self.search_near(name, path, re.compile(rb"\b" + re.escape(name.encode()) + rb"\s*\("))
         if not self._once("callers-near", f"{path}:{name}"):
             return found, []
-        return found, self._load([(p, i) for p in sorted(found) for i in self._called.get(p, {}).get(name, ())])
+        return found, self._load([(p, i) for p in sorted(found) for i in self._index(p, name, self._called)])
 
     def field_users(self, name: str, only: str | None, near: str | None = None, search_tag: str = "",
                     within: Callable[[str], bool] | None = None, tag: str = "",
@@ -392,7 +420,7 @@ class FactStore:
             return []
         want = []
         tag_b = tag.encode()
-        for p, i in [(p, i) for p, idx in list(self._fields.items()) for i in idx.get(name, ())]:
+        for p, i in [(p, i) for p in list(self._fields) for i in self._index(p, name, self._fields)]:
             if (only is not None and p != only) or (only is None and within is not None and not within(p)):
                 continue
             if tag_b and p != near:
