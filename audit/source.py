@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from audit import walk
 from audit.model import ParseProblem
 from audit.sourcefile import SourceFile
-from audit.walk import GrepJob, Prefilter, Walked
+from audit.walk import GitGrepJob, GrepJob, Prefilter, Walked
 
 
 class NotRegularError(OSError):
@@ -151,7 +151,7 @@ class FsSource(_FileCache):
         return walk.walk(self.root)
 
     def start_grep(self, pf: Prefilter, n: int) -> GrepJob:
-        return GrepJob(self.root, pf, n)
+        return GitGrepJob(self.root, pf, n)
 
     def walk_fingerprinted(self) -> tuple[Walked, str]:
         return walk.walk_fingerprinted(self.root)
@@ -274,7 +274,7 @@ class GitSource(_FileCache):
         return Walked(tuple(files), (), tuple(sorted(self.dirs)))
 
     def start_grep(self, pf: Prefilter, n: int) -> _GitGrep:
-        cmd = ["git", "-C", self.repo, "grep", "-lz", "--threads", str(max(1, n)), *pf.grep_args(), self.commit,
+        cmd = ["git", "-C", self.repo, "grep", "-lz", "--threads", str(max(1, n)), *pf.git_args(), self.commit,
                "--", "*.c", "*.h"]
         try:
             return _GitGrep(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL), self.commit)

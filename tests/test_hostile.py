@@ -69,7 +69,7 @@ def snapshot(root: Path) -> list[tuple[str, int, int, int]]:
     return sorted(out)
 
 
-@pytest.mark.parametrize("prefilter", ["grep", "python"])
+@pytest.mark.parametrize("prefilter", ["git", "grep", "python"])
 def test_a_hostile_tree_is_audited_and_left_untouched(prefilter: str, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "t"
@@ -86,6 +86,9 @@ def test_a_hostile_tree_is_audited_and_left_untouched(prefilter: str, tmp_path: 
         monkeypatch.setattr(FsSource, "read_or_raise", denied)
     if prefilter == "python":
         monkeypatch.setattr(walk.shutil, "which", lambda exe: None)
+    elif prefilter == "grep":
+        which = walk.shutil.which
+        monkeypatch.setattr(walk.shutil, "which", lambda exe: None if exe == "git" else which(exe))
     before = snapshot(root)
     report = audit_tree(FsSource(str(root)))
     assert snapshot(root) == before
@@ -155,7 +158,7 @@ def test_grep_candidates_that_only_name_an_api_are_not_hits(tmp_path: Path) -> N
     assert engine.declared_apis(FsSource(str(root)), engine.catalogue.load(None)) >= {"get_user_pages_fast"}
 
 
-@pytest.mark.parametrize("prefilter", ["grep", "python"])
+@pytest.mark.parametrize("prefilter", ["git", "grep", "python"])
 def test_fix_and_track_on_a_hostile_tree_finish_and_write_nothing(prefilter: str, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
@@ -165,6 +168,9 @@ def test_fix_and_track_on_a_hostile_tree_finish_and_write_nothing(prefilter: str
     hostile_tree(root)
     if prefilter == "python":
         monkeypatch.setattr(walk.shutil, "which", lambda exe: None)
+    elif prefilter == "grep":
+        which = walk.shutil.which
+        monkeypatch.setattr(walk.shutil, "which", lambda exe: None if exe == "git" else which(exe))
     before = snapshot(root)
     # `fix` reads the tree through the same source layer: the FIFOs are never opened.
     assert cli.main(["fix", str(root)]) == 0

@@ -43,6 +43,26 @@ def test_every_name_contains_a_fixed_string_or_matches_the_regex(era: str, sampl
 def test_strings_frequent_in_kernel_text_are_not_chosen(era: str) -> None:
     pf = walk.prefilter(ERAS[era], SAMPLE)
     assert not any(f.encode() in SAMPLE for f in pf.fixed)
+    assert not any(f.encode() in SAMPLE for f in pf.cover)
+
+
+@pytest.mark.parametrize("era", sorted(ERAS))
+@pytest.mark.parametrize("sample", [b"", SAMPLE])
+def test_every_name_contains_a_cover_string_and_no_cover_string_is_redundant(era: str, sample: bytes) -> None:
+    pf = walk.prefilter(ERAS[era], sample)
+    assert all(any(c in name for c in pf.cover) for name in ERAS[era])
+    for c in pf.cover:
+        rest = [d for d in pf.cover if d != c]
+        assert not all(any(d in name for d in rest) for name in ERAS[era]), (c, pf.cover)
+
+
+def test_the_cover_takes_shared_pieces_and_whole_names_for_the_rest() -> None:
+    # 6.12: one piece for the nine get/pin_user_page* names, one for the four iov_iter_get_pages
+    # ones; extract_iter_to_sg and iov_iter_extract_pages share only `extract_`, too short.
+    plain = b"struct page *page; put_page(page); nr_pages = pages; folio_put(f); iov_iter_count(i);\n" * 200
+    pf = walk.prefilter(ERAS["6.12"] + ["get_user_page_fast_only", "iov_iter_get_pages2"], plain)
+    assert pf.cover == ("extract_iter_to_sg", "get_dump_page", "iov_iter_extract_pages", "memfd_pin_folios",
+                        "user_page", "v_iter_get_pages")
 
 
 @pytest.mark.kernel
