@@ -244,15 +244,28 @@ def scan(src: Source, cat: catalogue.Catalogue, workers: int | None = None, use_
     queries.warm()
     prof = cow.profile(src)
     _lap("COW profile done")
+    kernel_names = frozenset(cat.acquire) | frozenset(cat.release) | frozenset(cat.handoffs) | cat.dirtying | cat.allocators
+    store = FactStore(src, focus, w.dirs, kernel_names)
+    store.flow_names = frozenset(cat.acquire)
     indexes: dict[str, Any] = {}
     prep_problems: list[ParseProblem] = []
     acquire_rx = cat.acquire_calls()
+
+    def take(rels: list[str], early: bool) -> None:
+        # Each hit is prepared and registered; while grep still reads the tree, this process has
+        # time to spare, and also parses the hit's acquire functions for the analysis.
+        _index_files(src, rels, indexes, calls, acquire_rx, prep_problems)
+        for rel in rels:
+            if indexes.get(rel) is not None and rel not in store.hits:
+                store.add_prepared(rel, indexes[rel])
+                if early and job.running():
+                    store.preparse(rel)
+
     if hasattr(job, "early"):
-        # Prepare the files grep has already reported while it reads the rest of the tree.
         while job.running():
             new = job.early()
             if new:
-                _index_files(src, new, indexes, calls, acquire_rx, prep_problems)
+                take(new, True)
             else:
                 time.sleep(0.002)
     pre = job.result()
@@ -271,16 +284,10 @@ def scan(src: Source, cat: catalogue.Catalogue, workers: int | None = None, use_
             found = pool.map(walk.prefilter_chunk, [(src, [r for r, _ in ch], pf) for ch in chunks], small)
         candidates = {rel for part, _ in found for rel in part}  # type: ignore[misc]
         problems.extend(p for _, part in found for p in part)  # type: ignore[misc]
-    _index_files(src, sorted(candidates), indexes, calls, acquire_rx, prep_problems)
-    hits = sorted(rel for rel in candidates if indexes.get(rel) is not None)
+    take(sorted(candidates), False)
     problems.extend(prep_problems)
     _lap("files prepared")
-    kernel_names = frozenset(cat.acquire) | frozenset(cat.release) | frozenset(cat.handoffs) | cat.dirtying | cat.allocators
-    store = FactStore(src, focus, w.dirs, kernel_names)
-    store.flow_names = frozenset(cat.acquire)
-    for rel in hits:
-        store.add_prepared(rel, indexes[rel])
-    parsed = len(hits)
+    parsed = len(store.hits)
     problems.sort(key=lambda p: (p.file, p.line))
     return Scan(store, len(w.files), parsed, tuple(problems), prof, fp_box[0] if fp_box else "")
 
@@ -316,6 +323,11 @@ def audit_tree(src: Source, shown_root: str | None = None, workers: int | None =
     from audit.analyze import Analyzer
 
     an = Analyzer((), cat, version, sc.store)
+    # The acquire functions parsed while grep ran, indexed in path order (as one worker analysing
+    # every file starts), before the workers fork: a worker's lookups must not find a function
+    # marked parsed whose facts only another process has.
+    for rel in sc.store.preparsed():
+        an.look.take(sc.store.acquire_facts(rel))
     prof = sc.cow
     _lap("index built")
     raw, reach, wrappers, more_problems = analyse(an, workers or os.cpu_count() or 1, classify.present_classes(src))

@@ -165,6 +165,8 @@ class FactStore:
         self._getters: dict[tuple[str, str], dict[str, str]] = {}
         self._headers: dict[str, bytes | None] = {}
         self._includes: dict[str, list[str]] = {}
+        self._weight: dict[str, int] = {}
+        self._pre: dict[str, list[FileFacts]] = {}
 
     def _register(self, path: str, chunks: tuple[parse.Chunk, ...], called: dict[str, tuple[int, ...]] | None,
                   fields: dict[str, tuple[int, ...]] | None, src: bytes, hit: bool) -> None:
@@ -182,23 +184,30 @@ class FactStore:
         """Register a prefiltered file (nothing parsed yet)."""
         self._register(path, prep.chunks, prep.called, prep.fields, prep.src, True)
         self._acquire[path] = (prep.acquire, prep.whole)
+        self._weight[path] = len(prep.src) if prep.whole else sum(prep.chunks[i].end - prep.chunks[i].start
+                                                                   for i in prep.acquire)
 
     def acquire_bytes(self, path: str) -> int:
         """Size of what `acquire_facts` parses in a prefiltered file: its functions that call an
         acquire API (the whole file when a call sits outside them). The cost of a file's sites
         grows with it (parsing, then every path through those functions)."""
-        got = self._acquire.get(path)
-        sf = self.files.get(path)
-        if got is None or sf is None:
-            return 0
-        ids, whole = got
-        if whole:
-            return len(sf.src)
-        return sum(sf.chunks[i].end - sf.chunks[i].start for i in ids)
+        return self._weight.get(path, 0)
+
+    def preparse(self, path: str) -> None:
+        """Parse now what `acquire_facts` will hand out (while grep still reads the tree)."""
+        if path in self._acquire:
+            self._pre[path] = self.acquire_facts(path)
+
+    def preparsed(self) -> list[str]:
+        """The files `preparse` parsed whose facts are not handed out yet, in path order."""
+        return sorted(self._pre)
 
     def acquire_facts(self, path: str) -> list[FileFacts]:
         """Parse the functions of a prefiltered file that call an acquire API (all of it when a
-        call sits outside the column-0 functions)."""
+        call sits outside the column-0 functions); once."""
+        done = self._pre.pop(path, None)
+        if done is not None:
+            return done
         got = self._acquire.pop(path, None)
         if got is None:
             return []
