@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import gc
 import io
-import json
 import os
 import shutil
 import sys
@@ -21,16 +20,21 @@ from collections.abc import Callable, Sequence
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
-from typing import TextIO, assert_never
+from typing import TYPE_CHECKING, TextIO, assert_never
 
-from audit import __version__, catalogue, review, rules, triage
+from audit import __version__, catalogue, rules
 from audit.engine import InputError, _lap, audit_tree, find_root
 from audit.model import Report
-from audit.report.interface import Context
 from audit.rules import RuleError
 from audit.source import FsSource, Source
 from audit.tables import CatalogueError
 from audit.version import tree_version
+
+if TYPE_CHECKING:
+    from audit.review import Change
+
+# NOTE: triage, review and the reporters are imported where they are used: the sooner a run
+# reaches the engine, the sooner grep starts reading the tree.
 
 
 class Format(str, Enum):
@@ -87,11 +91,21 @@ def _ids(text: str | None) -> set[str] | None:
 
 
 def _baseline(path: str, cat: catalogue.Catalogue) -> Counter[str]:
+    import json
+
+    from audit import triage
+
     try:
         data = json.loads(Path(path).read_text())
         return triage.baseline_keys(data, cat)
     except (OSError, ValueError, triage.BaselineError) as e:
         raise UsageError(f"baseline {path}: {e}") from None
+
+
+def _changed(root: Path, rev: str) -> Change:
+    from audit import review
+
+    return review.changed(root, rev)
 
 
 def _jobs(text: str) -> int:
@@ -177,9 +191,12 @@ def cmd_scan(argv: Sequence[str], stdout: TextIO) -> int:
     version = tree_version(src)
     cat = catalogue.load(version)
     baseline = _baseline(args.baseline, cat) if args.baseline else None
-    change = review.changed(root, args.diff) if args.diff else None
+    change = _changed(root, args.diff) if args.diff else None
     report = _with_progress(lambda: audit_tree(src, shown_root=shown, workers=args.jobs,
                                                use_cache=not args.no_cache), args.path)
+    from audit import triage
+    from audit.report.interface import Context
+
     report = triage.scoped(report, scope)
     report = triage.apply(report, triage.Filters(
         frozenset(select) if select is not None else None, frozenset(ignore) if ignore is not None else None,
@@ -381,6 +398,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             gc.enable()
 
 
+def _review_error() -> type[Exception]:
+    """review.ReviewError (looked up only when an exception reaches the handler)."""
+    from audit import review
+
+    return review.ReviewError
+
+
 def _main(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     out = sys.stdout
@@ -396,7 +420,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if args[:1] == ["fix"]:
             return cmd_fix(args[1:], out, sys.stderr)
         return cmd_scan(args, out)
-    except (UsageError, InputError, RuleError, CatalogueError, review.ReviewError) as e:
+    except (UsageError, InputError, RuleError, CatalogueError, _review_error()) as e:
         sys.stderr.write(f"audit: error: {e}\n")
         return 2
     except KeyboardInterrupt:

@@ -6,13 +6,13 @@ the repository root.
 
 from __future__ import annotations
 
-import hashlib
 from functools import cache
-from importlib.resources import files
 from pathlib import Path
 
 
 def _locate(name: str) -> Path:
+    from importlib.resources import files  # imported here: it pulls in tempfile, zipfile and more
+
     packaged = Path(str(files("audit"))) / name
     if packaged.is_dir():
         return packaged
@@ -34,6 +34,8 @@ def queries_dir() -> Path:
 @cache
 def data_hash() -> str:
     """A hash of every rule and query file and of the tool's own code, for cache keys."""
+    import hashlib
+
     h = hashlib.sha256()
     for base in (rules_dir(), queries_dir(), Path(__file__).resolve().parent):
         for p in sorted(base.rglob("*")):

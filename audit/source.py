@@ -11,7 +11,6 @@ we would write in Python.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import stat
@@ -282,6 +281,8 @@ class GitSource(_FileCache):
             return _GitGrep(None, self.commit)
 
     def walk_fingerprinted(self) -> tuple[Walked, str]:
+        import hashlib
+
         return self.walk(), hashlib.sha256(self.commit.encode()).hexdigest()
 
     def identity(self) -> str:

@@ -11,7 +11,6 @@ ParseProblems. Nothing here raises on bad input, and nothing is ever written und
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
 import re
@@ -19,10 +18,9 @@ import shutil
 import stat
 import subprocess
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
-from multiprocessing import get_context
 
 from audit.model import ParseProblem
 
@@ -130,6 +128,8 @@ def walk_fingerprinted(root: str) -> tuple[Walked, str]:
     out.sort()
     lines.sort()
     problems.sort(key=lambda p: (p.file, p.message))
+    import hashlib
+
     h = hashlib.sha256("".join(lines).encode("utf-8", "surrogateescape"))
     for p in problems:
         h.update(f"!{p.file}\0{p.message}\n".encode("utf-8", "surrogateescape"))
@@ -188,20 +188,38 @@ _COMMON_MIN = 5
 class Prefilter:
     """What the byte prefilter looks for: it selects candidate files, never decides a call.
 
-    Either fixed strings (each a piece of an acquire API's name; every name contains one), or, when
-    every name shares a long enough substring, the names as whole words in one extended regex
-    (grep then scans for the shared substring alone, and runs the regex only on the lines that
-    contain it).
+    For GNU grep, either fixed strings (each a piece of an acquire API's name; every name contains
+    one), or, when every name shares a long enough substring, the names as whole words in one
+    extended regex (grep then scans for the shared substring alone, and runs the regex only on
+    the lines that contain it). For git grep, a small cover of the names by fixed strings. Each is
+    worked out when first asked for: a run with git never needs GNU grep's.
     """
 
-    fixed: tuple[str, ...] = ()
-    """Fixed strings (`grep -F`)."""
-    regex: str = ""
-    """An extended regex (`grep -E`), when `fixed` is empty."""
-    cover: tuple[str, ...] = ()
-    """The fewest rare pieces of the names that every name contains one of: for a matcher that
-    scans for each fixed string in turn (`git grep -F`, one fast literal search per string), where
-    the cost grows with their number, not with their first bytes."""
+    names: tuple[str, ...] = ()
+    """The names, sorted."""
+    masked: bytes = b""
+    """Sample kernel text with the names blanked (empty: no sample), to tell a rare piece."""
+
+    @cached_property
+    def _for_grep(self) -> tuple[tuple[str, ...], str]:
+        return _grep_pieces(list(self.names), self.masked)
+
+    @property
+    def fixed(self) -> tuple[str, ...]:
+        """Fixed strings (`grep -F`)."""
+        return self._for_grep[0]
+
+    @property
+    def regex(self) -> str:
+        """An extended regex (`grep -E`), when `fixed` is empty."""
+        return self._for_grep[1]
+
+    @cached_property
+    def cover(self) -> tuple[str, ...]:
+        """The fewest rare pieces of the names that every name contains one of: for a matcher
+        that scans for each fixed string in turn (`git grep -F`, one fast literal search per
+        string), where the cost grows with their number, not with their first bytes."""
+        return _cover(list(self.names), self.masked) if self.names else ()
 
     def grep_args(self) -> list[str]:
         """The pattern arguments for GNU grep."""
@@ -239,22 +257,27 @@ def _stray_rate(piece: str, masked: bytes) -> float:
 
 
 def prefilter(names: Iterable[str], sample: bytes = b"") -> Prefilter:
-    """The cheapest prefilter that cannot miss a file naming any of `names` (ASCII identifiers).
+    """The cheapest prefilter that cannot miss a file naming any of `names` (ASCII identifiers),
+    given `sample` kernel text (such as the headers declaring the names) to tell rare pieces."""
+    ns = sorted(set(names))
+    masked = re.sub(b"|".join(re.escape(n.encode()) for n in sorted(ns, key=len, reverse=True)), b" ", sample) \
+        if sample and ns else b""
+    return Prefilter(tuple(ns), masked)
+
+
+def _grep_pieces(ns: list[str], masked: bytes) -> tuple[tuple[str, ...], str]:
+    """GNU grep's prefilter: (fixed strings, or else a regex).
 
     Fixed strings: for each choice of one or two first bytes, each name contributes its longest
     suffix that starts with one of them; the choice with the rarest first bytes wins, among those
-    whose strings are rare in `sample` (kernel text, such as the headers declaring the names)
-    outside the names themselves. Without a sample, strings are at least six characters long.
-    When the best choice still means frequent first bytes and every name shares a substring of
-    five or more characters (`_page` in 6.1), the names as one regex cost less (measured on 6.1:
-    0.8 against 1.1 CPU-s; on 6.12, whose names share nothing, the strings starting with `u` and
-    `o` take 1.1 CPU-s where the names as strings take 2.0).
+    whose strings are rare in the sample outside the names themselves. Without a sample, strings
+    are at least six characters long. When the best choice still means frequent first bytes and
+    every name shares a substring of five or more characters (`_page` in 6.1), the names as one
+    regex cost less (measured on 6.1: 0.8 against 1.1 CPU-s; on 6.12, whose names share nothing,
+    the strings starting with `u` and `o` take 1.1 CPU-s where the names as strings take 2.0).
     """
-    ns = sorted(set(names))
     if not ns:
-        return Prefilter(regex=r"(?!)")
-    masked = re.sub(b"|".join(re.escape(n.encode()) for n in sorted(ns, key=len, reverse=True)), b" ", sample) \
-        if sample else b""
+        return (), r"(?!)"
     rate: dict[str, bool] = {}
 
     def rare(piece: str) -> bool:
@@ -278,13 +301,11 @@ def prefilter(names: Iterable[str], sample: bytes = b"") -> Prefilter:
                 if best is None or key < best:
                     best = key
     common = _common_substring(ns)
-    cover = _cover(ns, masked)
-    regex = r"\b(" + "|".join(re.escape(n) for n in sorted(ns, key=len, reverse=True)) + r")\b"
     if best is None or (best[0] > 1.5 and len(common) >= _COMMON_MIN):
-        return Prefilter(regex=regex, cover=cover)
+        return (), r"\b(" + "|".join(re.escape(n) for n in sorted(ns, key=len, reverse=True)) + r")\b"
     # A piece that contains another piece adds nothing.
     pieces_set = best[2]
-    return Prefilter(fixed=tuple(p for p in pieces_set if not any(q != p and q in p for q in pieces_set)), cover=cover)
+    return tuple(p for p in pieces_set if not any(q != p and q in p for q in pieces_set)), ""
 
 
 _MIN_COVER = 9
@@ -348,7 +369,7 @@ class Pool:
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1
-        self._ex: ProcessPoolExecutor | None = None
+        self._ex: Any = None
 
     def __enter__(self) -> Pool:
         return self
@@ -363,6 +384,9 @@ class Pool:
         if small or self.workers < 2 or len(jobs) < 2:
             return [fn(*a) for a in jobs]
         if self._ex is None:
+            from concurrent.futures import ProcessPoolExecutor
+            from multiprocessing import get_context
+
             self._ex = ProcessPoolExecutor(self.workers, mp_context=get_context("fork"))
         futs = [self._ex.submit(fn, *a) for a in jobs]
         return [f.result() for f in futs]
