@@ -149,6 +149,51 @@ def _index_files(src: Source, files: list[str], out: dict[str, Any], calls: cata
         out[rel] = prep
 
 
+class _Intake:
+    """The candidate files grep reports, read as they come: each hit is prepared and registered
+    in the fact store, and, while grep still reads the tree (this process has time to spare then),
+    its acquire functions are parsed for the analysis."""
+
+    def __init__(self, src: Source, cat: catalogue.Catalogue, calls: catalogue.CallFinder, job: Any,
+                 dirs: tuple[str, ...], focus: frozenset[str], kernel_names: frozenset[str]) -> None:
+        from audit.store import FactStore
+
+        self.src = src
+        self.calls = calls
+        self.acquire = cat.acquire_calls()
+        self.job = job
+        self.store = FactStore(src, focus, dirs, kernel_names)
+        self.store.flow_names = frozenset(cat.acquire)
+        self.prepared: dict[str, Any] = {}
+        self.problems: list[ParseProblem] = []
+
+    def take(self, rels: list[str], early: bool) -> None:
+        """Prepare and register `rels` (and parse their acquire functions, if `early`)."""
+        _index_files(self.src, rels, self.prepared, self.calls, self.acquire, self.problems)
+        for rel in rels:
+            prep = self.prepared.get(rel)
+            if prep is not None and rel not in self.store.hits:
+                self.store.add_prepared(rel, prep)
+                if early and self.job.running():
+                    self.store.preparse(rel)
+
+    def drain(self) -> None:
+        """Take what grep has reported so far."""
+        if hasattr(self.job, "early") and self.job.running():
+            self.take(self.job.early(), True)
+
+    def until_done(self) -> None:
+        """Take each file as grep reports it, until grep ends."""
+        if not hasattr(self.job, "early"):
+            return
+        while self.job.running():
+            new = self.job.early()
+            if new:
+                self.take(new, True)
+            else:
+                time.sleep(0.002)
+
+
 def _big_note(data: bytes, prep: Any) -> str:
     """The parse problem of a file over the parse limit: what of it is parsed."""
     mb, limit = len(data) // (1024 * 1024), walk.MAX_BYTES // (1024 * 1024)
@@ -217,8 +262,10 @@ def _prefilter(src: Source, cat: catalogue.Catalogue) -> tuple[walk.Prefilter, c
 
 
 def _preload() -> None:
-    """Import the analysis and load the rule and class tables now, while grep reads the tree,
-    rather than after it, when nothing else runs."""
+    """Import the analysis and the worker pool and load the rule and class tables now, while grep
+    reads the tree, rather than after it, when nothing else runs."""
+    import multiprocessing.pool  # noqa: F401
+
     from audit import analyze, classify, findings, rules  # noqa: F401
 
     rules.rule_by_id()
@@ -265,37 +312,17 @@ def scan(src: Source, cat: catalogue.Catalogue, workers: int | None = None, use_
             w = src.walk()
         _lap("walk done")
     from audit import cow, queries
-    from audit.store import FactStore
 
+    kernel_names = frozenset(cat.acquire) | frozenset(cat.release) | frozenset(cat.handoffs) | cat.dirtying | cat.allocators
+    intake = _Intake(src, cat, calls, job, w.dirs, focus, kernel_names)
     # The query is compiled now so that the forked workers inherit it instead of compiling it each.
     queries.warm()
+    intake.drain()
     prof = cow.profile(src)
     _lap("COW profile done")
+    intake.drain()
     _preload()
-    kernel_names = frozenset(cat.acquire) | frozenset(cat.release) | frozenset(cat.handoffs) | cat.dirtying | cat.allocators
-    store = FactStore(src, focus, w.dirs, kernel_names)
-    store.flow_names = frozenset(cat.acquire)
-    indexes: dict[str, Any] = {}
-    prep_problems: list[ParseProblem] = []
-    acquire_rx = cat.acquire_calls()
-
-    def take(rels: list[str], early: bool) -> None:
-        # Each hit is prepared and registered; while grep still reads the tree, this process has
-        # time to spare, and also parses the hit's acquire functions for the analysis.
-        _index_files(src, rels, indexes, calls, acquire_rx, prep_problems)
-        for rel in rels:
-            if indexes.get(rel) is not None and rel not in store.hits:
-                store.add_prepared(rel, indexes[rel])
-                if early and job.running():
-                    store.preparse(rel)
-
-    if hasattr(job, "early"):
-        while job.running():
-            new = job.early()
-            if new:
-                take(new, True)
-            else:
-                time.sleep(0.002)
+    intake.until_done()
     pre = job.result()
     _lap("grep done")
     problems = list(w.problems)
@@ -312,9 +339,10 @@ def scan(src: Source, cat: catalogue.Catalogue, workers: int | None = None, use_
             found = pool.map(walk.prefilter_chunk, [(src, [r for r, _ in ch], pf) for ch in chunks], small)
         candidates = {rel for part, _ in found for rel in part}  # type: ignore[misc]
         problems.extend(p for _, part in found for p in part)  # type: ignore[misc]
-    take(sorted(candidates), False)
-    problems.extend(prep_problems)
+    intake.take(sorted(candidates), False)
+    problems.extend(intake.problems)
     _lap("files prepared")
+    store = intake.store
     parsed = len(store.hits)
     problems.sort(key=lambda p: (p.file, p.line))
     return Scan(store, len(w.files), parsed, tuple(problems), prof, fp_box[0] if fp_box else "")
