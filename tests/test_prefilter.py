@@ -105,3 +105,29 @@ def test_the_callers_index_sees_calls_split_by_a_comment_or_a_line_break() -> No
     chunks = parse.chunks(src)
     called, _ = store.text_indexes(src, chunks)
     assert [chunks[i].name for i in called["acme_put"]] == ["a", "b"]
+
+
+@pytest.mark.skipif(walk.shutil.which("git") is None, reason="git is not installed")
+def test_git_grep_lists_c_and_h_files_only_and_reports_what_it_cannot_read(tmp_path: Path) -> None:
+    from conftest import make_tree
+
+    root = make_tree(tmp_path / "t", {"drivers/a/x.c": "n = get_user_pages(a, b);\n",
+                                      "drivers/a/notes.c/readme.txt": "get_user_pages(\n",  # a folder named x.c
+                                      "drivers/a/y.h": "#define Y get_dump_page\n",
+                                      "drivers/a/z.c": "nothing here\n"})
+    job = walk.GitGrepJob(str(root), walk.prefilter(["get_user_pages", "get_dump_page"]), 1)
+    got = job.result()
+    assert got is not None and got[0] == {"drivers/a/x.c", "drivers/a/y.h"}
+    # git's messages for a file it cannot open (as a user without the permission).
+    err = "error: failed to stat 'drivers/a/secret.c': Permission denied\nwarning: something else\n"
+    assert job._problems(err) == [walk.ParseProblem("drivers/a/secret.c", 1, "cannot read: Permission denied")]
+
+
+def test_without_git_the_prefilter_is_gnu_grep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import make_tree
+
+    root = make_tree(tmp_path / "t", {"drivers/a/x.c": "n = get_user_pages(a, b);\n"})
+    which = walk.shutil.which
+    monkeypatch.setattr(walk.shutil, "which", lambda exe: None if exe == "git" else which(exe))
+    got = walk.GitGrepJob(str(root), walk.prefilter(["get_user_pages"]), 1).result()
+    assert got is not None and got[0] == {"drivers/a/x.c"}
