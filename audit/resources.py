@@ -11,12 +11,13 @@ from pathlib import Path
 
 
 def _locate(name: str) -> Path:
-    from importlib.resources import files  # imported here: it pulls in tempfile, zipfile and more
-
-    packaged = Path(str(files("audit"))) / name
+    # NOTE: the package folder is what importlib.resources.files("audit") names for an installed
+    # (unzipped) package; asking it costs more than the rest of a cached run's start-up.
+    here = Path(__file__).resolve().parent
+    packaged = here / name
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parents[1] / name
+    return here.parent / name
 
 
 @cache
