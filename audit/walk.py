@@ -559,12 +559,14 @@ class GitGrepJob(GrepJob):
         env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
         env.update(LC_ALL="C", GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull,
                    GIT_CEILING_DIRECTORIES=os.path.dirname(os.path.abspath(root)))
-        cmd = [exe, "-c", "grep.fullName=false", "grep", "--no-index", "--no-color", "-lz", "--threads", "1",
-               *pf.git_args(), "--", "*.c", "*.h"]
         # NOTE: one thread: git's threads hand each file over under a lock (40,000 context switches
         # on 6.12, a third more CPU). Unthreaded, git buffers its output until it exits; unbuffered
-        # (stdbuf), each hit arrives as it is found and is prepared while git reads on.
+        # (stdbuf), each hit arrives as it is found and is prepared while git reads on. Without
+        # stdbuf, git's threads it is: they write each file's result as it is done.
         unbuffered = shutil.which("stdbuf")
+        threads = 1 if unbuffered is not None else max(1, n)
+        cmd = [exe, "-c", "grep.fullName=false", "grep", "--no-index", "--no-color", "-lz", "--threads",
+               str(threads), *pf.git_args(), "--", "*.c", "*.h"]
         if unbuffered is not None:
             cmd = [unbuffered, "-o0", *cmd]
         try:
