@@ -7,9 +7,11 @@ CLI decides what to print.
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -147,6 +149,51 @@ def _index_files(src: Source, files: list[str], out: dict[str, Any], calls: cata
         if prep.big:
             problems.append(ParseProblem(rel, 1, _big_note(data, prep)))
         out[rel] = prep
+
+
+def _cow_profile(src: Source) -> CowProfile:
+    from audit import cow
+
+    return cow.profile(src)
+
+
+class _Forked:
+    """`fn(*args)` worked out in a forked child while this process goes on (a second core is idle
+    until grep has read the tree), and in this process when there is no child to ask."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.fn = fn
+        self.args = args
+        self.pid = 0
+        self.fd = -1
+        try:
+            r, w = os.pipe()
+            pid = os.fork()
+        except (OSError, AttributeError):
+            return
+        if pid == 0:  # the child: the result, pickled, down the pipe; never back into the caller
+            code = 1
+            try:
+                os.close(r)
+                data = pickle.dumps(fn(*args))
+                with os.fdopen(w, "wb") as out:
+                    out.write(data)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(w)
+        self.pid, self.fd = pid, r
+
+    def result(self) -> Any:
+        """The value (from the child if it produced one, else computed here)."""
+        if self.pid:
+            with os.fdopen(self.fd, "rb") as f:
+                data = f.read()
+            _, status = os.waitpid(self.pid, 0)
+            self.pid = 0
+            if status == 0 and data:
+                return pickle.loads(data)
+        return self.fn(*self.args)
 
 
 class _Intake:
@@ -300,26 +347,25 @@ def scan(src: Source, cat: catalogue.Catalogue, workers: int | None = None, use_
             raise CacheHit(hit)
         pf, calls = _prefilter(src, cat)
         job = src.start_grep(pf, pool_size)
+        cow_job = _Forked(_cow_profile, src)
     else:
         pf, calls = _prefilter(src, cat)
         job = src.start_grep(pf, pool_size)
-        # The walk and the COW profile run here while the grep processes read the tree; on a first
-        # run with the cache on, the walk also fingerprints the tree (one stat per file).
+        # The COW profile is worked out in a child, the walk here, while grep reads the tree; on a
+        # first run with the cache on, the walk also fingerprints the tree (one stat per file).
+        cow_job = _Forked(_cow_profile, src)
         if use_cache:
             w, fp = src.walk_fingerprinted()
             fp_box.append(fp)
         else:
             w = src.walk()
         _lap("walk done")
-    from audit import cow, queries
+    from audit import queries
 
     kernel_names = frozenset(cat.acquire) | frozenset(cat.release) | frozenset(cat.handoffs) | cat.dirtying | cat.allocators
     intake = _Intake(src, cat, calls, job, w.dirs, focus, kernel_names)
     # The query is compiled now so that the forked workers inherit it instead of compiling it each.
     queries.warm()
-    intake.drain()
-    prof = cow.profile(src)
-    _lap("COW profile done")
     intake.drain()
     _preload()
     intake.until_done()
@@ -342,6 +388,8 @@ def scan(src: Source, cat: catalogue.Catalogue, workers: int | None = None, use_
     intake.take(sorted(candidates), False)
     problems.extend(intake.problems)
     _lap("files prepared")
+    prof = cow_job.result()
+    _lap("COW profile done")
     store = intake.store
     parsed = len(store.hits)
     problems.sort(key=lambda p: (p.file, p.line))
