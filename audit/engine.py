@@ -230,13 +230,19 @@ class _Intake:
             self.take(self.job.early(), True)
 
     def until_done(self) -> None:
-        """Take each file as grep reports it, until grep ends."""
+        """Take each file as grep reports it, until grep ends; in between, read the folders the
+        closure searches will look in for releases next to the hits (`store.search_near`)."""
         if not hasattr(self.job, "early"):
             return
+        near = sorted(self.store.hits)
         while self.job.running():
             new = self.job.early()
             if new:
                 self.take(new, True)
+                near.extend(r for r in new if r in self.store.hits)
+            elif near:
+                if not self.store.prefetch(near[0]):
+                    near.pop(0)
             else:
                 time.sleep(0.002)
 

@@ -344,6 +344,14 @@ class FactStore:
             found.update(got)
         return found
 
+    def prefetch(self, near: str) -> bool:
+        """Read the next not yet read folder a search near `near` would read (False: none left)."""
+        for d in self.neighbours(near):
+            if d not in self._dirs:
+                self._dir_sources(d)
+                return True
+        return False
+
     def _dir_sources(self, d: str) -> list[tuple[str, bytes]]:
         """The .c/.h files of one folder (read once, kept for later searches in the same folder)."""
         got = self._dirs.get(d)
