@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -317,10 +316,12 @@ def _prefilter(src: Source, cat: catalogue.Catalogue) -> tuple[walk.Prefilter, c
 def _preload() -> None:
     """Import the analysis and the worker pool and load the rule and class tables now, while grep
     reads the tree, rather than after it, when nothing else runs."""
-    import multiprocessing.pool  # noqa: F401
+    import importlib
 
-    from audit import analyze, classify, findings, rules  # noqa: F401
+    from audit import classify, rules
 
+    for name in ("multiprocessing.pool", "audit.analyze", "audit.findings"):
+        importlib.import_module(name)
     rules.rule_by_id()
     classify.load_entries()
 
