@@ -354,13 +354,11 @@ def scan(src: Source, cat: catalogue.Catalogue, workers: int | None = None, use_
             raise CacheHit(hit)
         pf, calls = _prefilter(src, cat)
         job = src.start_grep(pf, pool_size)
-        cow_job = _Forked(_cow_profile, src)
     else:
         pf, calls = _prefilter(src, cat)
         job = src.start_grep(pf, pool_size)
-        # The COW profile is worked out in a child, the walk here, while grep reads the tree; on a
-        # first run with the cache on, the walk also fingerprints the tree (one stat per file).
-        cow_job = _Forked(_cow_profile, src)
+        # The walk runs here while grep reads the tree; on a first run with the cache on, it also
+        # fingerprints the tree (one stat per file).
         if use_cache:
             w, fp = src.walk_fingerprinted()
             fp_box.append(fp)
@@ -375,6 +373,10 @@ def scan(src: Source, cat: catalogue.Catalogue, workers: int | None = None, use_
     queries.warm()
     intake.drain()
     _preload()
+    _lap("analysis imported")
+    # The COW profile is worked out in a child forked now, when the parser, the query and the
+    # catalogue it needs are loaded: it uses the core grep leaves free.
+    cow_job = _Forked(_cow_profile, src)
     intake.until_done()
     pre = job.result()
     _lap("grep done")
