@@ -115,10 +115,15 @@ class Scan:
     """Files parsed with tree-sitter."""
     problems: tuple[ParseProblem, ...]
     """Unreadable/unparseable files."""
-    cow: CowProfile
-    """The tree's COW profile (computed while grep runs)."""
+    cow_job: Any
+    """The tree's COW profile, being worked out in a child (`_Forked`)."""
     fingerprint: str
     """The walk's fingerprint of the tree state (cache key)."""
+
+    @property
+    def cow(self) -> CowProfile:
+        """The tree's COW profile (waits for the child that works it out)."""
+        return self.cow_job.result()  # type: ignore[no-any-return]
 
 
 def _index_files(src: Source, files: list[str], out: dict[str, Any], calls: catalogue.CallFinder,
@@ -165,6 +170,8 @@ class _Forked:
         self.args = args
         self.pid = 0
         self.fd = -1
+        self.done = False
+        self.value: Any = None
         try:
             r, w = os.pipe()
             pid = os.fork()
@@ -184,15 +191,20 @@ class _Forked:
         self.pid, self.fd = pid, r
 
     def result(self) -> Any:
-        """The value (from the child if it produced one, else computed here)."""
-        if self.pid:
-            with os.fdopen(self.fd, "rb") as f:
-                data = f.read()
-            _, status = os.waitpid(self.pid, 0)
-            self.pid = 0
-            if status == 0 and data:
-                return pickle.loads(data)
-        return self.fn(*self.args)
+        """The value (from the child if it produced one, else computed here), once."""
+        if not self.done:
+            if self.pid:
+                with os.fdopen(self.fd, "rb") as f:
+                    data = f.read()
+                _, status = os.waitpid(self.pid, 0)
+                self.pid = 0
+                if status == 0 and data:
+                    self.value = pickle.loads(data)
+                    self.done = True
+            if not self.done:
+                self.value = self.fn(*self.args)
+                self.done = True
+        return self.value
 
 
 class _Intake:
@@ -323,7 +335,10 @@ def _preload() -> None:
     for name in ("audit.analyze", "audit.findings"):
         importlib.import_module(name)
     rules.rule_by_id()
+    # Loaded once here rather than once in each analysis process (or after the analysis).
     classify.load_entries()
+    classify.load_classes()
+    classify.load_exposure()
 
 
 class CacheHit(Exception):
@@ -397,12 +412,10 @@ def scan(src: Source, cat: catalogue.Catalogue, workers: int | None = None, use_
     intake.take(sorted(candidates), False)
     problems.extend(intake.problems)
     _lap("files prepared")
-    prof = cow_job.result()
-    _lap("COW profile done")
     store = intake.store
     parsed = len(store.hits)
     problems.sort(key=lambda p: (p.file, p.line))
-    return Scan(store, len(w.files), parsed, tuple(problems), prof, fp_box[0] if fp_box else "")
+    return Scan(store, len(w.files), parsed, tuple(problems), cow_job, fp_box[0] if fp_box else "")
 
 
 def load_catalogues() -> None:
@@ -441,9 +454,11 @@ def audit_tree(src: Source, shown_root: str | None = None, workers: int | None =
     # marked parsed whose facts only another process has.
     for rel in sc.store.preparsed():
         an.look.take(sc.store.acquire_facts(rel))
-    prof = sc.cow
     _lap("index built")
     raw, reach, wrappers, more_problems = analyse(an, workers or os.cpu_count() or 1, classify.present_classes(src))
+    # The COW profile is only needed now: its child has had the whole analysis to finish.
+    prof = sc.cow
+    _lap("COW profile done")
     decorated = []
     for s in raw:
         klass, why = classify.classify(s.file, s.function)
