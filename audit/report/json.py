@@ -111,5 +111,5 @@ class JsonReporter:
 
     def write(self, report: Report, ctx: Context, out: TextIO) -> None:
         """Write the JSON document."""
-        json.dump(report_dict(report), out, indent=1)
-        out.write("\n")
+        # One string, one write (json.dump writes each of its tens of thousands of pieces).
+        out.write(json.dumps(report_dict(report), indent=1) + "\n")
