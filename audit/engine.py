@@ -17,7 +17,7 @@ from typing import Any
 
 from typing import TYPE_CHECKING
 
-from audit import catalogue, walk
+from audit import catalogue, grep, walk
 from audit.model import CowProfile, Evidence, ParseProblem, RefKind, Report, Site, TreeInfo, Wrapper
 from audit.source import Source
 from audit.version import format_version, tree_version
@@ -296,23 +296,8 @@ def declared_apis(src: Source, cat: catalogue.Catalogue, text: bytes | None = No
         text = _declaring_text(src, cat)
     if not text:
         return names
-    found = {n for n in names if _has_word(text, n.encode())}
+    found = {n for n in names if grep.has_word(text, n.encode())}
     return found or names
-
-
-_WORD = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
-
-
-def _has_word(text: bytes, word: bytes) -> bool:
-    """Whether `word` (an identifier) occurs in `text` as a whole word, as `\bword\b` would say
-    (with `bytes.find`: compiling a regex per name costs more than the search)."""
-    i = text.find(word)
-    while i >= 0:
-        j = i + len(word)
-        if (i == 0 or text[i - 1] not in _WORD) and (j == len(text) or text[j] not in _WORD):
-            return True
-        i = text.find(word, i + 1)
-    return False
 
 
 def _prefilter(src: Source, cat: catalogue.Catalogue) -> tuple[walk.Prefilter, catalogue.CallFinder]:

@@ -18,10 +18,11 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from audit import walk
+from audit import grep, walk
+from audit.grep import GitGrepJob, GrepJob, Prefilter
+from audit.walk import Walked
 from audit.model import ParseProblem
 from audit.sourcefile import SourceFile
-from audit.walk import GitGrepJob, GrepJob, Prefilter, Walked
 
 
 class NotRegularError(OSError):
@@ -150,7 +151,7 @@ class FsSource(_FileCache):
         return walk.walk(self.root)
 
     def start_grep(self, pf: Prefilter, n: int) -> GrepJob:
-        return GitGrepJob(self.root, pf, n)
+        return grep.claim_early(self.root, pf, n) or GitGrepJob(self.root, pf, n)
 
     def walk_fingerprinted(self) -> tuple[Walked, str]:
         return walk.walk_fingerprinted(self.root)

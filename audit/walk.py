@@ -1,33 +1,35 @@
-"""Walks a tree for its *.c/*.h regular files and prefilters their bytes.
+"""Walks a tree for its *.c/*.h regular files, and prefilters their bytes without grep.
 
-The prefilter only selects *candidate* files: those that contain a fixed string taken from an
-acquire API's name (GNU grep, several fixed strings in one pass; or Python without grep). Whether a
-candidate calls the API is decided afterwards, on the file's bytes, at token level
-(`catalogue.CallFinder`): the name as a whole word, then whitespace, line breaks or comments, then
-`(` — so a call split across lines is never lost to a line-based pattern. Only regular files are ever opened (a FIFO or a device
-would block a reader or never end); other entries, unreadable files and symlink loops become
-ParseProblems. Nothing here raises on bad input, and nothing is ever written under the tree.
+The prefilter (audit/grep.py) only selects *candidate* files: those that contain a fixed string
+taken from an acquire API's name. Whether a candidate calls the API is decided afterwards, on the
+file's bytes, at token level (`catalogue.CallFinder`): the name as a whole word, then whitespace,
+line breaks or comments, then `(` — so a call split across lines is never lost to a line-based
+pattern. Only regular files are ever opened (a FIFO or a device would block a reader or never
+end); other entries, unreadable files and symlink loops become ParseProblems. Nothing here raises
+on bad input, and nothing is ever written under the tree.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
-import re
 import shutil
 import stat
-import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
+# The prefilter and the grep jobs live in audit.grep (loaded before the rest of the tool); they are
+# named here too, where they used to live.
+from audit.grep import SKIP_DIRS as _SKIP_DIRS
+from audit.grep import GitGrepJob, GrepJob, Prefilter, prefilter
 from audit.model import ParseProblem
+
+__all__ = ["MAX_BYTES", "GitGrepJob", "GrepJob", "Pool", "Prefilter", "Walked", "chunked", "not_regular",
+           "prefilter", "prefilter_chunk", "shutil", "usable", "walk", "walk_fingerprinted"]
 
 MAX_BYTES = 8 * 1024 * 1024
 """Files above this size are not parsed (generated register headers reach 10+ MB)."""
 
-_SKIP_DIRS = frozenset({".git", ".hg", ".svn", ".pc"})
 
 
 @dataclass(frozen=True)
@@ -163,191 +165,6 @@ def usable(rel: str, src: bytes, problems: list[ParseProblem]) -> bool:
     return True
 
 
-# NOTE: percent of the bytes of kernel .c/.h files (linux 6.12, every 7th file) that are this
-# character. GNU grep's several-fixed-strings matcher jumps with memchr()/memchr2() to the next
-# possible first byte when the strings start with at most two distinct bytes: the rarer those
-# bytes, the faster the scan (6.12: 1.1 user CPU-s for strings starting with `u`/`o`, 2.2 for the
-# names themselves, whose first bytes are g, p, i, f, m, e).
-_BYTE_PERCENT = {
-    "_": 6.84, "a": 1.82, "b": 0.54, "c": 1.62, "d": 1.89, "e": 4.13, "f": 1.38, "g": 0.6, "h": 0.6, "i": 2.51,
-    "j": 0.03, "k": 0.34, "l": 1.18, "m": 0.92, "n": 2.18, "o": 1.54, "p": 1.05, "q": 0.14, "r": 2.24, "s": 2.01,
-    "t": 2.82, "u": 1.13, "v": 0.57, "w": 0.29, "x": 0.87, "y": 0.25, "z": 0.08, "0": 2.4, "1": 0.73, "2": 0.57,
-    "3": 0.35, "4": 0.31, "5": 0.2, "6": 0.21, "7": 0.14, "8": 0.24, "9": 0.11,
-}
-_MIN_FIXED = 4
-"""Shortest fixed string taken from a name."""
-_STRAY_MAX = 50.0
-"""Most occurrences per 100 KB of sample text, outside the names themselves, that a fixed string
-may have: `page` (800 in 6.1's mm.h and friends) would make every file a candidate; `o_sg` (0)
-and `user_page` (23: unpin_user_page, put_user_page) do not."""
-_COMMON_MIN = 5
-"""Shortest substring common to every name worth letting grep's regex matcher filter on."""
-
-
-@dataclass(frozen=True)
-class Prefilter:
-    """What the byte prefilter looks for: it selects candidate files, never decides a call.
-
-    For GNU grep, either fixed strings (each a piece of an acquire API's name; every name contains
-    one), or, when every name shares a long enough substring, the names as whole words in one
-    extended regex (grep then scans for the shared substring alone, and runs the regex only on
-    the lines that contain it). For git grep, a small cover of the names by fixed strings. Each is
-    worked out when first asked for: a run with git never needs GNU grep's.
-    """
-
-    names: tuple[str, ...] = ()
-    """The names, sorted."""
-    masked: bytes = b""
-    """Sample kernel text with the names blanked (empty: no sample), to tell a rare piece."""
-
-    @cached_property
-    def _for_grep(self) -> tuple[tuple[str, ...], str]:
-        return _grep_pieces(list(self.names), self.masked)
-
-    @property
-    def fixed(self) -> tuple[str, ...]:
-        """Fixed strings (`grep -F`)."""
-        return self._for_grep[0]
-
-    @property
-    def regex(self) -> str:
-        """An extended regex (`grep -E`), when `fixed` is empty."""
-        return self._for_grep[1]
-
-    @cached_property
-    def cover(self) -> tuple[str, ...]:
-        """The fewest rare pieces of the names that every name contains one of: for a matcher
-        that scans for each fixed string in turn (`git grep -F`, one fast literal search per
-        string), where the cost grows with their number, not with their first bytes."""
-        return _cover(list(self.names), self.masked) if self.names else ()
-
-    def grep_args(self) -> list[str]:
-        """The pattern arguments for GNU grep."""
-        if self.fixed:
-            return ["-F", *(a for f in self.fixed for a in ("-e", f))]
-        return ["-E", "-e", self.regex]
-
-    def git_args(self) -> list[str]:
-        """The pattern arguments for git grep (fixed strings where there are: its regex engines
-        are slower)."""
-        strings = self.cover or self.fixed
-        return ["-F", *(a for f in strings for a in ("-e", f))] if strings else ["-E", "-e", self.regex]
-
-    def matches(self, data: bytes) -> bool:
-        """The same test in Python (without grep)."""
-        if self.fixed:
-            return any(f.encode() in data for f in self.fixed)
-        return re.search(self.regex.encode(), data) is not None
-
-
-def _common_substring(names: list[str]) -> str:
-    """The longest substring of the first name that every name contains."""
-    first = min(names, key=len)
-    for n in range(len(first), 0, -1):
-        for i in range(len(first) - n + 1):
-            sub = first[i : i + n]
-            if all(sub in x for x in names):
-                return sub
-    return ""
-
-
-def _stray_rate(piece: str, masked: bytes) -> float:
-    """Occurrences of `piece` per 100 KB of `masked` (sample text with the names blanked)."""
-    return masked.count(piece.encode()) * 100_000 / max(1, len(masked))
-
-
-def prefilter(names: Iterable[str], sample: bytes = b"") -> Prefilter:
-    """The cheapest prefilter that cannot miss a file naming any of `names` (ASCII identifiers),
-    given `sample` kernel text (such as the headers declaring the names) to tell rare pieces."""
-    ns = sorted(set(names))
-    masked = re.sub(b"|".join(re.escape(n.encode()) for n in sorted(ns, key=len, reverse=True)), b" ", sample) \
-        if sample and ns else b""
-    return Prefilter(tuple(ns), masked)
-
-
-def _grep_pieces(ns: list[str], masked: bytes) -> tuple[tuple[str, ...], str]:
-    """GNU grep's prefilter: (fixed strings, or else a regex).
-
-    Fixed strings: for each choice of one or two first bytes, each name contributes its longest
-    suffix that starts with one of them; the choice with the rarest first bytes wins, among those
-    whose strings are rare in the sample outside the names themselves. Without a sample, strings
-    are at least six characters long. When the best choice still means frequent first bytes and
-    every name shares a substring of five or more characters (`_page` in 6.1), the names as one
-    regex cost less (measured on 6.1: 0.8 against 1.1 CPU-s; on 6.12, whose names share nothing,
-    the strings starting with `u` and `o` take 1.1 CPU-s where the names as strings take 2.0).
-    """
-    if not ns:
-        return (), r"(?!)"
-    rate: dict[str, bool] = {}
-
-    def rare(piece: str) -> bool:
-        if piece not in rate:
-            rate[piece] = (_stray_rate(piece, masked) <= _STRAY_MAX) if masked else len(piece) >= 6
-        return rate[piece]
-
-    best: tuple[float, int, tuple[str, ...]] | None = None
-    chars = sorted({c for n in ns for c in n})
-    for k in (1, 2):
-        for first in itertools.combinations(chars, k):
-            pieces = []
-            for n in ns:
-                starts = [i for i, c in enumerate(n) if c in first and len(n) - i >= _MIN_FIXED]
-                if not starts or not rare(n[starts[0] :]):
-                    break
-                pieces.append(n[starts[0] :])
-            else:
-                cost = sum(_BYTE_PERCENT.get(c, 1.0) for c in first)
-                key = (cost, -min(map(len, pieces)), tuple(sorted(set(pieces))))
-                if best is None or key < best:
-                    best = key
-    common = _common_substring(ns)
-    if best is None or (best[0] > 1.5 and len(common) >= _COMMON_MIN):
-        return (), r"\b(" + "|".join(re.escape(n) for n in sorted(ns, key=len, reverse=True)) + r")\b"
-    # A piece that contains another piece adds nothing.
-    pieces_set = best[2]
-    return tuple(p for p in pieces_set if not any(q != p and q in p for q in pieces_set)), ""
-
-
-_MIN_COVER = 9
-"""Shortest piece shared by several names that `_cover` considers (a whole name always counts)."""
-_COVER_STRAY = 10.0
-"""Most occurrences per 100 KB of sample text, outside the names, of a piece `_cover` takes: a file
-holding the piece but calling no name still costs a read (`user_page`: 2.1 in 6.12's headers, 233
-files of its tree; `_iter_`: 46, 970 files)."""
-_COVER_BLIND = 10
-"""Shortest shared piece `_cover` takes without sample text to tell how rare it is."""
-
-
-def _cover(ns: list[str], masked: bytes) -> tuple[str, ...]:
-    """Few pieces of `ns` such that every name contains one, greedily: the rare piece that most
-    names not yet covered contain, then the one with the rarer first byte, then the longer one.
-
-    Only pieces shared by two or more names, and the names themselves, are candidates (a name has
-    no occurrences outside itself, so it is always rare).
-    """
-    shared: dict[str, frozenset[str]] = {}
-    for n in ns:
-        for i in range(len(n)):
-            for j in range(i + _MIN_COVER, len(n) + 1):
-                piece = n[i:j]
-                if piece not in shared:
-                    holders = frozenset(m for m in ns if piece in m)
-                    if len(holders) < 2:
-                        break  # a longer piece from i is in fewer names still
-                    shared[piece] = holders
-    shared.update((n, frozenset(m for m in ns if n in m)) for n in ns)
-    left = set(ns)
-    chosen: list[str] = []
-    order = sorted(shared, key=lambda p: (_BYTE_PERCENT.get(p[0], 1.0), -len(p), p))
-    while left:
-        piece = max((p for p in order if shared[p] & left), key=lambda p: len(shared[p] & left))
-        order.remove(piece)
-        if piece in ns or (_stray_rate(piece, masked) <= _COVER_STRAY if masked else len(piece) >= _COVER_BLIND):
-            chosen.append(piece)
-            left -= shared[piece]
-    return tuple(sorted(chosen))
-
-
 def prefilter_chunk(root: Any, files: list[str], pf: Prefilter) -> tuple[list[str], list[ParseProblem]]:
     """The files among `files` that `pf` selects, and the files that cannot be read: the
     prefilter without grep (a worker)."""
@@ -402,198 +219,3 @@ def chunked(items: list[tuple[str, int]], n: int) -> list[list[tuple[str, int]]]
         buckets[i].append(it)
         loads[i] += it[1] + 4096
     return buckets
-
-
-def _partitions(root: str, n: int) -> list[list[str]]:
-    """Split the tree into `n` groups of top-level (and, for big ones, second-level) folders."""
-    entries: list[str] = []
-    loose: list[str] = []
-    try:
-        top = sorted(os.scandir(root), key=lambda e: e.name)
-    except OSError:
-        return []
-    for e in top:
-        if e.is_symlink() or e.name in _SKIP_DIRS:
-            continue
-        if e.is_dir():
-            try:
-                subs = sorted(x.name for x in os.scandir(e.path) if not x.is_symlink())
-            except OSError:
-                subs = []
-            if len(subs) > 8:
-                entries.extend(os.path.join(e.name, x) for x in subs)
-            else:
-                entries.append(e.name)
-        elif e.name.endswith((".c", ".h")):
-            loose.append(e.name)
-    groups: list[list[str]] = [[] for _ in range(max(1, n))]
-    for i, x in enumerate(entries + loose):
-        groups[i % len(groups)].append(x)
-    return [g for g in groups if g]
-
-
-class GrepJob:
-    """GNU grep over the tree in `n` parallel processes, started now, collected later.
-
-    grep's multi-pattern matcher reads a kernel tree several times faster than Python's `re` can,
-    so it is the byte prefilter when it is installed (it always is on a kernel developer's box).
-    """
-
-    def __init__(self, root: str, pf: Prefilter, n: int) -> None:
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.ok = True
-        exe = shutil.which("grep")
-        if exe is None:
-            self.ok = False
-            return
-        self._bufs: list[bytes] = []
-        self._seen: set[str] = set()
-        # Bytes, not characters: the C locale spares grep multibyte decoding.
-        env = dict(os.environ, LC_ALL="C")
-        for group in _partitions(root, n):
-            # -D skip: a FIFO, socket or device is never opened (recursion skips them already; the
-            # loose top-level files are named on the command line, where grep would read them).
-            cmd = [exe, "-rlZ", "-D", "skip", "--line-buffered", "--include=*.c", "--include=*.h",
-                   *pf.grep_args(), "--", *group]
-            try:
-                p = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-            except OSError:
-                self.ok = False
-                continue
-            assert p.stdout is not None
-            os.set_blocking(p.stdout.fileno(), False)
-            self.procs.append(p)
-            self._bufs.append(b"")
-
-    def _drain(self, i: int) -> None:
-        out = self.procs[i].stdout
-        assert out is not None
-        while True:
-            try:
-                chunk = os.read(out.fileno(), 65536)
-            except BlockingIOError:
-                return
-            if not chunk:
-                return
-            self._bufs[i] += chunk
-
-    def early(self) -> list[str]:
-        """Files reported so far (each once): work on them can start before grep is done."""
-        new: list[str] = []
-        for i in range(len(self.procs)):
-            self._drain(i)
-            *done, self._bufs[i] = self._bufs[i].split(b"\0")
-            for name in done:
-                if name:
-                    rel = os.path.normpath(name.decode("utf-8", "surrogateescape")).replace(os.sep, "/")
-                    if rel not in self._seen:
-                        self._seen.add(rel)
-                        new.append(rel)
-        return new
-
-    def running(self) -> bool:
-        """Whether a grep process is still reading."""
-        return any(p.poll() is None for p in self.procs)
-
-    def kill(self) -> None:
-        """Stop the grep processes (the result is not needed)."""
-        for p in self.procs:
-            p.kill()
-            p.wait()
-
-    def result(self) -> tuple[set[str], list[ParseProblem]] | None:
-        """The files that matched, and read errors; None when grep could not run."""
-        if not self.ok:
-            self.kill()
-            return None
-        problems: list[ParseProblem] = []
-        for i, p in enumerate(self.procs):
-            assert p.stdout is not None and p.stderr is not None
-            os.set_blocking(p.stdout.fileno(), True)
-            rest = p.stdout.read()
-            self._bufs[i] += rest
-            err = p.stderr.read()
-            p.wait()
-            if p.returncode not in (0, 1) and not self._seen and not self._bufs[i] and not err:
-                return None
-            problems.extend(self._problems(err.decode("utf-8", "replace")))
-        self.early()
-        return set(self._seen), problems
-
-    def _problems(self, err: str) -> list[ParseProblem]:
-        """The files grep's messages say it could not read."""
-        out = []
-        for line in err.splitlines():
-            m = re.match(r"grep: (.*?): (.*)$", line)
-            if m and "recursive directory loop" not in m.group(2):
-                out.append(ParseProblem(m.group(1), 1, f"cannot read: {m.group(2)}"))
-            elif m:
-                out.append(ParseProblem(m.group(1), 1, "symlink loop, not followed"))
-        return out
-
-
-class GitGrepJob(GrepJob):
-    """`git grep --no-index` over the folder, in one process of `n` threads; GNU grep (GrepJob)
-    when git is missing or fails.
-
-    It scans for each of the prefilter's `cover` strings in turn with a fast literal search, so
-    its cost grows with the number of strings, not with how rare their first bytes are: on 6.12,
-    whose names share no substring, 0.4 user CPU-s for six strings where GNU grep's multi-string
-    matcher takes 1.2. Like `grep -r -D skip` it opens only regular files (it lstat()s each one:
-    symlinks, FIFOs, sockets and devices are skipped), and it does not honour .gitignore files
-    without --exclude-standard.
-    """
-
-    def __init__(self, root: str, pf: Prefilter, n: int) -> None:
-        self.procs = []
-        self.ok = True
-        self._bufs = []
-        self._seen = set()
-        self._fallback = (root, pf, n)
-        exe = shutil.which("git")
-        if exe is None or not pf.cover:
-            self.ok = False
-            return
-        # Only this tree counts: no repository configuration above it, no user or system one
-        # (colours, grep.fullName), none of the caller's GIT_DIR or GIT_WORK_TREE.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-        env.update(LC_ALL="C", GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull,
-                   GIT_CEILING_DIRECTORIES=os.path.dirname(os.path.abspath(root)))
-        # NOTE: one thread: git's threads hand each file over under a lock (40,000 context switches
-        # on 6.12, a third more CPU). Unthreaded, git buffers its output until it exits; unbuffered
-        # (stdbuf), each hit arrives as it is found and is prepared while git reads on. Without
-        # stdbuf, git's threads it is: they write each file's result as it is done.
-        unbuffered = shutil.which("stdbuf")
-        threads = 1 if unbuffered is not None else max(1, n)
-        cmd = [exe, "-c", "grep.fullName=false", "grep", "--no-index", "--no-color", "-lz", "--threads",
-               str(threads), *pf.git_args(), "--", "*.c", "*.h"]
-        if unbuffered is not None:
-            cmd = [unbuffered, "-o0", *cmd]
-        try:
-            p = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        except OSError:
-            self.ok = False
-            return
-        assert p.stdout is not None
-        os.set_blocking(p.stdout.fileno(), False)
-        self.procs.append(p)
-        self._bufs.append(b"")
-
-    def result(self) -> tuple[set[str], list[ParseProblem]] | None:
-        got = super().result() if self.ok else None
-        if got is None or self.procs[0].returncode not in (0, 1):
-            # NOTE: the files already reported stay reported (`early` keeps them); GNU grep's
-            # answer is a superset of a partial one.
-            self.kill()
-            return GrepJob(*self._fallback).result()
-        hits, problems = got
-        # A pathspec `*.c` also matches the files of a folder named `x.c`.
-        return {h for h in hits if h.endswith((".c", ".h"))}, problems
-
-    def _problems(self, err: str) -> list[ParseProblem]:
-        out = []
-        for line in err.splitlines():
-            m = re.match(r"error: failed to stat '(.*)': (.*)$", line) or re.match(r"error: '(.*)': (short read)", line)
-            if m:
-                out.append(ParseProblem(m.group(1), 1, f"cannot read: {m.group(2)}"))
-        return out
