@@ -1,0 +1,52 @@
+"""audit/grep.py: the early start of `python -m audit TREE --no-cache` and its hand-over."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from audit import catalogue, engine, grep
+from audit.source import FsSource
+from audit.version import tree_version
+from conftest import make_tree
+
+DRIVER = "static int acme(unsigned long u, struct page **p)\n{\n\treturn get_user_pages_fast(u, 1, 0, p);\n}\n"
+
+
+def test_only_a_plain_uncached_scan_of_a_tree_is_started_early(tmp_path: Path) -> None:
+    tree = str(make_tree(tmp_path / "t", {"drivers/misc/acme.c": DRIVER}))
+    assert grep._scan_root([tree, "--format", "json", "--no-cache"]) == tree
+    assert grep._scan_root(["-o", "out.json", "--jobs", "2", tree, "--no-cache"]) == tree
+    assert grep._scan_root([tree, "--format", "json"]) is None  # the result cache may answer
+    assert grep._scan_root(["rules", "--no-cache"]) is None
+    assert grep._scan_root([tree + "/drivers", "--no-cache"]) is None  # a folder inside a tree
+    assert grep._scan_root([tree, "--no-cache", "--help"]) is None
+
+
+@pytest.mark.skipif(grep.shutil.which("git") is None, reason="git is not installed")
+def test_the_engine_takes_over_the_early_job_when_it_asks_for_the_same(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "t", {"drivers/misc/acme.c": DRIVER})
+    grep.start_early([str(tree), "--no-cache"])
+    try:
+        assert len(grep._EARLY) == 1
+        src = FsSource(str(tree))
+        pf, _ = engine._prefilter(src, catalogue.load(tree_version(src)))
+        n = os.cpu_count() or 1
+        assert grep.claim_early(str(tmp_path / "other"), pf, n) is None
+        job = grep.claim_early(str(tree), pf, n)
+        assert job is not None and grep.claim_early(str(tree), pf, n) is None
+        got = job.result()
+        assert got is not None and got[0] == {"drivers/misc/acme.c"}
+    finally:
+        grep.drop_early()
+
+
+@pytest.mark.skipif(grep.shutil.which("git") is None, reason="git is not installed")
+def test_an_unclaimed_early_job_is_stopped(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "t", {"drivers/misc/acme.c": DRIVER})
+    grep.start_early([str(tree), "--no-cache"])
+    procs = [p for _, _, _, job in grep._EARLY for p in job.procs]
+    grep.drop_early()
+    assert grep._EARLY == [] and all(p.poll() is not None for p in procs)
