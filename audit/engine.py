@@ -246,11 +246,16 @@ class _Intake:
         if not hasattr(self.job, "early"):
             return
         near = sorted(self.store.hits)
+        callers = sorted(self.store.hits)
         while self.job.running():
             new = self.job.early()
             if new:
                 self.take(new, True)
-                near.extend(r for r in new if r in self.store.hits)
+                hits = [r for r in new if r in self.store.hits]
+                near.extend(hits)
+                callers.extend(hits)
+            elif callers:
+                self.store.preparse_callers(callers.pop(0))
             elif near:
                 if not self.store.prefetch(near[0]):
                     near.pop(0)
@@ -439,6 +444,7 @@ def audit_tree(src: Source, shown_root: str | None = None, workers: int | None =
     # marked parsed whose facts only another process has.
     for rel in sc.store.preparsed():
         an.look.take(sc.store.acquire_facts(rel))
+    an.look.take(sc.store.preparsed_callers())
     _lap("index built")
     raw, reach, wrappers, more_problems = analyse(an, workers or os.cpu_count() or 1, classify.present_classes(src))
     # The COW profile is only needed now: its child has had the whole analysis to finish.

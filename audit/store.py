@@ -167,6 +167,8 @@ class FactStore:
         self._includes: dict[str, list[str]] = {}
         self._weight: dict[str, int] = {}
         self._pre: dict[str, list[FileFacts]] = {}
+        self._pre_callers: list[FileFacts] = []
+        self._acquire_chunks: dict[str, tuple[int, ...]] = {}
 
     def _register(self, path: str, chunks: tuple[parse.Chunk, ...], called: dict[str, tuple[int, ...]] | None,
                   fields: dict[str, tuple[int, ...]] | None, src: bytes, hit: bool) -> None:
@@ -184,6 +186,7 @@ class FactStore:
         """Register a prefiltered file (nothing parsed yet)."""
         self._register(path, prep.chunks, prep.called, prep.fields, prep.src, True)
         self._acquire[path] = (prep.acquire, prep.whole)
+        self._acquire_chunks[path] = () if prep.whole else prep.acquire
         self._weight[path] = len(prep.src) if prep.whole else sum(prep.chunks[i].end - prep.chunks[i].start
                                                                    for i in prep.acquire)
 
@@ -201,6 +204,25 @@ class FactStore:
     def preparsed(self) -> list[str]:
         """The files `preparse` parsed whose facts are not handed out yet, in path order."""
         return sorted(self._pre)
+
+    def preparse_callers(self, path: str) -> None:
+        """Parse now the functions of the files registered so far that call one of `path`'s
+        acquire functions (every site's reach, and its search up to the callers, start there).
+        Nothing is marked asked: the closure search still asks for them over every file."""
+        got = self._acquire_chunks.get(path)
+        if not got:
+            return
+        sf = self.files[path]
+        names = {(sf.chunks[i].name, sf.chunks[i].static) for i in got}
+        wanted = [(p, i) for name, static in sorted(names) for p in ([path] if static else list(self._called))
+                  for i in self._called.get(p, {}).get(name, ())]
+        self._pre_callers.extend(self._load(wanted))
+
+    def preparsed_callers(self) -> list[FileFacts]:
+        """What `preparse_callers` parsed, once, by file."""
+        out = sorted(self._pre_callers, key=lambda ff: ff.path)
+        self._pre_callers = []
+        return out
 
     def acquire_facts(self, path: str) -> list[FileFacts]:
         """Parse the functions of a prefiltered file that call an acquire API (all of it when a
