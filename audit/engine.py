@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -165,7 +166,7 @@ class _Forked:
     """`fn(*args)` worked out in a forked child while this process goes on (a second core is idle
     until grep has read the tree), and in this process when there is no child to ask."""
 
-    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+    def __init__(self, fn: Callable[..., Any], *args: Any, nice: int = 0) -> None:
         self.fn = fn
         self.args = args
         self.pid = 0
@@ -181,6 +182,8 @@ class _Forked:
             code = 1
             try:
                 os.close(r)
+                if nice:
+                    os.nice(nice)
                 data = pickle.dumps(fn(*args))
                 with os.fdopen(w, "wb") as out:
                     out.write(data)
@@ -189,6 +192,28 @@ class _Forked:
                 os._exit(code)
         os.close(w)
         self.pid, self.fd = pid, r
+
+    def ready(self) -> bool:
+        """Whether the child has produced the value (without waiting for it)."""
+        if self.pid:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid == 0:
+                return False
+            with os.fdopen(self.fd, "rb") as f:
+                data = f.read()
+            self.pid = 0
+            if status == 0 and data:
+                self.value = pickle.loads(data)
+                self.done = True
+        return self.done
+
+    def cancel(self) -> None:
+        """Stop the child (the value will be computed here, if asked for)."""
+        if self.pid:
+            os.kill(self.pid, 9)
+            os.waitpid(self.pid, 0)
+            os.close(self.fd)
+            self.pid = 0
 
     def result(self) -> Any:
         """The value (from the child if it produced one, else computed here), once."""
@@ -240,9 +265,11 @@ class _Intake:
         if hasattr(self.job, "early") and self.job.running():
             self.take(self.job.early(), True)
 
-    def until_done(self) -> None:
-        """Take each file as grep reports it, until grep ends; in between, read the folders the
-        closure searches will look in for releases next to the hits (`store.search_near`)."""
+    def until_done(self, first: _Forked | None = None) -> None:
+        """Take each file as grep reports it, until grep ends. In between, once `first` (the COW
+        profile's child, which only gets the time this process leaves) is done: parse the callers
+        of the hits' acquire functions, and read the folders the closure searches will look in
+        for releases next to the hits (`store.search_near`)."""
         if not hasattr(self.job, "early"):
             return
         near = sorted(self.store.hits)
@@ -254,6 +281,8 @@ class _Intake:
                 hits = [r for r in new if r in self.store.hits]
                 near.extend(hits)
                 callers.extend(hits)
+            elif first is not None and not first.ready():
+                time.sleep(0.002)
             elif callers:
                 self.store.preparse_callers(callers.pop(0))
             elif near:
@@ -380,9 +409,10 @@ def scan(src: Source, cat: catalogue.Catalogue, workers: int | None = None, use_
     _preload()
     _lap("analysis imported")
     # The COW profile is worked out in a child forked now, when the parser, the query and the
-    # catalogue it needs are loaded: it uses the core grep leaves free.
-    cow_job = _Forked(_cow_profile, src)
-    intake.until_done()
+    # catalogue it needs are loaded, at the lowest priority: it only takes time that grep and this
+    # process leave over (they keep both cores busy on a small tree; see audit_tree).
+    cow_job = _Forked(_cow_profile, src, nice=19)
+    intake.until_done(cow_job)
     pre = job.result()
     _lap("grep done")
     problems = list(w.problems)
@@ -446,10 +476,16 @@ def audit_tree(src: Source, shown_root: str | None = None, workers: int | None =
         an.look.take(sc.store.acquire_facts(rel))
     an.look.take(sc.store.preparsed_callers())
     _lap("index built")
-    raw, reach, wrappers, more_problems = analyse(an, workers or os.cpu_count() or 1, classify.present_classes(src))
-    # The COW profile is only needed now: its child has had the whole analysis to finish.
-    prof = sc.cow
-    _lap("COW profile done")
+    # The COW profile's child runs at the lowest priority, on time grep and the main process leave
+    # over. If it has not finished by now (a small tree keeps both cores busy), it is stopped, and
+    # the analysis does the profile as its last task, on the core that runs out of files first.
+    late = not sc.cow_job.ready()
+    if late:
+        sc.cow_job.cancel()
+    (raw, reach, wrappers, more_problems), late_prof = analyse(
+        an, workers or os.cpu_count() or 1, classify.present_classes(src), partial(_cow_profile, src) if late else None)
+    prof = late_prof if late else sc.cow
+    _lap("COW profile done" + (" (by the analysis)" if late else ""))
     decorated = []
     for s in raw:
         klass, why = classify.classify(s.file, s.function)
@@ -504,19 +540,28 @@ _MAX_TASKS = 1000
 """Most tasks handed out one by one (larger trees get several files per task)."""
 
 
-def _take_tasks(tokens: int, tasks: list[list[str]]) -> list[tuple[int, Analysed]]:
-    """Analyse the tasks whose numbers this process reads from the shared pipe, until it is empty."""
+_EXTRA: Callable[[], Any] | None = None
+"""A last task that is not a file's analysis (the COW profile, when its child did not finish)."""
+
+
+def _run_task(i: int, tasks: list[list[str]]) -> Any:
+    return _analyse_files(tasks[i]) if i < len(tasks) else _EXTRA() if _EXTRA is not None else None
+
+
+def _take_tasks(tokens: int, tasks: list[list[str]]) -> list[tuple[int, Any]]:
+    """Do the tasks whose numbers this process reads from the shared pipe, until it is empty."""
     out = []
     while True:
         got = os.read(tokens, 4)
         if len(got) < 4:
             return out
         i = int.from_bytes(got, "little")
-        out.append((i, _analyse_files(tasks[i])))
+        out.append((i, _run_task(i, tasks)))
 
 
-def _shared_out(tasks: list[list[str]], workers: int) -> list[Analysed]:
-    """The results of `tasks`, in order, analysed by this process and `workers - 1` forked ones.
+def _shared_out(tasks: list[list[str]], workers: int) -> tuple[list[Analysed], Any]:
+    """The results of `tasks`, in order, analysed by this process and `workers - 1` forked ones,
+    and the value of the extra last task (`_EXTRA`), if any.
 
     Every process takes the next task number from one pipe (a read of 4 bytes is atomic), so the
     tasks go, largest first, to whichever process is free; a child sends its results, pickled,
@@ -528,8 +573,9 @@ def _shared_out(tasks: list[list[str]], workers: int) -> list[Analysed]:
         # The task numbers must fit in a pipe's buffer before anyone reads them (4 KB at least).
         step = -(-len(tasks) // _MAX_TASKS)
         tasks = [[f for t in tasks[k : k + step] for f in t] for k in range(0, len(tasks), step)]
+    count = len(tasks) + (_EXTRA is not None)
     tokens, feed = os.pipe()
-    os.write(feed, b"".join(i.to_bytes(4, "little") for i in range(len(tasks))))
+    os.write(feed, b"".join(i.to_bytes(4, "little") for i in range(count)))
     os.close(feed)
     children: list[tuple[int, int]] = []
     for _ in range(workers - 1):
@@ -555,23 +601,29 @@ def _shared_out(tasks: list[list[str]], workers: int) -> list[Analysed]:
         _, status = os.waitpid(pid, 0)
         if status == 0 and data:
             done.update(pickle.loads(data))
-    return [done[i] if i in done else _analyse_files(tasks[i]) for i in range(len(tasks))]
+    results = [done[i] if i in done else _run_task(i, tasks) for i in range(count)]
+    return results[: len(tasks)], results[len(tasks)] if count > len(tasks) else None
 
 
-def analyse(an: Analyzer, workers: int, present: frozenset[str] = frozenset()) -> Analysed:
-    """Run the closure search of every site, spread over forked processes on a large tree.
+def analyse(an: Analyzer, workers: int, present: frozenset[str] = frozenset(),
+            extra: Callable[[], Any] | None = None) -> tuple[Analysed, Any]:
+    """Run the closure search of every site, spread over forked processes on a large tree, and
+    `extra()` as a last task (whichever process runs out of files first does it).
 
     Each worker inherits the first-round index and parses on demand what its sites need; files are
     handed out one at a time (largest acquire functions first), so one expensive file does not hold
     up the rest. The results (plain values) are merged here.
     """
-    global _FORKED, _PRESENT
+    global _FORKED, _PRESENT, _EXTRA
     _PRESENT = present
     files = sorted(an.store.hits) if an.store is not None else sorted(an.ix.files)
     _FORKED = an
+    _EXTRA = extra
+    value = None
     try:
         if workers < 2 or len(files) < 40:
             parts = [_analyse_files(files)]
+            value = extra() if extra is not None else None
         else:
             # Largest first by the size of the functions that call an acquire API: what each file's
             # sites parse and walk every path of (2.6.32's cryptocop.c: 49 functions, one of them
@@ -579,9 +631,10 @@ def analyse(an: Analyzer, workers: int, present: frozenset[str] = frozenset()) -
             store = an.store
             weight = {f: store.acquire_bytes(f) if store is not None else 0 for f in files}
             order = sorted(files, key=lambda f: (-weight[f], f))
-            parts = _shared_out([[f] for f in order], workers)
+            parts, value = _shared_out([[f] for f in order], workers)
     finally:
         _FORKED = None
+        _EXTRA = None
     sites: list[Site] = []
     reach: dict[tuple[str, int], tuple[str, ...]] = {}
     wrappers: dict[tuple[str, str, str], Wrapper] = {}
@@ -596,4 +649,5 @@ def analyse(an: Analyzer, workers: int, present: frozenset[str] = frozenset()) -
         for p in p_part:
             problems[(p.file, p.line, p.message)] = p
     sites.sort(key=lambda s: (s.file, s.line, s.column))
-    return sites, reach, sorted(wrappers.values(), key=lambda w: (w.file, w.name, w.kind)), list(problems.values())
+    return (sites, reach, sorted(wrappers.values(), key=lambda w: (w.file, w.name, w.kind)),
+            list(problems.values())), value
