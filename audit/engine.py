@@ -593,8 +593,15 @@ def _shared_out(tasks: list[list[str]], workers: int) -> tuple[list[Analysed], A
                 os._exit(code)
         os.close(w)
         children.append((pid, r))
-    done = dict(_take_tasks(tokens, tasks))
-    os.close(tokens)
+    try:
+        done = dict(_take_tasks(tokens, tasks))
+    except BaseException:
+        for pid, _ in children:  # this process failed: its children's work is not wanted
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        raise
+    finally:
+        os.close(tokens)
     for pid, r in children:
         with os.fdopen(r, "rb") as f:
             data = f.read()
