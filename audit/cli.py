@@ -288,6 +288,8 @@ def cmd_track(argv: Sequence[str], out: TextIO) -> int:
         sources = [FsSource(p, label=p) for p in args.paths]
     doc = track(sources, args.paths, workers=args.jobs, use_cache=not args.no_cache)
     if args.format == "json":
+        import json
+
         text = json.dumps(doc, indent=1) + "\n"
     else:
         to_tty = args.output is None and out.isatty()

@@ -58,14 +58,21 @@ class Prefilter:
     worked out when first asked for: a run with git never needs GNU grep's.
     """
 
-    def __init__(self, names: tuple[str, ...] = (), masked: bytes = b"") -> None:
+    def __init__(self, names: tuple[str, ...] = (), masked: bytes = b"", *, fixed: tuple[str, ...] = (),
+                 regex: str = "") -> None:
         self.names = names
         """The names, sorted."""
         self.masked = masked
         """Sample kernel text with the names blanked (empty: no sample), to tell a rare piece."""
+        self._given = (tuple(fixed), regex)
+        if fixed or regex:
+            # Given outright (`audit fix` greps for a regex of its own): no names to choose from.
+            self.__dict__["_for_grep"] = self._given
+            self.__dict__["cover"] = ()
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Prefilter) and (self.names, self.masked) == (other.names, other.masked)
+        return isinstance(other, Prefilter) and (self.names, self.masked, self._given) == (
+            other.names, other.masked, other._given)
 
     def __hash__(self) -> int:
         return hash((self.names, self.masked))
