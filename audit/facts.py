@@ -8,6 +8,7 @@ only for calls named in `focus`, the catalogue's names, to keep per-file cost lo
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ _DECL_WRAPPERS = frozenset(
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
 
 
+@lru_cache(maxsize=16384)
 def split_args(text: str) -> tuple[str, ...]:
     """Split an argument list's text `(a, f(b, c), d)` into stripped arguments, comments removed."""
     if "/" in text:
