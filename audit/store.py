@@ -367,10 +367,15 @@ class FactStore:
         return found
 
     def prefetch(self, near: str) -> bool:
-        """Read the next not yet read folder a search near `near` would read (False: none left)."""
+        """Read the next not yet read folder a search near `near` would read, or else the headers
+        `near` includes that a getter search would read (False: nothing left)."""
         for d in self.neighbours(near):
             if d not in self._dirs:
                 self._dir_sources(d)
+                return True
+        for f in self.includes(near):
+            if f not in self._headers and f not in self.files:
+                self._header_source(f)
                 return True
         return False
 
