@@ -1,7 +1,10 @@
-"""One audit run over one tree: walk -> prefilter+parse (workers) -> analyze -> Report.
+"""One audit run over one tree: prefilter (grep) + walk + intake -> analyse (this process and
+forked ones) -> findings -> Report.
 
 The driver between the layers. It reads the tree (never writes it) and returns plain values; the
-CLI decides what to print.
+CLI decides what to print. It keeps both cores busy: while grep reads the tree, this process walks
+it, imports the analysis and prepares and parses the hits as they come, and a child at the lowest
+priority works out the COW profile; then this process and a forked child share the analysis.
 """
 
 from __future__ import annotations
