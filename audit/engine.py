@@ -218,20 +218,23 @@ class _Forked:
             os.close(self.fd)
             self.pid = 0
 
+    def collect(self) -> bool:
+        """Wait for the child and take its value; False when there is none (no child, or it failed)."""
+        if not self.done and self.pid:
+            with os.fdopen(self.fd, "rb") as f:
+                data = f.read()
+            _, status = os.waitpid(self.pid, 0)
+            self.pid = 0
+            if status == 0 and data:
+                self.value = pickle.loads(data)
+                self.done = True
+        return self.done
+
     def result(self) -> Any:
         """The value (from the child if it produced one, else computed here), once."""
-        if not self.done:
-            if self.pid:
-                with os.fdopen(self.fd, "rb") as f:
-                    data = f.read()
-                _, status = os.waitpid(self.pid, 0)
-                self.pid = 0
-                if status == 0 and data:
-                    self.value = pickle.loads(data)
-                    self.done = True
-            if not self.done:
-                self.value = self.fn(*self.args)
-                self.done = True
+        if not self.collect():
+            self.value = self.fn(*self.args)
+            self.done = True
         return self.value
 
 
@@ -580,37 +583,19 @@ def _shared_out(tasks: list[list[str]], workers: int) -> tuple[list[Analysed], A
     tokens, feed = os.pipe()
     os.write(feed, b"".join(i.to_bytes(4, "little") for i in range(count)))
     os.close(feed)
-    children: list[tuple[int, int]] = []
-    for _ in range(workers - 1):
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # a child: its results down its pipe, and never back into the caller
-            code = 1
-            try:
-                os.close(r)
-                data = pickle.dumps(_take_tasks(tokens, tasks))
-                with os.fdopen(w, "wb") as out:
-                    out.write(data)
-                code = 0
-            finally:
-                os._exit(code)
-        os.close(w)
-        children.append((pid, r))
+    # The children send their results down their own pipes, never back into the caller.
+    children = [_Forked(_take_tasks, tokens, tasks) for _ in range(workers - 1)]
     try:
         done = dict(_take_tasks(tokens, tasks))
     except BaseException:
-        for pid, _ in children:  # this process failed: its children's work is not wanted
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
+        for child in children:  # this process failed: its children's work is not wanted
+            child.cancel()
         raise
     finally:
         os.close(tokens)
-    for pid, r in children:
-        with os.fdopen(r, "rb") as f:
-            data = f.read()
-        _, status = os.waitpid(pid, 0)
-        if status == 0 and data:
-            done.update(pickle.loads(data))
+    for child in children:
+        if child.collect():
+            done.update(child.value)
     results = [done[i] if i in done else _run_task(i, tasks) for i in range(count)]
     return results[: len(tasks)], results[len(tasks)] if count > len(tasks) else None
 
