@@ -63,13 +63,20 @@ def flow_facts(flow: Flow, transparent: frozenset[str]) -> FlowFacts:
     return ff
 
 
-def errno_facts(facts: Facts, name: str) -> Facts:
-    """`name` holds a negative errno: what that says about the usual tests of it."""
+def _sign_facts(facts: Facts, name: str, sign: int) -> Facts:
+    """`name` holds a value of this sign (-1: a negative errno, 0: zero): what that says about the
+    usual tests of it."""
     known = dict(facts.known)
-    for atom, v in ((name, True), (f"{name}<0", True), (f"{name}!=0", True), (f"{name}==0", False),
-                    (f"{name}>0", False), (f"{name}>=0", False), (f"{name}<=0", True)):
+    for atom, v in ((name, sign != 0), (f"{name}<0", sign < 0), (f"{name}!=0", sign != 0),
+                    (f"{name}==0", sign == 0), (f"{name}>0", sign > 0), (f"{name}>=0", sign >= 0),
+                    (f"{name}<=0", sign <= 0)):
         known[atom] = v
     return Facts(tuple(sorted(known.items())), facts.pending)
+
+
+def errno_facts(facts: Facts, name: str) -> Facts:
+    """`name` holds a negative errno: what that says about the usual tests of it."""
+    return _sign_facts(facts, name, -1)
 
 
 def failure_test(atom: str, names: set[str], tests: frozenset[str]) -> bool:
@@ -83,11 +90,7 @@ def failure_test(atom: str, names: set[str], tests: frozenset[str]) -> bool:
 
 def zero_facts(facts: Facts, name: str) -> Facts:
     """`name` was just set to 0."""
-    known = dict(facts.known)
-    for atom, v in ((name, False), (f"{name}==0", True), (f"{name}!=0", False), (f"{name}>0", False),
-                    (f"{name}<0", False), (f"{name}>=0", True), (f"{name}<=0", True)):
-        known[atom] = v
-    return Facts(tuple(sorted(known.items())), facts.pending)
+    return _sign_facts(facts, name, 0)
 
 
 def _zeroed_names(flow: Flow) -> frozenset[str]:
