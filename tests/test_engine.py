@@ -50,3 +50,39 @@ def test_an_audit_of_a_source_reports_its_site(tmp_path: Path) -> None:
     assert [(s.file, s.line, s.api, s.status.value) for s in report.sites] == [
         ("drivers/misc/acme.c", 5, "get_user_pages_fast", "raw-closure")]
     assert report.tree.root == "linux"
+
+
+def _many(tmp_path: Path, n: int = 45) -> Path:
+    """A tree of `n` driver files with one site each: enough for the analysis to be shared out."""
+    files = {f"drivers/misc/acme{i}.c": ACME_GET.replace("acme_get", f"acme{i}_get") for i in range(n)}
+    files["include/linux/mm.h"] = HEADER
+    return make_tree(tmp_path / "linux", files)
+
+
+def _key(report) -> list[tuple[str, int, str, tuple[str, ...]]]:  # type: ignore[no-untyped-def]
+    return [(s.file, s.line, s.status.value, tuple(f.rule for f in s.findings)) for s in report.sites]
+
+
+def test_the_analysis_shared_with_a_forked_child_agrees_with_one_process(tmp_path: Path) -> None:
+    src = FsSource(str(_many(tmp_path)))
+    one = engine.audit_tree(src, workers=1)
+    two = engine.audit_tree(src, workers=2)
+    assert len(one.sites) == 45 and _key(two) == _key(one) and two.cow == one.cow
+
+
+def test_a_cow_profile_its_child_did_not_finish_is_the_analysis_last_task(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    src = FsSource(str(_many(tmp_path)))
+    expected = engine.audit_tree(src, workers=2)
+    monkeypatch.setattr(engine._Forked, "ready", lambda self: False)
+    for workers in (1, 2):
+        late = engine.audit_tree(src, workers=workers)
+        assert late.cow == expected.cow and _key(late) == _key(expected)
+
+
+def test_a_forked_value_comes_from_the_child_or_is_computed_here() -> None:
+    job = engine._Forked(sorted, [3, 1, 2], nice=19)
+    assert job.result() == [1, 2, 3] and job.ready()
+    stopped = engine._Forked(sorted, [2, 1])
+    stopped.cancel()
+    assert stopped.result() == [1, 2]
