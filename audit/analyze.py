@@ -20,7 +20,7 @@ from audit.counts import HelperCount, helper_count, unsigned_names
 from audit.index import Index, Lookup
 from audit.model import Call, Defect, Evidence, FileFacts, RefKind, Release, Site, Status, Wrapper
 from audit.paths import Acquire, feasible_calls, walk
-from audit.cexpr import IDENT
+from audit.cexpr import IDENT, iterator_macro
 from audit.roots import BASE_SPLIT, NULLS, Root, access_path, accessors, array_allocation, matches, root_of, strip_expr
 from audit.search import Search, SiteContext
 from audit.store import FactStore
@@ -400,7 +400,7 @@ class Analyzer:
                 elif lr.kind == "field":
                     stores.append((lhs, rhs, ln))
             for c in calls:
-                if "for_each" in c.name and any(holds(a) for a in c.args):
+                if iterator_macro(c.name) and any(holds(a) for a in c.args):
                     for a in c.args:
                         if IDENT.fullmatch(a) and a not in names and not holds(a):
                             names.add(a)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from audit.cexpr import IDENT
+from audit.cexpr import IDENT, iterator_macro
 from audit.flow import FlowCall
 from audit.roots import Root, access_path, namespace, root_of
 
@@ -170,7 +170,7 @@ class CalleeEffects:
             if c.name in cat.release:
                 out = RELEASE
                 continue
-            if c.name in cat.dirtying or c.name in cat.readers or c.name in cat.accessors or "for_each" in c.name:
+            if c.name in cat.dirtying or c.name in cat.readers or c.name in cat.accessors or iterator_macro(c.name):
                 continue
             if c.name in cat.acquire and not any(holds(c.args[i]) for i in idx):
                 continue

@@ -6,6 +6,14 @@ import re
 
 IDENT = re.compile(r"[A-Za-z_]\w*")
 """A C identifier."""
+FOR_EACH_CALL = re.compile(rb"^\s*\w*for_each\w*\s*\(")
+"""A statement that starts with a kernel iterator macro (`list_for_each_entry(p, head, m)`)."""
+
+
+def iterator_macro(name: str) -> bool:
+    """Whether a called name is a kernel iterator macro (`for_each_sg`, `list_for_each_entry`): by
+    kernel convention, which the parser cannot see through (the macro bodies are not parsed)."""
+    return "for_each" in name
 
 
 def balanced_parens(e: str) -> bool:

@@ -228,7 +228,7 @@ def dirty_lost(an: Analyzer, path: str, c: Call, releases: list[Release],
         return ()
     for r in releases:
         rel = an.cat.release.get(r.api)
-        if rel is None or rel.dirty or "dirty" in r.api:
+        if rel is None or rel.dirty:
             return ()
         for call in an.ix.calls_of((r.file, r.function or "")):
             if call.name in an.cat.dirtying:

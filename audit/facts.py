@@ -13,12 +13,12 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from audit import flow, parse, queries
+from audit.cexpr import FOR_EACH_CALL
 from audit.model import Assign, Call, Decl, FileFacts, FuncInfo, MacroDef, ParseProblem
 from audit.parse import Node, Tree
 
 _CARRIES = re.compile(rb"page|bio|folio|sg|vec|frame|umem|buf")
 _LOOPS = frozenset({"for_statement", "while_statement", "do_statement"})
-_FOR_EACH = re.compile(rb"^\s*\w*for_each\w*\s*\(")
 _DECL_WRAPPERS = frozenset(
     {"pointer_declarator", "array_declarator", "function_declarator", "parenthesized_declarator", "init_declarator"}
 )
@@ -154,7 +154,7 @@ def _context(src: bytes, node: Node) -> tuple[bool, bool, str | None, bool]:
                 dead = True
         if not in_loop and t in ("compound_statement", "expression_statement"):
             prev = cur.prev_named_sibling
-            if prev is not None and prev.type == "expression_statement" and _FOR_EACH.match(src[prev.start_byte : prev.end_byte]):
+            if prev is not None and prev.type == "expression_statement" and FOR_EACH_CALL.match(src[prev.start_byte : prev.end_byte]):
                 in_loop = True
         child = cur
         cur = cur.parent

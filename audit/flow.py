@@ -9,14 +9,12 @@ source order, as text. No kernel API is known here.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from audit import parse
-from audit.cexpr import strip_parens
+from audit.cexpr import FOR_EACH_CALL, strip_parens
 from audit.parse import Node
 
-_FOR_EACH = re.compile(rb"^\s*\w*for_each\w*\s*\(")
 _LOOPS = frozenset({"for_statement", "while_statement", "do_statement"})
 MAX_NODES = 4000
 """A body with more statements than this gets no flow graph (generated code)."""
@@ -135,7 +133,7 @@ class _Builder:
             c = children[i]
             prev = children[i - 1] if i > 0 else None
             if (prev is not None and prev.type == "expression_statement" and c.type in ("compound_statement", "expression_statement")
-                    and _FOR_EACH.match(self.src[prev.start_byte : prev.end_byte]) and not _ends_with_semicolon(self.src, prev)):
+                    and FOR_EACH_CALL.match(self.src[prev.start_byte : prev.end_byte]) and not _ends_with_semicolon(self.src, prev)):
                 # `list_for_each_entry(p, head, m) { … }`: a loop macro, its body the next statement.
                 loop = self.new("loop", prev, _text(self.src, prev), (), prev)
                 self.loops.append(loop)

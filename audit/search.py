@@ -30,7 +30,7 @@ from audit.catalogue import Handoff, ReleaseApi
 from audit.conditions import parse as parse_condition
 from audit.facts import split_args
 from audit.model import Call, Evidence, RefKind, Release
-from audit.cexpr import IDENT
+from audit.cexpr import IDENT, iterator_macro
 from audit.roots import FIELDS, Root, access_path, namespace, root_of, subsystem
 
 if TYPE_CHECKING:
@@ -215,7 +215,7 @@ class Search:
                              upward=st.upward))
         # `for_each_sg(chunk->page_list, sg, n, i)`: the cursor walks the first argument's storage.
         for c in self.ix.calls_of((st.path, st.func)):
-            if "for_each" not in c.name or len(c.args) < 2 or not any(a.strip() in names for a in c.args[1:]):
+            if not iterator_macro(c.name) or len(c.args) < 2 or not any(a.strip() in names for a in c.args[1:]):
                 continue
             rr = root_of(c.args[0], stags, st.path)
             if rr is None or (rr.kind == "local" and rr.name in names) or rr == st.root:
