@@ -202,12 +202,7 @@ class _Forked:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
             if pid == 0:
                 return False
-            with os.fdopen(self.fd, "rb") as f:
-                data = f.read()
-            self.pid = 0
-            if status == 0 and data:
-                self.value = pickle.loads(data)
-                self.done = True
+            self._take(self._read(), status)
         return self.done
 
     def cancel(self) -> None:
@@ -221,14 +216,20 @@ class _Forked:
     def collect(self) -> bool:
         """Wait for the child and take its value; False when there is none (no child, or it failed)."""
         if not self.done and self.pid:
-            with os.fdopen(self.fd, "rb") as f:
-                data = f.read()
+            data = self._read()  # before waiting: a child blocks on a full pipe until it is read
             _, status = os.waitpid(self.pid, 0)
-            self.pid = 0
-            if status == 0 and data:
-                self.value = pickle.loads(data)
-                self.done = True
+            self._take(data, status)
         return self.done
+
+    def _read(self) -> bytes:
+        with os.fdopen(self.fd, "rb") as f:
+            return f.read()
+
+    def _take(self, data: bytes, status: int) -> None:
+        self.pid = 0
+        if status == 0 and data:
+            self.value = pickle.loads(data)
+            self.done = True
 
     def result(self) -> Any:
         """The value (from the child if it produced one, else computed here), once."""

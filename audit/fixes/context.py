@@ -145,15 +145,22 @@ class AcquireCall:
         return self.args[i] if i is not None and i < len(self.args) else None
 
 
+def call_at(role: Role, file: str, line: int, column: int, api: str) -> tuple[SourceFile, Node]:
+    """The source file and the call of `api` the analysis reported at file:line:column (Decline when
+    the file is not UTF-8 or the call is not there: a macro, or a changed source)."""
+    src = role.source(file)
+    if not src.utf8:
+        raise Decline(f"{file} is not UTF-8")
+    call = src.call_at(line, column, api)
+    if call is None:
+        raise Decline(f"no {api}() call at {file}:{line}:{column} (macro or changed source)")
+    return src, call
+
+
 def acquire_call(role: Role, s: Site) -> AcquireCall:
     """Find and check the acquire call of `s` (Decline when the source has not the shape the rewrite needs)."""
     api = role.cat.acquire[s.api]
-    src = role.source(s.file)
-    if not src.utf8:
-        raise Decline(f"{s.file} is not UTF-8")
-    call = src.call_at(s.line, s.column, s.api)
-    if call is None:
-        raise Decline(f"no {s.api}() call at {s.file}:{s.line}:{s.column} (macro or changed source)")
+    src, call = call_at(role, s.file, s.line, s.column, s.api)
     args = call_args(call)
     form = api.form_for(len(args), role.version)
     if form is None:

@@ -14,7 +14,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from audit.fixes.context import Role, acquire_call
+from audit.fixes.context import Role, acquire_call, call_at
 from audit.fixes.ctext import (
     IDENT,
     Decline,
@@ -304,12 +304,7 @@ class Rewriter(Role):
 
     def release_edit(self, r: Release, write_back: bool) -> tuple[Edit, bool]:
         """The edit converting release `r`; also whether it now dirties pages it did not before."""
-        src = self.source(r.file)
-        if not src.utf8:
-            raise Decline(f"{r.file} is not UTF-8")
-        call = src.call_at(r.line, r.column, r.api)
-        if call is None:
-            raise Decline(f"no {r.api}() call at {r.file}:{r.line}:{r.column} (macro or changed source)")
+        src, call = call_at(self, r.file, r.line, r.column, r.api)
         tmpl = self.fx.release[r.api]
         args = call_args(call)
         texts = [" ".join(node_text(a).split()) for a in args]
