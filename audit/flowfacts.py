@@ -34,6 +34,9 @@ class FlowFacts:
     """Names some remembered atom mentions (a call given their address forgets those facts)."""
     loop_assigned: dict[int, frozenset[str]]
     """Loop node -> the plain variables its body assigns."""
+    elements: dict[str, str]
+    """Variables only ever set to one array element (`page = pages[j]`) -> that element, blanks removed:
+    releasing the variable releases the element."""
 
 
 _CACHE: dict[int, tuple[Flow, FlowFacts]] = {}
@@ -58,9 +61,22 @@ def flow_facts(flow: Flow, transparent: frozenset[str]) -> FlowFacts:
             loop_assigned.setdefault(lp, set()).update(names)
             lp = flow.nodes[lp].loop
     ff = FlowFacts(shared, zeroed, frozenset(w for a in shared for w in _WORD.findall(a)),
-                   {k: frozenset(v) for k, v in loop_assigned.items()})
+                   {k: frozenset(v) for k, v in loop_assigned.items()}, _elements(flow))
     _CACHE[id(flow)] = (flow, ff)
     return ff
+
+
+_ELEMENT = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)*\[[A-Za-z_]\w*\]")
+
+
+def _elements(flow: Flow) -> dict[str, str]:
+    seen: dict[str, set[str]] = {}
+    for n in flow.nodes:
+        for lhs, rhs in n.assigns:
+            name = lhs.strip()
+            if _WORD.fullmatch(name):
+                seen.setdefault(name, set()).add("".join(rhs.split()))
+    return {name: next(iter(rhs)) for name, rhs in seen.items() if len(rhs) == 1 and _ELEMENT.fullmatch(next(iter(rhs)))}
 
 
 def _sign_facts(facts: Facts, name: str, sign: int) -> Facts:

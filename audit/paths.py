@@ -37,6 +37,8 @@ MAX_STATES = 3000
 _CMP = re.compile(r"^(.*?)(<=|>=|==|!=|(?<![-<>])<(?![<=])|(?<![-<>])>(?![>=]))(.*)$")
 _ERRNO = re.compile(r"^-E[A-Z0-9]+$")
 _WORD = IDENT
+_INDEXED = re.compile(r"(<?[A-Za-z_][\w.>-]*)\[([A-Za-z_]\w*)(\+\+|--)?\]")
+"""An array element `pages[j]` (`pages[j++]`: the element before the step), blanks removed."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,7 @@ class Walker(ResultTests, ReleaseChecks):
         self._shared = ff.shared
         self._known_names = ff.known_names
         self._loop_assigned = ff.loop_assigned
+        self._elements = ff.elements
         self._plain_cache: dict[tuple[int, frozenset[str] | None], bool] = {}
         self._to_release = self._reaching_release()
         self._fresh_checks = self._failure_checks()
@@ -285,6 +288,14 @@ class Walker(ResultTests, ReleaseChecks):
             return c.args[i], None, False
         return None
 
+    def _element(self, arg: str) -> str:
+        """The released expression, as the array element it is when it is one: `page` set only from
+        `pages[j]` and `pages[j++]` are both `pages[j]`."""
+        a = "".join(arg.split())
+        a = self._elements.get(a, a)
+        m = _INDEXED.fullmatch(a)
+        return f"{m.group(1)}[{m.group(2)}]" if m is not None and m.group(3) == "++" else a
+
     def _defect(self, rule: str, line: int, column: int, msg: str, st: _State, confidence: str) -> None:
         key = (rule, line)
         if key in self._defects:
@@ -326,6 +337,7 @@ class Walker(ResultTests, ReleaseChecks):
                 continue
             got = self._release_of(c, stored)
             if got is not None:
+                got = (self._element(got[0]), got[1], got[2])
                 self.result.reachable_releases.add((c.line, c.column))
                 if FULL in outcomes:
                     self.result.full_releases.add((c.line, c.column))
@@ -380,6 +392,8 @@ class Walker(ResultTests, ReleaseChecks):
                 # The name now holds another value: what was released through it was the old one
                 # (`put_page(kmapped); kmapped = page;`). Releases through other names stand.
                 releases = tuple(r for r in releases if name not in _WORD.findall(r[3]))
+            if releases and _WORD.fullmatch(name):
+                releases = _index_moved(releases, name, rhs)
             facts = facts.forget({name})
             err_released = tuple(e for e in err_released if e[2] != name or e[1] in _WORD.findall(rhs))
             if negative and _WORD.fullmatch(name):
@@ -538,6 +552,27 @@ def _backward(nodes: tuple[FlowNode, ...], start: list[int], skip_back_edges: bo
                 seen.add(p)
                 todo.append(p)
     return seen
+
+
+def _index_moved(releases: tuple[tuple[int, int, str, str], ...], name: str, rhs: str
+                 ) -> tuple[tuple[int, int, str, str], ...]:
+    """The releases of array elements after index `name` is set to `rhs`. A step forward (`j++`,
+    `j += n`) leaves the released element behind (`<pages[j]`: one before the index) — a later
+    release of `pages[j]` is another page — until the index is reset to a constant (`j = 0`: the
+    walk over the array starts again); any other value forgets them."""
+    r = "".join(rhs.split())
+    step = r in (f"{name}++", f"++{name}") or r.startswith(f"{name}+")
+    reset = r.isdigit()
+    out = []
+    for rel in releases:
+        m = _INDEXED.fullmatch(rel[3])
+        if m is None or m.group(2) != name:
+            out.append(rel)
+        elif step:
+            out.append(rel[:3] + ("<" + rel[3].lstrip("<"),))
+        elif reset and rel[3].startswith("<"):
+            out.append(rel[:3] + (rel[3][1:],))
+    return tuple(out)
 
 
 def _tests_any(f: Formula, err_released: tuple[tuple[int, str, str], ...]) -> bool:
