@@ -104,6 +104,11 @@ class Handoff:
     """Index of the carrier argument."""
     carrier: str
     """What receives the page."""
+    merges: bool = False
+    """The call may merge the page into the carrier's last segment of the same page, keeping one
+    reference for two ranges: the caller drops the other."""
+    same: int | None = None
+    """Index of the out-parameter that reports a same-page merge."""
     destructor: str | None = None
     """The function that drops the carrier's pages (reached through pointers the search cannot follow)."""
     destructor_file: str | None = None
@@ -165,6 +170,8 @@ class Catalogue:
     """Members that hold a carrier's entries (an sg_table's `sgl`)."""
     page_members: frozenset[str]
     """Members of a carrier's element that are the page itself (a bio_vec's `bv_page`)."""
+    segment_counts: frozenset[str]
+    """Members counting a carrier's segments (a bio's `bi_vcnt`): testing one tells a merge."""
     array_freers: frozenset[str]
     """Calls that free a pages array itself (kfree), not the references in it."""
     readers: frozenset[str]
@@ -293,8 +300,9 @@ def _release(e: Table, version: Version | None) -> ReleaseApi:
 
 
 def _handoff(h: Table) -> Handoff:
-    return Handoff(h.text("name"), h.integer("from"), h.integer("to"), h.text("carrier"), h.opt_text("destructor"),
-                   h.opt_text("destructor_file"), h.integer("destructor_arg", 0))
+    return Handoff(h.text("name"), h.integer("from"), h.integer("to"), h.text("carrier"), h.flag("merges", False),
+                   h.opt_index("same"), h.opt_text("destructor"), h.opt_text("destructor_file"),
+                   h.integer("destructor_arg", 0))
 
 
 @cache
@@ -334,6 +342,7 @@ def load(version: Version | None) -> Catalogue:
         unsigned_types=frozenset(cond.texts("unsigned_types")),
         carrier_members=frozenset(raw.table("carriers", {}).texts("members")),
         page_members=frozenset(raw.table("carriers", {}).texts("page_members")),
+        segment_counts=frozenset(raw.table("carriers", {}).texts("segment_counts")),
         array_freers=frozenset(names("array_freers")),
         readers=frozenset(names("readers")),
         write_flag=s.text("write_flag", "FOLL_WRITE"),

@@ -163,6 +163,7 @@ class Walker(ResultTests, ReleaseChecks):
         self._known_names = ff.known_names
         self._loop_assigned = ff.loop_assigned
         self._elements = ff.elements
+        self._tested = frozenset(w for n in flow.nodes if n.kind in ("cond", "loop") for w in _WORD.findall(n.text))
         self._plain_cache: dict[tuple[int, frozenset[str] | None], bool] = {}
         self._to_release = self._reaching_release()
         self._fresh_checks = self._failure_checks()
@@ -288,6 +289,15 @@ class Walker(ResultTests, ReleaseChecks):
             return c.args[i], None, False
         return None
 
+    def _merge_told(self, args: tuple[str, ...], same: int | None) -> bool:
+        """Whether the function learns that an add merged into the same page: it tests the add's
+        same-page out-parameter, or compares a carrier's segment count (`bi_vcnt`)."""
+        if same is not None and same < len(args):
+            out = args[same].strip()
+            if out.startswith("&") and out[1:].strip() in self._tested:
+                return True
+        return bool(self.cat.segment_counts & self._tested)
+
     def _element(self, arg: str) -> str:
         """The released expression, as the array element it is when it is one: `page` set only from
         `pages[j]` and `pages[j++]` are both `pages[j]`."""
@@ -335,6 +345,14 @@ class Walker(ResultTests, ReleaseChecks):
                     err_released = err_released + ((c.line, c.name, c.lhs.strip()),)
                 handed = True
                 continue
+            h = self.cat.handoffs.get(c.name)
+            if h is not None and h.merges and outcomes & HELD and h.src < len(c.args) and self.holds(c.args[h.src]) \
+                    and not self._merge_told(c.args, h.same):
+                self._defect("gup-leak", c.line, c.column,
+                             f"{c.name}() may merge this page into the {h.carrier}'s last segment when it continues "
+                             f"the same page, keeping one reference for both ranges; nothing here tests whether it "
+                             f"merged, so the reference {self.acq.name}() took for the second range is never dropped",
+                             st, "medium")
             got = self._release_of(c, stored)
             if got is not None:
                 got = (self._element(got[0]), got[1], got[2])

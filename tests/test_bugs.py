@@ -22,9 +22,7 @@ BUGS = REPO / "tests" / "bugs"
 IDS = sorted(p.name for p in BUGS.iterdir() if (p / "bug.toml").is_file())
 
 MISSED = {
-    "bio-map-user-same-page-leak": "a same-page merge in bio_add_pc_page() keeps a second reference (bio vector counts not modelled)",
     "bio-map-user-unmap-double-put": "stale pointers left in pages[] across iterations of the acquire's loop",
-    "bio-same-page-leak": "a same-page merge in bio_add_page() keeps a second reference (bio vector counts not modelled)",
     "ceph-direct-sparse-bvecs-leak": "the pages reach the caller as bvecs through a wrapper's out-parameter and are lent, not given, to the osd request put on the failing path",
     "gup-migrate-enomem-pin-leak": "a callee that returns an error while the pages it was handed stay pinned",
     "ivtv-yuv-release-count": "the released count is a sum of two requested counts",

@@ -118,6 +118,10 @@ def test_2632_error_findings_are_the_real_bugs(tree_2632: Path) -> None:
         ("gup-leak", "drivers/infiniband/core/umem.c", 169),
         # short get_user_pages(): return -EINVAL, dma->page_count never set (fixed in 2.6.39)
         ("gup-leak", "drivers/media/video/ivtv/ivtv-udma.c", 135),
+        # __bio_map_user_iov(): bio_add_pc_page() merges a range that continues the same page into
+        # the last bvec, and the reference taken for it is never dropped (CVE-2017-12190, fixed in
+        # 4.14 by 95d78c28b5a8; tests/bugs/bio-map-user-same-page-leak)
+        ("gup-leak", "fs/bio.c", 1004),
         # __rds_rdma_map(): rds_pin_pages() got every page, the sg kcalloc() fails, `goto out`
         # only kfree()s the array (the mr has no trans_private yet to release them)
         ("gup-leak", "net/rds/rdma.c", 240),
@@ -132,6 +136,12 @@ def test_2632_error_findings_are_the_real_bugs(tree_2632: Path) -> None:
 
 def test_61_error_findings_are_the_real_bugs(tree_61: Path) -> None:
     assert _errors(_report(str(tree_61))) == [
+        # bio_map_user_iov(): bio_add_hw_page() fails with same_page set, the page is put and the
+        # loop breaks with j still on it; `while (j < npages) put_page(pages[j++])` puts it again
+        # (fixed in 6.6 by 5905afc2c7bb; tests/bugs/blk-map-same-page-double-put). Both acquires
+        # (iov_iter_get_pages2 and its _alloc2 form) fill the array the loop walks: one per site.
+        ("gup-double-release", "block/blk-map.c", 335),
+        ("gup-double-release", "block/blk-map.c", 335),
         ("gup-leak", "io_uring/rsrc.c", 1073),  # imu kvmalloc() fails after io_pin_pages(): done: only kvfree()s
         ("gup-leak", "net/rds/rdma.c", 275),  # the sg kmalloc_array() failure of __rds_rdma_map(), as in 2.6.32
         ("gup-pin-put-page", "drivers/virt/acrn/vm.c", 85),
