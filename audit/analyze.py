@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from audit import contexts
 from audit.callee import CalleeEffects
 from audit.catalogue import AcquireApi, Catalogue, Form
-from audit.counts import HelperCount, helper_count, unsigned_names
+from audit.counts import HelperCount, helper_count, loop_bound, unsigned_names
 from audit.index import Index, Lookup
 from audit.model import Call, Defect, Evidence, FileFacts, RefKind, Release, Site, Status, Wrapper
-from audit.paths import Acquire, feasible_calls, walk
+from audit.paths import Acquire, Teardown, feasible_calls, member_key, walk
 from audit.cexpr import IDENT, iterator_macro
 from audit.roots import BASE_SPLIT, NULLS, Root, access_path, accessors, array_allocation, matches, root_of, strip_expr
 from audit.search import Search, SiteContext
@@ -262,6 +262,39 @@ class Analyzer:
             return ()
         return wrapper_callers(self, path, fi_a, out, releases)
 
+    def teardowns(self, path: str, func: str, releases: list[Release]) -> dict[str, Teardown]:
+        """The closure's releases in other functions that run in a loop bounded by a struct count
+        (`for (i = 0; i < rm->data.op_nents; i++)`), by the count's path without its base. The line
+        is the loop's first call given the released entry (an `if (!zcopy) __free_page(x); else
+        put_page(x);` teardown releases it on either arm)."""
+        out: dict[str, Teardown] = {}
+        own = self.ix.flows.get((path, func))
+        if own is None or not any(
+                n.loop >= 0 and member_key(loop_bound(own, n.loop) or "") and any(x.name in self.cat.release for x in n.calls)
+                for n in own.nodes):
+            return out  # this function releases nothing in a loop over a struct count
+        for r in releases:
+            if r.hops == 0 or not r.function or (r.file, r.function) == (path, func):
+                continue
+            fl = self.look.flow(r.file, r.function, self._release_names)
+            if fl is None:
+                continue
+            for node in fl.nodes:
+                rc = next((x for x in node.calls if x.line == r.line and x.column == r.column), None)
+                if rc is None or node.loop < 0:
+                    continue
+                bound = loop_bound(fl, node.loop) or ""
+                key = member_key(bound)
+                rel = self.cat.release.get(rc.name)
+                if not key or rel is None or rel.arg >= len(rc.args):
+                    break
+                arg = "".join(rc.args[rel.arg].split())
+                first = min((x for n in fl.nodes if n.loop == node.loop for x in n.calls
+                             if any("".join(a.split()) == arg for a in x.args)), key=lambda x: (x.line, x.column))
+                out.setdefault(key, Teardown(r.file, first.line, first.column, r.function, r.api, bound))
+                break
+        return out
+
     def _passthrough(self, path: str, c: Call, api: AcquireApi, form: Form | None) -> bool:
         """The caller's gup_flags choose the reference kind: only for an API that takes FOLL_GET
         unless told FOLL_PIN (mm/gup.c internals); a pin API pins whatever flags it is given."""
@@ -307,7 +340,7 @@ class Analyzer:
                       zero_one=self.cat.acquire[c.name].zero_for_one if c.name in self.cat.acquire else False)
         res = walk(fl, acq, holds, self.cat, path, wrappers,
                    self.effect_fn(path, func, holds, root if kind == "field" else None, acq.base),
-                   self.helper_counts(wrappers, releases))
+                   self.helper_counts(wrappers, releases), self.teardowns(path, func, releases))
         if not res.complete:
             return releases, (), [], frozenset(), frozenset()
         rr = frozenset(res.r_returned)

@@ -34,6 +34,9 @@ class FlowFacts:
     """Names some remembered atom mentions (a call given their address forgets those facts)."""
     loop_assigned: dict[int, frozenset[str]]
     """Loop node -> the plain variables its body assigns."""
+    cursors: dict[str, str]
+    """Variables only ever set to one struct field, besides stepping (`sg = rm->data.op_sg; … sg++`)
+    -> that field, blanks removed: what is put through the cursor is put into the field's array."""
     elements: dict[str, str]
     """Variables only ever set to one array element (`page = pages[j]`) -> that element, blanks removed:
     releasing the variable releases the element."""
@@ -61,12 +64,25 @@ def flow_facts(flow: Flow, transparent: frozenset[str]) -> FlowFacts:
             loop_assigned.setdefault(lp, set()).update(names)
             lp = flow.nodes[lp].loop
     ff = FlowFacts(shared, zeroed, frozenset(w for a in shared for w in _WORD.findall(a)),
-                   {k: frozenset(v) for k, v in loop_assigned.items()}, _elements(flow))
+                   {k: frozenset(v) for k, v in loop_assigned.items()}, _cursors(flow), _elements(flow))
     _CACHE[id(flow)] = (flow, ff)
     return ff
 
 
 _ELEMENT = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)*\[[A-Za-z_]\w*\]")
+
+
+_FIELD = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)+")
+
+
+def _cursors(flow: Flow) -> dict[str, str]:
+    seen: dict[str, set[str]] = {}
+    for n in flow.nodes:
+        for lhs, rhs in n.assigns:
+            name, r = lhs.strip(), "".join(rhs.split())
+            if _WORD.fullmatch(name) and r not in (f"{name}++", f"++{name}") and not r.startswith(f"{name}+"):
+                seen.setdefault(name, set()).add(r)
+    return {name: next(iter(rhs)) for name, rhs in seen.items() if len(rhs) == 1 and _FIELD.fullmatch(next(iter(rhs)))}
 
 
 def _elements(flow: Flow) -> dict[str, str]:

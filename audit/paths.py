@@ -22,7 +22,7 @@ from functools import lru_cache
 from audit.cexpr import IDENT
 from audit.catalogue import Catalogue
 from audit.conditions import Facts, Formula, atoms, parse, value
-from audit.counts import HelperCount, unsigned_names
+from audit.counts import HelperCount, loop_bound, unsigned_names
 from audit.flow import Flow, FlowCall, FlowNode
 from audit.flowfacts import errno_facts, failure_test, feasible_calls, flow_facts, shared_atoms, zero_facts
 from audit.model import Defect, Evidence
@@ -30,6 +30,19 @@ from audit.outcomes import ALL, FULL, HELD, PART, ZERO, ResultTests
 from audit.pathchecks import ReleaseChecks, norm_path
 
 Effect = Callable[[FlowCall], "str | None"]
+
+
+@dataclass(frozen=True)
+class Teardown:
+    """A release in another function (the pages' owner's teardown) in a loop bounded by a struct
+    count: it releases whatever that count still says the struct holds."""
+
+    file: str
+    line: int
+    column: int
+    function: str
+    api: str
+    bound: str
 
 MAX_STATES = 3000
 """States one site's walk may visit before it gives up (and reports nothing)."""
@@ -125,6 +138,9 @@ class _State:
     """The path took a branch on the acquire's result."""
     count_tested: bool = False
     """The path went through a condition that compares the result with the requested count."""
+    stale: frozenset[str] = frozenset()
+    """Struct counts (`rm->data.op_nents`) of entries this path released in a loop bounded by them and
+    has not reset since: a teardown that releases by the same count releases them again."""
 
 
 class Walker(ResultTests, ReleaseChecks):
@@ -132,8 +148,10 @@ class Walker(ResultTests, ReleaseChecks):
 
     def __init__(self, flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue,
                  file: str, release_wrappers: dict[str, int], effect: Effect | None = None,
-                 helper_counts: dict[str, HelperCount] | None = None) -> None:
+                 helper_counts: dict[str, HelperCount] | None = None,
+                 teardowns: dict[str, Teardown] | None = None) -> None:
         self.flow = flow
+        self.teardowns = teardowns or {}
         self.acq = acq
         self.holds = lru_cache(maxsize=None)(holds)
         self.cat = cat
@@ -163,6 +181,8 @@ class Walker(ResultTests, ReleaseChecks):
         self._known_names = ff.known_names
         self._loop_assigned = ff.loop_assigned
         self._elements = ff.elements
+        self._cursors = ff.cursors
+        self._round_fields = self._earlier_rounds()
         self._tested = frozenset(w for n in flow.nodes if n.kind in ("cond", "loop") for w in _WORD.findall(n.text))
         self._plain_cache: dict[tuple[int, frozenset[str] | None], bool] = {}
         self._to_release = self._reaching_release()
@@ -270,7 +290,15 @@ class Walker(ResultTests, ReleaseChecks):
     # ------------------------------------------------------------------ events
 
     def _ours(self, arg: str, stored: frozenset[str]) -> bool:
-        return self.holds(arg) or (bool(stored) and norm_path(arg) in stored)
+        return self.holds(arg) or (bool(stored) and self._entry_of(arg) in stored)
+
+    def _entry_of(self, arg: str) -> str:
+        """The field an argument reaches: `sg_page(&rm->data.op_sg[i])` -> `rm->data.op_sg`."""
+        a = norm_path(arg)
+        m = re.fullmatch(r"(\w+)\((.*)\)", a)
+        if m is not None and m.group(1) in self.cat.accessors:
+            a = norm_path(m.group(2))
+        return re.sub(r"\[[^\]]*\]$", "", a)
 
     def _release_of(self, c: FlowCall, stored: frozenset[str]) -> tuple[str, str | None, bool] | None:
         """(argument text, count text, whether a negative count is a huge one) when `c` releases the
@@ -289,6 +317,30 @@ class Walker(ResultTests, ReleaseChecks):
             return c.args[i], None, False
         return None
 
+    def _earlier_rounds(self) -> frozenset[str]:
+        """For an acquire in a loop: the fields its loop puts the pages into through a cursor
+        (`sg_set_page(sg, pages, …); sg++` with `sg = rm->data.op_sg`). The walk takes one round;
+        these hold the earlier rounds' pages when it arrives."""
+        acq = self.acq
+        where = next((n.loop for n in self.flow.nodes if any(
+            c.name == acq.name and c.line == acq.line and c.column == acq.column for c in n.calls)), -1)
+        if where < 0 or not self._cursors:
+            return frozenset()
+        out = set()
+        for n in self.flow.nodes:
+            lp = n.loop
+            while lp >= 0 and lp != where:
+                lp = self.flow.nodes[lp].loop
+            if lp != where:
+                continue
+            for c in n.calls:
+                h = self.cat.handoffs.get(c.name)
+                if h is not None and h.dst < len(c.args) and h.src < len(c.args) and self.holds(c.args[h.src]):
+                    f = self._cursors.get(norm_path(c.args[h.dst]))
+                    if f is not None:
+                        out.add(f)
+        return frozenset(out)
+
     def _merge_told(self, args: tuple[str, ...], same: int | None) -> bool:
         """Whether the function learns that an add merged into the same page: it tests the add's
         same-page out-parameter, or compares a carrier's segment count (`bi_vcnt`)."""
@@ -306,13 +358,14 @@ class Walker(ResultTests, ReleaseChecks):
         m = _INDEXED.fullmatch(a)
         return f"{m.group(1)}[{m.group(2)}]" if m is not None and m.group(3) == "++" else a
 
-    def _defect(self, rule: str, line: int, column: int, msg: str, st: _State, confidence: str) -> None:
+    def _defect(self, rule: str, line: int, column: int, msg: str, st: _State, confidence: str,
+                file: str | None = None) -> None:
         key = (rule, line)
         if key in self._defects:
             return
         path = (Evidence(self.file, self.acq.line, f"{self.acq.name}() takes the pages"),) + tuple(
             Evidence(self.file, ln, m) for ln, m in st.steps)
-        self._defects[key] = Defect(rule, self.file, line, column, self.flow.func, msg, path, confidence)
+        self._defects[key] = Defect(rule, file or self.file, line, column, self.flow.func, msg, path, confidence)
 
     def effects(self, node: FlowNode, st: _State) -> _State | None:
         """The state after the calls and assignments of `node` (None: the path ends here)."""
@@ -324,6 +377,7 @@ class Walker(ResultTests, ReleaseChecks):
         count_kept = st.count_kept
         err_released = st.err_released
         req_alias = st.req_alias
+        stale = st.stale
         for c in node.calls:
             out_args = {a.strip()[1:].strip() for a in c.args if a.strip().startswith("&")}
             if out_args & self._known_names:
@@ -333,6 +387,7 @@ class Walker(ResultTests, ReleaseChecks):
                     self.result.acquire_repeats = True
                     return None  # around a retry loop: the first round's pages are accounted for
                 armed = True
+                stored = stored | self._round_fields
                 outcomes = ALL - ({PART} if self.single else set())
                 rnames = frozenset({self.acq.result}) if self.acq.result else frozenset()
                 continue
@@ -346,6 +401,10 @@ class Walker(ResultTests, ReleaseChecks):
                 handed = True
                 continue
             h = self.cat.handoffs.get(c.name)
+            if h is not None and h.dst < len(c.args) and h.src < len(c.args) and self.holds(c.args[h.src]):
+                field_ = self._cursors.get(norm_path(c.args[h.dst]))
+                if field_ is not None:
+                    stored = stored | {field_}  # put through a cursor into a field's array
             if h is not None and h.merges and outcomes & HELD and h.src < len(c.args) and self.holds(c.args[h.src]) \
                     and not self._merge_told(c.args, h.same):
                 self._defect("gup-leak", c.line, c.column,
@@ -361,7 +420,15 @@ class Walker(ResultTests, ReleaseChecks):
                     self.result.full_releases.add((c.line, c.column))
                 self._release_checks(c, got, node, st, outcomes, rnames, recounted, releases, facts, err_released)
                 releases = releases + ((c.line, c.column, c.name, got[0]),)
+                if self.teardowns and node.loop >= 0:
+                    bound = norm_path(loop_bound(self.flow, node.loop) or "")
+                    if member_key(bound) in self.teardowns:
+                        stale = stale | {bound}
                 continue
+            if stale and c.name in self.cat.array_freers:
+                # The struct (or an array of it) is freed here: this function destroys it, no teardown runs.
+                gone = {_base(a) for a in c.args}
+                stale = frozenset(b for b in stale if _base(b) not in gone)
             if c.name in self.cat.array_freers and any(self.holds(a) for a in c.args):
                 if outcomes & HELD and not releases and not handed and not freed:
                     freed, freed_col = c.line, c.column
@@ -412,6 +479,9 @@ class Walker(ResultTests, ReleaseChecks):
                 releases = tuple(r for r in releases if name not in _WORD.findall(r[3]))
             if releases and _WORD.fullmatch(name):
                 releases = _index_moved(releases, name, rhs)
+            if stale:
+                key = norm_path(name)
+                stale = frozenset(k for k in stale if k != key and not k.startswith((key + ".", key + "->")))
             facts = facts.forget({name})
             err_released = tuple(e for e in err_released if e[2] != name or e[1] in _WORD.findall(rhs))
             if negative and _WORD.fullmatch(name):
@@ -420,9 +490,25 @@ class Walker(ResultTests, ReleaseChecks):
                 facts = zero_facts(facts, name)
         return _State(st.node, armed, outcomes, facts, rnames, st.in_loops, releases, handed, freed, st.steps, jump,
                       stored, recounted, count_kept, freed_col, st.bypassed, st.guessed, err_released, req_alias,
-                      st.r_tested, st.count_tested)
+                      st.r_tested, st.count_tested, stale)
+
+    def _stale_at_exit(self, node: FlowNode, st: _State) -> None:
+        """An error exit that leaves a struct count on entries it released: the owner's teardown,
+        run when the caller drops the struct on the error, releases them again."""
+        ret = node.text.strip()
+        if not (_ERRNO.match(ret.replace(" ", "")) or (_WORD.fullmatch(ret) and st.facts.as_dict().get(f"{ret}<0"))):
+            return
+        for bound in sorted(st.stale):
+            t = self.teardowns[member_key(bound)]
+            self._defect("gup-double-release", t.line, t.column,
+                         f"{t.function}() releases the entries `{t.bound}` counts, which this error exit (line "
+                         f"{st.jump or node.line}) already released without resetting the count: the "
+                         f"{self.acq.name}() pages are released twice", st, "low" if st.guessed else "medium",
+                         file=t.file)
 
     def at_exit(self, node: FlowNode, st: _State) -> None:
+        if st.stale and st.armed:
+            self._stale_at_exit(node, st)
         if not st.armed or not (st.outcomes & HELD) or st.releases or st.handed or st.stored:
             return
         ret = node.text
@@ -466,7 +552,7 @@ class Walker(ResultTests, ReleaseChecks):
             carrier = st.armed and not st.releases and not st.handed and bool(st.outcomes & HELD)
             key = (st.node, st.armed, st.outcomes, st.facts, st.rnames, st.in_loops, st.releases, st.handed,
                    bool(st.freed), st.stored, st.recounted, st.count_kept, st.bypassed, st.guessed,
-                   st.jump if carrier else 0, st.req_alias, st.r_tested, st.count_tested)
+                   st.jump if carrier else 0, st.req_alias, st.r_tested, st.count_tested, st.stale)
             if key in seen:
                 continue
             seen.add(key)
@@ -612,13 +698,26 @@ def _with(st: _State, **kw) -> _State:  # type: ignore[no-untyped-def]
 
 def walk(flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue, file: str,
          release_wrappers: dict[str, int] | None = None, effect: Effect | None = None,
-         helper_counts: dict[str, HelperCount] | None = None) -> PathResult:
+         helper_counts: dict[str, HelperCount] | None = None, teardowns: dict[str, Teardown] | None = None
+         ) -> PathResult:
     """Walk every path of `flow` through the acquire `acq`; see the module docstring.
 
     `effect(call)` says what a call does with the pages it is handed (or with the struct holding
     them): "read" (they stay here), "release", "other" (kept elsewhere: a hand-off), or None when
     it cannot tell (a call that names the pages is then a hand-off)."""
-    return Walker(flow, acq, holds, cat, file, release_wrappers or {}, effect, helper_counts).run()
+    return Walker(flow, acq, holds, cat, file, release_wrappers or {}, effect, helper_counts, teardowns).run()
 
 
-__all__ = ["Acquire", "PathResult", "walk", "atoms", "feasible_calls", "shared_atoms"]
+def _base(expr: str) -> str:
+    """The variable an access path starts from: `rm->data.op_sg` -> `rm`."""
+    return re.split(r"->|\.|\[", norm_path(expr))[0]
+
+
+def member_key(expr: str) -> str:
+    """A struct count's path without its base variable: `rm->data.op_nents` -> `data.op_nents` ("" for a
+    plain name)."""
+    parts = re.split(r"->|\.", "".join(expr.split()).lstrip("&*"))
+    return ".".join(parts[1:]) if len(parts) > 1 and all(_WORD.fullmatch(p) for p in parts) else ""
+
+
+__all__ = ["Acquire", "PathResult", "Teardown", "member_key", "walk", "atoms", "feasible_calls", "shared_atoms"]

@@ -26,7 +26,6 @@ MISSED = {
     "ceph-direct-sparse-bvecs-leak": "the pages reach the caller as bvecs through a wrapper's out-parameter and are lent, not given, to the osd request put on the failing path",
     "gup-migrate-enomem-pin-leak": "a callee that returns an error while the pages it was handed stay pinned",
     "ivtv-yuv-release-count": "the released count is a sum of two requested counts",
-    "rds-zcopy-op-nents-double-put": "the second release is in another function reached through a message purge",
     "vfio-zero-page-pin-leak": "the release skips reserved pages (is_invalid_reserved_pfn), a page-kind test",
     "vhost-scsi-iov-to-sgl-leak": "the cleanup loop starts from a cursor advanced past the pinned entries",
     "vmci-type-promotion": "a signed result compared with an unsigned struct field (size_t num_pages): C's conversion of the errno is not modelled",
