@@ -28,6 +28,7 @@ MISSED = {
     "bio-map-user-same-page-leak": "a same-page merge in bio_add_pc_page() keeps a second reference (bio vector counts not modelled)",
     "bio-map-user-unmap-double-put": "stale pointers left in pages[] across iterations of the acquire's loop",
     "bio-same-page-leak": "a same-page merge in bio_add_page() keeps a second reference (bio vector counts not modelled)",
+    "bio-zone-append-hw-page-leak": "one page handed to the bio in the loop (bio_add_hw_page(.., page, ..)) marks the whole array handed, so the break after a failed add leaks pages[i..] unseen; a full-count exit without a free is never claimed",
     "blk-map-same-page-double-put": "the put of a same-page merge and the cleanup loop's index are not related",
     "ceph-direct-sparse-bvecs-leak": "the pages reach the caller as bvecs through a wrapper's out-parameter and are lent, not given, to the osd request put on the failing path",
     "gup-migrate-enomem-pin-leak": "a callee that returns an error while the pages it was handed stay pinned",
