@@ -22,11 +22,16 @@ BUGS = REPO / "tests" / "bugs"
 IDS = sorted(p.name for p in BUGS.iterdir() if (p / "bug.toml").is_file())
 
 MISSED = {
+    "atomisp-free-user-pages-count": "a release helper handed the owning struct (free_user_pages(bo)) releases a count read from its field (bo->pgnr, the requested count): helper counts are only parameters",
+    "block-truncated-dio-leak": "a full-count exit where the array is not freed is never claimed (ownership assumed gone), and the pages left past a byte-trimmed size are not counted",
+    "cifs-write-from-iter-leak": "a hand-off to a carrier constructor (cifs_writedata_direct_alloc) counts as done even on its `!wdata` failure branch, and a full-count exit without a free is never claimed",
     "bio-map-user-unmap-double-put": "stale pointers left in pages[] across iterations of the acquire's loop",
+    "bio-zone-append-hw-page-leak": "one page handed to the bio in the loop (bio_add_hw_page(.., page, ..)) marks the whole array handed, so the break after a failed add leaks pages[i..] unseen; a full-count exit without a free is never claimed",
     "ceph-direct-sparse-bvecs-leak": "the pages reach the caller as bvecs through a wrapper's out-parameter and are lent, not given, to the osd request put on the failing path",
     "gup-migrate-enomem-pin-leak": "a callee that returns an error while the pages it was handed stay pinned",
     "ivtv-yuv-release-count": "the released count is a sum of two requested counts",
     "vfio-zero-page-pin-leak": "the release skips reserved pages (is_invalid_reserved_pfn), a page-kind test",
+    "vfio-pin-pages-pfn-list-leak": "the page leaves vaddr_get_pfns() as a pfn through an out-parameter of a two-level wrapper; the callers' error paths are not walked as acquires",
     "vhost-scsi-iov-to-sgl-leak": "the cleanup loop starts from a cursor advanced past the pinned entries",
     "vmci-type-promotion": "a signed result compared with an unsigned struct field (size_t num_pages): C's conversion of the errno is not modelled",
 }
