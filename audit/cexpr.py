@@ -35,3 +35,46 @@ def strip_parens(t: str) -> str:
     while balanced_parens(t):
         t = t[1:-1].strip()
     return t
+
+
+class _Comparison:
+    """`left op right` of a comparison at the top level of an expression."""
+
+    __slots__ = ("_parts",)
+
+    def __init__(self, left: str, op: str, right: str) -> None:
+        self._parts = (left + op + right, left, op, right)
+
+    def group(self, i: int) -> str:
+        return self._parts[i]
+
+
+class _TopCompare:
+    """Finds the first comparison operator outside parentheses and brackets (`f(a != b, c) != 1`
+    compares the call with 1), never `->`, `<<`, `>>` or `<<=`; `match(text)` returns an object
+    whose `group(1..3)` are the left side, the operator and the right side, or None."""
+
+    def match(self, text: str) -> _Comparison | None:
+        depth = 0
+        i, n = 0, len(text)
+        while i < n:
+            ch = text[i]
+            if ch in "([":
+                depth += 1
+            elif ch in ")]":
+                depth -= 1
+            elif depth == 0:
+                two = text[i:i + 2]
+                if two in ("<=", ">=", "==", "!=") and text[i - 1:i] not in ("<", ">") and text[i + 2:i + 3] != "=":
+                    return _Comparison(text[:i], two, text[i + 2:])
+                if ch in "<>" and text[i - 1:i] not in ("-", "<", ">") and text[i + 1:i + 2] not in ("<", ">", "="):
+                    return _Comparison(text[:i], ch, text[i + 1:])
+                if two in ("<<", ">>", "->"):
+                    i += 2
+                    continue
+            i += 1
+        return None
+
+
+COMPARE = _TopCompare()
+"""The top-level comparison of a condition's text (see `_TopCompare`)."""

@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from audit.cexpr import IDENT
+from audit.cexpr import COMPARE, IDENT
 from audit.flow import Flow
 
-_CMP = re.compile(r"^(.*?)(<=|>=|==|!=|(?<![-<>])<(?![<=])|(?<![-<>])>(?![>=]))(.*)$")
+_CMP = COMPARE
 _WORD = IDENT
 _CAST = re.compile(r"^\((?:(?:unsigned|signed|const|long|short|int|char|__[us]\d+|[us]\d+|size_t|ssize_t)\s*)+\)")
 

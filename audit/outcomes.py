@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from audit.cexpr import COMPARE, IDENT
 from audit.conditions import Formula, atoms, parse, value
 from audit.counts import pages_of, strip_cast
 
@@ -19,13 +20,14 @@ NEG, ZERO, PART, FULL = "neg", "zero", "part", "full"
 ALL = frozenset({NEG, ZERO, PART, FULL})
 HELD = frozenset({PART, FULL})
 
-_CMP = re.compile(r"^(.*?)(<=|>=|==|!=|(?<![-<>])<(?![<=])|(?<![-<>])>(?![>=]))(.*)$")
+_CMP = COMPARE
 _ERRNO = re.compile(r"^-E[A-Z0-9]+$")
+_WORD = IDENT
 
 
 class ResultTests:
     """The walk's reading of conditions and values about the acquire's result. Expects the
-    attributes `acq`, `cat`, `requested`, `single`, `unsigned` and `transparent` of `Walker`."""
+    attributes `acq`, `cat`, `holds`, `requested`, `single`, `unsigned` and `transparent` of `Walker`."""
 
     def _is_r(self, text: str, rnames: frozenset[str]) -> bool:
         t = text.strip()
@@ -56,6 +58,8 @@ class ResultTests:
         `zeros` are names the path set to 0 (`mapped = 0; … if (mapped != pinned)`)."""
         if atom.startswith("!") and self._is_r(atom[1:], rnames):
             return o == ZERO
+        if self.single and o == FULL and _WORD.fullmatch(atom) and self.holds(atom):
+            return True  # the page a one-page acquire returned is not NULL (`ret != 1 || !page`)
         head, _, rest = atom.partition("(")
         if rest.endswith(")") and head in self.cat.error_tests | self.cat.error_or_null_tests \
                 and self._is_r(rest[:-1], rnames):

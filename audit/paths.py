@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from audit.cexpr import IDENT
+from audit.cexpr import COMPARE, IDENT
 from audit.catalogue import Catalogue
 from audit.conditions import Facts, Formula, atoms, parse, value
 from audit.counts import HelperCount, loop_bound, unsigned_names
@@ -47,7 +47,7 @@ class Teardown:
 MAX_STATES = 3000
 """States one site's walk may visit before it gives up (and reports nothing)."""
 
-_CMP = re.compile(r"^(.*?)(<=|>=|==|!=|(?<![-<>])<(?![<=])|(?<![-<>])>(?![>=]))(.*)$")
+_CMP = COMPARE
 _ERRNO = re.compile(r"^-E[A-Z0-9]+$")
 _WORD = IDENT
 _INDEXED = re.compile(r"(<?[A-Za-z_][\w.>-]*)\[([A-Za-z_]\w*)(\+\+|--)?\]")
@@ -165,8 +165,13 @@ class Walker(ResultTests, ReleaseChecks):
         ci = acq.count_index
         self.requested = {" ".join(acq.args[i].split()) for i in (ci, acq.max_pages)
                           if i is not None and i < len(acq.args)}
-        # One page at most: a single-page form, or a count of 1. Then a result is all or nothing.
-        self.single = not acq.partial and (acq.one or (ci is None and acq.pages_index is None) or (
+        pi = acq.pages_index
+        one_slot = pi is None or (pi < len(acq.args) and acq.args[pi].strip().startswith("&")
+                                  and _WORD.fullmatch(acq.args[pi].strip()[1:].strip()) is not None)
+        # One page at most: a single-page form (no count, and no pages or the address of one page
+        # variable: `get_user_page_fast_only(addr, flags, &page)`), or a count of 1. Then a result
+        # is all or nothing.
+        self.single = not acq.partial and (acq.one or (ci is None and one_slot) or (
             ci is not None and ci < len(acq.args) and acq.args[ci].strip() == "1"))
         self.result = PathResult()
         self._defects: dict[tuple[str, int], Defect] = {}
@@ -183,6 +188,12 @@ class Walker(ResultTests, ReleaseChecks):
         self._elements = ff.elements
         self._cursors = ff.cursors
         self._round_fields = self._earlier_rounds()
+        res = acq.result.strip() if acq.result else ""
+        self._derived = frozenset(
+            lhs.strip() for n in flow.nodes for lhs, rhs in n.assigns
+            if res and _WORD.fullmatch(lhs.strip()) and res in _WORD.findall(rhs)) if _WORD.fullmatch(res) else frozenset()
+        """Variables computed from the acquire's result (`size -= trim`): a test of one decides on what
+        the acquire returned, a branch the code does take."""
         self._tested = frozenset(w for n in flow.nodes if n.kind in ("cond", "loop") for w in _WORD.findall(n.text))
         self._plain_cache: dict[tuple[int, frozenset[str] | None], bool] = {}
         self._to_release = self._reaching_release()
@@ -341,6 +352,9 @@ class Walker(ResultTests, ReleaseChecks):
                         out.add(f)
         return frozenset(out)
 
+    def _derived_test(self, f: Formula) -> bool:
+        return bool(self._derived) and any(set(_WORD.findall(a)) & self._derived for a in atoms(f))
+
     def _merge_told(self, args: tuple[str, ...], same: int | None) -> bool:
         """Whether the function learns that an add merged into the same page: it tests the add's
         same-page out-parameter, or compares a carrier's segment count (`bi_vcnt`)."""
@@ -492,11 +506,16 @@ class Walker(ResultTests, ReleaseChecks):
                       stored, recounted, count_kept, freed_col, st.bypassed, st.guessed, err_released, req_alias,
                       st.r_tested, st.count_tested, stale)
 
+    @staticmethod
+    def _error_exit(ret: str, st: _State) -> bool:
+        """Whether the exit returns an errno: a constant (`-EINVAL`) or a variable this path set to one."""
+        ret = ret.strip()
+        return bool(_ERRNO.match(ret.replace(" ", "")) or (_WORD.fullmatch(ret) and st.facts.as_dict().get(f"{ret}<0")))
+
     def _stale_at_exit(self, node: FlowNode, st: _State) -> None:
         """An error exit that leaves a struct count on entries it released: the owner's teardown,
         run when the caller drops the struct on the error, releases them again."""
-        ret = node.text.strip()
-        if not (_ERRNO.match(ret.replace(" ", "")) or (_WORD.fullmatch(ret) and st.facts.as_dict().get(f"{ret}<0"))):
+        if not self._error_exit(node.text, st):
             return
         for bound in sorted(st.stale):
             t = self.teardowns[member_key(bound)]
@@ -516,10 +535,13 @@ class Walker(ResultTests, ReleaseChecks):
                                      or any(w in st.rnames for w in _WORD.findall(ret))):
             return  # the pages, or their count, go back to the caller (unless their array was freed)
         partial_only = FULL not in st.outcomes
-        if not partial_only and not st.freed:
+        error_exit = self._error_exit(ret, st)
+        if not partial_only and not st.freed and not (error_exit and self.acq.root_kind == "local"):
             return  # every page may be held and none released: ownership went where the walk cannot see
         if self.acq.root_kind == "local":
-            conf = "high"
+            # Every page may be held at an error exit that neither releases nor hands them on: the
+            # function's own array, so nobody else can release them.
+            conf = "high" if partial_only or st.freed else "medium"
         elif st.freed:
             conf = "high" if partial_only else "medium"
         elif _ERRNO.match(ret.replace(" ", "")) and partial_only and not st.count_kept:
@@ -614,7 +636,7 @@ class Walker(ResultTests, ReleaseChecks):
                     other = node.succ[1] if truth else node.succ[0]
                     bypass = st.bypassed or (both and st.armed and other in self._to_release
                                              and succ not in self._to_release and not self._about_r(f, st.rnames)
-                                             and st.node not in self._fresh_checks)
+                                             and st.node not in self._fresh_checks and not self._derived_test(f))
                     guessed = st.guessed or (both and st.armed and bool(st.releases) and not self._about_r(f, st.rnames))
                     outcomes, facts = got
                     steps = st.steps

@@ -23,7 +23,6 @@ IDS = sorted(p.name for p in BUGS.iterdir() if (p / "bug.toml").is_file())
 
 MISSED = {
     "atomisp-free-user-pages-count": "a release helper handed the owning struct (free_user_pages(bo)) releases a count read from its field (bo->pgnr, the requested count): helper counts are only parameters",
-    "block-truncated-dio-leak": "a full-count exit where the array is not freed is never claimed (ownership assumed gone), and the pages left past a byte-trimmed size are not counted",
     "cifs-write-from-iter-leak": "a hand-off to a carrier constructor (cifs_writedata_direct_alloc) counts as done even on its `!wdata` failure branch, and a full-count exit without a free is never claimed",
     "bio-map-user-unmap-double-put": "stale pointers left in pages[] across iterations of the acquire's loop",
     "bio-zone-append-hw-page-leak": "one page handed to the bio in the loop (bio_add_hw_page(.., page, ..)) marks the whole array handed, so the break after a failed add leaks pages[i..] unseen; a full-count exit without a free is never claimed",
