@@ -109,6 +109,8 @@ class Handoff:
     reference for two ranges: the caller drops the other."""
     same: int | None = None
     """Index of the out-parameter that reports a same-page merge."""
+    zero_fails: bool = False
+    """A zero result means the page was not taken (it stays the caller's)."""
     destructor: str | None = None
     """The function that drops the carrier's pages (reached through pointers the search cannot follow)."""
     destructor_file: str | None = None
@@ -159,6 +161,9 @@ class Catalogue:
     """Struct fields that only ever hold kernel iterators."""
     transparent_conditions: frozenset[str]
     """Macros that stand for their first argument in a branch condition (`unlikely(x)`)."""
+    assertions: frozenset[str]
+    """Of those, the ones asserting their condition never holds (`WARN_ON(x)`): their true side is a
+    path the author believes impossible."""
     error_tests: frozenset[str]
     """`IS_ERR(p)`: true for an error pointer."""
     error_or_null_tests: frozenset[str]
@@ -301,7 +306,7 @@ def _release(e: Table, version: Version | None) -> ReleaseApi:
 
 def _handoff(h: Table) -> Handoff:
     return Handoff(h.text("name"), h.integer("from"), h.integer("to"), h.text("carrier"), h.flag("merges", False),
-                   h.opt_index("same"), h.opt_text("destructor"), h.opt_text("destructor_file"),
+                   h.opt_index("same"), h.flag("zero_fails", False), h.opt_text("destructor"), h.opt_text("destructor_file"),
                    h.integer("destructor_arg", 0))
 
 
@@ -337,6 +342,7 @@ def load(version: Version | None) -> Catalogue:
         kernel_only_flags=frozenset(ext.texts("kernel_only_flags")),
         kernel_iterator_fields=frozenset(ext.texts("kernel_iterator_fields")),
         transparent_conditions=frozenset(cond.texts("transparent")),
+        assertions=frozenset(cond.texts("assertions")),
         error_tests=frozenset(cond.texts("error_tests")),
         error_or_null_tests=frozenset(cond.texts("error_or_null_tests")),
         unsigned_types=frozenset(cond.texts("unsigned_types")),

@@ -138,6 +138,11 @@ class _State:
     """The path took a branch on the acquire's result."""
     count_tested: bool = False
     """The path went through a condition that compares the result with the requested count."""
+    undo: tuple[str, bool] | None = None
+    """The last hand-off that can fail, and whether the pages were handed on before it: the variable
+    holding its returned pointer (`wdata = alloc(pages, …)`), or `@name` for a catalogue hand-off
+    tested where it is called (`if (!bio_add_hw_page(…))`). On the side of a test that says it
+    failed, the pages were not taken."""
     stale: frozenset[str] = frozenset()
     """Struct counts (`rm->data.op_nents`) of entries this path released in a loop bounded by them and
     has not reset since: a teardown that releases by the same count releases them again."""
@@ -159,6 +164,7 @@ class Walker(ResultTests, ReleaseChecks):
         self.wrappers = release_wrappers
         self.helper_counts = helper_counts or {}
         self.unsigned = unsigned_names(flow, cat.is_unsigned)
+        self._scalars = frozenset(n for n, _ in flow.types)
         """Variables declared with an unsigned integer type: an errno held in one is a huge number."""
         self.effect = effect
         self.transparent = cat.transparent_conditions
@@ -352,6 +358,31 @@ class Walker(ResultTests, ReleaseChecks):
                         out.add(f)
         return frozenset(out)
 
+    def _failure_side(self, f: Formula, undo: tuple[str, bool]) -> bool | None:
+        """The side of `f` on which the hand-off `undo` names failed (None: `f` does not test it)."""
+        neg = False
+        while f[0] == "not":
+            neg, f = not neg, f[1]
+        if f[0] != "atom":
+            return None
+        a, key = f[1], undo[0]
+        got: bool | None = None
+        if key.startswith("@"):
+            call = key[1:] + "("
+            m = _CMP.match(a)
+            if m is None:
+                got = False if a.startswith(call) else None
+            elif m.group(1).startswith(call):
+                right, op = m.group(3), m.group(2)
+                got = {"!=": right != "0", "<": True, "==": right == "0"}.get(op)
+        elif a == key:
+            got = False
+        elif a in (f"IS_ERR({key})", f"IS_ERR_OR_NULL({key})", f"{key}==NULL"):
+            got = True
+        elif a == f"{key}!=NULL":
+            got = False
+        return None if got is None else got != neg
+
     def _derived_test(self, f: Formula) -> bool:
         return bool(self._derived) and any(set(_WORD.findall(a)) & self._derived for a in atoms(f))
 
@@ -392,6 +423,7 @@ class Walker(ResultTests, ReleaseChecks):
         err_released = st.err_released
         req_alias = st.req_alias
         stale = st.stale
+        undo = st.undo if st.undo is None or not st.undo[0].startswith("@") else None
         for c in node.calls:
             out_args = {a.strip()[1:].strip() for a in c.args if a.strip().startswith("&")}
             if out_args & self._known_names:
@@ -456,6 +488,11 @@ class Walker(ResultTests, ReleaseChecks):
             if eff == "read":
                 continue  # the callee only looks at the pages: they stay with this function
             if eff == "other" or (any(self.holds(a) for a in c.args) and c.name not in self.cat.dirtying):
+                lhs = (c.lhs or "").strip()
+                if h is not None and h.zero_fails and not lhs:
+                    undo = ("@" + c.name, handed)
+                elif _WORD.fullmatch(lhs) and lhs not in self._scalars:
+                    undo = (lhs, handed)  # a returned pointer: NULL or an ERR_PTR says nothing was kept
                 handed = True
         for lhs, rhs in node.assigns:
             name = lhs.strip()
@@ -493,6 +530,8 @@ class Walker(ResultTests, ReleaseChecks):
                 releases = tuple(r for r in releases if name not in _WORD.findall(r[3]))
             if releases and _WORD.fullmatch(name):
                 releases = _index_moved(releases, name, rhs)
+            if undo is not None and undo[0] == name and not any((c.lhs or "").strip() == name for c in node.calls):
+                undo = None  # the pointer now holds something else
             if stale:
                 key = norm_path(name)
                 stale = frozenset(k for k in stale if k != key and not k.startswith((key + ".", key + "->")))
@@ -504,7 +543,7 @@ class Walker(ResultTests, ReleaseChecks):
                 facts = zero_facts(facts, name)
         return _State(st.node, armed, outcomes, facts, rnames, st.in_loops, releases, handed, freed, st.steps, jump,
                       stored, recounted, count_kept, freed_col, st.bypassed, st.guessed, err_released, req_alias,
-                      st.r_tested, st.count_tested, stale)
+                      st.r_tested, st.count_tested, undo, stale)
 
     @staticmethod
     def _error_exit(ret: str, st: _State) -> bool:
@@ -574,7 +613,7 @@ class Walker(ResultTests, ReleaseChecks):
             carrier = st.armed and not st.releases and not st.handed and bool(st.outcomes & HELD)
             key = (st.node, st.armed, st.outcomes, st.facts, st.rnames, st.in_loops, st.releases, st.handed,
                    bool(st.freed), st.stored, st.recounted, st.count_kept, st.bypassed, st.guessed,
-                   st.jump if carrier else 0, st.req_alias, st.r_tested, st.count_tested, st.stale)
+                   st.jump if carrier else 0, st.req_alias, st.r_tested, st.count_tested, st.undo, st.stale)
             if key in seen:
                 continue
             seen.add(key)
@@ -597,8 +636,9 @@ class Walker(ResultTests, ReleaseChecks):
                     st = _with(st, jump=node.line)
                 self.at_exit(node, st)
                 continue
-            if node.kind == "stmt" and st.armed and node.text.startswith("goto") and st.jump == 0:
-                st = _with(st, jump=node.line)
+            if node.kind == "stmt" and st.armed and st.jump == 0 and (node.text.startswith("goto") or (
+                    node.text == "break" and node.loop >= 0 and node.succ == (nodes[node.loop].succ[1],))):
+                st = _with(st, jump=node.line)  # a goto, or a break out of a loop: the way out it takes
             if node.kind == "loop":
                 if st.node in st.in_loops:
                     todo.append(_with(st, node=node.succ[1], in_loops=st.in_loops - {st.node}))
@@ -630,13 +670,16 @@ class Walker(ResultTests, ReleaseChecks):
                 sides = [(truth, succ, (st.outcomes, st.facts) if plain else self.branch(f, st, truth))
                          for truth, succ in ((True, node.succ[0]), (False, node.succ[1]))]
                 both = all(got is not None for _, _, got in sides)
+                failed = self._failure_side(f, st.undo) if st.armed and st.undo is not None else None
+                asserted = st.armed and node.text.split("(", 1)[0].strip() in self.cat.assertions
                 for truth, succ, got in sides:
                     if got is None:
                         continue
                     other = node.succ[1] if truth else node.succ[0]
                     bypass = st.bypassed or (both and st.armed and other in self._to_release
                                              and succ not in self._to_release and not self._about_r(f, st.rnames)
-                                             and st.node not in self._fresh_checks and not self._derived_test(f))
+                                             and st.node not in self._fresh_checks and not self._derived_test(f)
+                                             and failed is None) or (asserted and truth)
                     guessed = st.guessed or (both and st.armed and bool(st.releases) and not self._about_r(f, st.rnames))
                     outcomes, facts = got
                     steps = st.steps
@@ -646,6 +689,7 @@ class Walker(ResultTests, ReleaseChecks):
                             steps = steps + ((node.line, f"`{node.text}` is {'true' if truth else 'false'}"),)
                     todo.append(_with(st, node=succ, outcomes=outcomes, facts=facts, steps=steps, jump=jump,
                                       bypassed=bypass, guessed=guessed,
+                                      handed=st.undo[1] if failed is truth else st.handed,
                                       r_tested=st.r_tested or (st.armed and self._about_r(f, st.rnames)),
                                       count_tested=st.count_tested or (st.armed and self._tests_count(f, st.rnames))))
                 continue

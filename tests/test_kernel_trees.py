@@ -142,6 +142,10 @@ def test_61_error_findings_are_the_real_bugs(tree_61: Path) -> None:
         # (iov_iter_get_pages2 and its _alloc2 form) fill the array the loop walks: one per site.
         ("gup-double-release", "block/blk-map.c", 335),
         ("gup-double-release", "block/blk-map.c", 335),
+        # cifs_send_async_read(): cifs_readdata_direct_alloc() returns NULL and the loop breaks out
+        # with the pagevec pages unreleased (the read twin of "cifs: Fix pages leak when writedata
+        # alloc failed in cifs_write_from_iter()", tests/bugs/cifs-write-from-iter-leak)
+        ("gup-leak", "fs/smb/client/file.c", 4162),
         ("gup-leak", "io_uring/rsrc.c", 1073),  # imu kvmalloc() fails after io_pin_pages(): done: only kvfree()s
         ("gup-leak", "net/rds/rdma.c", 275),  # the sg kmalloc_array() failure of __rds_rdma_map(), as in 2.6.32
         ("gup-pin-put-page", "drivers/virt/acrn/vm.c", 85),
