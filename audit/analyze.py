@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from audit import contexts
 from audit.callee import CalleeEffects
 from audit.catalogue import AcquireApi, Catalogue, Form
-from audit.counts import HelperCount, helper_count, loop_bound, unsigned_names
+from audit.counts import HelperCount, helper_count, helper_member_count, loop_bound, unsigned_names
 from audit.index import Index, Lookup
 from audit.model import Call, Defect, Evidence, FileFacts, RefKind, Release, Site, Status, Wrapper
 from audit.paths import Acquire, Teardown, feasible_calls, member_key, walk
@@ -363,12 +363,15 @@ class Analyzer:
         out: dict[str, HelperCount] = {}
         homes = {r.function: r.file for r in releases if r.function}
         for name, idx in wrappers.items():
-            fi = self.look.func(homes[name], name) if idx >= 0 and name in homes else None
+            fi = self.look.func(homes[name], name) if name in homes else None
             fl = self.look.flow(homes[name], name, frozenset(self.cat.release)) if fi is not None else None
             if fi is None or fl is None:
                 continue
-            uns = unsigned_names(fl, self.cat.is_unsigned)
-            hc = helper_count(fl, fi.params, idx, self.cat.release, uns.__contains__)
+            if idx < 0:  # handed the struct whose field holds the pages
+                hc = helper_member_count(fl, fi.params, -1 - idx, self.cat.release)
+            else:
+                uns = unsigned_names(fl, self.cat.is_unsigned)
+                hc = helper_count(fl, fi.params, idx, self.cat.release, uns.__contains__)
             if hc is not None:
                 out[name] = hc
         return out

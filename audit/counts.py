@@ -32,6 +32,9 @@ class HelperCount:
     """The argument that carries the count."""
     unsigned: bool
     """A negative count is a huge one there (an unsigned parameter, or an array release API)."""
+    member: str = ""
+    """For a helper handed the struct holding the pages: the member of that argument its release
+    loop runs to (`->pgnr` of `free_user_pages(bo)`, which puts `bo->pages[0..bo->pgnr)`)."""
 
 
 def strip_cast(text: str) -> str:
@@ -68,6 +71,26 @@ def helper_count(flow: Flow, params: tuple[str, ...], pages_index: int, release:
                 bound = loop_bound(flow, node.loop)
                 if bound and bound in params and bound != pages:
                     return HelperCount(params.index(bound), bool(unsigned(bound)))
+    return None
+
+
+def helper_member_count(flow: Flow, params: tuple[str, ...], struct_index: int, release: dict) -> HelperCount | None:  # type: ignore[type-arg]
+    """For release helper `flow` handed the struct holding the pages (parameter `struct_index`): the
+    member of that struct bounding the loop that releases the pages it holds, or None."""
+    if struct_index >= len(params) or not params[struct_index]:
+        return None
+    base = params[struct_index]
+    for node in flow.nodes:
+        if node.loop < 0:
+            continue
+        for c in node.calls:
+            rel = release.get(c.name)
+            if rel is None or rel.arg >= len(c.args) or base not in _WORD.findall(c.args[rel.arg]):
+                continue
+            bound = (loop_bound(flow, node.loop) or "").replace(" ", "")
+            m = re.fullmatch(rf"{re.escape(base)}((?:->|\.)\w+)", bound)
+            if m is not None:
+                return HelperCount(struct_index, False, m.group(1))
     return None
 
 

@@ -326,7 +326,10 @@ class Walker(ResultTests, ReleaseChecks):
             return c.args[rel.arg], count, count is not None
         i = self.wrappers.get(c.name)
         if i is not None and i < 0 and -1 - i < len(c.args):
-            return c.args[-1 - i], None, False  # handed the struct whose field holds the pages
+            # Handed the struct whose field holds the pages; its loop may run to a member of it.
+            hc = self.helper_counts.get(c.name)
+            count = c.args[-1 - i].strip() + hc.member if hc is not None and hc.member else None
+            return c.args[-1 - i], count, False
         if i is not None and 0 <= i < len(c.args) and self.holds(c.args[i]):
             hc = self.helper_counts.get(c.name)
             if hc is not None and hc.index < len(c.args):

@@ -22,7 +22,6 @@ BUGS = REPO / "tests" / "bugs"
 IDS = sorted(p.name for p in BUGS.iterdir() if (p / "bug.toml").is_file())
 
 MISSED = {
-    "atomisp-free-user-pages-count": "a release helper handed the owning struct (free_user_pages(bo)) releases a count read from its field (bo->pgnr, the requested count): helper counts are only parameters",
     "bio-map-user-unmap-double-put": "stale pointers left in pages[] across iterations of the acquire's loop",
     "ceph-direct-sparse-bvecs-leak": "the pages reach the caller as bvecs through a wrapper's out-parameter and are lent, not given, to the osd request put on the failing path",
     "gup-migrate-enomem-pin-leak": "a callee that returns an error while the pages it was handed stay pinned",
