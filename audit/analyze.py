@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from audit import contexts
 from audit.callee import CalleeEffects
 from audit.catalogue import AcquireApi, Catalogue, Form
-from audit.counts import HelperCount, helper_count, helper_member_count, loop_bound, unsigned_names
+from audit.counts import HelperCount, converts_to_unsigned, helper_count, helper_member_count, loop_bound, unsigned_names
 from audit.index import Index, Lookup
 from audit.model import Call, Defect, Evidence, FileFacts, RefKind, Release, Site, Status, Wrapper
 from audit.paths import Acquire, Teardown, feasible_calls, member_key, walk
@@ -28,6 +28,7 @@ from audit.version import Version
 from audit.wrappers import wrapper_callers, wrapper_out
 
 _CALL_HEAD = re.compile(r"([A-Za-z_]\w*)\s*\(")
+_MEMBER_PATH = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)+")
 
 __all__ = ["Analyzer", "Index", "Root", "access_path", "root_of"]
 
@@ -262,6 +263,23 @@ class Analyzer:
             return ()
         return wrapper_callers(self, path, fi_a, out, releases)
 
+    def _promoted(self, path: str, fl, c: Call, form: Form) -> frozenset[str]:  # type: ignore[no-untyped-def]
+        """The requested count (blanks removed) when C converts the signed variable holding the
+        acquire's result to unsigned in a comparison with it (`int ret` against `size_t nr`, a
+        local or a struct member): an errno there compares as a huge count."""
+        res = (c.lhs or "").strip()
+        types = dict(fl.types)
+        if res not in types or form.count is None or form.count >= len(c.args):
+            return frozenset()
+        cnt = "".join(c.args[form.count].split())
+        if IDENT.fullmatch(cnt):
+            ctype = types.get(cnt)
+        elif _MEMBER_PATH.fullmatch(cnt):
+            ctype = self.store.member_type(path, re.split(r"->|\.", cnt)[-1])
+        else:
+            ctype = None
+        return frozenset({cnt}) if ctype and converts_to_unsigned(types[res], ctype, self.cat.is_unsigned) else frozenset()
+
     def teardowns(self, path: str, func: str, releases: list[Release]) -> dict[str, Teardown]:
         """The closure's releases in other functions that run in a loop bounded by a struct count
         (`for (i = 0; i < rm->data.op_nents; i++)`), by the count's path without its base. The line
@@ -340,7 +358,8 @@ class Analyzer:
                       zero_one=self.cat.acquire[c.name].zero_for_one if c.name in self.cat.acquire else False)
         res = walk(fl, acq, holds, self.cat, path, wrappers,
                    self.effect_fn(path, func, holds, root if kind == "field" else None, acq.base),
-                   self.helper_counts(wrappers, releases), self.teardowns(path, func, releases))
+                   self.helper_counts(wrappers, releases), self.teardowns(path, func, releases),
+                   self._promoted(path, fl, c, form))
         if not res.complete:
             return releases, (), [], frozenset(), frozenset()
         rr = frozenset(res.r_returned)

@@ -27,7 +27,8 @@ _WORD = IDENT
 
 class ResultTests:
     """The walk's reading of conditions and values about the acquire's result. Expects the
-    attributes `acq`, `cat`, `holds`, `requested`, `single`, `unsigned` and `transparent` of `Walker`."""
+    attributes `acq`, `cat`, `holds`, `requested`, `promoted`, `single`, `unsigned` and `transparent` of
+    `Walker`."""
 
     def _is_r(self, text: str, rnames: frozenset[str]) -> bool:
         t = text.strip()
@@ -70,14 +71,15 @@ class ResultTests:
         if m is None:
             return None
         left, op, right = strip_cast(m.group(1)), m.group(2), strip_cast(m.group(3))
+        raw_right = m.group(3).strip()
         if self._is_r_count(right, rnames) and not self._is_r_count(left, rnames):
-            left, right = right, left
+            left, right, raw_right = right, left, m.group(1).strip()
             op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
         if not self._is_r_count(left, rnames):
             return None
         # An errno in an unsigned variable is a huge positive number (`u32 res`): above 0 and above
-        # the requested count.
-        huge = o == NEG and left.strip("()") in self.unsigned
+        # the requested count. So is one compared, uncast, with an unsigned count C converts it to.
+        huge = o == NEG and (left.strip("()") in self.unsigned or (right in self.promoted and raw_right == right))
         if right == "0" or right in zeros:
             sign = 1 if huge else {NEG: -1, ZERO: 0, PART: 1, FULL: 1}[o]
             return {"<": sign < 0, "<=": sign <= 0, ">": sign > 0, ">=": sign >= 0, "==": sign == 0, "!=": sign != 0}[op]

@@ -30,7 +30,7 @@ def nonzero(facts: Facts, name: str) -> bool:
 
 
 class ReleaseChecks:
-    """Expects the attributes `acq`, `cat`, `flow`, `requested`, `single`, `unsigned` and the method
+    """Expects the attributes `acq`, `cat`, `flow`, `promoted`, `requested`, `single`, `unsigned` and the method
     `_defect` of `Walker`."""
 
     def _copy_of_requested(self, name: str, rhs: str, recounted: frozenset[str], req_alias: frozenset[str]
@@ -64,6 +64,13 @@ class ReleaseChecks:
                          f"`{res}` is unsigned, so an errno from {self.acq.name}() passes its test as a huge "
                          f"count and {c.name}() releases the requested `{count}` pages, none of them filled",
                          st, "high")
+        elif requested and NEG in outcomes and ZERO not in outcomes and self.promoted and st.r_tested:
+            # The result was compared with the unsigned requested count: C converted an errno to a
+            # huge number, the test passed it as every page.
+            self._defect("gup-release-count", c.line, c.column,
+                         f"`{res}` is compared with the unsigned `{next(iter(self.promoted))}`, so C converts an "
+                         f"errno from {self.acq.name}() to a huge count that passes the test, and {c.name}() "
+                         f"releases the requested `{count}` pages, none of them filled", st, "medium")
         elif requested and {PART, FULL} <= outcomes and NEG not in outcomes and st.r_tested and not st.count_tested \
                 and rnames and not self.single:
             # The result was tested for an error, never for a short count.

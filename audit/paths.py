@@ -154,8 +154,10 @@ class Walker(ResultTests, ReleaseChecks):
     def __init__(self, flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue,
                  file: str, release_wrappers: dict[str, int], effect: Effect | None = None,
                  helper_counts: dict[str, HelperCount] | None = None,
-                 teardowns: dict[str, Teardown] | None = None) -> None:
+                 teardowns: dict[str, Teardown] | None = None, promoted: frozenset[str] = frozenset()) -> None:
         self.flow = flow
+        self.promoted = promoted
+        """Requested counts of an unsigned type that a signed result is converted to when compared."""
         self.teardowns = teardowns or {}
         self.acq = acq
         self.holds = lru_cache(maxsize=None)(holds)
@@ -767,14 +769,15 @@ def _with(st: _State, **kw) -> _State:  # type: ignore[no-untyped-def]
 
 def walk(flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue, file: str,
          release_wrappers: dict[str, int] | None = None, effect: Effect | None = None,
-         helper_counts: dict[str, HelperCount] | None = None, teardowns: dict[str, Teardown] | None = None
-         ) -> PathResult:
+         helper_counts: dict[str, HelperCount] | None = None, teardowns: dict[str, Teardown] | None = None,
+         promoted: frozenset[str] = frozenset()) -> PathResult:
     """Walk every path of `flow` through the acquire `acq`; see the module docstring.
 
     `effect(call)` says what a call does with the pages it is handed (or with the struct holding
     them): "read" (they stay here), "release", "other" (kept elsewhere: a hand-off), or None when
     it cannot tell (a call that names the pages is then a hand-off)."""
-    return Walker(flow, acq, holds, cat, file, release_wrappers or {}, effect, helper_counts, teardowns).run()
+    return Walker(flow, acq, holds, cat, file, release_wrappers or {}, effect, helper_counts, teardowns,
+                  promoted).run()
 
 
 def _base(expr: str) -> str:

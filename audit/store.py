@@ -301,6 +301,18 @@ class FactStore:
             self._headers[path] = src if src is not None and b"\0" not in src else None
         return self._headers[path]
 
+    def member_type(self, path: str, member: str) -> str | None:
+        """The declared type of struct member `member` in `path` and the files it includes, when
+        every declaration found there agrees (None otherwise)."""
+        rx = re.compile(rb"(?m)^[ \t]*((?:const\s+|volatile\s+)*(?:unsigned\s+|signed\s+)?(?:long\s+long|long|int|short"
+                        rb"|char|[A-Za-z_]\w*)(?:\s+int)?)\s+" + re.escape(member.encode()) + rb"\s*(?::\s*\d+\s*)?;")
+        found: set[str] = set()
+        for p in [path, *self.includes(path)]:
+            src = self._header_source(p)
+            if src is not None and member.encode() in src:
+                found.update(" ".join(m.decode("latin-1").split()) for m in rx.findall(src))
+        return next(iter(found)) if len(found) == 1 else None
+
     def add_source(self, path: str, src: bytes) -> None:
         """Register a file found by a neighbourhood search (not prefiltered): chunked, not parsed,
         its text indexes made when a query first names something it contains."""
