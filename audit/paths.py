@@ -580,7 +580,7 @@ class Walker(ResultTests, ReleaseChecks):
             return  # the pages, or their count, go back to the caller (unless their array was freed)
         partial_only = FULL not in st.outcomes
         error_exit = self._error_exit(ret, st)
-        if not partial_only and not st.freed and not (error_exit and self.acq.root_kind == "local"):
+        if not partial_only and not st.freed and not (error_exit and self.acq.root_kind in ("local", "param")):
             return  # every page may be held and none released: ownership went where the walk cannot see
         if self.acq.root_kind == "local":
             # Every page may be held at an error exit that neither releases nor hands them on: the
@@ -591,6 +591,10 @@ class Walker(ResultTests, ReleaseChecks):
         elif _ERRNO.match(ret.replace(" ", "")) and partial_only and not st.count_kept:
             # The caller's array or a struct's: an error return that records no count leaves
             # nobody knowing how many of its slots hold pages.
+            conf = "medium"
+        elif error_exit and self.acq.root_kind == "param" and not st.count_kept:
+            # The caller's array, every page held, and an errno back: a caller that sees the error
+            # has no count to release by.
             conf = "medium"
         else:
             return
@@ -731,12 +735,13 @@ def _backward(nodes: tuple[FlowNode, ...], start: list[int], skip_back_edges: bo
 
 def _index_moved(releases: tuple[tuple[int, int, str, str], ...], name: str, rhs: str
                  ) -> tuple[tuple[int, int, str, str], ...]:
-    """The releases of array elements after index `name` is set to `rhs`. A step forward (`j++`,
-    `j += n`) leaves the released element behind (`<pages[j]`: one before the index) — a later
+    """The releases of array elements after index `name` is set to `rhs`. A step (`j++`, `j += n`,
+    `ret--` counting down) leaves the released element behind (`<pages[j]`: one before the index) — a later
     release of `pages[j]` is another page — until the index is reset to a constant (`j = 0`: the
-    walk over the array starts again); any other value forgets them."""
+    walk over the array starts again); any other value keeps them as released pages no later
+    release can name (`~pages[j]`)."""
     r = "".join(rhs.split())
-    step = r in (f"{name}++", f"++{name}") or r.startswith(f"{name}+")
+    step = r in (f"{name}++", f"++{name}", f"{name}--", f"--{name}") or r.startswith((f"{name}+", f"{name}-"))
     reset = r.isdigit()
     out = []
     for rel in releases:
@@ -747,6 +752,8 @@ def _index_moved(releases: tuple[tuple[int, int, str, str], ...], name: str, rhs
             out.append(rel[:3] + ("<" + rel[3].lstrip("<"),))
         elif reset and rel[3].startswith("<"):
             out.append(rel[:3] + (rel[3][1:],))
+        else:
+            out.append(rel[:3] + ("~" + rel[3].lstrip("<"),))  # released, but no longer nameable
     return tuple(out)
 
 
