@@ -97,7 +97,10 @@ class _Builder:
             if t == "call_expression":
                 fn = cur.child_by_field_name("function")
                 args = cur.child_by_field_name("arguments")
-                if fn is not None and fn.type == "identifier" and args is not None:
+                if fn is not None and fn.type in ("identifier", "field_expression", "parenthesized_expression") \
+                        and args is not None:
+                    # A call through a function pointer (`ops->submit(pages)`) is named by its text:
+                    # no catalogue entry or body matches it, so handing it the pages is a hand-off.
                     raw = self.src[args.start_byte : args.end_byte].decode("utf-8", "replace")
                     calls.append((cur.start_byte, FlowCall(_text(self.src, fn), self.split_args(raw),
                                                           self.lines.line_of(fn.start_byte),
