@@ -9,6 +9,7 @@ the formulas that did not yet decide), so that a later test of the same thing fo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -39,6 +40,9 @@ def _split_top(text: str, op: str) -> list[str]:
     return [p.strip() for p in parts]
 
 
+_ZERO_TEST = re.compile(r"([A-Za-z_][\w.]*(?:->[\w.]+)*)(==|!=)0|0(==|!=)([A-Za-z_][\w.]*(?:->[\w.]+)*)")
+
+
 @lru_cache(maxsize=8192)
 def parse(text: str, transparent: frozenset[str] = frozenset()) -> Formula:
     """The formula of a condition's text."""
@@ -57,7 +61,14 @@ def parse(text: str, transparent: frozenset[str] = frozenset()) -> Formula:
         args = split_args(t[len(head):].strip())
         if args:
             return parse(args[0], transparent)
-    return ("atom", t.replace(" ", ""))
+    a = t.replace(" ", "")
+    m = _ZERO_TEST.fullmatch(a)
+    if m is not None:
+        # `x == 0` is `!x`, `x != 0` is `x`: one atom, so that a path that took `!x` knows `x == 0`.
+        x = m.group(1) or m.group(4)
+        eq = (m.group(2) or m.group(3)) == "=="
+        return ("not", ("atom", x)) if eq else ("atom", x)
+    return ("atom", a)
 
 
 def atoms(f: Formula) -> list[str]:

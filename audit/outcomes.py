@@ -27,8 +27,8 @@ _WORD = IDENT
 
 class ResultTests:
     """The walk's reading of conditions and values about the acquire's result. Expects the
-    attributes `acq`, `cat`, `holds`, `requested`, `promoted`, `single`, `unsigned` and `transparent` of
-    `Walker`."""
+    attributes `acq`, `accumulators`, `cat`, `holds`, `requested`, `promoted`, `single`, `unsigned` and
+    `transparent` of `Walker`."""
 
     def _is_r(self, text: str, rnames: frozenset[str]) -> bool:
         t = text.strip()
@@ -59,6 +59,9 @@ class ResultTests:
         `zeros` are names the path set to 0 (`mapped = 0; … if (mapped != pinned)`)."""
         if atom.startswith("!") and self._is_r(atom[1:], rnames):
             return o == ZERO
+        acc = self._accumulated(atom, o)
+        if acc is not None:
+            return acc
         if self.single and o == FULL and _WORD.fullmatch(atom) and self.holds(atom):
             return True  # the page a one-page acquire returned is not NULL (`ret != 1 || !page`)
         head, _, rest = atom.partition("(")
@@ -88,6 +91,20 @@ class ResultTests:
             return {"<": rel < 0, "<=": rel <= 0, ">": rel > 0, ">=": rel >= 0, "==": rel == 0, "!=": rel != 0}[op]
         if op in ("==", "!=") and _ERRNO.match(right) and o != NEG:
             return op == "!="  # `ret == -EOPNOTSUPP`: only an error can be that errno
+        return None
+
+    def _accumulated(self, atom: str, o: str) -> bool | None:
+        """A test of a counter that adds the result (`pages_done += ret`) against 0: once the acquire
+        took pages the counter is not 0 (None: not such a test)."""
+        if o not in HELD or not self.accumulators:
+            return None
+        if atom in self.accumulators:
+            return True
+        if atom.startswith("!") and atom[1:] in self.accumulators:
+            return False
+        m = _CMP.match(atom)
+        if m is not None and m.group(1).strip() in self.accumulators and m.group(3).strip() == "0":
+            return {"==": False, "!=": True, ">": True, ">=": True, "<": False, "<=": False}[m.group(2)]
         return None
 
     def _tests_count(self, f: Formula, rnames: frozenset[str]) -> bool:

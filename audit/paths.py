@@ -197,11 +197,18 @@ class Walker(ResultTests, ReleaseChecks):
         self._cursors = ff.cursors
         self._round_fields = self._earlier_rounds()
         res = acq.result.strip() if acq.result else ""
-        self._derived = frozenset(
-            lhs.strip() for n in flow.nodes for lhs, rhs in n.assigns
-            if res and _WORD.fullmatch(lhs.strip()) and res in _WORD.findall(rhs)) if _WORD.fullmatch(res) else frozenset()
-        """Variables computed from the acquire's result (`size -= trim`): a test of one decides on what
-        the acquire returned, a branch the code does take."""
+        outs = {a.strip()[1:].strip() for a in acq.args if a.strip().startswith("&")}
+        self.accumulators = _accumulators(flow, res) if _WORD.fullmatch(res) else frozenset()
+        """Counters that only start at a constant and add the result (`pages_done += ret`): not 0
+        once it took pages."""
+        self._derived = frozenset({res}) if _WORD.fullmatch(res) and any(
+            lhs.strip() == res and res in _WORD.findall(rhs) and "".join(rhs.split()) != res
+            for n in flow.nodes for lhs, rhs in n.assigns) else frozenset()
+        """The result variable when the function recomputes it from itself (`size -= trim`): a test of
+        it then decides on what the acquire returned, a branch the code does take."""
+        self._counted = frozenset(o for o in outs if _WORD.fullmatch(o) and not self.holds(o))
+        """Variables the acquire sets through a pointer (`&nr_pages`): comparing one decides on what it
+        returned (a bare truth test may be a flag saying whether it took anything: `need_drop`)."""
         self._tested = frozenset(w for n in flow.nodes if n.kind in ("cond", "loop") for w in _WORD.findall(n.text))
         self._plain_cache: dict[tuple[int, frozenset[str] | None], bool] = {}
         self._to_release = self._reaching_release()
@@ -389,7 +396,8 @@ class Walker(ResultTests, ReleaseChecks):
         return None if got is None else got != neg
 
     def _derived_test(self, f: Formula) -> bool:
-        return bool(self._derived) and any(set(_WORD.findall(a)) & self._derived for a in atoms(f))
+        return any(set(_WORD.findall(a)) & self._derived
+                   or (_CMP.match(a) is not None and set(_WORD.findall(a)) & self._counted) for a in atoms(f))
 
     def _merge_told(self, args: tuple[str, ...], same: int | None) -> bool:
         """Whether the function learns that an add merged into the same page: it tests the add's
@@ -680,7 +688,6 @@ class Walker(ResultTests, ReleaseChecks):
                          for truth, succ in ((True, node.succ[0]), (False, node.succ[1]))]
                 both = all(got is not None for _, _, got in sides)
                 failed = self._failure_side(f, st.undo) if st.armed and st.undo is not None else None
-                asserted = st.armed and node.text.split("(", 1)[0].strip() in self.cat.assertions
                 for truth, succ, got in sides:
                     if got is None:
                         continue
@@ -688,7 +695,7 @@ class Walker(ResultTests, ReleaseChecks):
                     bypass = st.bypassed or (both and st.armed and other in self._to_release
                                              and succ not in self._to_release and not self._about_r(f, st.rnames)
                                              and st.node not in self._fresh_checks and not self._derived_test(f)
-                                             and failed is None) or (asserted and truth)
+                                             and failed is None)
                     guessed = st.guessed or (both and st.armed and bool(st.releases) and not self._about_r(f, st.rnames))
                     outcomes, facts = got
                     steps = st.steps
@@ -731,6 +738,22 @@ def _backward(nodes: tuple[FlowNode, ...], start: list[int], skip_back_edges: bo
                 seen.add(p)
                 todo.append(p)
     return seen
+
+
+def _accumulators(flow: Flow, res: str) -> frozenset[str]:
+    seen: dict[str, bool] = {}
+    for n in flow.nodes:
+        for lhs, rhs in n.assigns:
+            name = lhs.strip()
+            if not _WORD.fullmatch(name) or name == res:
+                continue
+            r = "".join(rhs.split())
+            adds = r.startswith(name + "+") and res in _WORD.findall(r)
+            seen[name] = seen.get(name, True) and (adds or r.isdigit())
+            seen.setdefault(name + "\0adds", False)
+            if adds:
+                seen[name + "\0adds"] = True
+    return frozenset(k for k, v in seen.items() if "\0" not in k and v and seen.get(k + "\0adds"))
 
 
 def _index_moved(releases: tuple[tuple[int, int, str, str], ...], name: str, rhs: str

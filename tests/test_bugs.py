@@ -29,6 +29,9 @@ MISSED = {
     "vfio-zero-page-pin-leak": "the release skips reserved pages (is_invalid_reserved_pfn), a page-kind test",
     "vfio-pin-pages-pfn-list-leak": "the page leaves vaddr_get_pfns() as a pfn through an out-parameter of a two-level wrapper; the callers' error paths are not walked as acquires",
     "vhost-scsi-iov-to-sgl-leak": "the cleanup loop starts from a cursor advanced past the pinned entries",
+    "rds-cmsg-atomic-double-put": "a teardown guarded by a flag the error exit leaves set (rm->atomic.op_active, rds_message_purge -> rds_atomic_free_op): stale-teardown double releases are only modelled for loops over a struct count",
+    "vfio-iommu-replay-unwind-leak": "the pages leave vaddr_get_pfns() as a pfn through an out-parameter of a two-level wrapper (vfio_pin_pages_remote); the replay's early returns are not walked as acquire exits",
+    "xen-privcmd-dm-op-count": "a wrapper (lock_pages) that accepts a short pin, returns 0 and reports the count through an out-parameter (*pinned): its callers are walked as all-or-nothing, and release counts are not checked in wrapper callers",
 }
 
 
@@ -50,7 +53,8 @@ def test_real_bug_is_reported_at_its_faulty_line(bug: str, tmp_path: Path) -> No
     lines = {meta["line"], *meta.get("other_lines", [])}
     hit = [f for f in found if f[0] == meta["rule"] and f[1] == meta["file"] and f[2] in lines]
     if bug in MISSED:
-        assert not hit, f"{bug} is found now: take it out of MISSED ({MISSED[bug]})"
+        # a note at the faulty line is still a miss: the benchmark counts errors and warnings
+        assert not [f for f in hit if f[3] != "note"], f"{bug} is found now: take it out of MISSED ({MISSED[bug]})"
         return
     assert hit, f"{bug}: no {meta['rule']} at {meta['file']}:{sorted(lines)}; findings: {found}"
     assert any(sev in ("error", "warning") for _, _, _, sev in hit), hit
