@@ -149,6 +149,8 @@ class Catalogue:
     """Pin flags whose positive test means the pages are not pinned (FOLL_GET, BIO_PAGE_REFFED)."""
     api_homes: tuple[str, ...]
     """Directories where the APIs are defined."""
+    shared_dirs: frozenset[str]
+    """Top-level folders of shared code, not one subsystem's neighbourhood."""
     declared_in: tuple[str, ...]
     """Headers that declare the acquire APIs."""
     extraction: dict[str, int]
@@ -334,6 +336,7 @@ def load(version: Version | None) -> Catalogue:
         pin_predicates=raw.table("guards", {}).texts("pin_predicates"),
         unpinned_flags=frozenset(raw.table("guards", {}).texts("unpinned_flags")),
         api_homes=s.texts("api_homes", ("mm/",)),
+        shared_dirs=frozenset(s.texts("shared_dirs")),
         declared_in=s.texts("declared_in"),
         extraction={e.text("name"): e.integer("iter") for e in ext.tables("apis")},
         kernel_iterators=frozenset(ext.texts("kernel_iterators")),

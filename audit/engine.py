@@ -252,7 +252,7 @@ class _Intake:
         self.calls = calls
         self.acquire = cat.acquire_calls()
         self.job = job
-        self.store = FactStore(src, focus, dirs, kernel_names)
+        self.store = FactStore(src, focus, dirs, kernel_names, cat.shared_dirs)
         self.store.flow_names = frozenset(cat.acquire)
         self.prepared: dict[str, Any] = {}
         self.problems: list[ParseProblem] = []

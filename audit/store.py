@@ -137,8 +137,10 @@ class FactStore:
     """The prefiltered files, parsed lazily function by function."""
 
     def __init__(self, root: Any, focus: frozenset[str], all_dirs: tuple[str, ...] = (),
-                 skip_names: frozenset[str] = frozenset()) -> None:
+                 skip_names: frozenset[str] = frozenset(), shared_dirs: frozenset[str] = frozenset()) -> None:
         self.root = root
+        self.shared_dirs = shared_dirs
+        """Top-level folders of shared code (mm/, lib/): nobody's neighbourhood."""
         self.focus = focus
         self.all_dirs = all_dirs
         self._dirs_by_base: dict[str, list[str]] | None = None
@@ -335,8 +337,8 @@ class FactStore:
     def neighbours(self, near: str) -> list[str]:
         """The folder of `near` and the folders of the same name elsewhere (fs/ceph and net/ceph)."""
         d = os.path.dirname(near)
-        if d.count("/") < 1:
-            return []  # mm/, block/, lib/, kernel/: core code, not a subsystem's private helpers
+        if not d or (d.count("/") < 1 and d in self.shared_dirs):
+            return []  # mm/, lib/, kernel/: shared code, not a subsystem's private helpers
         out = [d]
         if self._dirs_by_base is None:
             # Folders by last name (fs/ceph and net/ceph), built on the first neighbourhood search.
