@@ -273,12 +273,13 @@ class Analyzer:
             return frozenset()
         cnt = "".join(c.args[form.count].split())
         if IDENT.fullmatch(cnt):
-            ctype = types.get(cnt)
+            ctypes = frozenset({types[cnt]}) if cnt in types else frozenset()
         elif _MEMBER_PATH.fullmatch(cnt):
-            ctype = self.store.member_type(path, re.split(r"->|\.", cnt)[-1])
+            ctypes = self.store.member_types(path, re.split(r"->|\.", cnt)[-1])
         else:
-            ctype = None
-        return frozenset({cnt}) if ctype and converts_to_unsigned(types[res], ctype, self.cat.is_unsigned) else frozenset()
+            ctypes = frozenset()
+        ok = bool(ctypes) and all(converts_to_unsigned(types[res], t, self.cat.is_unsigned) for t in ctypes)
+        return frozenset({cnt}) if ok else frozenset()
 
     def teardowns(self, path: str, func: str, releases: list[Release]) -> dict[str, Teardown]:
         """The closure's releases in other functions that run in a loop bounded by a struct count

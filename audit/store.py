@@ -303,9 +303,9 @@ class FactStore:
             self._headers[path] = src if src is not None and b"\0" not in src else None
         return self._headers[path]
 
-    def member_type(self, path: str, member: str) -> str | None:
-        """The declared type of struct member `member` in `path` and the files it includes, when
-        every declaration found there agrees (None otherwise)."""
+    def member_types(self, path: str, member: str) -> frozenset[str]:
+        """The types `member` is declared with in `path` and the files it includes (a struct member,
+        or a local of the same name: a caller wants them all to agree on what it asks)."""
         rx = re.compile(rb"(?m)^[ \t]*((?:const\s+|volatile\s+)*(?:unsigned\s+|signed\s+)?(?:long\s+long|long|int|short"
                         rb"|char|[A-Za-z_]\w*)(?:\s+int)?)\s+" + re.escape(member.encode()) + rb"\s*(?::\s*\d+\s*)?;")
         found: set[str] = set()
@@ -313,7 +313,7 @@ class FactStore:
             src = self._header_source(p)
             if src is not None and member.encode() in src:
                 found.update(" ".join(m.decode("latin-1").split()) for m in rx.findall(src))
-        return next(iter(found)) if len(found) == 1 else None
+        return frozenset(found)
 
     def add_source(self, path: str, src: bytes) -> None:
         """Register a file found by a neighbourhood search (not prefiltered): chunked, not parsed,
