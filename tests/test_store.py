@@ -77,6 +77,9 @@ def test_neighbour_files_are_searched_by_name_and_added(tmp_path: Path) -> None:
     assert _names(st.callers("drv_open", "drivers/d/a.c", False)) == ["drv_open", "drv_user"]
 
 
-def test_core_folders_have_no_neighbours(tmp_path: Path) -> None:
+def test_shared_folders_have_no_neighbours(tmp_path: Path) -> None:
     st = _store(tmp_path)
+    st.shared_dirs = catalogue.load(None).shared_dirs
     assert st.neighbours("mm/gup.c") == [] and st.neighbours("drivers/d/a.c") == ["drivers/d"]
+    # a top-level subsystem is one: io_uring/rsrc.c calls memmap.c's io_pin_pages()
+    assert st.neighbours("io_uring/memmap.c") == ["io_uring"]
