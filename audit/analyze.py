@@ -21,7 +21,8 @@ from audit.index import Index, Lookup
 from audit.model import Call, Defect, Evidence, FileFacts, RefKind, Release, Site, Status, Wrapper
 from audit.paths import Acquire, feasible_calls, walk
 from audit.cexpr import IDENT, iterator_macro
-from audit.roots import BASE_SPLIT, NULLS, Root, access_path, accessors, array_allocation, matches, root_of, strip_expr
+from audit.roots import (BASE_SPLIT, NULLS, Root, access_path, accessors, array_allocation, matches, refers_to, root_of,
+                         strip_expr)
 from audit.search import Search, SiteContext
 from audit.store import FactStore
 from audit.version import Version
@@ -414,7 +415,7 @@ class Analyzer:
         getters = self.look.getters(root)
 
         def holds(expr: str) -> bool:
-            if matches(root_of(expr, tags, path), root, names, path):
+            if refers_to(expr, tags, path, root, names):
                 return True
             if getters:
                 m = _CALL_HEAD.match(strip_expr(expr))

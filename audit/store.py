@@ -163,6 +163,8 @@ class FactStore:
         (a neighbour file is indexed only once a name it contains is asked for)."""
         self._acquire: dict[str, tuple[tuple[int, ...], bool]] = {}
         self._getters: dict[tuple[str, str], dict[str, str]] = {}
+        self._getters_of: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._header_chunks: dict[str, list[parse.Chunk]] = {}
         self._headers: dict[str, bytes | None] = {}
         self._includes: dict[str, list[str]] = {}
         self._weight: dict[str, int] = {}
@@ -279,17 +281,30 @@ class FactStore:
         if got is not None:
             return got
         got = self._getters[key] = {}
-        needle = field.encode()
         for f in [path, *self.includes(path)]:
-            src = self._header_source(f)
-            if not src or needle not in src:
-                continue
+            for name in self._getters_in(f, field):
+                got.setdefault(name, f)
+        return got
+
+    def _getters_in(self, f: str, field: str) -> tuple[str, ...]:
+        """The getters of the field `field` that file `f` defines, in file order (once per file and
+        field: a header is included by many files)."""
+        key = (f, field)
+        got = self._getters_of.get(key)
+        if got is not None:
+            return got
+        got = ()
+        needle = field.encode()
+        src = self._header_source(f)
+        if src and needle in src:
             hits = [pos for pos in _member_uses(src, needle) if _returned(src, pos)]
-            if not hits:
-                continue
-            for c in parse.chunks(src):
-                if c.end - c.start <= _GETTER_BYTES and any(c.start <= h < c.end for h in hits):
-                    got.setdefault(c.name, f)
+            if hits:
+                chunks = self._header_chunks.get(f)
+                if chunks is None:
+                    chunks = self._header_chunks[f] = parse.chunks(src)
+                got = tuple(c.name for c in chunks
+                            if c.end - c.start <= _GETTER_BYTES and any(c.start <= h < c.end for h in hits))
+        self._getters_of[key] = got
         return got
 
     def _header_source(self, path: str) -> bytes | None:
