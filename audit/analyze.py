@@ -342,8 +342,17 @@ class Analyzer:
         return out
 
     def effect_fn(self, path: str, func: str, holds, field: Root | None, base: str):  # type: ignore[no-untyped-def]
-        """What a call in `func` does with the pages `holds` recognises (audit/callee.py)."""
-        return lambda call: self.callees.of_call(path, func, call, holds, field, base)
+        """What a call in `func` does with the pages `holds` recognises (audit/callee.py); once per
+        call of the flow graph (a walk meets the same call on many paths)."""
+        memo: dict[int, tuple[object, str | None]] = {}
+
+        def effect(call) -> str | None:  # type: ignore[no-untyped-def]
+            got = memo.get(id(call))
+            if got is None:
+                got = memo[id(call)] = (call, self.callees.of_call(path, func, call, holds, field, base))
+            return got[1]
+
+        return effect
 
     def _feasible(self, releases: list[Release], path: str, func: str, chain: list[Evidence],
                   ref: RefKind) -> list[Release]:

@@ -386,9 +386,9 @@ class Walker(ResultTests, ReleaseChecks):
                 facts = errno_facts(facts, name)
             elif name in self._zeroed and rhs.strip() == "0":
                 facts = zero_facts(facts, name)
-        return _State(st.node, armed, outcomes, facts, rnames, st.in_loops, releases, handed, freed, st.steps, jump,
-                      stored, recounted, count_kept, freed_col, st.bypassed, st.guessed, err_released, req_alias,
-                      st.r_tested, st.count_tested)
+        return _with(st, armed=armed, outcomes=outcomes, facts=facts, rnames=rnames, releases=releases, handed=handed,
+                     freed=freed, jump=jump, stored=stored, recounted=recounted, count_kept=count_kept,
+                     freed_col=freed_col, err_released=err_released, req_alias=req_alias)
 
     def at_exit(self, node: FlowNode, st: _State) -> None:
         if not st.armed or not (st.outcomes & HELD) or st.releases or st.handed or st.stored:

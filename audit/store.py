@@ -161,6 +161,11 @@ class FactStore:
         self._fields: dict[str, dict[str, tuple[int, ...]] | None] = {}
         """Per file, name -> chunks calling it / using the field; None until a query needs it
         (a neighbour file is indexed only once a name it contains is asked for)."""
+        self._called_by: dict[str, list[tuple[str, tuple[int, ...]]]] = {}
+        self._fields_by: dict[str, list[tuple[str, tuple[int, ...]]]] = {}
+        """The same, inverted over the files indexed so far: name -> (file, chunks)."""
+        self._lazy: dict[str, None] = {}
+        """The registered files not indexed yet, in registration order."""
         self._acquire: dict[str, tuple[tuple[int, ...], bool]] = {}
         self._getters: dict[tuple[str, str], dict[str, str]] = {}
         self._getters_of: dict[tuple[str, str], tuple[str, ...]] = {}
@@ -183,6 +188,25 @@ class FactStore:
         # Kept per file: a query looks a name up in each file's index (cheaper than merging them).
         self._called[path] = called
         self._fields[path] = fields
+        if called is None or fields is None:
+            self._lazy[path] = None
+        else:
+            self._invert(path, called, fields)
+
+    def _invert(self, path: str, called: dict[str, tuple[int, ...]], fields: dict[str, tuple[int, ...]]) -> None:
+        for name, ids in called.items():
+            self._called_by.setdefault(name, []).append((path, ids))
+        for name, ids in fields.items():
+            self._fields_by.setdefault(name, []).append((path, ids))
+
+    def _everywhere(self, name: str, table: dict[str, dict[str, tuple[int, ...]] | None],
+                    by: dict[str, list[tuple[str, tuple[int, ...]]]]) -> list[tuple[str, int]]:
+        """(file, chunk) of every registered file whose `table` (calls or field uses) lists `name`:
+        the indexed files through the inverted index, the others one by one (`_index`)."""
+        out = [(p, i) for p, ids in by.get(name, ()) for i in ids]
+        for p in list(self._lazy):
+            out.extend((p, i) for i in self._index(p, name, table))
+        return out
 
     def add_prepared(self, path: str, prep: Prepared) -> None:
         """Register a prefiltered file (nothing parsed yet)."""
@@ -216,8 +240,9 @@ class FactStore:
             return
         sf = self.files[path]
         names = {(sf.chunks[i].name, sf.chunks[i].static) for i in got}
-        wanted = [(p, i) for name, static in sorted(names) for p in ([path] if static else list(self._called))
-                  for i in self._called.get(p, {}).get(name, ())]
+        wanted = [(p, i) for name, static in sorted(names)
+                  for p, ids in ([(path, self._called[path].get(name, ()))] if static else self._called_by.get(name, ()))  # type: ignore[union-attr]
+                  for i in ids]
         self._pre_callers.extend(self._load(wanted))
 
     def preparsed_callers(self) -> list[FileFacts]:
@@ -332,6 +357,8 @@ class FactStore:
                 return ()
             called, fields = text_indexes(sf.src, sf.chunks)
             self._called[path], self._fields[path] = called, fields
+            self._lazy.pop(path, None)
+            self._invert(path, called, fields)
             idx = table[path]
         return idx.get(name, ())  # type: ignore[union-attr]
 
@@ -476,8 +503,9 @@ class FactStore:
         """The facts of every function that calls `name` (only in `path` when it is static)."""
         if not self._once("callers", f"{path if static else ''}:{name}"):
             return []
-        paths = [path] if static else list(self._called)
-        return self._load([(p, i) for p in paths for i in self._index(p, name, self._called)])
+        if static:
+            return self._load([(path, i) for i in self._index(path, name, self._called)])
+        return self._load(self._everywhere(name, self._called, self._called_by))
 
     def callers_near(self, name: str, path: str) -> tuple[set[str], list[FileFacts]]:
         """The callers of `name` (defined in `path`) in the files next to `path` that the prefilter
@@ -505,7 +533,7 @@ class FactStore:
             return []
         want = []
         tag_b = tag.encode()
-        for p, i in [(p, i) for p in list(self._fields) for i in self._index(p, name, self._fields)]:
+        for p, i in self._everywhere(name, self._fields, self._fields_by):
             if (only is not None and p != only) or (only is None and within is not None and not within(p)):
                 continue
             if tag_b and p != near:
