@@ -28,7 +28,18 @@ from audit.sourcefile import SourceFile
 # (catalogue.CallFinder).
 _CALLED = re.compile(rb"\b([A-Za-z_]\w*+)(?:\s++|/\*(?s:.*?)\*/|//[^\n]*+)*+\(")
 _FIELD = re.compile(rb"(?:->|\.)\s*+([A-Za-z_]\w*+)")
-_INCLUDE = re.compile(rb'(?m)^[ \t]*#[ \t]*include[ \t]*([<"])([^>"\n]+)[>"]')
+_INCLUDE = re.compile(rb'#[ \t]*include[ \t]*([<"])([^>"\n]+)[>"]')
+"""An include directive; `_includes` keeps those with nothing but blanks before the `#` on their line
+(a `(?m)^` regex would try every byte of the file)."""
+
+
+def _includes(src: bytes) -> list[tuple[bytes, bytes]]:
+    out = []
+    for m in _INCLUDE.finditer(src):
+        start = src.rfind(b"\n", 0, m.start()) + 1
+        if not src[start:m.start()].strip(b" \t"):
+            out.append((m.group(1), m.group(2)))
+    return out
 _GETTER_BYTES = 600
 """A getter is a short function: its whole text (header and body) fits in this many bytes."""
 
@@ -289,7 +300,7 @@ class FactStore:
             return []
         out: list[str] = []
         self._includes[path] = out
-        for kind, name in _INCLUDE.findall(sf.src):
+        for kind, name in _includes(sf.src):
             rel = "include/" + name.decode() if kind == b"<" else os.path.normpath(
                 os.path.join(os.path.dirname(path), name.decode()))
             if not rel.startswith("..") and rel not in out:
