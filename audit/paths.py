@@ -134,6 +134,9 @@ class Walker(ResultTests, ReleaseChecks):
         self.flow = flow
         self.acq = acq
         self.holds = lru_cache(maxsize=None)(holds)
+        # Pure for one walk (its acquire, catalogue and counts are fixed); asked on every path.
+        self._is_r = lru_cache(maxsize=None)(self._is_r)  # type: ignore[method-assign]
+        self._r_atom = lru_cache(maxsize=None)(self._r_atom)  # type: ignore[method-assign]
         self.cat = cat
         self.file = file
         self.wrappers = release_wrappers
