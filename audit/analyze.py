@@ -21,7 +21,8 @@ from audit.index import Index, Lookup
 from audit.model import Call, Defect, Evidence, FileFacts, RefKind, Release, Site, Status, Wrapper
 from audit.paths import Acquire, Teardown, feasible_calls, member_key, walk
 from audit.cexpr import IDENT, iterator_macro
-from audit.roots import BASE_SPLIT, NULLS, Root, access_path, accessors, array_allocation, matches, root_of, strip_expr
+from audit.roots import (BASE_SPLIT, NULLS, Root, access_path, accessors, array_allocation, matches, refers_to, root_of,
+                         strip_expr)
 from audit.search import Search, SiteContext
 from audit.store import FactStore
 from audit.version import Version
@@ -397,8 +398,17 @@ class Analyzer:
         return out
 
     def effect_fn(self, path: str, func: str, holds, field: Root | None, base: str):  # type: ignore[no-untyped-def]
-        """What a call in `func` does with the pages `holds` recognises (audit/callee.py)."""
-        return lambda call: self.callees.of_call(path, func, call, holds, field, base)
+        """What a call in `func` does with the pages `holds` recognises (audit/callee.py); once per
+        call of the flow graph (a walk meets the same call on many paths)."""
+        memo: dict[int, tuple[object, str | None]] = {}
+
+        def effect(call) -> str | None:  # type: ignore[no-untyped-def]
+            got = memo.get(id(call))
+            if got is None:
+                got = memo[id(call)] = (call, self.callees.of_call(path, func, call, holds, field, base))
+            return got[1]
+
+        return effect
 
     def _feasible(self, releases: list[Release], path: str, func: str, chain: list[Evidence],
                   ref: RefKind) -> list[Release]:
@@ -470,7 +480,7 @@ class Analyzer:
         getters = self.look.getters(root)
 
         def holds(expr: str) -> bool:
-            if matches(root_of(expr, tags, path), root, names, path):
+            if refers_to(expr, tags, path, root, names):
                 return True
             if getters:
                 m = _CALL_HEAD.match(strip_expr(expr))

@@ -136,10 +136,16 @@ class Facts:
 
     def forget(self, names: set[str]) -> Facts:
         """Drop what is known about atoms that mention a variable just assigned."""
+        if not self.known and not self.pending:
+            return self  # nothing known (most of a walk before the first condition)
+
         def mentions(a: str) -> bool:
             return any(_has_word(a, n) for n in names)
-        return Facts(tuple((a, v) for a, v in self.known if not mentions(a)),
-                     tuple((g, w) for g, w in self.pending if not any(mentions(a) for a in atoms(g))))
+        known = tuple((a, v) for a, v in self.known if not mentions(a))
+        pending = tuple((g, w) for g, w in self.pending if not any(mentions(a) for a in atoms(g)))
+        if len(known) == len(self.known) and len(pending) == len(self.pending):
+            return self  # the same facts: nothing mentioned the names
+        return Facts(known, pending)
 
 
 def _mentions(f: Formula, skip) -> bool:  # type: ignore[no-untyped-def]

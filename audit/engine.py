@@ -485,7 +485,7 @@ def audit_tree(src: Source, shown_root: str | None = None, workers: int | None =
     _lap("index built")
     # The COW profile's child runs at the lowest priority, on time grep and the main process leave
     # over. If it has not finished by now (a small tree keeps both cores busy), it is stopped, and
-    # the analysis does the profile as its last task, on the core that runs out of files first.
+    # the analysis does the profile as one of its tasks (the first handed out).
     late = not sc.cow_job.ready()
     if late:
         sc.cow_job.cancel()
@@ -548,7 +548,7 @@ _MAX_TASKS = 1000
 
 
 _EXTRA: Callable[[], Any] | None = None
-"""A last task that is not a file's analysis (the COW profile, when its child did not finish)."""
+"""An extra task that is not a file's analysis (the COW profile, when its child did not finish)."""
 
 
 def _run_task(i: int, tasks: list[list[str]]) -> Any:
@@ -568,7 +568,7 @@ def _take_tasks(tokens: int, tasks: list[list[str]]) -> list[tuple[int, Any]]:
 
 def _shared_out(tasks: list[list[str]], workers: int) -> tuple[list[Analysed], Any]:
     """The results of `tasks`, in order, analysed by this process and `workers - 1` forked ones,
-    and the value of the extra last task (`_EXTRA`), if any.
+    and the value of the extra task (`_EXTRA`), if any.
 
     Every process takes the next task number from one pipe (a read of 4 bytes is atomic), so the
     tasks go, largest first, to whichever process is free; a child sends its results, pickled,
@@ -582,7 +582,10 @@ def _shared_out(tasks: list[list[str]], workers: int) -> tuple[list[Analysed], A
         tasks = [[f for t in tasks[k : k + step] for f in t] for k in range(0, len(tasks), step)]
     count = len(tasks) + (_EXTRA is not None)
     tokens, feed = os.pipe()
-    os.write(feed, b"".join(i.to_bytes(4, "little") for i in range(count)))
+    # The extra task (the COW profile) is handed out first: it costs more than most files, and
+    # whichever process gets it last would leave the other core idle while it runs.
+    order = [len(tasks), *range(len(tasks))] if _EXTRA is not None else range(count)
+    os.write(feed, b"".join(i.to_bytes(4, "little") for i in order))
     os.close(feed)
     # The children send their results down their own pipes, never back into the caller.
     children = [_Forked(_take_tasks, tokens, tasks) for _ in range(workers - 1)]
@@ -604,7 +607,7 @@ def _shared_out(tasks: list[list[str]], workers: int) -> tuple[list[Analysed], A
 def analyse(an: Analyzer, workers: int, present: frozenset[str] = frozenset(),
             extra: Callable[[], Any] | None = None) -> tuple[Analysed, Any]:
     """Run the closure search of every site, spread over forked processes on a large tree, and
-    `extra()` as a last task (whichever process runs out of files first does it).
+    `extra()` as one more task (handed out first).
 
     Each worker inherits the first-round index and parses on demand what its sites need; files are
     handed out one at a time (largest acquire functions first), so one expensive file does not hold

@@ -9,9 +9,11 @@ source order, as text. No kernel API is known here.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 
-from audit import parse
+from audit import parse, queries
+from audit.model import made
 from audit.cexpr import FOR_EACH_CALL, strip_parens
 from audit.parse import Node
 
@@ -69,7 +71,7 @@ def _text(src: bytes, n: Node) -> str:
 
 
 class _Builder:
-    def __init__(self, src: bytes, lines: parse.Lines, split_args) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, src: bytes, lines: parse.Lines, split_args, body: Node) -> None:  # type: ignore[no-untyped-def]
         self.src = src
         self.lines = lines
         self.split_args = split_args
@@ -77,6 +79,10 @@ class _Builder:
         self.labels: dict[str, int] = {}
         self.gotos: list[tuple[int, str]] = []
         self.loops: list[int] = []
+        # Every call, assignment, initialised declarator and increment of the body, found once by
+        # a query (in C) rather than by walking each statement's subtree node by node in Python.
+        self.found = queries.nodes("flow/effects", body)
+        self.starts = [x.start_byte for x in self.found]
 
     def new(self, kind: str, at: Node, text: str, succ: tuple[int, ...], scan: Node | None = None) -> int:
         if len(self.nodes) > MAX_NODES:
@@ -87,12 +93,22 @@ class _Builder:
                            "entry": ""})
         return len(self.nodes) - 1
 
+    def _under(self, n: Node) -> list[Node]:
+        """The body's effect nodes in the subtree of `n` (`n` too), in document order."""
+        a, b = n.start_byte, n.end_byte
+        out = []
+        for cur in self.found[bisect_left(self.starts, a):bisect_left(self.starts, b)]:
+            if cur.end_byte > b:
+                continue  # an ancestor of `n` that starts where it does
+            if cur.end_byte == b and cur.start_byte == a and cur != n and not _inside(cur, n):
+                continue  # an ancestor with the same bytes
+            out.append(cur)
+        return out
+
     def effects(self, n: Node) -> tuple[tuple[FlowCall, ...], tuple[tuple[str, str], ...]]:
         calls: list[tuple[int, FlowCall]] = []
         assigns: list[tuple[int, tuple[str, str]]] = []
-        stack = [n]
-        while stack:
-            cur = stack.pop()
+        for cur in self._under(n):
             t = cur.type
             if t == "call_expression":
                 fn = cur.child_by_field_name("function")
@@ -102,7 +118,7 @@ class _Builder:
                     # A call through a function pointer (`ops->submit(pages)`) is named by its text:
                     # no catalogue entry or body matches it, so handing it the pages is a hand-off.
                     raw = self.src[args.start_byte : args.end_byte].decode("utf-8", "replace")
-                    calls.append((cur.start_byte, FlowCall(_text(self.src, fn), self.split_args(raw),
+                    calls.append((cur.start_byte, made(FlowCall, _text(self.src, fn), self.split_args(raw),
                                                           self.lines.line_of(fn.start_byte),
                                                           self.lines.column_of(fn.start_byte), _lhs(self.src, cur))))
             elif t == "assignment_expression":
@@ -122,7 +138,6 @@ class _Builder:
                 arg = cur.child_by_field_name("argument")
                 if arg is not None:
                     assigns.append((cur.start_byte, (_text(self.src, arg), _text(self.src, cur))))
-            stack.extend(reversed(cur.named_children))
         calls.sort(key=lambda x: x[0])
         assigns.sort(key=lambda x: x[0])
         return tuple(c for _, c in calls), tuple(a for _, a in assigns)
@@ -240,6 +255,16 @@ class _Builder:
         return self.new("stmt", n, _text(self.src, n), (nxt,), n)
 
 
+def _inside(node: Node, top: Node) -> bool:
+    """Whether `node` is in the subtree of `top`."""
+    p = node.parent
+    while p is not None:
+        if p == top:
+            return True
+        p = p.parent
+    return False
+
+
 def _ends_with_semicolon(src: bytes, n: Node) -> bool:
     return src[n.start_byte : n.end_byte].rstrip().endswith(b";")
 
@@ -266,7 +291,7 @@ def _lhs(src: bytes, call: Node) -> str | None:
 
 def build(func: str, body: Node, src: bytes, lines: parse.Lines, split_args) -> Flow | None:  # type: ignore[no-untyped-def]
     """The flow graph of one function body, or None when it is too large or damaged."""
-    b = _Builder(src, lines, split_args)
+    b = _Builder(src, lines, split_args, body)
     end = b.new("return", body, "", ())  # falling off the closing brace
     b.nodes[end]["line"] = lines.line_of(max(body.end_byte - 1, body.start_byte))
     try:
@@ -276,11 +301,9 @@ def build(func: str, body: Node, src: bytes, lines: parse.Lines, split_args) -> 
     for idx, label in b.gotos:
         b.nodes[idx]["succ"] = (b.labels.get(label, end),)
     # Node 0 must be the entry: add a pass-through entry node in front.
-    nodes = [FlowNode(d["kind"], d["line"], d["text"], d["succ"], d["calls"], d["assigns"], d["loop"], d["entry"])
-             for d in b.nodes]
-    entry_node = FlowNode("stmt", nodes[entry].line, "{", (entry + 1,))
-    shifted = [FlowNode(x.kind, x.line, x.text, tuple(s + 1 for s in x.succ), x.calls, x.assigns,
-                        x.loop + 1 if x.loop >= 0 else -1, x.entry) for x in nodes]
+    entry_node = FlowNode("stmt", b.nodes[entry]["line"], "{", (entry + 1,))
+    shifted = [made(FlowNode, d["kind"], d["line"], d["text"], tuple(s + 1 for s in d["succ"]), d["calls"], d["assigns"],
+                    d["loop"] + 1 if d["loop"] >= 0 else -1, d["entry"]) for d in b.nodes]
     return Flow(func, (entry_node, *shifted), _scalar_types(body, src))
 
 
@@ -296,13 +319,16 @@ def _scalar_types(body: Node, src: bytes) -> tuple[tuple[str, str], ...]:
         params = d.child_by_field_name("parameters") if d is not None else None
         if params is not None:
             decls.extend(c for c in params.named_children if c.type == "parameter_declaration")
-    stack = [body]
-    while stack:
-        cur = stack.pop()
-        if cur.type == "declaration":
-            decls.append(cur)
-        elif cur.type not in ("function_definition",):
-            stack.extend(cur.named_children)
+    # The declarations not inside another declaration or a nested function, latest first (the
+    # order of a depth-first walk that takes a node's last child first).
+    inner = []
+    for d in queries.nodes("flow/declarations", body):
+        p = d.parent
+        while p is not None and p != body and p.type not in ("declaration", "function_definition"):
+            p = p.parent
+        if p == body:
+            inner.append(d)
+    decls.extend(reversed(inner))
     for decl in decls:
         t = decl.child_by_field_name("type")
         if t is None or t.type in ("struct_specifier", "union_specifier", "enum_specifier"):

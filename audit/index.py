@@ -56,11 +56,14 @@ class Index:
             self.callers[c.name].append((path, c))
             dirty.add(("callers", c.name))
             if c.func is not None:
-                self.calls_in[(path, c.func)].append(c)
-                dirty.add(("calls", (path, c.func)))
-                for arg in c.args:
-                    for fname in FIELD_NAMES.findall(arg):
-                        self.field_users[fname].add((path, c.func))
+                key = (path, c.func)
+                self.calls_in[key].append(c)
+                dirty.add(("calls", key))
+                # One search over the arguments joined by a NUL, which no field access crosses.
+                joined = "\0".join(c.args)
+                if "->" in joined or "." in joined:
+                    for fname in FIELD_NAMES.findall(joined):
+                        self.field_users[fname].add(key)
         for a in ff.assigns:
             if a.func is not None:
                 self.assigns_in[(path, a.func)].append((a.lhs, a.rhs, a.line))

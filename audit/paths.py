@@ -161,6 +161,9 @@ class Walker(ResultTests, ReleaseChecks):
         self.teardowns = teardowns or {}
         self.acq = acq
         self.holds = lru_cache(maxsize=None)(holds)
+        # Pure for one walk (its acquire, catalogue and counts are fixed); asked on every path.
+        self._is_r = lru_cache(maxsize=None)(self._is_r)  # type: ignore[method-assign]
+        self._r_atom = lru_cache(maxsize=None)(self._r_atom)  # type: ignore[method-assign]
         self.cat = cat
         self.file = file
         self.wrappers = release_wrappers
@@ -554,9 +557,9 @@ class Walker(ResultTests, ReleaseChecks):
                 facts = errno_facts(facts, name)
             elif name in self._zeroed and rhs.strip() == "0":
                 facts = zero_facts(facts, name)
-        return _State(st.node, armed, outcomes, facts, rnames, st.in_loops, releases, handed, freed, st.steps, jump,
-                      stored, recounted, count_kept, freed_col, st.bypassed, st.guessed, err_released, req_alias,
-                      st.r_tested, st.count_tested, undo, stale)
+        return _with(st, armed=armed, outcomes=outcomes, facts=facts, rnames=rnames, releases=releases, handed=handed,
+                     freed=freed, jump=jump, stored=stored, recounted=recounted, count_kept=count_kept,
+                     freed_col=freed_col, err_released=err_released, req_alias=req_alias, undo=undo, stale=stale)
 
     @staticmethod
     def _error_exit(ret: str, st: _State) -> bool:

@@ -55,6 +55,13 @@ def matches(name: str, node: Node, start: int | None = None, end: int | None = N
         yield caps
 
 
+def nodes(name: str, node: Node) -> list[Node]:
+    """The nodes the one capture of `queries/<name>.scm` captures under `node` (`node` too), in
+    document order (an enclosing node before the ones it holds)."""
+    got = QueryCursor(compiled(name)).captures(node)
+    return sorted((n for found in got.values() for n in found), key=lambda n: (n.start_byte, -n.end_byte))
+
+
 def warm() -> None:
     """Compile the query (and create the parser) in this process, before workers are forked."""
     _compiled()

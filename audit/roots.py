@@ -144,6 +144,23 @@ def namespace(func: str) -> str | None:
     return head if len(head) >= 2 and head not in ("get", "put", "set", "do", "is", "add", "free", "alloc") else None
 
 
+def refers_to(expr: str, tags: dict[str, str], path: str, root: Root, names: set[str]) -> bool:
+    """`matches(root_of(expr, tags, path), root, names, path)` without building the Root (the
+    closure search and the path walks ask this of every argument they meet)."""
+    parts = _path_parts(expr)
+    if parts is None:
+        return False
+    kind, name, base, single = parts
+    if kind != "field":
+        return name in names
+    if root.kind != "field" or name != root.name:
+        return False
+    tag = tags.get(base, "") if single else ""
+    if root.tag and tag:
+        return tag == root.tag
+    return path == root.file
+
+
 def matches(r: Root | None, root: Root, names: set[str], path: str) -> bool:
     """Whether expression root `r`, seen in file `path`, refers to the tracked `root`."""
     if r is None:

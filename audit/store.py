@@ -28,7 +28,18 @@ from audit.sourcefile import SourceFile
 # (catalogue.CallFinder).
 _CALLED = re.compile(rb"\b([A-Za-z_]\w*+)(?:\s++|/\*(?s:.*?)\*/|//[^\n]*+)*+\(")
 _FIELD = re.compile(rb"(?:->|\.)\s*+([A-Za-z_]\w*+)")
-_INCLUDE = re.compile(rb'(?m)^[ \t]*#[ \t]*include[ \t]*([<"])([^>"\n]+)[>"]')
+_INCLUDE = re.compile(rb'#[ \t]*include[ \t]*([<"])([^>"\n]+)[>"]')
+"""An include directive; `_includes` keeps those with nothing but blanks before the `#` on their line
+(a `(?m)^` regex would try every byte of the file)."""
+
+
+def _includes(src: bytes) -> list[tuple[bytes, bytes]]:
+    out = []
+    for m in _INCLUDE.finditer(src):
+        start = src.rfind(b"\n", 0, m.start()) + 1
+        if not src[start:m.start()].strip(b" \t"):
+            out.append((m.group(1), m.group(2)))
+    return out
 _GETTER_BYTES = 600
 """A getter is a short function: its whole text (header and body) fits in this many bytes."""
 
@@ -163,8 +174,15 @@ class FactStore:
         self._fields: dict[str, dict[str, tuple[int, ...]] | None] = {}
         """Per file, name -> chunks calling it / using the field; None until a query needs it
         (a neighbour file is indexed only once a name it contains is asked for)."""
+        self._called_by: dict[str, list[tuple[str, tuple[int, ...]]]] = {}
+        self._fields_by: dict[str, list[tuple[str, tuple[int, ...]]]] = {}
+        """The same, inverted over the files indexed so far: name -> (file, chunks)."""
+        self._lazy: dict[str, None] = {}
+        """The registered files not indexed yet, in registration order."""
         self._acquire: dict[str, tuple[tuple[int, ...], bool]] = {}
         self._getters: dict[tuple[str, str], dict[str, str]] = {}
+        self._getters_of: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._header_chunks: dict[str, list[parse.Chunk]] = {}
         self._headers: dict[str, bytes | None] = {}
         self._includes: dict[str, list[str]] = {}
         self._weight: dict[str, int] = {}
@@ -183,6 +201,25 @@ class FactStore:
         # Kept per file: a query looks a name up in each file's index (cheaper than merging them).
         self._called[path] = called
         self._fields[path] = fields
+        if called is None or fields is None:
+            self._lazy[path] = None
+        else:
+            self._invert(path, called, fields)
+
+    def _invert(self, path: str, called: dict[str, tuple[int, ...]], fields: dict[str, tuple[int, ...]]) -> None:
+        for name, ids in called.items():
+            self._called_by.setdefault(name, []).append((path, ids))
+        for name, ids in fields.items():
+            self._fields_by.setdefault(name, []).append((path, ids))
+
+    def _everywhere(self, name: str, table: dict[str, dict[str, tuple[int, ...]] | None],
+                    by: dict[str, list[tuple[str, tuple[int, ...]]]]) -> list[tuple[str, int]]:
+        """(file, chunk) of every registered file whose `table` (calls or field uses) lists `name`:
+        the indexed files through the inverted index, the others one by one (`_index`)."""
+        out = [(p, i) for p, ids in by.get(name, ()) for i in ids]
+        for p in list(self._lazy):
+            out.extend((p, i) for i in self._index(p, name, table))
+        return out
 
     def add_prepared(self, path: str, prep: Prepared) -> None:
         """Register a prefiltered file (nothing parsed yet)."""
@@ -216,8 +253,9 @@ class FactStore:
             return
         sf = self.files[path]
         names = {(sf.chunks[i].name, sf.chunks[i].static) for i in got}
-        wanted = [(p, i) for name, static in sorted(names) for p in ([path] if static else list(self._called))
-                  for i in self._called.get(p, {}).get(name, ())]
+        wanted = [(p, i) for name, static in sorted(names)
+                  for p, ids in ([(path, self._called[path].get(name, ()))] if static else self._called_by.get(name, ()))  # type: ignore[union-attr]
+                  for i in ids]
         self._pre_callers.extend(self._load(wanted))
 
     def preparsed_callers(self) -> list[FileFacts]:
@@ -264,7 +302,7 @@ class FactStore:
             return []
         out: list[str] = []
         self._includes[path] = out
-        for kind, name in _INCLUDE.findall(sf.src):
+        for kind, name in _includes(sf.src):
             rel = "include/" + name.decode() if kind == b"<" else os.path.normpath(
                 os.path.join(os.path.dirname(path), name.decode()))
             if not rel.startswith("..") and rel not in out:
@@ -281,17 +319,30 @@ class FactStore:
         if got is not None:
             return got
         got = self._getters[key] = {}
-        needle = field.encode()
         for f in [path, *self.includes(path)]:
-            src = self._header_source(f)
-            if not src or needle not in src:
-                continue
+            for name in self._getters_in(f, field):
+                got.setdefault(name, f)
+        return got
+
+    def _getters_in(self, f: str, field: str) -> tuple[str, ...]:
+        """The getters of the field `field` that file `f` defines, in file order (once per file and
+        field: a header is included by many files)."""
+        key = (f, field)
+        got = self._getters_of.get(key)
+        if got is not None:
+            return got
+        got = ()
+        needle = field.encode()
+        src = self._header_source(f)
+        if src and needle in src:
             hits = [pos for pos in _member_uses(src, needle) if _returned(src, pos)]
-            if not hits:
-                continue
-            for c in parse.chunks(src):
-                if c.end - c.start <= _GETTER_BYTES and any(c.start <= h < c.end for h in hits):
-                    got.setdefault(c.name, f)
+            if hits:
+                chunks = self._header_chunks.get(f)
+                if chunks is None:
+                    chunks = self._header_chunks[f] = parse.chunks(src)
+                got = tuple(c.name for c in chunks
+                            if c.end - c.start <= _GETTER_BYTES and any(c.start <= h < c.end for h in hits))
+        self._getters_of[key] = got
         return got
 
     def _header_source(self, path: str) -> bytes | None:
@@ -331,6 +382,8 @@ class FactStore:
                 return ()
             called, fields = text_indexes(sf.src, sf.chunks)
             self._called[path], self._fields[path] = called, fields
+            self._lazy.pop(path, None)
+            self._invert(path, called, fields)
             idx = table[path]
         return idx.get(name, ())  # type: ignore[union-attr]
 
@@ -475,8 +528,9 @@ class FactStore:
         """The facts of every function that calls `name` (only in `path` when it is static)."""
         if not self._once("callers", f"{path if static else ''}:{name}"):
             return []
-        paths = [path] if static else list(self._called)
-        return self._load([(p, i) for p in paths for i in self._index(p, name, self._called)])
+        if static:
+            return self._load([(path, i) for i in self._index(path, name, self._called)])
+        return self._load(self._everywhere(name, self._called, self._called_by))
 
     def callers_near(self, name: str, path: str) -> tuple[set[str], list[FileFacts]]:
         """The callers of `name` (defined in `path`) in the files next to `path` that the prefilter
@@ -504,7 +558,7 @@ class FactStore:
             return []
         want = []
         tag_b = tag.encode()
-        for p, i in [(p, i) for p in list(self._fields) for i in self._index(p, name, self._fields)]:
+        for p, i in self._everywhere(name, self._fields, self._fields_by):
             if (only is not None and p != only) or (only is None and within is not None and not within(p)):
                 continue
             if tag_b and p != near:

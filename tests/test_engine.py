@@ -70,8 +70,8 @@ def test_the_analysis_shared_with_a_forked_child_agrees_with_one_process(tmp_pat
     assert len(one.sites) == 45 and _key(two) == _key(one) and two.cow == one.cow
 
 
-def test_a_cow_profile_its_child_did_not_finish_is_the_analysis_last_task(tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cow_profile_its_child_did_not_finish_is_one_of_the_analysis_tasks(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     src = FsSource(str(_many(tmp_path)))
     expected = engine.audit_tree(src, workers=2)
     monkeypatch.setattr(engine._Forked, "ready", lambda self: False)
