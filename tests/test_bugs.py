@@ -65,6 +65,6 @@ def test_real_bug_is_reported_at_its_faulty_line(bug: str, tmp_path: Path) -> No
         f"{bug}: the fixed twin still reports {meta['rule']}: {fixed}"
 
 
-def test_the_set_is_found_at_least_half() -> None:
-    assert len(IDS) - len(MISSED) >= len(IDS) // 2
+def test_the_set_is_found_at_least_two_thirds() -> None:
+    assert 3 * (len(IDS) - len(MISSED)) >= 2 * len(IDS), f"{len(IDS) - len(MISSED)}/{len(IDS)} found"
     assert set(MISSED) <= set(IDS)
