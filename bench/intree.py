@@ -6,8 +6,8 @@ Usage: python bench/intree.py [--trees DIR] [--only ID[,ID..]] [--fresh] [--verb
 Per bug, `bug.toml` says where the bug lives in a real tree:
 
     intree_mode  = "as-is"     the tree's own file still has the bug (an old tree, or a fix later than it)
-                   "reversed"  the tree has the fix; tests/bugs/<id>/intree/<tree>/<file> is that real
-                               file with the fix reversed (everything else of the file kept)
+                   "reversed"  the tree has the fix; tests/bugs/<id>/intree/<tree>/<file>.diff is a unified
+                               diff that reverses it in that real file (everything else of the file kept)
                    "adapted"   as "reversed", but the fixed code was reshaped later, so the reversal
                                puts the bug's shape on the later code (see intree_note)
                    "none"      not recreatable (intree_note says why)
@@ -46,6 +46,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 BUGS = REPO / "tests" / "bugs"
 SEVERE = ("error", "warning")
+
+
+def reversed_text(real: Path, diff: Path) -> str:
+    """The real file with the fix reversed: the tree's file with the stored unified diff applied
+    (`patch`; the repository keeps only the diff, never a kernel file)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out"
+        subprocess.run(["patch", "-s", "-o", str(out), str(real), str(diff)], check=True,
+                       stdout=subprocess.DEVNULL)
+        return out.read_text(errors="replace")
 
 
 def find_func(text: str, name: str) -> tuple[int, int] | None:
@@ -157,7 +167,7 @@ def check_bug(meta: dict, run: Runner, verbose: bool) -> tuple[list[list[str]], 
             report = run.pristine(t)
             text = (run.trees / t / p).read_text(errors="replace")
         else:
-            text = (BUGS / bid / "intree" / t / p).read_text()
+            text = reversed_text(run.trees / t / p, BUGS / bid / "intree" / t / (p + ".diff"))
             report = run.reversed(t, p, text)
         rng = find_func(text, function)
         found = findings(report, p)
