@@ -179,6 +179,8 @@ class Catalogue:
     """Members counting a carrier's segments (a bio's `bi_vcnt`): testing one tells a merge."""
     array_freers: frozenset[str]
     """Calls that free a pages array itself (kfree), not the references in it."""
+    errno_handoffs: frozenset[str]
+    """Calls that keep the pages only when they succeed: an errno result means they took nothing."""
     readers: frozenset[str]
     """Calls that only look at a page and return a property of it (a size, a flag): handing them
     the pages keeps them where they are."""
@@ -350,6 +352,7 @@ def load(version: Version | None) -> Catalogue:
         page_members=frozenset(raw.table("carriers", {}).texts("page_members")),
         segment_counts=frozenset(raw.table("carriers", {}).texts("segment_counts")),
         array_freers=frozenset(names("array_freers")),
+        errno_handoffs=frozenset(raw.table("handoff_failures", {}).texts("errno")),
         readers=frozenset(names("readers")),
         write_flag=s.text("write_flag", "FOLL_WRITE"),
         pin_flag=s.text("pin_flag", "FOLL_PIN"),

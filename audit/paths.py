@@ -382,7 +382,15 @@ class Walker(ResultTests, ReleaseChecks):
             return None
         a, key = f[1], undo[0]
         got: bool | None = None
-        if key.startswith("@"):
+        if key[0] in "=!":
+            # An errno result (in a variable, or the call tested where it is made): nonzero fails.
+            m = _CMP.match(a)
+            name = key[1:]
+            subject = m.group(1).strip() if m is not None else a
+            if key[0] == "=" and subject != name or key[0] == "!" and not subject.startswith(name + "("):
+                return None
+            got = True if m is None else {"<": m.group(3).strip() == "0"}.get(m.group(2))
+        elif key.startswith("@"):
             call = key[1:] + "("
             m = _CMP.match(a)
             if m is None:
@@ -439,7 +447,7 @@ class Walker(ResultTests, ReleaseChecks):
         err_released = st.err_released
         req_alias = st.req_alias
         stale = st.stale
-        undo = st.undo if st.undo is None or not st.undo[0].startswith("@") else None
+        undo = st.undo if st.undo is None or not st.undo[0].startswith(("@", "!")) else None
         for c in node.calls:
             out_args = {a.strip()[1:].strip() for a in c.args if a.strip().startswith("&")}
             if out_args & self._known_names:
@@ -455,6 +463,8 @@ class Walker(ResultTests, ReleaseChecks):
                 continue
             if not armed:
                 continue
+            if undo is not None and c.lhs and c.lhs.strip() == undo[0].lstrip("="):
+                undo = None  # the variable now holds this call's result
             eff = self.effect(c) if self.effect is not None and c.name not in self.cat.release else None
             if eff == "error-release":
                 # Released by the callee when it fails, kept (handed on) when it succeeds.
@@ -505,8 +515,11 @@ class Walker(ResultTests, ReleaseChecks):
                 continue  # the callee only looks at the pages: they stay with this function
             if eff == "other" or (any(self.holds(a) for a in c.args) and c.name not in self.cat.dirtying):
                 lhs = (c.lhs or "").strip()
-                if h is not None and h.zero_fails and not lhs:
-                    undo = ("@" + c.name, handed)
+                errno = c.name in self.cat.errno_handoffs
+                if ((h is not None and h.zero_fails) or errno) and not lhs:
+                    undo = (("!" if errno else "@") + c.name, handed)
+                elif errno and _WORD.fullmatch(lhs):
+                    undo = ("=" + lhs, handed)  # an errno in it says nothing was kept
                 elif _WORD.fullmatch(lhs) and lhs not in self._scalars:
                     undo = (lhs, handed)  # a returned pointer: NULL or an ERR_PTR says nothing was kept
                 handed = True
@@ -546,7 +559,7 @@ class Walker(ResultTests, ReleaseChecks):
                 releases = tuple(r for r in releases if name not in _WORD.findall(r[3]))
             if releases and _WORD.fullmatch(name):
                 releases = _index_moved(releases, name, rhs)
-            if undo is not None and undo[0] == name and not any((c.lhs or "").strip() == name for c in node.calls):
+            if undo is not None and undo[0].lstrip("=") == name and not any((c.lhs or "").strip() == name for c in node.calls):
                 undo = None  # the pointer now holds something else
             if stale:
                 key = norm_path(name)
