@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from audit import flow, parse, queries
 from audit.cexpr import FOR_EACH_CALL
-from audit.model import Assign, Call, Decl, FileFacts, FuncInfo, MacroDef, ParseProblem, made
+from audit.model import Assign, Call, Decl, FileFacts, FuncInfo, MacroDef, ParseProblem
 from audit.parse import Node, Tree
 
 _CARRIES = re.compile(rb"page|bio|folio|sg|vec|frame|umem|buf")
@@ -292,21 +292,22 @@ def _calls(path: str, src: bytes, lines: parse.Lines, got: _Captured, fns: _Func
                 ParseProblem(path, lines.line_of(fn.start_byte),
                              f"parse damaged around {name}(): enclosing function {f.name} found by layout")
             )
-        calls.append(made(
-            Call,
-            name,  # name
-            lines.span(fn.start_byte, fn.end_byte),  # span
-            expr.end_byte,  # call_end_byte
-            split_args(_text(src, args)) if (name in focus or f is not None) else (),  # args
-            f.name if f is not None else None,  # func
-            lhs,  # lhs
-            returned,  # returned
-            in_loop,  # in_loop
-            dead,  # dead
-            guard,  # guard
-            guard_else,  # guard_else
-            lines.line_of(expr.start_byte),  # stmt_line
-        ))
+        calls.append(
+            Call(
+                name=name,
+                span=lines.span(fn.start_byte, fn.end_byte),
+                call_end_byte=expr.end_byte,
+                args=split_args(_text(src, args)) if (name in focus or f is not None) else (),
+                func=f.name if f is not None else None,
+                lhs=lhs,
+                returned=returned,
+                in_loop=in_loop,
+                dead=dead,
+                guard=guard,
+                guard_else=guard_else,
+                stmt_line=lines.line_of(expr.start_byte),
+            )
+        )
     return calls, problems
 
 
@@ -316,15 +317,15 @@ def _placed(lines: parse.Lines, got: _Captured, fns: _Functions) -> tuple[list[A
     for lhs, rhs, b in got.assigns:
         f = fns.at(b)
         if f is not None:
-            assigns.append(made(Assign, " ".join(lhs.split()), " ".join(rhs.split()), f.name, lines.line_of(b)))
+            assigns.append(Assign(" ".join(lhs.split()), " ".join(rhs.split()), f.name, lines.line_of(b)))
     decls = []
     for name, tag, b in got.decls:
         f = fns.at(b)
-        decls.append(made(Decl, name, tag, f.name if f is not None else None))
+        decls.append(Decl(name, tag, f.name if f is not None else None))
     for f in fns.funcs:
         for pn, pt in zip(f.params, f.param_types):
             if pn and pt:
-                decls.append(made(Decl, pn, pt, f.name))
+                decls.append(Decl(pn, pt, f.name))
     returns = []
     for text, b in got.returns:
         f = fns.at(b)

@@ -13,7 +13,6 @@ from bisect import bisect_left
 from dataclasses import dataclass
 
 from audit import parse, queries
-from audit.model import made
 from audit.cexpr import FOR_EACH_CALL, strip_parens
 from audit.parse import Node
 
@@ -118,7 +117,7 @@ class _Builder:
                     # A call through a function pointer (`ops->submit(pages)`) is named by its text:
                     # no catalogue entry or body matches it, so handing it the pages is a hand-off.
                     raw = self.src[args.start_byte : args.end_byte].decode("utf-8", "replace")
-                    calls.append((cur.start_byte, made(FlowCall, _text(self.src, fn), self.split_args(raw),
+                    calls.append((cur.start_byte, FlowCall(_text(self.src, fn), self.split_args(raw),
                                                           self.lines.line_of(fn.start_byte),
                                                           self.lines.column_of(fn.start_byte), _lhs(self.src, cur))))
             elif t == "assignment_expression":
@@ -302,8 +301,8 @@ def build(func: str, body: Node, src: bytes, lines: parse.Lines, split_args) -> 
         b.nodes[idx]["succ"] = (b.labels.get(label, end),)
     # Node 0 must be the entry: add a pass-through entry node in front.
     entry_node = FlowNode("stmt", b.nodes[entry]["line"], "{", (entry + 1,))
-    shifted = [made(FlowNode, d["kind"], d["line"], d["text"], tuple(s + 1 for s in d["succ"]), d["calls"], d["assigns"],
-                    d["loop"] + 1 if d["loop"] >= 0 else -1, d["entry"]) for d in b.nodes]
+    shifted = [FlowNode(d["kind"], d["line"], d["text"], tuple(s + 1 for s in d["succ"]), d["calls"], d["assigns"],
+                        d["loop"] + 1 if d["loop"] >= 0 else -1, d["entry"]) for d in b.nodes]
     return Flow(func, (entry_node, *shifted), _scalar_types(body, src))
 
 

@@ -6,31 +6,11 @@ that they can cross process boundaries (pickle) and be compared in tests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from enum import Enum
-from functools import cache
-from typing import Any, NewType, TypeVar
+from typing import Any, NewType
 
 RuleId = NewType("RuleId", str)
-
-_T = TypeVar("_T")
-
-
-@cache
-def _names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))
-
-
-def made(cls: type[_T], *values: Any) -> _T:
-    """`cls(*values)` for a frozen dataclass, without its generated `__init__` (which sets each
-    field through `object.__setattr__`): for the facts made by the ten thousand while parsing. The
-    instance is the same (equal, hashed, pickled alike)."""
-    names = _names(cls)
-    if len(values) != len(names):
-        return cls(*values)  # fields left to their defaults
-    obj = object.__new__(cls)
-    obj.__dict__.update(zip(names, values))
-    return obj
 
 
 class RefKind(str, Enum):

@@ -22,7 +22,7 @@ import tree_sitter_c
 from tree_sitter import Language, Parser, Point, Range
 
 from audit import tables
-from audit.model import Span, made
+from audit.model import Span
 
 Node = tree_sitter.Node
 """A syntax node: the modules above the parser name the type through audit.parse."""
@@ -138,7 +138,7 @@ class Lines:
         """The Span of bytes [start, end)."""
         starts, src = self.starts, self.src
         line = bisect_right(starts, start)
-        # Most spans (a name) end on the line they start on: one search instead of three.
+        # Most spans (a name) end on the line they start on: one search instead of four.
         nxt = starts[line] if line < len(starts) else len(src) + 1
         end_line = line if max(start, end - 1) < nxt else bisect_right(starts, end - 1)
         end_at = line if end < nxt else bisect_right(starts, end)
@@ -146,7 +146,7 @@ class Lines:
         column = (len(seg) if seg.isascii() else len(seg.decode("utf-8", "replace"))) + 1
         seg = src[starts[end_at - 1]:end]
         end_column = (len(seg) if seg.isascii() else len(seg.decode("utf-8", "replace"))) + 1
-        return made(Span, line, column, end_line, end_column, start, end)
+        return Span(line, column, end_line, end_column, start, end)
 
     def text(self, line: int) -> str:
         """The text of 1-based `line`, without its newline."""

@@ -404,8 +404,10 @@ class FactStore:
                 out.append(other)
         return out[:4]
 
-    def search_near(self, word: str, near: str, must: re.Pattern[bytes] | None = None) -> set[str]:
+    def search_near(self, word: str, near: str, must: re.Pattern[bytes] | None = None,
+                    hint: re.Pattern[bytes] | None = None) -> set[str]:
         """The files next to `near` that mention `word` (and match `must`), added to the store.
+        `hint`, a cheaper test that `must` implies, is tried first.
 
         Only subsystem-local names are searched (the caller passes a name that shares the calling
         function's namespace prefix, or a struct tag), never core kernel APIs.
@@ -425,7 +427,8 @@ class FactStore:
             if got is None:
                 got = []
                 for rel, src in self._dir_sources(d):
-                    if rel in self.hits or needle not in src or not rx.search(src):
+                    if rel in self.hits or needle not in src or (hint is not None and not hint.search(src)) \
+                            or not rx.search(src):
                         continue
                     self.add_source(rel, src)
                     got.append(rel)
@@ -514,8 +517,11 @@ class FactStore:
         when no prefiltered file defines it; the files found are added to `visible`)."""
         if prefix is not None and name.startswith(prefix + "_") and not any(
                 p in self.hits for p, _ in self._by_name.get(name, [])):
+            # The definition's line is searched for (a (?m)^ regex, slow over a large file) only in
+            # files where the name is followed by a `(` at all (`hint`: found by its literal name).
             got = self.search_near(name, from_path, re.compile(rb"(?m)^(?:\w[\w \t\*]*\s)?\**"
-                                                               + re.escape(name.encode()) + rb"\s*\([^;]*$"))
+                                                               + re.escape(name.encode()) + rb"\s*\([^;]*$"),
+                                   re.compile(re.escape(name.encode()) + rb"\s*\("))
             if visible is not None:
                 visible.update(got)
         if not self._once("def", f"{from_path}:{name}"):
@@ -563,7 +569,8 @@ class FactStore:
                 continue
             if tag_b and p != near:
                 sf = self.files[p]
-                if tag_b not in sf.src[sf.chunks[i].start : sf.chunks[i].end]:
+                c = sf.chunks[i]
+                if sf.src.find(tag_b, c.start, c.end) < 0:  # (no copy of the chunk)
                     continue
             want.append((p, i))
         return self._load(want)
