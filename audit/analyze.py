@@ -514,6 +514,7 @@ class Analyzer:
             if func in self.cat.acquire or func in self.cat.release:
                 continue  # the catalogue's own implementations (mm/gup.c) are not wrappers
             fi = self.look.func(path, func)
+            self.look.callers(func, path)  # all of them, not only those some search happened to parse
             callers = sorted({(p, c.span.line, c.func or "") for p, c in self.ix.callers_of(func)
                               if c.func is not None and (not fi or not fi.static or p == path)
                               and (p in hits or p == path)})
