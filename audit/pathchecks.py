@@ -51,18 +51,20 @@ class ReleaseChecks:
             explicit = count is not None and count in self.unsigned
         if count is None or not outcomes:
             return
+        # A release API releases; a driver's helper that runs over the count may keep some (a bvec).
+        does = "releases" if c.name in self.cat.release else "is handed, to release or keep,"
         cnt = " ".join(count.split()).replace(" ", "")
         requested = cnt in {r.replace(" ", "") for r in self.requested if r not in recounted} | st.req_alias
         res = self.acq.result
         if requested and outcomes <= {NEG, ZERO, PART} and PART in outcomes and rnames and not self.single:
             self._defect("gup-release-count", c.line, c.column,
-                         f"{c.name}() releases the requested `{count}` pages on a path where {self.acq.name}() "
+                         f"{c.name}() {does} the requested `{count}` pages on a path where {self.acq.name}() "
                          f"returned fewer: slots it never filled are released", st, "high")
         elif requested and NEG in outcomes and ZERO not in outcomes and res in self.unsigned and res in rnames:
             # The result was tested, but an errno in an unsigned variable passed the test as a huge count.
             self._defect("gup-release-count", c.line, c.column,
                          f"`{res}` is unsigned, so an errno from {self.acq.name}() passes its test as a huge "
-                         f"count and {c.name}() releases the requested `{count}` pages, none of them filled",
+                         f"count and {c.name}() {does} the requested `{count}` pages, none of them filled",
                          st, "high")
         elif requested and NEG in outcomes and ZERO not in outcomes and self.promoted and st.r_tested:
             # The result was compared with the unsigned requested count: C converted an errno to a
@@ -70,12 +72,12 @@ class ReleaseChecks:
             self._defect("gup-release-count", c.line, c.column,
                          f"`{res}` is compared with the unsigned `{next(iter(self.promoted))}`, so C converts an "
                          f"errno from {self.acq.name}() to a huge count that passes the test, and {c.name}() "
-                         f"releases the requested `{count}` pages, none of them filled", st, "medium")
+                         f"{does} the requested `{count}` pages, none of them filled", st, "medium")
         elif requested and {PART, FULL} <= outcomes and NEG not in outcomes and st.r_tested and not st.count_tested \
                 and rnames and not self.single:
             # The result was tested for an error, never for a short count.
             self._defect("gup-release-count", c.line, c.column,
-                         f"{c.name}() releases the requested `{count}` pages on a path where {self.acq.name}() "
+                         f"{c.name}() {does} the requested `{count}` pages on a path where {self.acq.name}() "
                          f"may have returned fewer: its result was tested for an error, never for a short count",
                          st, "medium")
         elif explicit and cnt in {r.replace(" ", "") for r in rnames} and NEG in outcomes:
