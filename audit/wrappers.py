@@ -91,7 +91,8 @@ def _caller_expr(out: Out, args: tuple[str, ...], lhs: str | None) -> str | None
 
 def wrapper_callers(an: Analyzer, path: str, fi: FuncInfo, out: Out, releases: list[Release],
                     depth: int = 1) -> tuple[Defect, ...]:
-    """The leak and double-release defects on the paths of the callers of acquire wrapper `fi`."""
+    """The leak, release-count and double-release defects on the paths of the callers of acquire
+    wrapper `fi`."""
     found: list[Defect] = []
     releasing = {r.function for r in releases if r.function}
     for cpath, cc in _callers(an, path, fi):
@@ -117,7 +118,7 @@ def wrapper_callers(an: Analyzer, path: str, fi: FuncInfo, out: Out, releases: l
                       out.count, cc.lhs, kind, base, not out.partial, out.partial)
         effect = an.effect_fn(cpath, cc.func, holds, croot if kind == "field" else None, base)
         res = walk(fl, acq, holds, an.cat, cpath, wrappers, effect)
-        found.extend(d for d in res.defects if d.rule in ("gup-leak", "gup-double-release"))
+        found.extend(d for d in res.defects if d.rule in ("gup-leak", "gup-double-release", "gup-release-count"))
         if depth < MAX_DEPTH and cfi is not None and cc.func not in an.cat.acquire and res.complete:
             cnt = cc.args[out.count] if out.count is not None and out.count < len(cc.args) else None
             nout = wrapper_out(an, cpath, cfi, croot, cc.returned, res.r_returned, cnt, fi.name)
