@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from audit.analyze import Analyzer
 
 READ, RELEASE, OTHER = "read", "release", "other"
+ALWAYS_RELEASE = "always-release"
+"""The callee releases the pages it is handed on every path through it (an array release, or a
+release loop, that no exit can bypass): a later release of the same pages by the caller is a
+second one."""
 ERROR_RELEASE = "error-release"
 """The callee releases the pages only on exits that return an errno, and keeps them on an exit
 that returns 0: its caller must not release them again once it has seen the error."""
@@ -66,9 +70,10 @@ class CalleeEffects:
         defs = self._definitions(c.name, path, func)
         if not defs:
             return None
-        if held and len(defs) == 1 and held[0] < len(defs[0][1].params) and defs[0][1].params[held[0]] \
-                and self.error_release(defs[0][0], defs[0][1].name, defs[0][1].params[held[0]]):
-            return ERROR_RELEASE
+        if held and len(defs) == 1 and held[0] < len(defs[0][1].params) and defs[0][1].params[held[0]]:
+            kind = self.release_kind(defs[0][0], defs[0][1].name, defs[0][1].params[held[0]])
+            if kind is not None:
+                return kind
         out = READ
         for dpath, fi in defs:
             for i in held or holder:
@@ -82,19 +87,24 @@ class CalleeEffects:
                     out = RELEASE
         return out
 
-    def error_release(self, dpath: str, fname: str, param: str) -> bool:
-        """Whether `fname` releases its parameter `param` only on its errno exits (see ERROR_RELEASE)."""
-        key = (dpath, fname, Root("local", param), "error-release")
+    def release_kind(self, dpath: str, fname: str, param: str) -> str | None:
+        """ERROR_RELEASE when `fname` releases its parameter `param` only on its errno exits,
+        ALWAYS_RELEASE when on every path, else None."""
+        key = (dpath, fname, Root("local", param), "release-kind")
         got = self._memo.get(key)
         if got is None:
             an = self.an
             fl = an.look.flow(dpath, fname, frozenset(an.cat.release))
-            ok = False
+            got = ""
             if fl is not None:
                 names, _ = an.aliases(dpath, fname, Root("local", param))
-                ok = error_only_releases(fl, an.holds_fn(dpath, fname, Root("local", param), names), an.cat.release)
-            got = self._memo[key] = ERROR_RELEASE if ok else OTHER
-        return got == ERROR_RELEASE
+                holds = an.holds_fn(dpath, fname, Root("local", param), names)
+                if error_only_releases(fl, holds, an.cat.release):
+                    got = ERROR_RELEASE
+                elif always_releases(fl, holds, an.cat.release):
+                    got = ALWAYS_RELEASE
+            self._memo[key] = got
+        return got or None
 
     def _definitions(self, name: str, path: str, func: str) -> list:  # type: ignore[type-arg]
         return self.an.look.definitions(name, path, None, namespace(func))
@@ -239,6 +249,23 @@ def error_only_releases(flow, holds, release: dict) -> bool:  # type: ignore[no-
         return False
     clean = _reach(nodes, [0], rel)
     return any(i in clean and nodes[i].text.strip() == "0" for i in exits)
+
+
+def always_releases(flow, holds, release: dict) -> bool:  # type: ignore[no-untyped-def,type-arg]
+    """Whether the function of `flow` releases the pages `holds` recognises on its way to every
+    exit: no exit is reachable from the entry around its releases (a release loop counts as a
+    whole: skipping it is releasing zero pages)."""
+    nodes = flow.nodes
+    rel = set()
+    for i, n in enumerate(nodes):
+        if any(c.name in release and release[c.name].arg < len(c.args) and holds(c.args[release[c.name].arg])
+               for c in n.calls):
+            rel.add(n.loop if n.loop >= 0 else i)
+    exits = [i for i, n in enumerate(nodes) if n.kind == "return" or not n.succ]
+    if not rel or not exits:
+        return False
+    clean = _reach(nodes, [0], rel)
+    return not any(i in clean for i in exits)
 
 
 def _drop_calls(text: str, names: frozenset[str]) -> str:

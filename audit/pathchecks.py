@@ -30,7 +30,8 @@ def nonzero(facts: Facts, name: str) -> bool:
 
 
 class ReleaseChecks:
-    """Expects the attributes `acq`, `cat`, `flow`, `promoted`, `requested`, `single`, `unsigned` and the method
+    """Expects the attributes `acq`, `cat`, `flow`, `promoted`, `requested`, `single`, `unsigned`,
+    `_callee_releases` and the method
     `_defect` of `Walker`."""
 
     def _copy_of_requested(self, name: str, rhs: str, recounted: frozenset[str], req_alias: frozenset[str]
@@ -96,14 +97,15 @@ class ReleaseChecks:
         `_release_of` said of it) on a path whose earlier releases are `releases`."""
         arg, count, explicit = got
         self._check_count(c, count, explicit, node, st, outcomes, rnames, recounted)
-        direct = c.name in self.cat.release
+        direct = c.name in self.cat.release or c.name in self._callee_releases
         if self.single and self.acq.zero_one and ZERO in outcomes and count is None and direct:
             self._defect("gup-release-count", c.line, c.column,
                          f"{c.name}() releases a page {self.acq.name}() may not have filled: in this "
                          f"kernel it returns 0 for a one-page request (a fatal signal) and this path "
                          f"takes 0 as success", st, "medium")
         for line, col, api, prev_arg in releases:
-            if direct and api in self.cat.release and prev_arg == arg and (line, col) != (c.line, c.column) \
+            if direct and (api in self.cat.release or api in self._callee_releases) and prev_arg == arg \
+                    and (line, col) != (c.line, c.column) \
                     and outcomes & HELD:
                 self._defect("gup-double-release", c.line, c.column,
                              f"{self.acq.name}() pages already released by {api}() at line {line} are "

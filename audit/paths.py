@@ -197,6 +197,8 @@ class Walker(ResultTests, ReleaseChecks):
         self._known_names = ff.known_names
         self._loop_assigned = ff.loop_assigned
         self._elements = ff.elements
+        self._callee_releases: set[str] = set()
+        """Callees met on the walk that release the pages they are handed on every path."""
         self._cursors = ff.cursors
         self._round_fields = self._earlier_rounds()
         res = acq.result.strip() if acq.result else ""
@@ -466,6 +468,8 @@ class Walker(ResultTests, ReleaseChecks):
             if undo is not None and c.lhs and c.lhs.strip() == undo[0].lstrip("="):
                 undo = None  # the variable now holds this call's result
             eff = self.effect(c) if self.effect is not None and c.name not in self.cat.release else None
+            if eff == "always-release":
+                self._callee_releases.add(c.name)
             if eff == "error-release":
                 # Released by the callee when it fails, kept (handed on) when it succeeds.
                 if c.lhs and _WORD.fullmatch(c.lhs.strip()):
@@ -506,6 +510,17 @@ class Walker(ResultTests, ReleaseChecks):
                     freed, freed_col = c.line, c.column
                     if not st.jump:
                         jump = c.line  # the array goes before any exit: that is where the pages are lost
+                continue
+            if eff == "always-release":
+                # A callee that releases the pages it is handed on every path: a release of them
+                # as this function names them, which a later release of the same name repeats.
+                arg = next((a for a in c.args if self.holds(a)), "")
+                got = (self._element(arg), None, False)
+                self._release_checks(c, got, node, st, outcomes, rnames, recounted, releases, facts, err_released)
+                self.result.reachable_releases.add((c.line, c.column))
+                if FULL in outcomes:
+                    self.result.full_releases.add((c.line, c.column))
+                releases = releases + ((c.line, c.column, c.name, got[0]),)
                 continue
             if eff == "release":
                 # A callee that releases what it is handed (or the struct holding them).
@@ -674,6 +689,8 @@ class Walker(ResultTests, ReleaseChecks):
                 st = _with(st, jump=node.line)  # a goto, or a break out of a loop: the way out it takes
             if node.kind == "loop":
                 if st.node in st.in_loops:
+                    if node.text.strip() in ("1", "true"):
+                        continue  # `for (;;)`: the way out is a break, never the loop's end
                     todo.append(_with(st, node=node.succ[1], in_loops=st.in_loops - {st.node}))
                 else:
                     enter, skip_ok = self._loop_entry(node, st)
