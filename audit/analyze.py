@@ -29,6 +29,8 @@ from audit.version import Version
 from audit.wrappers import wrapper_callers, wrapper_out
 
 _CALL_HEAD = re.compile(r"([A-Za-z_]\w*)\s*\(")
+_MEMBER_TAIL = re.compile(r"(?:->|\.)([A-Za-z_]\w*)\)*$")
+"""The last member of an access path, around any call that takes it (`sg_page(ao->op_sg)`)."""
 _MEMBER_PATH = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)+")
 
 __all__ = ["Analyzer", "Index", "Root", "access_path", "root_of"]
@@ -289,9 +291,15 @@ class Analyzer:
         put_page(x);` teardown releases it on either arm)."""
         out: dict[str, Teardown] = {}
         own = self.ix.flows.get((path, func))
-        if own is None or not any(
-                n.loop >= 0 and member_key(loop_bound(own, n.loop) or "") and any(x.name in self.cat.release for x in n.calls)
-                for n in own.nodes):
+        if own is None:
+            return out
+        counted = any(n.loop >= 0 and member_key(loop_bound(own, n.loop) or "")
+                      and any(x.name in self.cat.release for x in n.calls) for n in own.nodes)
+        carried = any(x.name in self.cat.handoffs for n in own.nodes for x in n.calls) and any(
+            x.name in self.cat.release for n in own.nodes for x in n.calls)
+        if carried:
+            out.update(self._field_teardowns(path, func, releases))
+        if not counted:
             return out  # this function releases nothing in a loop over a struct count
         for r in releases:
             if r.hops == 0 or not r.function or (r.file, r.function) == (path, func):
@@ -313,6 +321,31 @@ class Analyzer:
                              if any("".join(a.split()) == arg for a in x.args)), key=lambda x: (x.line, x.column))
                 out.setdefault(key, Teardown(r.file, first.line, first.column, r.function, r.api, bound))
                 break
+        return out
+
+    def _field_teardowns(self, path: str, func: str, releases: list[Release]) -> dict[str, Teardown]:
+        """The closure's releases in other functions that release what a struct member holds
+        (`page = sg_page(ao->op_sg); unpin_user_pages_dirty_lock(&page, 1, true)`), by `@member`:
+        a page this function put into that member and released is released there again unless the
+        struct is told (see `paths.Walker`)."""
+        out: dict[str, Teardown] = {}
+        for r in releases:
+            if r.hops == 0 or not r.function or (r.file, r.function) == (path, func):
+                continue
+            fl = self.look.flow(r.file, r.function, self._release_names)
+            if fl is None:
+                continue
+            rc = next((x for n in fl.nodes for x in n.calls if x.line == r.line and x.column == r.column), None)
+            rel = self.cat.release.get(rc.name) if rc is not None else None
+            if rc is None or rel is None or rel.arg >= len(rc.args):
+                continue
+            arg = strip_expr(rc.args[rel.arg])
+            texts = [arg] + [rhs for n in fl.nodes for lhs, rhs in n.assigns if lhs.strip() == arg]
+            for t in texts:
+                m = _MEMBER_TAIL.search("".join(t.split()))
+                if m is not None:
+                    out.setdefault("@" + m.group(1), Teardown(r.file, rc.line, rc.column, r.function, r.api, m.group(1)))
+                    break
         return out
 
     def _passthrough(self, path: str, c: Call, api: AcquireApi, form: Form | None) -> bool:

@@ -478,9 +478,10 @@ class Walker(ResultTests, ReleaseChecks):
                 continue
             h = self.cat.handoffs.get(c.name)
             if h is not None and h.dst < len(c.args) and h.src < len(c.args) and self.holds(c.args[h.src]):
-                field_ = self._cursors.get(norm_path(c.args[h.dst]))
+                dst = norm_path(c.args[h.dst])
+                field_ = self._cursors.get(dst) or (dst if _FIELD_PATH.fullmatch(dst) else None)
                 if field_ is not None:
-                    stored = stored | {field_}  # put through a cursor into a field's array
+                    stored = stored | {field_}  # put into a field's carrier, directly or through a cursor
             if h is not None and h.merges and outcomes & HELD and h.src < len(c.args) and self.holds(c.args[h.src]) \
                     and not self._merge_told(c.args, h.same):
                 self._defect("gup-leak", c.line, c.column,
@@ -500,11 +501,16 @@ class Walker(ResultTests, ReleaseChecks):
                     bound = norm_path(loop_bound(self.flow, node.loop) or "")
                     if member_key(bound) in self.teardowns:
                         stale = stale | {bound}
+                if self.teardowns and stored:
+                    # A page put into a struct member and released here: the member still holds it.
+                    stale = stale | {"@" + f for f in stored if "@" + _last(f) in self.teardowns
+                                     and self._entry_of(got[0]) != f}
                 continue
             if stale and c.name in self.cat.array_freers:
                 # The struct (or an array of it) is freed here: this function destroys it, no teardown runs.
-                gone = {_base(a) for a in c.args}
-                stale = frozenset(b for b in stale if _base(b) not in gone)
+                gone = {norm_path(a) for a in c.args}
+                stale = frozenset(b for b in stale if not any(
+                    g and (b.lstrip("@") == g or b.lstrip("@").startswith((g + "->", g + "."))) for g in gone))
             if c.name in self.cat.array_freers and any(self.holds(a) for a in c.args):
                 if outcomes & HELD and not releases and not handed and not freed:
                     freed, freed_col = c.line, c.column
@@ -578,7 +584,9 @@ class Walker(ResultTests, ReleaseChecks):
                 undo = None  # the pointer now holds something else
             if stale:
                 key = norm_path(name)
-                stale = frozenset(k for k in stale if k != key and not k.startswith((key + ".", key + "->")))
+                # A count reset, or the struct told: any member next to the one holding the page.
+                stale = frozenset(k for k in stale if k != key and not k.startswith((key + ".", key + "->"))
+                                  and not (k.startswith("@") and _parent(k[1:]) in (key, _parent(key))))
             facts = facts.forget({name})
             err_released = tuple(e for e in err_released if e[2] != name or e[1] in _WORD.findall(rhs))
             if negative and _WORD.fullmatch(name):
@@ -601,12 +609,15 @@ class Walker(ResultTests, ReleaseChecks):
         if not self._error_exit(node.text, st):
             return
         for bound in sorted(st.stale):
-            t = self.teardowns[member_key(bound)]
+            held = bound.startswith("@")
+            t = self.teardowns["@" + _last(bound[1:]) if held else member_key(bound)]
+            what = (f"what `{bound[1:]}` holds, which this error exit (line {st.jump or node.line}) already "
+                    f"released without clearing it or telling the struct" if held else
+                    f"the entries `{t.bound}` counts, which this error exit (line {st.jump or node.line}) "
+                    f"already released without resetting the count")
             self._defect("gup-double-release", t.line, t.column,
-                         f"{t.function}() releases the entries `{t.bound}` counts, which this error exit (line "
-                         f"{st.jump or node.line}) already released without resetting the count: the "
-                         f"{self.acq.name}() pages are released twice", st, "low" if st.guessed else "medium",
-                         file=t.file)
+                         f"{t.function}() releases {what}: the {self.acq.name}() pages are released twice", st,
+                         "low" if st.guessed else "medium", file=t.file)
 
     def at_exit(self, node: FlowNode, st: _State) -> None:
         if st.stale and st.armed:
@@ -843,9 +854,18 @@ def walk(flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue,
                   promoted).run()
 
 
-def _base(expr: str) -> str:
-    """The variable an access path starts from: `rm->data.op_sg` -> `rm`."""
-    return re.split(r"->|\.|\[", norm_path(expr))[0]
+_FIELD_PATH = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)+")
+
+
+def _last(path: str) -> str:
+    """`rm->atomic.op_sg` -> `op_sg`."""
+    return re.split(r"->|\.", path)[-1]
+
+
+def _parent(path: str) -> str:
+    """`rm->atomic.op_sg` -> `rm->atomic` ("" for a plain name)."""
+    m = re.match(r"(.*)(?:->|\.)[A-Za-z_]\w*$", path)
+    return m.group(1) if m else ""
 
 
 def member_key(expr: str) -> str:

@@ -117,7 +117,8 @@ def wrapper_callers(an: Analyzer, path: str, fi: FuncInfo, out: Out, releases: l
         acq = Acquire(fi.name, cc.span.line, cc.span.column, cc.args, out.index if out.kind == "arg" else None,
                       out.count, cc.lhs, kind, base, not out.partial, out.partial)
         effect = an.effect_fn(cpath, cc.func, holds, croot if kind == "field" else None, base)
-        res = walk(fl, acq, holds, an.cat, cpath, wrappers, effect, an.helper_counts(wrappers, releases))
+        res = walk(fl, acq, holds, an.cat, cpath, wrappers, effect, an.helper_counts(wrappers, releases),
+                   an.teardowns(cpath, cc.func, releases))
         found.extend(d for d in res.defects if d.rule in ("gup-leak", "gup-double-release", "gup-release-count"))
         if depth < MAX_DEPTH and cfi is not None and cc.func not in an.cat.acquire and res.complete:
             cnt = cc.args[out.count] if out.count is not None and out.count < len(cc.args) else None
