@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from audit.cexpr import COMPARE, IDENT
-from audit.catalogue import Catalogue
+from audit.catalogue import Catalogue, Handoff
 from audit.conditions import Facts, Formula, atoms, parse, value
 from audit.counts import HelperCount, loop_bound, unsigned_names
 from audit.flow import Flow, FlowCall, FlowNode
@@ -146,6 +146,20 @@ class _State:
     stale: frozenset[str] = frozenset()
     """Struct counts (`rm->data.op_nents`) of entries this path released in a loop bounded by them and
     has not reset since: a teardown that releases by the same count releases them again."""
+
+
+class _Next:
+    """The fields of a path state that one flow node's calls and assignments change."""
+
+    __slots__ = ("armed", "outcomes", "facts", "rnames", "releases", "handed", "freed", "jump", "stored",
+                 "recounted", "count_kept", "freed_col", "err_released", "req_alias", "undo", "stale")
+
+    def __init__(self, st: _State) -> None:
+        for k in self.__slots__:
+            setattr(self, k, getattr(st, k))
+
+    def fields(self) -> dict[str, object]:
+        return {k: getattr(self, k) for k in self.__slots__}
 
 
 class Walker(ResultTests, ReleaseChecks):
@@ -440,162 +454,167 @@ class Walker(ResultTests, ReleaseChecks):
 
     def effects(self, node: FlowNode, st: _State) -> _State | None:
         """The state after the calls and assignments of `node` (None: the path ends here)."""
-        outcomes, rnames, releases = st.outcomes, st.rnames, st.releases
-        stored, recounted = st.stored, st.recounted
-        handed, freed, facts, armed = st.handed, st.freed, st.facts, st.armed
-        jump = st.jump
-        freed_col = st.freed_col
-        count_kept = st.count_kept
-        err_released = st.err_released
-        req_alias = st.req_alias
-        stale = st.stale
-        undo = st.undo if st.undo is None or not st.undo[0].startswith(("@", "!")) else None
+        nx = _Next(st)
+        if nx.undo is not None and nx.undo[0].startswith(("@", "!")):
+            nx.undo = None  # a hand-off tested where it is called: only its own condition node can
         for c in node.calls:
-            out_args = {a.strip()[1:].strip() for a in c.args if a.strip().startswith("&")}
-            if out_args & self._known_names:
-                facts = facts.forget(out_args)  # `f(&need_drop)` may set it: what was known is gone
-            if c.name == self.acq.name and c.line == self.acq.line and c.column == self.acq.column:
-                if armed:
-                    self.result.acquire_repeats = True
-                    return None  # around a retry loop: the first round's pages are accounted for
-                armed = True
-                stored = stored | self._round_fields
-                outcomes = ALL - ({PART} if self.single else set())
-                rnames = frozenset({self.acq.result}) if self.acq.result else frozenset()
-                continue
-            if not armed:
-                continue
-            if undo is not None and c.lhs and c.lhs.strip() == undo[0].lstrip("="):
-                undo = None  # the variable now holds this call's result
-            eff = self.effect(c) if self.effect is not None and c.name not in self.cat.release else None
-            if eff == "always-release":
-                self._callee_releases.add(c.name)
-            if eff == "error-release":
-                # Released by the callee when it fails, kept (handed on) when it succeeds.
-                if c.lhs and _WORD.fullmatch(c.lhs.strip()):
-                    err_released = err_released + ((c.line, c.name, c.lhs.strip()),)
-                handed = True
-                continue
-            h = self.cat.handoffs.get(c.name)
-            if h is not None and h.dst < len(c.args) and h.src < len(c.args) and self.holds(c.args[h.src]):
-                dst = norm_path(c.args[h.dst])
-                field_ = self._cursors.get(dst) or (dst if _FIELD_PATH.fullmatch(dst) else None)
-                if field_ is not None:
-                    stored = stored | {field_}  # put into a field's carrier, directly or through a cursor
-            if h is not None and h.merges and outcomes & HELD and h.src < len(c.args) and self.holds(c.args[h.src]) \
-                    and not self._merge_told(c.args, h.same):
-                self._defect("gup-leak", c.line, c.column,
-                             f"{c.name}() may merge this page into the {h.carrier}'s last segment when it continues "
-                             f"the same page, keeping one reference for both ranges; nothing here tests whether it "
-                             f"merged, so the reference {self.acq.name}() took for the second range is never dropped",
-                             st, "medium")
-            got = self._release_of(c, stored)
-            if got is not None:
-                got = (self._element(got[0]), got[1], got[2])
-                self.result.reachable_releases.add((c.line, c.column))
-                if FULL in outcomes:
-                    self.result.full_releases.add((c.line, c.column))
-                self._release_checks(c, got, node, st, outcomes, rnames, recounted, releases, facts, err_released)
-                releases = releases + ((c.line, c.column, c.name, got[0]),)
-                if self.teardowns and node.loop >= 0:
-                    bound = norm_path(loop_bound(self.flow, node.loop) or "")
-                    if member_key(bound) in self.teardowns:
-                        stale = stale | {bound}
-                if self.teardowns and stored:
-                    # A page put into a struct member and released here: the member still holds it.
-                    stale = stale | {"@" + f for f in stored if "@" + _last(f) in self.teardowns
-                                     and self._entry_of(got[0]) != f}
-                continue
-            if stale and c.name in self.cat.array_freers:
-                # The struct (or an array of it) is freed here: this function destroys it, no teardown runs.
-                gone = {norm_path(a) for a in c.args}
-                stale = frozenset(b for b in stale if not any(
-                    g and (b.lstrip("@") == g or b.lstrip("@").startswith((g + "->", g + "."))) for g in gone))
-            if c.name in self.cat.array_freers and any(self.holds(a) for a in c.args):
-                if outcomes & HELD and not releases and not handed and not freed:
-                    freed, freed_col = c.line, c.column
-                    if not st.jump:
-                        jump = c.line  # the array goes before any exit: that is where the pages are lost
-                continue
-            if eff == "always-release":
-                # A callee that releases the pages it is handed on every path: a release of them
-                # as this function names them, which a later release of the same name repeats.
-                arg = next((a for a in c.args if self.holds(a)), "")
-                got = (self._element(arg), None, False)
-                self._release_checks(c, got, node, st, outcomes, rnames, recounted, releases, facts, err_released)
-                self.result.reachable_releases.add((c.line, c.column))
-                if FULL in outcomes:
-                    self.result.full_releases.add((c.line, c.column))
-                releases = releases + ((c.line, c.column, c.name, got[0]),)
-                continue
-            if eff == "release":
-                # A callee that releases what it is handed (or the struct holding them).
-                releases = releases + ((c.line, c.column, c.name, ""),)
-                continue
-            if eff == "read":
-                continue  # the callee only looks at the pages: they stay with this function
-            if eff == "other" or (any(self.holds(a) for a in c.args) and c.name not in self.cat.dirtying):
-                lhs = (c.lhs or "").strip()
-                errno = c.name in self.cat.errno_handoffs
-                if ((h is not None and h.zero_fails) or errno) and not lhs:
-                    undo = (("!" if errno else "@") + c.name, handed)
-                elif errno and _WORD.fullmatch(lhs):
-                    undo = ("=" + lhs, handed)  # an errno in it says nothing was kept
-                elif _WORD.fullmatch(lhs) and lhs not in self._scalars:
-                    undo = (lhs, handed)  # a returned pointer: NULL or an ERR_PTR says nothing was kept
-                handed = True
+            if not self._call(c, node, st, nx):
+                return None
         for lhs, rhs in node.assigns:
-            name = lhs.strip()
-            req_alias = self._copy_of_requested(name, rhs, recounted, req_alias)
-            if not armed:
-                if _ERRNO.match(rhs.replace(" ", "")) and _WORD.fullmatch(name):
-                    # `ret = -ENOMEM;` before the acquire: a later `if (ret)` on an error path is decided.
-                    facts = errno_facts(facts.forget({name}), name)
-                elif name in self._zeroed and rhs.strip() == "0":
-                    facts = zero_facts(facts.forget({name}), name)
-                elif _WORD.fullmatch(name):
-                    facts = facts.forget({name})
-                continue
-            negative = self._negative(rhs, outcomes, rnames)
-            if self.holds(rhs) and (name.startswith("*") or not self.holds(name)):
-                if ("->" in name or "." in name) and not name.startswith("*"):
-                    stored = stored | {norm_path(name)}
-                else:
-                    handed = True
-            if name in self.requested:
-                recounted = recounted | {name}
-            if self._is_r(rhs, rnames) and ("->" in name or "." in name or name.startswith("*")):
-                count_kept = True
-            elif self.acq.base and re.match(rf"{re.escape(self.acq.base)}\s*(->|\.)", name):
-                count_kept = True  # the owner's state is updated: it knows what it holds
-            if name in rnames and not self._is_r(rhs, rnames):
-                rnames = rnames - {name}
-            elif self._is_r(rhs, rnames) and _WORD.fullmatch(name):
-                rnames = rnames | {name}
-            if name in self.requested and name not in _WORD.findall(rhs):
-                releases = ()  # a new count (a count-down, `pagecount--`, in a release loop is not)
-            elif self.holds(name):
-                # The name now holds another value: what was released through it was the old one
-                # (`put_page(kmapped); kmapped = page;`). Releases through other names stand.
-                releases = tuple(r for r in releases if name not in _WORD.findall(r[3]))
-            if releases and _WORD.fullmatch(name):
-                releases = _index_moved(releases, name, rhs)
-            if undo is not None and undo[0].lstrip("=") == name and not any((c.lhs or "").strip() == name for c in node.calls):
-                undo = None  # the pointer now holds something else
-            if stale:
-                key = norm_path(name)
-                # A count reset, or the struct told: any member next to the one holding the page.
-                stale = frozenset(k for k in stale if k != key and not k.startswith((key + ".", key + "->"))
-                                  and not (k.startswith("@") and _parent(k[1:]) in (key, _parent(key))))
-            facts = facts.forget({name})
-            err_released = tuple(e for e in err_released if e[2] != name or e[1] in _WORD.findall(rhs))
-            if negative and _WORD.fullmatch(name):
-                facts = errno_facts(facts, name)
+            self._assign(lhs.strip(), rhs, node, nx)
+        return _with(st, **nx.fields())
+
+    def _call(self, c: FlowCall, node: FlowNode, st: _State, nx: _Next) -> bool:
+        """What call `c` does to the pages (False: the path ends: the acquire runs again)."""
+        out_args = {a.strip()[1:].strip() for a in c.args if a.strip().startswith("&")}
+        if out_args & self._known_names:
+            nx.facts = nx.facts.forget(out_args)  # `f(&need_drop)` may set it: what was known is gone
+        if out_args and nx.releases:
+            # `f(&old)` may fill `old` anew: a release through it named what it held before.
+            nx.releases = tuple(r if not set(_WORD.findall(r[3])) & out_args or r[3].startswith("~")
+                                else r[:3] + ("~" + r[3],) for r in nx.releases)
+        if c.name == self.acq.name and c.line == self.acq.line and c.column == self.acq.column:
+            if nx.armed:
+                self.result.acquire_repeats = True
+                return False  # around a retry loop: the first round's pages are accounted for
+            nx.armed = True
+            nx.stored = nx.stored | self._round_fields
+            nx.outcomes = ALL - ({PART} if self.single else set())
+            nx.rnames = frozenset({self.acq.result}) if self.acq.result else frozenset()
+            return True
+        if not nx.armed:
+            return True
+        if nx.undo is not None and c.lhs and c.lhs.strip() == nx.undo[0].lstrip("="):
+            nx.undo = None  # the variable now holds this call's result
+        eff = self.effect(c) if self.effect is not None and c.name not in self.cat.release else None
+        if eff == "always-release":
+            self._callee_releases.add(c.name)
+        if eff == "error-release":
+            # Released by the callee when it fails, kept (handed on) when it succeeds.
+            if c.lhs and _WORD.fullmatch(c.lhs.strip()):
+                nx.err_released = nx.err_released + ((c.line, c.name, c.lhs.strip()),)
+            nx.handed = True
+            return True
+        h = self.cat.handoffs.get(c.name)
+        if h is not None and h.dst < len(c.args) and h.src < len(c.args) and self.holds(c.args[h.src]):
+            dst = norm_path(c.args[h.dst])
+            field_ = self._cursors.get(dst) or (dst if _FIELD_PATH.fullmatch(dst) else None)
+            if field_ is not None:
+                nx.stored = nx.stored | {field_}  # put into a field's carrier, directly or through a cursor
+            if h.merges and nx.outcomes & HELD and not self._merge_told(c.args, h.same):
+                self._defect("gup-leak", c.line, c.column,
+                             f"{c.name}() may merge this page into the {h.carrier}'s last segment when it "
+                             f"continues the same page, keeping one reference for both ranges; nothing here tests "
+                             f"whether it merged, so the reference {self.acq.name}() took for the second range is "
+                             f"never dropped", st, "medium")
+        got = self._release_of(c, nx.stored)
+        if got is None and eff == "always-release":
+            # A callee that releases the pages it is handed on every path: a release of them as
+            # this function names them, which a later release of the same name repeats.
+            got = (next((a for a in c.args if self.holds(a)), ""), None, False)
+        if got is not None:
+            self._released(c, (self._element(got[0]), got[1], got[2]), node, st, nx)
+            return True
+        if nx.stale and c.name in self.cat.array_freers:
+            # The struct (or an array of it) is freed here: this function destroys it, no teardown runs.
+            gone = {norm_path(a) for a in c.args}
+            nx.stale = frozenset(b for b in nx.stale if not any(
+                g and (b.lstrip("@") == g or b.lstrip("@").startswith((g + "->", g + "."))) for g in gone))
+        if c.name in self.cat.array_freers and any(self.holds(a) for a in c.args):
+            if nx.outcomes & HELD and not nx.releases and not nx.handed and not nx.freed:
+                nx.freed, nx.freed_col = c.line, c.column
+                if not st.jump:
+                    nx.jump = c.line  # the array goes before any exit: that is where the pages are lost
+            return True
+        if eff == "release":
+            # A callee that releases what it is handed (or the struct holding them).
+            nx.releases = nx.releases + ((c.line, c.column, c.name, ""),)
+        elif eff != "read" and (eff == "other" or (any(self.holds(a) for a in c.args)
+                                                   and c.name not in self.cat.dirtying)):
+            self._handed(c, h, nx)
+        return True
+
+    def _released(self, c: FlowCall, got: tuple[str, str | None, bool], node: FlowNode, st: _State,
+                  nx: _Next) -> None:
+        """Call `c` releases the pages (`got`: the released expression, the count, whether a negative
+        count is a huge one): check it against the path, record it."""
+        self.result.reachable_releases.add((c.line, c.column))
+        if FULL in nx.outcomes:
+            self.result.full_releases.add((c.line, c.column))
+        self._release_checks(c, got, node, st, nx.outcomes, nx.rnames, nx.recounted, nx.releases, nx.facts,
+                             nx.err_released)
+        nx.releases = nx.releases + ((c.line, c.column, c.name, got[0]),)
+        if self.teardowns and node.loop >= 0:
+            bound = norm_path(loop_bound(self.flow, node.loop) or "")
+            if member_key(bound) in self.teardowns:
+                nx.stale = nx.stale | {bound}
+        if self.teardowns and nx.stored:
+            # A page put into a struct member and released here: the member still holds it.
+            nx.stale = nx.stale | {"@" + f for f in nx.stored if "@" + _last(f) in self.teardowns
+                                   and self._entry_of(got[0]) != f}
+
+    def _handed(self, c: FlowCall, h: Handoff | None, nx: _Next) -> None:
+        """Call `c` is handed the pages; remember how it would say it took nothing."""
+        lhs = (c.lhs or "").strip()
+        errno = c.name in self.cat.errno_handoffs
+        if ((h is not None and h.zero_fails) or errno) and not lhs:
+            nx.undo = (("!" if errno else "@") + c.name, nx.handed)
+        elif errno and _WORD.fullmatch(lhs):
+            nx.undo = ("=" + lhs, nx.handed)  # an errno in it says nothing was kept
+        elif _WORD.fullmatch(lhs) and lhs not in self._scalars:
+            nx.undo = (lhs, nx.handed)  # a returned pointer: NULL or an ERR_PTR says nothing was kept
+        nx.handed = True
+
+    def _assign(self, name: str, rhs: str, node: FlowNode, nx: _Next) -> None:
+        """What `name = rhs` does to the path's knowledge of the pages and of the result."""
+        nx.req_alias = self._copy_of_requested(name, rhs, nx.recounted, nx.req_alias)
+        if not nx.armed:
+            if _ERRNO.match(rhs.replace(" ", "")) and _WORD.fullmatch(name):
+                # `ret = -ENOMEM;` before the acquire: a later `if (ret)` on an error path is decided.
+                nx.facts = errno_facts(nx.facts.forget({name}), name)
             elif name in self._zeroed and rhs.strip() == "0":
-                facts = zero_facts(facts, name)
-        return _with(st, armed=armed, outcomes=outcomes, facts=facts, rnames=rnames, releases=releases, handed=handed,
-                     freed=freed, jump=jump, stored=stored, recounted=recounted, count_kept=count_kept,
-                     freed_col=freed_col, err_released=err_released, req_alias=req_alias, undo=undo, stale=stale)
+                nx.facts = zero_facts(nx.facts.forget({name}), name)
+            elif _WORD.fullmatch(name):
+                nx.facts = nx.facts.forget({name})
+            return
+        negative = self._negative(rhs, nx.outcomes, nx.rnames)
+        if self.holds(rhs) and (name.startswith("*") or not self.holds(name)):
+            if ("->" in name or "." in name) and not name.startswith("*"):
+                nx.stored = nx.stored | {norm_path(name)}
+            else:
+                nx.handed = True
+        if name in self.requested:
+            nx.recounted = nx.recounted | {name}
+        if self._is_r(rhs, nx.rnames) and ("->" in name or "." in name or name.startswith("*")):
+            nx.count_kept = True
+        elif self.acq.base and re.match(rf"{re.escape(self.acq.base)}\s*(->|\.)", name):
+            nx.count_kept = True  # the owner's state is updated: it knows what it holds
+        if name in nx.rnames and not self._is_r(rhs, nx.rnames):
+            nx.rnames = nx.rnames - {name}
+        elif self._is_r(rhs, nx.rnames) and _WORD.fullmatch(name):
+            nx.rnames = nx.rnames | {name}
+        if name in self.requested and name not in _WORD.findall(rhs):
+            nx.releases = ()  # a new count (a count-down, `pagecount--`, in a release loop is not)
+        elif self.holds(name):
+            # The name now holds another value: what was released through it was the old one
+            # (`put_page(kmapped); kmapped = page;`). Releases through other names stand.
+            nx.releases = tuple(r for r in nx.releases if name not in _WORD.findall(r[3]))
+        if nx.releases and _WORD.fullmatch(name):
+            nx.releases = _index_moved(nx.releases, name, rhs)
+        if nx.undo is not None and nx.undo[0].lstrip("=") == name \
+                and not any((c.lhs or "").strip() == name for c in node.calls):
+            nx.undo = None  # the pointer now holds something else
+        if nx.stale:
+            key = norm_path(name)
+            # A count reset, or the struct told: any member next to the one holding the page.
+            nx.stale = frozenset(k for k in nx.stale if k != key and not k.startswith((key + ".", key + "->"))
+                                 and not (k.startswith("@") and _parent(k[1:]) in (key, _parent(key))))
+        nx.facts = nx.facts.forget({name})
+        nx.err_released = tuple(e for e in nx.err_released if e[2] != name or e[1] in _WORD.findall(rhs))
+        if negative and _WORD.fullmatch(name):
+            nx.facts = errno_facts(nx.facts, name)
+        elif name in self._zeroed and rhs.strip() == "0":
+            nx.facts = zero_facts(nx.facts, name)
 
     @staticmethod
     def _error_exit(ret: str, st: _State) -> bool:

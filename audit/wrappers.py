@@ -60,7 +60,7 @@ def wrapper_out(an: Analyzer, path: str, fi: FuncInfo, root: Root, returned: boo
         if c.name == inner or c.name in cat.acquire or c.name in cat.release or c.name in cat.array_freers \
                 or not any(holds(a) for a in c.args):
             continue
-        if an.callees.of_call(path, fi.name, c, holds, None, "") not in ("read", "release"):
+        if an.callees.of_call(path, fi.name, c, holds, None, "") not in ("read", "release", "always-release"):
             return None
     cnt = (count_arg or "").strip()
     count = fi.params.index(cnt) if cnt and cnt in fi.params else None
