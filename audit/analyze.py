@@ -21,8 +21,8 @@ from audit.index import Index, Lookup
 from audit.model import Call, Defect, Evidence, FileFacts, RefKind, Release, Site, Status, Wrapper
 from audit.paths import Acquire, Teardown, feasible_calls, member_key, walk
 from audit.cexpr import IDENT, iterator_macro
-from audit.roots import (BASE_SPLIT, NULLS, Root, access_path, accessors, array_allocation, matches, refers_to, root_of,
-                         strip_expr)
+from audit.roots import (BASE_SPLIT, FIELDS, MEMBER_PATH, NULLS, Root, access_path, accessors, array_allocation,
+                         matches, refers_to, root_of, strip_expr)
 from audit.search import Search, SiteContext
 from audit.store import FactStore
 from audit.version import Version
@@ -31,7 +31,6 @@ from audit.wrappers import wrapper_callers, wrapper_out
 _CALL_HEAD = re.compile(r"([A-Za-z_]\w*)\s*\(")
 _MEMBER_TAIL = re.compile(r"(?:->|\.)([A-Za-z_]\w*)\)*$")
 """The last member of an access path, around any call that takes it (`sg_page(ao->op_sg)`)."""
-_MEMBER_PATH = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)+")
 
 __all__ = ["Analyzer", "Index", "Root", "access_path", "root_of"]
 
@@ -277,18 +276,22 @@ class Analyzer:
         cnt = "".join(c.args[form.count].split())
         if IDENT.fullmatch(cnt):
             ctypes = frozenset({types[cnt]}) if cnt in types else frozenset()
-        elif _MEMBER_PATH.fullmatch(cnt):
-            ctypes = self.store.member_types(path, re.split(r"->|\.", cnt)[-1])
+        elif MEMBER_PATH.fullmatch(cnt):
+            ctypes = self.store.member_types(path, FIELDS.findall(cnt)[-1])
         else:
             ctypes = frozenset()
         ok = bool(ctypes) and all(converts_to_unsigned(types[res], t, self.cat.is_unsigned) for t in ctypes)
         return frozenset({cnt}) if ok else frozenset()
 
     def teardowns(self, path: str, func: str, releases: list[Release]) -> dict[str, Teardown]:
-        """The closure's releases in other functions that run in a loop bounded by a struct count
-        (`for (i = 0; i < rm->data.op_nents; i++)`), by the count's path without its base. The line
-        is the loop's first call given the released entry (an `if (!zcopy) __free_page(x); else
-        put_page(x);` teardown releases it on either arm)."""
+        """The closure's releases in other functions that an error exit of `func` may leave to
+        release again (audit/paths.py): by the count's path without its base (`data.op_nents`) for a
+        release in a loop bounded by a struct count (`for (i = 0; i < rm->data.op_nents; i++)`),
+        the line being the loop's first call given the released entry (an `if (!zcopy)
+        __free_page(x); else put_page(x);` teardown releases it on either arm); by `@member` for a
+        release of what a struct member holds (`page = sg_page(ao->op_sg); unpin_…(&page, …)`).
+        Only looked for when `func` itself releases in a loop over a struct count, or hands pages
+        to a carrier and releases."""
         out: dict[str, Teardown] = {}
         own = self.ix.flows.get((path, func))
         if own is None:
@@ -297,10 +300,28 @@ class Analyzer:
                       and any(x.name in self.cat.release for x in n.calls) for n in own.nodes)
         carried = any(x.name in self.cat.handoffs for n in own.nodes for x in n.calls) and any(
             x.name in self.cat.release for n in own.nodes for x in n.calls)
-        if carried:
-            out.update(self._field_teardowns(path, func, releases))
-        if not counted:
-            return out  # this function releases nothing in a loop over a struct count
+        if not counted and not carried:
+            return out
+        for r, fl, node, rc in self._other_releases(path, func, releases):
+            arg = "".join(rc.args[self.cat.release[rc.name].arg].split())
+            if carried:
+                texts = [strip_expr(arg)] + [rhs for n in fl.nodes for lhs, rhs in n.assigns
+                                             if lhs.strip() == strip_expr(arg)]
+                m = next((m for t in texts if (m := _MEMBER_TAIL.search("".join(t.split()))) is not None), None)
+                if m is not None:
+                    out.setdefault("@" + m.group(1), Teardown(r.file, rc.line, rc.column, r.function, r.api,
+                                                              m.group(1)))
+            bound = loop_bound(fl, node.loop) or "" if node.loop >= 0 else ""
+            if counted and member_key(bound):
+                first = min((x for n in fl.nodes if n.loop == node.loop for x in n.calls
+                             if any("".join(a.split()) == arg for a in x.args)), key=lambda x: (x.line, x.column))
+                out.setdefault(member_key(bound), Teardown(r.file, first.line, first.column, r.function, r.api,
+                                                           bound))
+        return out
+
+    def _other_releases(self, path: str, func: str, releases: list[Release]):  # type: ignore[no-untyped-def]
+        """(release, its function's flow, the flow node and call) of the catalogue releases of the
+        closure in functions other than `func`."""
         for r in releases:
             if r.hops == 0 or not r.function or (r.file, r.function) == (path, func):
                 continue
@@ -309,44 +330,11 @@ class Analyzer:
                 continue
             for node in fl.nodes:
                 rc = next((x for x in node.calls if x.line == r.line and x.column == r.column), None)
-                if rc is None or node.loop < 0:
-                    continue
-                bound = loop_bound(fl, node.loop) or ""
-                key = member_key(bound)
-                rel = self.cat.release.get(rc.name)
-                if not key or rel is None or rel.arg >= len(rc.args):
+                if rc is not None:
+                    rel = self.cat.release.get(rc.name)
+                    if rel is not None and rel.arg < len(rc.args):
+                        yield r, fl, node, rc
                     break
-                arg = "".join(rc.args[rel.arg].split())
-                first = min((x for n in fl.nodes if n.loop == node.loop for x in n.calls
-                             if any("".join(a.split()) == arg for a in x.args)), key=lambda x: (x.line, x.column))
-                out.setdefault(key, Teardown(r.file, first.line, first.column, r.function, r.api, bound))
-                break
-        return out
-
-    def _field_teardowns(self, path: str, func: str, releases: list[Release]) -> dict[str, Teardown]:
-        """The closure's releases in other functions that release what a struct member holds
-        (`page = sg_page(ao->op_sg); unpin_user_pages_dirty_lock(&page, 1, true)`), by `@member`:
-        a page this function put into that member and released is released there again unless the
-        struct is told (see `paths.Walker`)."""
-        out: dict[str, Teardown] = {}
-        for r in releases:
-            if r.hops == 0 or not r.function or (r.file, r.function) == (path, func):
-                continue
-            fl = self.look.flow(r.file, r.function, self._release_names)
-            if fl is None:
-                continue
-            rc = next((x for n in fl.nodes for x in n.calls if x.line == r.line and x.column == r.column), None)
-            rel = self.cat.release.get(rc.name) if rc is not None else None
-            if rc is None or rel is None or rel.arg >= len(rc.args):
-                continue
-            arg = strip_expr(rc.args[rel.arg])
-            texts = [arg] + [rhs for n in fl.nodes for lhs, rhs in n.assigns if lhs.strip() == arg]
-            for t in texts:
-                m = _MEMBER_TAIL.search("".join(t.split()))
-                if m is not None:
-                    out.setdefault("@" + m.group(1), Teardown(r.file, rc.line, rc.column, r.function, r.api, m.group(1)))
-                    break
-        return out
 
     def _passthrough(self, path: str, c: Call, api: AcquireApi, form: Form | None) -> bool:
         """The caller's gup_flags choose the reference kind: only for an API that takes FOLL_GET

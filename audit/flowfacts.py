@@ -17,6 +17,7 @@ from audit.cexpr import IDENT
 from audit.catalogue import Catalogue
 from audit.conditions import Facts, atoms, parse
 from audit.flow import Flow
+from audit.roots import MEMBER_PATH
 
 _ERRNO = re.compile(r"^-E[A-Z0-9]+$")
 _WORD = IDENT
@@ -64,7 +65,7 @@ def flow_facts(flow: Flow, transparent: frozenset[str]) -> FlowFacts:
             loop_assigned.setdefault(lp, set()).update(names)
             lp = flow.nodes[lp].loop
     ff = FlowFacts(shared, zeroed, frozenset(w for a in shared for w in _WORD.findall(a)),
-                   {k: frozenset(v) for k, v in loop_assigned.items()}, _cursors(flow), _elements(flow))
+                   {k: frozenset(v) for k, v in loop_assigned.items()}, _one_value(flow, MEMBER_PATH, True), _one_value(flow, _ELEMENT, False))
     _CACHE[id(flow)] = (flow, ff)
     return ff
 
@@ -72,27 +73,20 @@ def flow_facts(flow: Flow, transparent: frozenset[str]) -> FlowFacts:
 _ELEMENT = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)*\[[A-Za-z_]\w*\]")
 
 
-_FIELD = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)+")
-
-
-def _cursors(flow: Flow) -> dict[str, str]:
+def _one_value(flow: Flow, pattern: re.Pattern[str], steps: bool) -> dict[str, str]:
+    """Plain variables every assignment of which gives them the same (blank-free) value, when that
+    value matches `pattern`; `steps` ignores stepping assignments (`sg++`, `sg += n`)."""
     seen: dict[str, set[str]] = {}
     for n in flow.nodes:
         for lhs, rhs in n.assigns:
             name, r = lhs.strip(), "".join(rhs.split())
-            if _WORD.fullmatch(name) and r not in (f"{name}++", f"++{name}") and not r.startswith(f"{name}+"):
-                seen.setdefault(name, set()).add(r)
-    return {name: next(iter(rhs)) for name, rhs in seen.items() if len(rhs) == 1 and _FIELD.fullmatch(next(iter(rhs)))}
-
-
-def _elements(flow: Flow) -> dict[str, str]:
-    seen: dict[str, set[str]] = {}
-    for n in flow.nodes:
-        for lhs, rhs in n.assigns:
-            name = lhs.strip()
-            if _WORD.fullmatch(name):
-                seen.setdefault(name, set()).add("".join(rhs.split()))
-    return {name: next(iter(rhs)) for name, rhs in seen.items() if len(rhs) == 1 and _ELEMENT.fullmatch(next(iter(rhs)))}
+            if not _WORD.fullmatch(name):
+                continue
+            if steps and (r in (f"{name}++", f"++{name}") or r.startswith(f"{name}+")):
+                continue
+            seen.setdefault(name, set()).add(r)
+    return {name: next(iter(vals)) for name, vals in seen.items()
+            if len(vals) == 1 and pattern.fullmatch(next(iter(vals)))}
 
 
 def _sign_facts(facts: Facts, name: str, sign: int) -> Facts:

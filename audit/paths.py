@@ -28,6 +28,7 @@ from audit.flowfacts import errno_facts, failure_test, feasible_calls, flow_fact
 from audit.model import Defect, Evidence
 from audit.outcomes import ALL, FULL, HELD, PART, ZERO, ResultTests
 from audit.pathchecks import ReleaseChecks, norm_path
+from audit.roots import FIELDS, MEMBER_PATH
 
 Effect = Callable[[FlowCall], "str | None"]
 
@@ -35,7 +36,8 @@ Effect = Callable[[FlowCall], "str | None"]
 @dataclass(frozen=True)
 class Teardown:
     """A release in another function (the pages' owner's teardown) in a loop bounded by a struct
-    count: it releases whatever that count still says the struct holds."""
+    count, or of what a struct member holds: it releases whatever the count or member still says
+    the struct holds."""
 
     file: str
     line: int
@@ -43,6 +45,7 @@ class Teardown:
     function: str
     api: str
     bound: str
+    """The count's access path, or the member's name."""
 
 MAX_STATES = 3000
 """States one site's walk may visit before it gives up (and reports nothing)."""
@@ -145,7 +148,8 @@ class _State:
     failed, the pages were not taken."""
     stale: frozenset[str] = frozenset()
     """Struct counts (`rm->data.op_nents`) of entries this path released in a loop bounded by them and
-    has not reset since: a teardown that releases by the same count releases them again."""
+    has not reset since, and (`@rm->atomic.op_sg`) members holding a page this path put there and
+    released: a teardown that releases by the same count or member releases them again."""
 
 
 class _Next:
@@ -183,8 +187,9 @@ class Walker(ResultTests, ReleaseChecks):
         self.wrappers = release_wrappers
         self.helper_counts = helper_counts or {}
         self.unsigned = unsigned_names(flow, cat.is_unsigned)
-        self._scalars = frozenset(n for n, _ in flow.types)
         """Variables declared with an unsigned integer type: an errno held in one is a huge number."""
+        self._scalars = frozenset(n for n, _ in flow.types)
+        """Parameters and locals of a scalar type (not pointers)."""
         self.effect = effect
         self.transparent = cat.transparent_conditions
         ci = acq.count_index
@@ -382,12 +387,17 @@ class Walker(ResultTests, ReleaseChecks):
             if lp != where:
                 continue
             for c in n.calls:
-                h = self.cat.handoffs.get(c.name)
-                if h is not None and h.dst < len(c.args) and h.src < len(c.args) and self.holds(c.args[h.src]):
-                    f = self._cursors.get(norm_path(c.args[h.dst]))
-                    if f is not None:
-                        out.add(f)
+                dst = self._carrier(c)
+                if dst is not None and dst in self._cursors:
+                    out.add(self._cursors[dst])
         return frozenset(out)
+
+    def _carrier(self, c: FlowCall) -> str | None:
+        """The carrier (blank-free) a catalogue hand-off `c` puts the tracked pages into, or None."""
+        h = self.cat.handoffs.get(c.name)
+        if h is None or h.dst >= len(c.args) or h.src >= len(c.args) or not self.holds(c.args[h.src]):
+            return None
+        return norm_path(c.args[h.dst])
 
     def _failure_side(self, f: Formula, undo: tuple[str, bool]) -> bool | None:
         """The side of `f` on which the hand-off `undo` names failed (None: `f` does not test it)."""
@@ -496,9 +506,9 @@ class Walker(ResultTests, ReleaseChecks):
             nx.handed = True
             return True
         h = self.cat.handoffs.get(c.name)
-        if h is not None and h.dst < len(c.args) and h.src < len(c.args) and self.holds(c.args[h.src]):
-            dst = norm_path(c.args[h.dst])
-            field_ = self._cursors.get(dst) or (dst if _FIELD_PATH.fullmatch(dst) else None)
+        dst = self._carrier(c)
+        if h is not None and dst is not None:
+            field_ = self._cursors.get(dst) or (dst if MEMBER_PATH.fullmatch(dst) else None)
             if field_ is not None:
                 nx.stored = nx.stored | {field_}  # put into a field's carrier, directly or through a cursor
             if h.merges and nx.outcomes & HELD and not self._merge_told(c.args, h.same):
@@ -804,19 +814,21 @@ def _backward(nodes: tuple[FlowNode, ...], start: list[int], skip_back_edges: bo
 
 
 def _accumulators(flow: Flow, res: str) -> frozenset[str]:
-    seen: dict[str, bool] = {}
+    """Variables that add `res` to themselves (`pages_done += ret`) and are otherwise only set to
+    constants."""
+    adding: set[str] = set()
+    other: set[str] = set()
     for n in flow.nodes:
         for lhs, rhs in n.assigns:
             name = lhs.strip()
             if not _WORD.fullmatch(name) or name == res:
                 continue
             r = "".join(rhs.split())
-            adds = r.startswith(name + "+") and res in _WORD.findall(r)
-            seen[name] = seen.get(name, True) and (adds or r.isdigit())
-            seen.setdefault(name + "\0adds", False)
-            if adds:
-                seen[name + "\0adds"] = True
-    return frozenset(k for k, v in seen.items() if "\0" not in k and v and seen.get(k + "\0adds"))
+            if r.startswith(name + "+") and res in _WORD.findall(r):
+                adding.add(name)
+            elif not r.isdigit():
+                other.add(name)
+    return frozenset(adding - other)
 
 
 def _index_moved(releases: tuple[tuple[int, int, str, str], ...], name: str, rhs: str
@@ -867,18 +879,19 @@ def walk(flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue,
     """Walk every path of `flow` through the acquire `acq`; see the module docstring.
 
     `effect(call)` says what a call does with the pages it is handed (or with the struct holding
-    them): "read" (they stay here), "release", "other" (kept elsewhere: a hand-off), or None when
-    it cannot tell (a call that names the pages is then a hand-off)."""
+    them): "read" (they stay here), "release" (on some path), "always-release" (on every path),
+    "error-release" (on its errno exits), "other" (kept elsewhere: a hand-off), or None when it
+    cannot tell (a call that names the pages is then a hand-off). `teardowns` are the closure's
+    releases in other functions by count or member (`Analyzer.teardowns`); `promoted`, the
+    requested counts C converts a signed result to unsigned against."""
     return Walker(flow, acq, holds, cat, file, release_wrappers or {}, effect, helper_counts, teardowns,
                   promoted).run()
 
 
-_FIELD_PATH = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)+")
-
-
 def _last(path: str) -> str:
     """`rm->atomic.op_sg` -> `op_sg`."""
-    return re.split(r"->|\.", path)[-1]
+    members = FIELDS.findall(path)
+    return members[-1] if members else path
 
 
 def _parent(path: str) -> str:

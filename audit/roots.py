@@ -18,6 +18,8 @@ _CAST = re.compile(r"^\(\s*(?:const\s+|volatile\s+)*(?:struct\s+|union\s+|unsign
 NULLS = frozenset({"NULL", "0", "(void *)0", "NULL_PAGE"})
 _FIELD_TAIL = re.compile(r"(?:->|\.)\s*([A-Za-z_]\w*)$")
 FIELDS = re.compile(r"(?:->|\.)([A-Za-z_]\w*)")
+MEMBER_PATH = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)+")
+"""A blank-free access path through at least one member (`rm->data.op_sg`)."""
 BASE_SPLIT = re.compile(r"->|\.|\[")
 FIELD_NAMES = re.compile(r"(?:->|\.)\s*([A-Za-z_]\w*)")
 _WS = re.compile(r"\s+")
