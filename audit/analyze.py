@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from audit import contexts
 from audit.callee import CalleeEffects
 from audit.catalogue import AcquireApi, Catalogue, Form
-from audit.counts import HelperCount, converts_to_unsigned, helper_count, helper_member_count, loop_bound, unsigned_names
+from audit.counts import HelperCount, helper_count, helper_member_count, loop_bound, unsigned_names
 from audit.index import Index, Lookup
 from audit.model import Call, Defect, Evidence, FileFacts, RefKind, Release, Site, Status, Wrapper
 from audit.paths import Acquire, Teardown, feasible_calls, member_key, walk
@@ -280,7 +280,7 @@ class Analyzer:
             ctypes = self.store.member_types(path, FIELDS.findall(cnt)[-1])
         else:
             ctypes = frozenset()
-        ok = bool(ctypes) and all(converts_to_unsigned(types[res], t, self.cat.is_unsigned) for t in ctypes)
+        ok = bool(ctypes) and all(self.cat.converts_to_unsigned(types[res], t) for t in ctypes)
         return frozenset({cnt}) if ok else frozenset()
 
     def teardowns(self, path: str, func: str, releases: list[Release]) -> dict[str, Teardown]:

@@ -168,6 +168,8 @@ class Catalogue:
     """`IS_ERR(p)`: true for an error pointer."""
     error_or_null_tests: frozenset[str]
     """`IS_ERR_OR_NULL(p)`: true for an error pointer or NULL."""
+    type_ranks: dict[str, int]
+    """Integer type words -> conversion rank on LP64 (0 below int, 1 int, 2 long)."""
     unsigned_types: frozenset[str]
     """Integer types without a sign (`u32`, `size_t`; `unsigned …` is recognised by its keyword): an
     errno stored in one is a huge count."""
@@ -190,6 +192,25 @@ class Catalogue:
     """`FOLL_PIN`."""
     get_flag: str
     """`FOLL_GET`."""
+
+    def rank(self, type_text: str) -> int:
+        """The conversion rank of an integer type (`narrow_types`, `int_types`, `long_types`): 0 below
+        int, 1 int, 2 long; -1 unknown."""
+        words = [w for w in type_text.split() if w not in ("const", "volatile", "signed", "unsigned")] or ["int"]
+        ranks = [self.type_ranks[w] for w in words if w in self.type_ranks]
+        if 2 in ranks:
+            return 2
+        if 0 in ranks:
+            return 0
+        return 1 if ranks == [1] and len(words) == 1 else -1
+
+    def converts_to_unsigned(self, signed_type: str, other_type: str) -> bool:
+        """Whether C converts a value of `signed_type` to unsigned when it is compared with one of
+        `other_type`."""
+        if self.is_unsigned(signed_type) or not self.is_unsigned(other_type):
+            return False
+        rs, ro = self.rank(signed_type), self.rank(other_type)
+        return rs >= 1 and ro >= rs
 
     def is_unsigned(self, type_text: str) -> bool:
         """Whether a declared type (`u32`, `unsigned int`, `const size_t`) is an unsigned integer."""
@@ -348,6 +369,8 @@ def load(version: Version | None) -> Catalogue:
         error_tests=frozenset(cond.texts("error_tests")),
         error_or_null_tests=frozenset(cond.texts("error_or_null_tests")),
         unsigned_types=frozenset(cond.texts("unsigned_types")),
+        type_ranks={**{t: 0 for t in cond.texts("narrow_types")}, **{t: 1 for t in cond.texts("int_types")},
+                    **{t: 2 for t in cond.texts("long_types")}},
         carrier_members=frozenset(raw.table("carriers", {}).texts("members")),
         page_members=frozenset(raw.table("carriers", {}).texts("page_members")),
         segment_counts=frozenset(raw.table("carriers", {}).texts("segment_counts")),

@@ -74,34 +74,6 @@ def helper_count(flow: Flow, params: tuple[str, ...], pages_index: int, release:
     return None
 
 
-_WIDE = {"long", "size_t", "ssize_t", "u64", "s64", "__u64", "__s64", "uint64_t", "int64_t", "uintptr_t", "ulong",
-         "loff_t", "off_t"}
-_NARROW = {"char", "short", "u8", "u16", "s8", "s16", "__u8", "__u16", "uint8_t", "uint16_t", "ushort", "unchar", "bool"}
-
-
-def _rank(type_text: str) -> int:
-    """The conversion rank of an integer type on LP64: 0 below int, 1 int, 2 long; -1 unknown."""
-    words = type_text.replace("const", " ").replace("volatile", " ").replace("signed", " ").split()
-    words = [w for w in words if w != "unsigned"] or ["int"]
-    if any(w in _WIDE for w in words):
-        return 2
-    if any(w in _NARROW for w in words):
-        return 0
-    if words in (["int"], ["u32"], ["s32"], ["__u32"], ["__s32"], ["uint32_t"], ["int32_t"], ["uint"]):
-        return 1
-    return -1
-
-
-def converts_to_unsigned(signed_type: str, other_type: str, is_unsigned) -> bool:  # type: ignore[no-untyped-def]
-    """Whether C converts a value of `signed_type` to unsigned when it is compared with one of
-    `other_type` (an `int` errno against a `size_t` count is a huge number: "vmci: type promotion
-    bug in qp_host_get_user_memory()")."""
-    if is_unsigned(signed_type) or not is_unsigned(other_type):
-        return False
-    rs, ro = _rank(signed_type), _rank(other_type)
-    return rs >= 1 and ro >= rs
-
-
 def helper_member_count(flow: Flow, params: tuple[str, ...], struct_index: int, release: dict) -> HelperCount | None:  # type: ignore[type-arg]
     """For release helper `flow` handed the struct holding the pages (parameter `struct_index`): the
     member of that struct bounding the loop that releases the pages it holds, or None."""

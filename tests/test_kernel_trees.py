@@ -149,6 +149,10 @@ def test_61_error_findings_are_the_real_bugs(tree_61: Path) -> None:
         ("gup-leak", "io_uring/rsrc.c", 1073),  # imu kvmalloc() fails after io_pin_pages(): done: only kvfree()s
         ("gup-leak", "net/rds/rdma.c", 275),  # the sg kmalloc_array() failure of __rds_rdma_map(), as in 2.6.32
         ("gup-pin-put-page", "drivers/virt/acrn/vm.c", 85),
+        # pvr2fb_write(): `int ret` is compared with the `unsigned int nr_pages`, so C converts an
+        # errno from pin_user_pages_fast() to a huge value, `ret < nr_pages` is false, the errno
+        # clamp inside it never runs, and out_unmap unpins all nr_pages unfilled slots
+        ("gup-release-count", "drivers/video/fbdev/pvr2fb.c", 719),
     ]
 
 
@@ -251,6 +255,9 @@ def test_612_error_findings_are_the_real_bugs(tree_612: Path) -> None:
     assert _errors(r) == [
         ("gup-leak", "net/rds/rdma.c", 280),  # the sg kmalloc_array() failure of __rds_rdma_map(), live in 6.12
         ("gup-pin-put-page", "drivers/virt/acrn/vm.c", 85),
+        # pvr2fb_write(), live in 6.12: an errno compared with the unsigned int nr_pages passes as a
+        # huge count, and out_unmap unpins all nr_pages unfilled slots (as in 6.1)
+        ("gup-release-count", "drivers/video/fbdev/pvr2fb.c", 719),
     ]
     # Pins are exposed to neither fork race where fork copies and gup unshares them.
     assert not [s for s in r.sites if s.ref_kind.value == "pin" and s.exposure]
