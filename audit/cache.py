@@ -15,17 +15,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from audit import __version__
+from audit import __version__, cache_dir
 from audit.model import Report
 from audit.resources import data_hash
 
 MAGIC = "gup-audit-report-cache/1"
-
-
-def cache_dir() -> Path:
-    """`$XDG_CACHE_HOME/gup-audit` (default `~/.cache/gup-audit`)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "gup-audit"
 
 
 def report_key(src: Any, fingerprint: str) -> str:
