@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from audit import __version__, cache_dir
+from audit import __version__, cache_dir, cache_root_marker
 from audit.model import Report
 from audit.resources import data_hash
 
@@ -31,20 +31,15 @@ def report_key(src: Any, fingerprint: str) -> str:
     return h.hexdigest()
 
 
-def _root_marker(identity: str) -> Path:
-    h = hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:32]
-    return cache_dir() / "roots" / h
-
-
 def seen(identity: str) -> bool:
     """Whether a report of this tree (in some state) was cached before: worth a fingerprint first."""
-    return _root_marker(identity).exists()
+    return cache_root_marker(identity).exists()
 
 
 def mark(identity: str) -> None:
     """Remember that this tree has a cached report."""
     try:
-        m = _root_marker(identity)
+        m = cache_root_marker(identity)
         m.parent.mkdir(parents=True, exist_ok=True)
         m.touch()
     except OSError:

@@ -452,14 +452,20 @@ _SCAN_VALUES = frozenset({"--format", "-o", "--output", "--select", "--ignore", 
 
 
 def start_early(argv: list[str]) -> None:
-    """For `python -m audit TREE ... --no-cache`, start git grep now, before the rest of the tool is
-    imported (a tenth of a second on a machine without compiled bytecode), the way the engine will
-    ask for it; `claim_early` hands it over when the engine asks for exactly that. Anything
-    unusual (another command, no --no-cache, a folder inside a tree) starts nothing.
+    """For `audit TREE ...`, start git grep now, before the rest of the tool is imported, the way
+    the engine will ask for it; `claim_early` hands it over when the engine asks for exactly that.
+    Anything unusual (another command, a folder inside a tree) starts nothing, nor does a run with
+    the result cache on over a tree the cache has a report of (the report may serve the run).
     """
     root = _scan_root(argv)
     if root is None or shutil.which("git") is None:
         return
+    if "--no-cache" not in argv:
+        from audit import cache_root_marker
+
+        # NOTE: a folder's cache identity is its real path (FsSource.identity).
+        if cache_root_marker(os.path.realpath(root)).exists():
+            return
     import tomllib
 
     from audit.resources import rules_dir
@@ -475,8 +481,8 @@ def start_early(argv: list[str]) -> None:
 
 
 def _scan_root(argv: list[str]) -> str | None:
-    """The tree of a plain `audit TREE [options] --no-cache` (a folder with a versioned Makefile)."""
-    if "--no-cache" not in argv or any(a in ("-h", "--help", "--version") for a in argv):
+    """The tree of a plain `audit TREE [options]` (a folder with a versioned Makefile)."""
+    if any(a in ("-h", "--help", "--version") for a in argv):
         return None
     paths = []
     i = 0

@@ -26,7 +26,10 @@ from audit.sourcefile import SourceFile
 # one character shorter at a time.
 # A callee and its `(` may be split by line breaks or comments, as the acquire calls may
 # (catalogue.CallFinder).
-_CALLED = re.compile(rb"\b([A-Za-z_]\w*+)(?:\s++|/\*(?s:.*?)\*/|//[^\n]*+)*+\(")
+_CALLED_REVERSED = re.compile(rb"\((?:\s++|/\*(?s:.*?)\*/)*+(\w++)")
+"""A called name in text read backwards: `(`, blanks or comments, then the name's letters last to
+first. Starting at a fixed byte, the regex engine skips to each `(` at memchr speed; forwards, a
+name-then-`(` pattern is tried at every byte (twice the time over 6.12's prefiltered files)."""
 _FIELD = re.compile(rb"(?:->|\.)\s*+([A-Za-z_]\w*+)")
 _INCLUDE = re.compile(rb'#[ \t]*include[ \t]*([<"])([^>"\n]+)[>"]')
 """An include directive; `_includes` keeps those with nothing but blanks before the `#` on their line
@@ -44,23 +47,28 @@ _GETTER_BYTES = 600
 """A getter is a short function: its whole text (header and body) fits in this many bytes."""
 
 
-def _text_index(src: bytes, chunks: list[parse.Chunk], rx: re.Pattern[bytes]) -> dict[str, tuple[int, ...]]:
-    """Name -> indices (ascending) of the chunks whose text matches `rx` with that name."""
+def _text_index(src: bytes, chunks: list[parse.Chunk], rx: re.Pattern[bytes],
+                backwards: bool = False) -> dict[str, tuple[int, ...]]:
+    """Name -> indices (ascending) of the chunks whose text matches `rx` with that name (`rx` read
+    over each chunk's text reversed when `backwards`; names starting with a digit are dropped)."""
     out: dict[bytes, list[int]] = {}
     findall = rx.findall
     for i, c in enumerate(chunks):
-        for name in set(findall(src, c.start, c.end)):
+        names = set(findall(src[c.start:c.end][::-1])) if backwards else set(findall(src, c.start, c.end))
+        for name in names:
             got = out.get(name)
             if got is None:
                 out[name] = [i]
             else:
                 got.append(i)
+    if backwards:
+        return {k[::-1].decode("ascii", "replace"): tuple(v) for k, v in out.items() if not k[-1:].isdigit()}
     return {k.decode("ascii", "replace"): tuple(v) for k, v in out.items()}
 
 
 def text_indexes(src: bytes, chunks: list[parse.Chunk]) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
     """(callee name -> chunks calling it, field name -> chunks using it) for one file."""
-    return _text_index(src, chunks, _CALLED), _text_index(src, chunks, _FIELD)
+    return _text_index(src, chunks, _CALLED_REVERSED, True), _text_index(src, chunks, _FIELD)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""audit/grep.py: the early start of `python -m audit TREE --no-cache` and its hand-over."""
+"""audit/grep.py: the early start of `audit TREE` (before the tool is imported) and its hand-over."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from audit import catalogue, engine, grep
+from audit import cache, catalogue, engine, grep
 from audit.source import FsSource
 from audit.version import tree_version
 from conftest import make_tree
@@ -15,14 +15,31 @@ from conftest import make_tree
 DRIVER = "static int acme(unsigned long u, struct page **p)\n{\n\treturn get_user_pages_fast(u, 1, 0, p);\n}\n"
 
 
-def test_only_a_plain_uncached_scan_of_a_tree_is_started_early(tmp_path: Path) -> None:
+def test_only_a_plain_scan_of_a_tree_is_started_early(tmp_path: Path) -> None:
     tree = str(make_tree(tmp_path / "t", {"drivers/misc/acme.c": DRIVER}))
     assert grep._scan_root([tree, "--format", "json", "--no-cache"]) == tree
     assert grep._scan_root(["-o", "out.json", "--jobs", "2", tree, "--no-cache"]) == tree
-    assert grep._scan_root([tree, "--format", "json"]) is None  # the result cache may answer
+    assert grep._scan_root([tree, "--format", "json"]) == tree
     assert grep._scan_root(["rules", "--no-cache"]) is None
     assert grep._scan_root([tree + "/drivers", "--no-cache"]) is None  # a folder inside a tree
     assert grep._scan_root([tree, "--no-cache", "--help"]) is None
+
+
+@pytest.mark.skipif(grep.shutil.which("git") is None, reason="git is not installed")
+def test_a_tree_the_result_cache_knows_is_not_grepped_early(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    tree = str(make_tree(tmp_path / "t", {"drivers/misc/acme.c": DRIVER}))
+    try:
+        grep.start_early([tree, "--format", "json"])  # never seen: grep starts
+        assert len(grep._EARLY) == 1
+        grep.drop_early()
+        cache.mark(FsSource(tree).identity())
+        grep.start_early([tree, "--format", "json"])  # a cached report may serve this run
+        assert grep._EARLY == []
+        grep.start_early([tree, "--no-cache"])
+        assert len(grep._EARLY) == 1
+    finally:
+        grep.drop_early()
 
 
 @pytest.mark.skipif(grep.shutil.which("git") is None, reason="git is not installed")
