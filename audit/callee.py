@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from audit.cexpr import IDENT, iterator_macro
 from audit.flow import FlowCall
+from audit.parse import in_comment
 from audit.roots import Root, access_path, namespace, root_of
 
 if TYPE_CHECKING:
@@ -36,6 +37,10 @@ second one."""
 ERROR_RELEASE = "error-release"
 """The callee releases the pages only on exits that return an errno, and keeps them on an exit
 that returns 0: its caller must not release them again once it has seen the error."""
+OTHER_UNLESS_ERRNO = "other-unless-errno"
+"""The callee keeps the pages or hands them on ("other"), but one of its exits returns an errno
+constant before anything in it has looked at them (`if (!folios) return -ENOMEM;`): when it
+returns an errno, the pages may still be the caller's to release."""
 DEPTH = 3
 """How many calls deep a summary follows the pages."""
 
@@ -82,10 +87,34 @@ class CalleeEffects:
                 root = Root("local", fi.params[i]) if held else Root("field", field.name, field.tag, dpath)  # type: ignore[union-attr]
                 got = self.summary(dpath, fi.name, root, DEPTH, "" if held else fi.params[i])
                 if got == OTHER:
+                    if held and len(defs) == 1 and self.early_errno(dpath, fi, fi.params[held[0]]) is not None:
+                        return OTHER_UNLESS_ERRNO
                     return OTHER
                 if got == RELEASE:
                     out = RELEASE
         return out
+
+    def early_errno(self, dpath: str, fi, param: str) -> int | None:  # type: ignore[no-untyped-def]
+        """The line of a `return -E...;` (or `ERR_PTR(-E...)`) in `fi` that comes before its body
+        first names the pages its parameter `param` holds, or anything it derived from them."""
+        key = (dpath, fi.name, Root("local", param), "early-errno")
+        got = self._memo.get(key)
+        if got is None:
+            got = self._memo[key] = ""
+            sf = self.an.store.files.get(dpath) if self.an.store is not None else None
+            if sf is not None and not fi.degraded:
+                names, _ = self.an.aliases(dpath, fi.name, Root("local", param))
+                src, lo, hi = sf.src, fi.start_byte, fi.end_byte
+                first = hi
+                for n in names | {param}:
+                    m = re.compile(rb"\b" + re.escape(n.encode()) + rb"\b").search(src, lo, first)
+                    if m is not None:
+                        first = m.start()
+                for m in _ERRNO_RETURN.finditer(src, lo, first):
+                    if not in_comment(src, m.start()):
+                        got = self._memo[key] = str(sf.lines.line_of(m.start()))
+                        break
+        return int(got) if got else None
 
     def release_kind(self, dpath: str, fname: str, param: str) -> str | None:
         """ERROR_RELEASE when `fname` releases its parameter `param` only on its errno exits,
@@ -201,6 +230,8 @@ class CalleeEffects:
         return out
 
 
+_ERRNO_RETURN = re.compile(rb"\breturn\s*\(?\s*(?:-E[A-Z0-9]+|ERR_PTR\s*\(\s*-E[A-Z0-9]+\s*\))\s*\)?\s*;")
+"""`return -ENOMEM;` in a function's text."""
 _ERRNO_RET = re.compile(r"^(?:-E[A-Z0-9]+|ERR_PTR\(-E[A-Z0-9]+\))$")
 
 

@@ -277,15 +277,20 @@ def chunk_around(src: bytes, pos: int) -> Chunk | None:
     return Chunk(m.group(1).decode(), b"static" in src[start : m.start()], start, end)
 
 
+def in_comment(src: bytes, pos: int) -> bool:
+    """Whether byte `pos` is inside a block comment or after a `//` on its line."""
+    open_c = src.rfind(b"/*", 0, pos)
+    if open_c >= 0 and src.rfind(b"*/", 0, pos) < open_c:
+        return True
+    return b"//" in src[src.rfind(b"\n", 0, pos) + 1:pos]
+
+
 def outside_code(src: bytes, pos: int) -> bool:
     """Whether byte `pos` (outside any column-0 function) is in a comment, a directive or a
     file-scope declaration, where a name is not a call site: no reason to parse the whole file."""
-    open_c = src.rfind(b"/*", 0, pos)
-    if open_c >= 0 and src.rfind(b"*/", 0, pos) < open_c:
-        return True  # inside a block comment
-    ls = src.rfind(b"\n", 0, pos) + 1
-    if b"//" in src[ls:pos]:
+    if in_comment(src, pos):
         return True
+    ls = src.rfind(b"\n", 0, pos) + 1
     # The logical line (directives continue with a backslash).
     start = ls
     while start > 0 and src[max(0, start - 2) : start - 1] == b"\\":

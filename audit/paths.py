@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from audit.callee import OTHER_UNLESS_ERRNO
 from audit.cexpr import COMPARE, IDENT
 from audit.catalogue import Catalogue, Handoff
 from audit.conditions import Facts, Formula, atoms, parse, value
@@ -141,11 +142,11 @@ class _State:
     """The path took a branch on the acquire's result."""
     count_tested: bool = False
     """The path went through a condition that compares the result with the requested count."""
-    undo: tuple[str, bool] | None = None
+    undo: tuple[str, bool, str] | None = None
     """The last hand-off that can fail, and whether the pages were handed on before it: the variable
     holding its returned pointer (`wdata = alloc(pages, …)`), or `@name` for a catalogue hand-off
-    tested where it is called (`if (!bio_add_hw_page(…))`). On the side of a test that says it
-    failed, the pages were not taken."""
+    tested where it is called (`if (!bio_add_hw_page(…))`), and the function called. On the side
+    of a test that says it failed, the pages were not taken."""
     stale: frozenset[str] = frozenset()
     """Struct counts (`rm->data.op_nents`) of entries this path released in a loop bounded by them and
     has not reset since, and (`@rm->atomic.op_sg`) members holding a page this path put there and
@@ -399,7 +400,7 @@ class Walker(ResultTests, ReleaseChecks):
             return None
         return norm_path(c.args[h.dst])
 
-    def _failure_side(self, f: Formula, undo: tuple[str, bool]) -> bool | None:
+    def _failure_side(self, f: Formula, undo: tuple[str, bool, str]) -> bool | None:
         """The side of `f` on which the hand-off `undo` names failed (None: `f` does not test it)."""
         neg = False
         while f[0] == "not":
@@ -539,9 +540,9 @@ class Walker(ResultTests, ReleaseChecks):
         if eff == "release":
             # A callee that releases what it is handed (or the struct holding them).
             nx.releases = nx.releases + ((c.line, c.column, c.name, ""),)
-        elif eff != "read" and (eff == "other" or (any(self.holds(a) for a in c.args)
-                                                   and c.name not in self.cat.dirtying)):
-            self._handed(c, h, nx)
+        elif eff != "read" and (eff in ("other", OTHER_UNLESS_ERRNO) or (any(self.holds(a) for a in c.args)
+                                                                         and c.name not in self.cat.dirtying)):
+            self._handed(c, h, nx, eff == OTHER_UNLESS_ERRNO)
         return True
 
     def _released(self, c: FlowCall, got: tuple[str, str | None, bool], node: FlowNode, st: _State,
@@ -563,16 +564,17 @@ class Walker(ResultTests, ReleaseChecks):
             nx.stale = nx.stale | {"@" + f for f in nx.stored if "@" + _last(f) in self.teardowns
                                    and self._entry_of(got[0]) != f}
 
-    def _handed(self, c: FlowCall, h: Handoff | None, nx: _Next) -> None:
-        """Call `c` is handed the pages; remember how it would say it took nothing."""
+    def _handed(self, c: FlowCall, h: Handoff | None, nx: _Next, errno_fails: bool = False) -> None:
+        """Call `c` is handed the pages; remember how it would say it took nothing (`errno_fails`:
+        the callee's body shows an errno exit before it looks at them)."""
         lhs = (c.lhs or "").strip()
-        errno = c.name in self.cat.errno_handoffs
+        errno = errno_fails or c.name in self.cat.errno_handoffs
         if ((h is not None and h.zero_fails) or errno) and not lhs:
-            nx.undo = (("!" if errno else "@") + c.name, nx.handed)
+            nx.undo = (("!" if errno else "@") + c.name, nx.handed, c.name)
         elif errno and _WORD.fullmatch(lhs):
-            nx.undo = ("=" + lhs, nx.handed)  # an errno in it says nothing was kept
+            nx.undo = ("=" + lhs, nx.handed, c.name)  # an errno in it says nothing was kept
         elif _WORD.fullmatch(lhs) and lhs not in self._scalars:
-            nx.undo = (lhs, nx.handed)  # a returned pointer: NULL or an ERR_PTR says nothing was kept
+            nx.undo = (lhs, nx.handed, c.name)  # a returned pointer: NULL or an ERR_PTR says nothing was kept
         nx.handed = True
 
     def _assign(self, name: str, rhs: str, node: FlowNode, nx: _Next) -> None:
@@ -775,7 +777,8 @@ class Walker(ResultTests, ReleaseChecks):
                     jump = st.jump
                     if st.armed:
                         if len(steps) < 12:
-                            steps = steps + ((node.line, f"`{node.text}` is {'true' if truth else 'false'}"),)
+                            told = f": {st.undo[2]}() failed and took nothing" if failed is truth else ""  # type: ignore[index]
+                            steps = steps + ((node.line, f"`{node.text}` is {'true' if truth else 'false'}{told}"),)
                     todo.append(_with(st, node=succ, outcomes=outcomes, facts=facts, steps=steps, jump=jump,
                                       bypassed=bypass, guessed=guessed,
                                       handed=st.undo[1] if failed is truth else st.handed,
