@@ -476,7 +476,7 @@ def start_early(argv: list[str]) -> None:
                                     for h in raw.get("settings", {}).get("declared_in", []))))
     declared = {n for n in names if has_word(text, n.encode())} if text else set()
     pf = prefilter(declared or names, text)
-    n = os.cpu_count() or 1
+    n = _jobs(argv) or os.cpu_count() or 1
     _EARLY.append((os.path.realpath(root), pf, n, GitGrepJob(root, pf, n)))
 
 
@@ -500,6 +500,15 @@ def _scan_root(argv: list[str]) -> str | None:
     if head is None or b"VERSION" not in head[:4096] or b"PATCHLEVEL" not in head[:4096]:
         return None
     return paths[0]
+
+
+def _jobs(argv: list[str]) -> int | None:
+    """The `--jobs N` of the command line (None when not given or not a number)."""
+    for i, a in enumerate(argv):
+        v = argv[i + 1] if a == "--jobs" and i + 1 < len(argv) else a[7:] if a.startswith("--jobs=") else None
+        if v is not None:
+            return int(v) if v.isdigit() and int(v) > 0 else None
+    return None
 
 
 def _read_regular(path: str) -> bytes | None:

@@ -38,6 +38,9 @@ def test_a_tree_the_result_cache_knows_is_not_grepped_early(tmp_path: Path, monk
         assert grep._EARLY == []
         grep.start_early([tree, "--no-cache"])
         assert len(grep._EARLY) == 1
+        grep.drop_early()
+        grep.start_early([tree, "--no-cache", "--jobs", "1"])  # the job the engine will ask for
+        assert [jobs for _, _, jobs, _ in grep._EARLY] == [1]
     finally:
         grep.drop_early()
 
