@@ -1,8 +1,8 @@
 """The byte prefilter: which strings to look for, and the grep processes that look for them.
 
-It selects *candidate* files only: those holding a piece of an acquire API's name (`git grep` with
-a small cover of the names, one fast literal search per string; GNU grep without git, several fixed
-strings in one pass). Whether a candidate calls an API is decided afterwards, at token level
+It selects *candidate* files only: those holding a piece of an acquire API's name (ripgrep with a
+small cover of the names, all of them in one pass; without it `git grep`, one fast literal search
+per string; without git, GNU grep with several fixed strings in one pass). Whether a candidate calls an API is decided afterwards, at token level
 (`catalogue.CallFinder`). Only regular files are opened. This module imports nothing of the tool
 at load time, so that `python -m audit TREE` can start grep before the rest of the tool is loaded
 (`start_early`).
@@ -16,6 +16,7 @@ import re
 import shutil
 import stat
 import subprocess
+import sys
 from collections.abc import Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -427,6 +428,76 @@ class GitGrepJob(GrepJob):
         return out
 
 
+def _rg() -> str | None:
+    """The ripgrep executable: the one installed with this Python (the `ripgrep` wheel puts it
+    beside the interpreter), else one on PATH."""
+    here = os.path.join(os.path.dirname(sys.executable), "rg")
+    return here if os.access(here, os.X_OK) else shutil.which("rg")
+
+
+class RgJob(GrepJob):
+    """ripgrep over the folder, one thread; git grep (GitGrepJob) when ripgrep is missing or fails.
+
+    ripgrep looks for all the prefilter's strings in one pass (a SIMD multi-literal matcher), where
+    git grep makes one pass per string: on 6.12, 0.25 user CPU-s for the six strings of its cover
+    against git's 0.6 (the kernel's copying of 1.3 GB, 0.55 s, is the same for both). It opens only
+    regular files while it recurses (symlinks are not followed; FIFOs, sockets and devices are
+    skipped), and every ignore file, configuration file, binary-file and encoding heuristic is
+    turned off: it reads bytes, like `grep -r`.
+    """
+
+    def __init__(self, root: str, pf: Prefilter, n: int) -> None:
+        self.procs = []
+        self.ok = True
+        self._bufs = []
+        self._seen = set()
+        self._fallback = (root, pf, n)
+        exe = _rg()
+        strings = pf.cover or pf.fixed
+        if exe is None or not strings:
+            self.ok = False
+            return
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RIPGREP_")}
+        env["LC_ALL"] = "C"
+        cmd = [exe, "--no-config", "-l", "--null", "--line-buffered", "-j1", "--no-ignore", "--hidden", "-a",
+               "--encoding", "none", "--case-sensitive", "--no-follow", "-g", "*.c", "-g", "*.h", "-F",
+               *(a for f in strings for a in ("-e", f))]
+        try:
+            p = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        except OSError:
+            self.ok = False
+            return
+        assert p.stdout is not None
+        os.set_blocking(p.stdout.fileno(), False)
+        self.procs.append(p)
+        self._bufs.append(b"")
+
+    def result(self) -> tuple[set[str], list[ParseProblem]] | None:
+        got = super().result() if self.ok else None
+        # 0: hits, 1: none, 2: some file could not be read (the others were searched).
+        if got is None or self.procs[0].returncode not in (0, 1, 2):
+            self.kill()
+            return GitGrepJob(*self._fallback).result()
+        hits, problems = got
+        return {h for h in hits if h.endswith((".c", ".h"))}, problems
+
+    def _problems(self, err: str) -> list[ParseProblem]:
+        from audit.model import ParseProblem
+
+        out = []
+        for line in err.splitlines():
+            m = re.match(r"rg: (.*?): (.*?)(?: \(os error \d+\))?$", line)
+            if m:
+                out.append(ParseProblem(os.path.normpath(m.group(1)), 1, f"cannot read: {m.group(2)}"))
+        return out
+
+
+def grep_job(root: str, pf: Prefilter, n: int) -> GrepJob:
+    """The fastest prefilter job this machine has: ripgrep, else git grep, else GNU grep (each
+    falls back to the next when it cannot run)."""
+    return RgJob(root, pf, n) if _rg() is not None else GitGrepJob(root, pf, n)
+
+
 _WORD = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 
@@ -444,7 +515,7 @@ def has_word(text: bytes, word: bytes) -> bool:
 
 # ---------------------------------------------------------------------------------- early start
 
-_EARLY: list[tuple[str, Prefilter, int, GitGrepJob]] = []
+_EARLY: list[tuple[str, Prefilter, int, GrepJob]] = []
 """The git grep `start_early` started: (real path of the tree, prefilter, jobs, the job)."""
 
 _SCAN_VALUES = frozenset({"--format", "-o", "--output", "--select", "--ignore", "--diff", "--baseline", "--jobs"})
@@ -458,7 +529,7 @@ def start_early(argv: list[str]) -> None:
     the result cache on over a tree the cache has a report of (the report may serve the run).
     """
     root = _scan_root(argv)
-    if root is None or shutil.which("git") is None:
+    if root is None or (_rg() is None and shutil.which("git") is None):
         return
     if "--no-cache" not in argv:
         from audit import cache_root_marker
@@ -477,7 +548,7 @@ def start_early(argv: list[str]) -> None:
     declared = {n for n in names if has_word(text, n.encode())} if text else set()
     pf = prefilter(declared or names, text)
     n = _jobs(argv) or os.cpu_count() or 1
-    _EARLY.append((os.path.realpath(root), pf, n, GitGrepJob(root, pf, n)))
+    _EARLY.append((os.path.realpath(root), pf, n, grep_job(root, pf, n)))
 
 
 def _scan_root(argv: list[str]) -> str | None:
@@ -530,7 +601,7 @@ def _read_regular(path: str) -> bytes | None:
             os.close(fd)
 
 
-def claim_early(root: str, pf: Prefilter, n: int) -> GitGrepJob | None:
+def claim_early(root: str, pf: Prefilter, n: int) -> GrepJob | None:
     """The job `start_early` started for exactly this tree, prefilter and job count, if any."""
     for k, (r, p, jobs, job) in enumerate(_EARLY):
         if r == os.path.realpath(root) and p == pf and jobs == n:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from audit import grep, walk
-from audit.grep import GitGrepJob, GrepJob, Prefilter
+from audit.grep import GrepJob, Prefilter
 from audit.walk import Walked
 from audit.model import ParseProblem
 from audit.sourcefile import SourceFile
@@ -151,7 +151,7 @@ class FsSource(_FileCache):
         return walk.walk(self.root)
 
     def start_grep(self, pf: Prefilter, n: int) -> GrepJob:
-        return grep.claim_early(self.root, pf, n) or GitGrepJob(self.root, pf, n)
+        return grep.claim_early(self.root, pf, n) or grep.grep_job(self.root, pf, n)
 
     def walk_fingerprinted(self) -> tuple[Walked, str]:
         return walk.walk_fingerprinted(self.root)

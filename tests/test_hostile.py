@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from audit import cow, engine, walk
+from audit import cow, engine, grep, walk
 from audit.engine import audit_tree
 from audit.model import ParseProblem
 from audit.source import FsSource, NotRegularError, read_regular
@@ -59,6 +59,20 @@ def hostile_tree(root: Path) -> dict[str, int]:
             "drivers/misc/broken.c": line_of(BROKEN, call), "drivers/misc/latin1.c": line_of(latin1, call)}
 
 
+def use_prefilter(prefilter: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make `prefilter` the one the run picks: ripgrep, git grep, GNU grep or Python."""
+    if prefilter == "rg":
+        if grep._rg() is None:
+            pytest.skip("ripgrep is not installed")
+        return
+    monkeypatch.setattr(grep, "_rg", lambda: None)
+    which = walk.shutil.which
+    if prefilter == "python":
+        monkeypatch.setattr(walk.shutil, "which", lambda exe: None)
+    elif prefilter == "grep":
+        monkeypatch.setattr(walk.shutil, "which", lambda exe: None if exe == "git" else which(exe))
+
+
 def snapshot(root: Path) -> list[tuple[str, int, int, int]]:
     """Every entry under `root` (symlinks not followed, nothing opened): path, mode, size, mtime."""
     out = []
@@ -69,7 +83,7 @@ def snapshot(root: Path) -> list[tuple[str, int, int, int]]:
     return sorted(out)
 
 
-@pytest.mark.parametrize("prefilter", ["git", "grep", "python"])
+@pytest.mark.parametrize("prefilter", ["rg", "git", "grep", "python"])
 def test_a_hostile_tree_is_audited_and_left_untouched(prefilter: str, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "t"
@@ -84,11 +98,7 @@ def test_a_hostile_tree_is_audited_and_left_untouched(prefilter: str, tmp_path: 
             return real(self, rel)
 
         monkeypatch.setattr(FsSource, "read_or_raise", denied)
-    if prefilter == "python":
-        monkeypatch.setattr(walk.shutil, "which", lambda exe: None)
-    elif prefilter == "grep":
-        which = walk.shutil.which
-        monkeypatch.setattr(walk.shutil, "which", lambda exe: None if exe == "git" else which(exe))
+    use_prefilter(prefilter, monkeypatch)
     before = snapshot(root)
     report = audit_tree(FsSource(str(root)))
     assert snapshot(root) == before
@@ -158,7 +168,7 @@ def test_grep_candidates_that_only_name_an_api_are_not_hits(tmp_path: Path) -> N
     assert engine.declared_apis(FsSource(str(root)), engine.catalogue.load(None)) >= {"get_user_pages_fast"}
 
 
-@pytest.mark.parametrize("prefilter", ["git", "grep", "python"])
+@pytest.mark.parametrize("prefilter", ["rg", "git", "grep", "python"])
 def test_fix_and_track_on_a_hostile_tree_finish_and_write_nothing(prefilter: str, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
@@ -166,11 +176,7 @@ def test_fix_and_track_on_a_hostile_tree_finish_and_write_nothing(prefilter: str
 
     root = tmp_path / "t"
     hostile_tree(root)
-    if prefilter == "python":
-        monkeypatch.setattr(walk.shutil, "which", lambda exe: None)
-    elif prefilter == "grep":
-        which = walk.shutil.which
-        monkeypatch.setattr(walk.shutil, "which", lambda exe: None if exe == "git" else which(exe))
+    use_prefilter(prefilter, monkeypatch)
     before = snapshot(root)
     # `fix` reads the tree through the same source layer: the FIFOs are never opened.
     assert cli.main(["fix", str(root)]) == 0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from audit import catalogue, engine, walk
+from audit import catalogue, engine, grep, walk
 from audit.catalogue import CallFinder
 from audit.source import FsSource
 from audit.version import tree_version
@@ -120,6 +120,27 @@ def test_git_grep_lists_c_and_h_files_only_and_reports_what_it_cannot_read(tmp_p
     assert got is not None and got[0] == {"drivers/a/x.c", "drivers/a/y.h"}
     # git's messages for a file it cannot open (as a user without the permission).
     err = "error: failed to stat 'drivers/a/secret.c': Permission denied\nwarning: something else\n"
+    assert job._problems(err) == [walk.ParseProblem("drivers/a/secret.c", 1, "cannot read: Permission denied")]
+
+
+@pytest.mark.skipif(grep._rg() is None, reason="ripgrep is not installed")
+def test_ripgrep_lists_the_same_files_and_reports_what_it_cannot_read(tmp_path: Path) -> None:
+    from conftest import make_tree
+
+    root = make_tree(tmp_path / "t", {"drivers/a/x.c": "n = get_user_pages(a, b);\n",
+                                      "drivers/a/notes.c/readme.txt": "get_user_pages(\n",  # a folder named x.c
+                                      "drivers/a/.hidden.h": "get_dump_page\n",  # no file is skipped as hidden
+                                      "drivers/a/.gitignore": "*.c\n",  # nor as ignored
+                                      "drivers/a/y.h": "#define Y get_dump_page\n",
+                                      "drivers/a/bin.c": "\0\0get_user_pages\n",  # nor as binary
+                                      "drivers/a/z.c": "nothing here\n"})
+    pf = walk.prefilter(["get_user_pages", "get_dump_page"])
+    job = grep.RgJob(str(root), pf, 1)
+    got = job.result()
+    assert got is not None and got[0] == {"drivers/a/x.c", "drivers/a/y.h", "drivers/a/.hidden.h", "drivers/a/bin.c"}
+    assert got[0] == walk.GitGrepJob(str(root), pf, 1).result()[0]  # type: ignore[index]
+    # ripgrep's message for a file it cannot open (as a user without the permission).
+    err = "rg: ./drivers/a/secret.c: Permission denied (os error 13)\n"
     assert job._problems(err) == [walk.ParseProblem("drivers/a/secret.c", 1, "cannot read: Permission denied")]
 
 
