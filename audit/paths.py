@@ -56,6 +56,8 @@ _ERRNO = re.compile(r"^-E[A-Z0-9]+$")
 _WORD = IDENT
 _INDEXED = re.compile(r"(<?[A-Za-z_][\w.>-]*)\[([A-Za-z_]\w*)(\+\+|--)?\]")
 """An array element `pages[j]` (`pages[j++]`: the element before the step), blanks removed."""
+_OFFSET = re.compile(r"&([A-Za-z_][\w.>-]*)\[([A-Za-z_]\w*)\]|([A-Za-z_][\w.>-]*)\+([A-Za-z_]\w*)")
+"""An array argument filled from a variable offset: `&pages[start]`, `pages + start` (blanks removed)."""
 
 
 @dataclass(frozen=True)
@@ -151,13 +153,17 @@ class _State:
     """Struct counts (`rm->data.op_nents`) of entries this path released in a loop bounded by them and
     has not reset since, and (`@rm->atomic.op_sg`) members holding a page this path put there and
     released: a teardown that releases by the same count or member releases them again."""
+    offset_moved: bool = False
+    """The acquire filled its array from an offset (`&pages[start]`), and the offset has been
+    advanced since on this path: the pages below it now include this round's."""
 
 
 class _Next:
     """The fields of a path state that one flow node's calls and assignments change."""
 
     __slots__ = ("armed", "outcomes", "facts", "rnames", "releases", "handed", "freed", "jump", "stored",
-                 "recounted", "count_kept", "freed_col", "err_released", "req_alias", "undo", "stale")
+                 "recounted", "count_kept", "freed_col", "err_released", "req_alias", "undo", "stale",
+                 "offset_moved", "steps")
 
     def __init__(self, st: _State) -> None:
         for k in self.__slots__:
@@ -204,6 +210,11 @@ class Walker(ResultTests, ReleaseChecks):
         # is all or nothing.
         self.single = not acq.partial and (acq.one or (ci is None and one_slot) or (
             ci is not None and ci < len(acq.args) and acq.args[ci].strip() == "1"))
+        m = _OFFSET.fullmatch("".join(acq.args[pi].split())) if pi is not None and pi < len(acq.args) else None
+        self._offset = (m.group(1) or m.group(3), m.group(2) or m.group(4)) if m is not None else None
+        """(array, offset) when the acquire fills the array from a variable offset (`&pages[start]`,
+        `pages + start`): a release of `count = offset` pages of that array, the offset unmoved,
+        releases what earlier acquires put below it, none of this one's."""
         self.result = PathResult()
         self._defects: dict[tuple[str, int], Defect] = {}
         self._loop_releases = self._releasing_loops()
@@ -489,6 +500,7 @@ class Walker(ResultTests, ReleaseChecks):
                 self.result.acquire_repeats = True
                 return False  # around a retry loop: the first round's pages are accounted for
             nx.armed = True
+            nx.offset_moved = False
             nx.stored = nx.stored | self._round_fields
             nx.outcomes = ALL - ({PART} if self.single else set())
             nx.rnames = frozenset({self.acq.result}) if self.acq.result else frozenset()
@@ -519,6 +531,13 @@ class Walker(ResultTests, ReleaseChecks):
                              f"whether it merged, so the reference {self.acq.name}() took for the second range is "
                              f"never dropped", st, "medium")
         got = self._release_of(c, nx.stored)
+        if got is not None and self._below_offset(got, nx.offset_moved):
+            # The pages earlier acquires put below this one's offset, not this one's.
+            if len(nx.steps) < 12:
+                nx.steps = nx.steps + ((c.line, f"{c.name}() releases the {got[1].strip()} pages below "
+                                                f"`{got[1].strip()}`, where {self.acq.name}() began to fill "
+                                                f"`{norm_path(self._offset[0])}`: none of its own"),)  # type: ignore[index,union-attr]
+            return True
         if got is None and eff == "always-release":
             # A callee that releases the pages it is handed on every path: a release of them as
             # this function names them, which a later release of the same name repeats.
@@ -544,6 +563,12 @@ class Walker(ResultTests, ReleaseChecks):
                                                                          and c.name not in self.cat.dirtying)):
             self._handed(c, h, nx, eff == OTHER_UNLESS_ERRNO)
         return True
+
+    def _below_offset(self, got: tuple[str, str | None, bool], moved: bool) -> bool:
+        """Release `got` is `count = offset` pages of the array the acquire filled from that offset,
+        and the offset has not moved since: only what lies below this acquire's pages."""
+        return self._offset is not None and not moved and got[1] is not None \
+            and norm_path(got[0]) == norm_path(self._offset[0]) and "".join(got[1].split()) == self._offset[1]
 
     def _released(self, c: FlowCall, got: tuple[str, str | None, bool], node: FlowNode, st: _State,
                   nx: _Next) -> None:
@@ -613,6 +638,8 @@ class Walker(ResultTests, ReleaseChecks):
             nx.releases = tuple(r for r in nx.releases if name not in _WORD.findall(r[3]))
         if nx.releases and _WORD.fullmatch(name):
             nx.releases = _index_moved(nx.releases, name, rhs)
+        if self._offset is not None and name == self._offset[1]:
+            nx.offset_moved = True
         if nx.undo is not None and nx.undo[0].lstrip("=") == name \
                 and not any((c.lhs or "").strip() == name for c in node.calls):
             nx.undo = None  # the pointer now holds something else
@@ -703,7 +730,8 @@ class Walker(ResultTests, ReleaseChecks):
             carrier = st.armed and not st.releases and not st.handed and bool(st.outcomes & HELD)
             key = (st.node, st.armed, st.outcomes, st.facts, st.rnames, st.in_loops, st.releases, st.handed,
                    bool(st.freed), st.stored, st.recounted, st.count_kept, st.bypassed, st.guessed,
-                   st.jump if carrier else 0, st.req_alias, st.r_tested, st.count_tested, st.undo, st.stale)
+                   st.jump if carrier else 0, st.req_alias, st.r_tested, st.count_tested, st.undo, st.stale,
+                   st.offset_moved)
             if key in seen:
                 continue
             seen.add(key)
