@@ -218,14 +218,16 @@ class Analyzer:
             if api_impl is not None:
                 ev.append(Evidence(path, c.span.line, f"this is the implementation of {api_impl}(): its pages go back "
                                    f"to {api_impl}()'s callers, which are audited as sites of their own"))
-        # Written for sure, or under a condition (`writeable ? FOLL_WRITE : 0`): some calls write.
-        may_write = t.write is True or (t.write is None and self.cat.write_flag in t.flags_text)
+        # Written for sure, or under a condition (`writeable ? FOLL_WRITE : 0`, or a write argument
+        # that is not a constant: `rw == READ`, `direction == DMA_FROM_DEVICE`): some calls write.
+        by_arg = t.write is None and t.form is not None and t.form.write is not None
+        may_write = t.write is True or (t.write is None and self.cat.write_flag in t.flags_text) or by_arg
         if may_write and releases and status in (Status.RAW_CLOSURE, Status.CONVERTED):
             # Kept through a pointer (`obj->userptr.pvec = pvec`), so past this function (a local
             # struct's field, `iter.pages = pages`, is not).
             kept = root is not None and ("->" in (t.pages_arg or c.lhs or "") if root.kind == "field" else
                                          any("->" in lhs for lhs, _, _ in self.aliases(path, c.func or "", root)[1]))
-            defects += contexts.dirty_lost(self, path, c, releases, short_only, kept)
+            defects += contexts.dirty_lost(self, path, c, releases, short_only, kept, by_arg)
         return Site(status=status, closure=closure, evidence=tuple(ev), defects=defects,
                     **base)  # type: ignore[arg-type]
 

@@ -217,12 +217,18 @@ def pinned_by_callers(an: Analyzer, ctx: SiteContext, flags_arg: str, releases: 
 
 
 def dirty_lost(an: Analyzer, path: str, c: Call, releases: list[Release],
-               short_only: frozenset[tuple[str, int, int]], kept: bool = False) -> tuple[Defect, ...]:
+               short_only: frozenset[tuple[str, int, int]], kept: bool = False,
+               by_arg: bool = False) -> tuple[Defect, ...]:
     """gup-dirty-lost: pages taken for writing, and no release or releasing function dirties them.
     Releases only on short-count error paths (`short_only`: nothing was written) do not count.
     When the acquiring function keeps the pages in a struct (`kept`) and every release found is
     its own, those are its failure clean-ups before any I/O: the main release, not found, is
-    where the dirtying belongs, so the finding is unsure."""
+    where the dirtying belongs, so the finding is unsure.
+
+    `by_arg`: the write argument is an expression (`rw == READ`, a direction), so only some calls
+    write. Then only a release in another function (the buffer's teardown, where the pages of a
+    finished transfer go) is judged, and the finding is unsure (the calls that write may be ones
+    whose pages go elsewhere first)."""
     releases = [r for r in releases if (r.file, r.line, r.column) not in short_only]
     if not releases:
         return ()
@@ -248,13 +254,15 @@ def dirty_lost(an: Analyzer, path: str, c: Call, releases: list[Release],
     by_address = any(set(IDENT.findall(rhs)) & an.cat.from_address
                      for x in releases for _, rhs, _ in an.ix.assigns_of((x.file, x.function or "")))
     own = all((x.file, x.function) == (path, c.func) for x in releases)
+    if by_arg and own:
+        return ()
     # A releasing helper whose callers dirty the pages before calling it (i915's put_pages() marks
     # them dirty, then drop_ref() unpins): dirtied on the way, as far as one can tell.
     dirtied_by_callers = any(
         call.name in an.cat.dirtying
         for x in releases if (x.file, x.function) != (path, c.func) and x.function
         for cp, cc in an.look.callers(x.function, x.file) for call in an.ix.calls_of((cp, cc.func or "")))
-    confidence = "low" if by_address or (kept and own) or dirtied_by_callers else "medium"
+    confidence = "low" if by_address or (kept and own) or dirtied_by_callers or by_arg else "medium"
     return (Defect("gup-dirty-lost", r.file, r.line, r.column, r.function,
                    f"{c.name}() takes the pages for writing, but {r.api}() in {r.function}() drops them "
                    "without marking them dirty (no set_page_dirty_lock() or dirtying release on the closure)",
