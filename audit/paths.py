@@ -801,6 +801,8 @@ class Walker(ResultTests, ReleaseChecks):
                                              and failed is None)
                     guessed = st.guessed or (both and st.armed and bool(st.releases) and not self._about_r(f, st.rnames))
                     outcomes, facts = got
+                    if failed is truth and st.undo[0].startswith("="):  # type: ignore[index]
+                        facts = errno_facts(facts, st.undo[0][1:])  # type: ignore[index] # what it returned is an errno
                     steps = st.steps
                     jump = st.jump
                     if st.armed:
