@@ -227,7 +227,9 @@ class Analyzer:
             # struct's field, `iter.pages = pages`, is not).
             kept = root is not None and ("->" in (t.pages_arg or c.lhs or "") if root.kind == "field" else
                                          any("->" in lhs for lhs, _, _ in self.aliases(path, c.func or "", root)[1]))
-            defects += contexts.dirty_lost(self, path, c, releases, short_only, kept, by_arg)
+            by_caller = contexts.dirty_lost_by_caller(self, path, c, releases, t.flags_text)
+            defects += by_caller if by_caller is not None else \
+                contexts.dirty_lost(self, path, c, releases, short_only, kept, by_arg)
         return Site(status=status, closure=closure, evidence=tuple(ev), defects=defects,
                     **base)  # type: ignore[arg-type]
 

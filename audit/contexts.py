@@ -216,6 +216,67 @@ def pinned_by_callers(an: Analyzer, ctx: SiteContext, flags_arg: str, releases: 
     return tuple(out)
 
 
+def _write_param(an: Analyzer, path: str, c: Call, flags_text: str) -> int | None:
+    """The index of the parameter of `c`'s function that decides whether `c` writes (`write ?
+    FOLL_WRITE : 0` in `sev_pin_memory(kvm, uaddr, len, &n, write)`), None when none does."""
+    fi = an.look.func(path, c.func) if c.func else None
+    if fi is None or an.cat.write_flag not in flags_text:
+        return None
+    words = set(IDENT.findall(flags_text))
+    got = [i for i, p in enumerate(fi.params) if p and p in words]
+    return got[0] if len(got) == 1 else None
+
+
+def _writes(an: Analyzer, arg: str) -> bool | None:
+    """What a caller's argument for that parameter says: True (a nonzero constant, FOLL_WRITE),
+    False (0, false), None (anything else)."""
+    a = arg.strip()
+    if re.fullmatch(r"0+|false", a):
+        return False
+    if re.fullmatch(r"[1-9]\d*|true", a) or an.cat.write_flag in a:
+        return True
+    return None
+
+
+def dirty_lost_by_caller(an: Analyzer, path: str, c: Call, releases: list[Release],
+                         flags_text: str) -> tuple[Defect, ...] | None:
+    """gup-dirty-lost for an acquire wrapper whose parameter says whether to write: each caller
+    that asks it to write and releases the pages (a release, or a call of a releasing function)
+    with no dirtying call of its own. None when no parameter decides (the site is judged alone)."""
+    k = _write_param(an, path, c, flags_text)
+    if k is None or not c.func:
+        return None
+    for r in releases:
+        rel = an.cat.release.get(r.api)
+        if rel is not None and rel.dirty:
+            return ()
+        if any(call.name in an.cat.dirtying for call in an.ix.calls_of((r.file, r.function or ""))):
+            return ()
+    releasing = {r.function for r in releases if r.function} | {r.api for r in releases}
+    out = []
+    for cp, cc in an.look.callers(c.func, path):
+        if cc.func is None or k >= len(cc.args) or not _writes(an, cc.args[k]):
+            continue
+        calls = an.ix.calls_of((cp, cc.func))
+        if any(x.name in an.cat.dirtying for x in calls):
+            continue
+        drop = next((x for x in calls if x.name in releasing and x.span.start_byte > cc.span.start_byte), None)
+        if drop is None:
+            continue
+        out.append(Defect("gup-dirty-lost", cp, drop.span.line, drop.span.column, cc.func,
+                          f"{cc.func}() asks {c.func}() to take the pages for writing ({fi_param(an, path, c, k)} = "
+                          f"{cc.args[k].strip()}), but drops them with {drop.name}() without marking them dirty "
+                          "(no set_page_dirty_lock() or dirtying release on its way)",
+                          (Evidence(cp, cc.span.line, f"{c.func}() pins the pages with write access here"),),
+                          "medium"))
+    return tuple(out)
+
+
+def fi_param(an: Analyzer, path: str, c: Call, k: int) -> str:
+    fi = an.look.func(path, c.func) if c.func else None
+    return fi.params[k] if fi is not None and k < len(fi.params) else f"argument {k + 1}"
+
+
 def dirty_lost(an: Analyzer, path: str, c: Call, releases: list[Release],
                short_only: frozenset[tuple[str, int, int]], kept: bool = False,
                by_arg: bool = False) -> tuple[Defect, ...]:
