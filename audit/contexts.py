@@ -242,7 +242,9 @@ def dirty_lost_by_caller(an: Analyzer, path: str, c: Call, releases: list[Releas
                          flags_text: str) -> tuple[Defect, ...] | None:
     """gup-dirty-lost for an acquire wrapper whose parameter says whether to write: each caller
     that asks it to write and releases the pages (a release, or a call of a releasing function)
-    with no dirtying call of its own. None when no parameter decides (the site is judged alone)."""
+    with no dirtying call of its own. None when no parameter decides, when some caller passes a
+    value known only at run time, or when a writing caller keeps the pages for a release elsewhere
+    (the site is then judged as a whole)."""
     k = _write_param(an, path, c, flags_text)
     if k is None or not c.func:
         return None
@@ -253,16 +255,19 @@ def dirty_lost_by_caller(an: Analyzer, path: str, c: Call, releases: list[Releas
         if any(call.name in an.cat.dirtying for call in an.ix.calls_of((r.file, r.function or ""))):
             return ()
     releasing = {r.function for r in releases if r.function} | {r.api for r in releases}
+    callers = [(cp, cc) for cp, cc in an.look.callers(c.func, path) if cc.func is not None]
+    if not callers or any(k >= len(cc.args) or _writes(an, cc.args[k]) is None for _, cc in callers):
+        return None  # a caller passes a value only known at run time: the site is judged as a whole
     out = []
-    for cp, cc in an.look.callers(c.func, path):
-        if cc.func is None or k >= len(cc.args) or not _writes(an, cc.args[k]):
+    for cp, cc in callers:
+        if not _writes(an, cc.args[k]):
             continue
         calls = an.ix.calls_of((cp, cc.func))
         if any(x.name in an.cat.dirtying for x in calls):
             continue
         drop = next((x for x in calls if x.name in releasing and x.span.start_byte > cc.span.start_byte), None)
         if drop is None:
-            continue
+            return None  # the pages go on to be released elsewhere: the site is judged as a whole
         out.append(Defect("gup-dirty-lost", cp, drop.span.line, drop.span.column, cc.func,
                           f"{cc.func}() asks {c.func}() to take the pages for writing ({fi_param(an, path, c, k)} = "
                           f"{cc.args[k].strip()}), but drops them with {drop.name}() without marking them dirty "
