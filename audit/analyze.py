@@ -26,7 +26,7 @@ from audit.roots import (BASE_SPLIT, FIELDS, MEMBER_PATH, NULLS, Root, access_pa
 from audit.search import Search, SiteContext
 from audit.store import FactStore
 from audit.version import Version
-from audit.wrappers import wrapper_callers, wrapper_out
+from audit.wrappers import field_out, wrapper_callers, wrapper_out
 
 _CALL_HEAD = re.compile(r"([A-Za-z_]\w*)\s*\(")
 _MEMBER_TAIL = re.compile(r"(?:->|\.)([A-Za-z_]\w*)\)*$")
@@ -255,13 +255,22 @@ class Analyzer:
         """The pages leave through a parameter, a field of a parameter or the return value
         (released, if at all, only on error paths here): an acquire wrapper, whose callers are
         walked as acquires (audit/wrappers.py)."""
-        if root is None or root.kind != "local" or c.func is None or (
+        if root is None or root.kind not in ("local", "field") or c.func is None or (
                 releases and all(r.function == c.func and r.file == path for r in releases)):
             return ()
         fi_a = self.look.func(path, c.func)
         if fi_a is None:
             return ()
         cnt = c.args[form.count] if form is not None and form.count is not None and form.count < len(c.args) else None
+        if root.kind == "field":
+            # Straight into a field of a struct the function was handed (`&umem->pgs[0]`).
+            pi = form.pages if form is not None else None
+            out = field_out(self, path, fi_a, c.args[pi], set(r_returned), cnt) \
+                if pi is not None and pi < len(c.args) and c.func not in self.cat.acquire else None
+            if out is None:
+                return ()
+            self.wrappers_seen.setdefault((path, c.func, "acquire"), c.name)
+            return wrapper_callers(self, path, fi_a, out, releases)
         out = wrapper_out(self, path, fi_a, root, c.returned, set(r_returned), cnt, c.name)
         if out is not None or root.name in fi_a.params or c.returned or self.returns(path, c.func, {root.name}, root):
             self.wrappers_seen.setdefault((path, c.func, "acquire"), c.name)

@@ -106,11 +106,12 @@ def errno_facts(facts: Facts, name: str) -> Facts:
 
 
 def failure_test(atom: str, names: set[str], tests: frozenset[str]) -> bool:
-    """Whether `atom` tests one of `names` for failure: `x`, `x<0`, `x!=0`, `x==NULL`, `IS_ERR(x)`."""
-    m = re.fullmatch(r"(\w+)\((\w+)\)", atom)
+    """Whether `atom` tests one of `names` (variables or member paths, blanks removed) for failure:
+    `x`, `x<0`, `x!=0`, `x==NULL`, `IS_ERR(x)`."""
+    m = re.fullmatch(r"(\w+)\((\w+(?:(?:->|\.)\w+)*)\)", atom)
     if m is not None:
         return m.group(1) in tests and m.group(2) in names
-    m = re.fullmatch(r"(\w+)(?:(<|!=|==)(0|NULL))?", atom)
+    m = re.fullmatch(r"(\w+(?:(?:->|\.)\w+)*)(?:(<|!=|==)(0|NULL))?", atom)
     return m is not None and m.group(1) in names
 
 

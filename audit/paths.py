@@ -27,7 +27,7 @@ from audit.counts import HelperCount, loop_bound, unsigned_names
 from audit.flow import Flow, FlowCall, FlowNode
 from audit.flowfacts import errno_facts, failure_test, feasible_calls, flow_facts, shared_atoms, zero_facts
 from audit.model import Defect, Evidence
-from audit.outcomes import ALL, FULL, HELD, PART, ZERO, ResultTests
+from audit.outcomes import ALL, FULL, HELD, NEG, PART, ZERO, ResultTests
 from audit.pathchecks import ReleaseChecks, norm_path
 from audit.roots import FIELDS, MEMBER_PATH
 
@@ -86,6 +86,10 @@ class Acquire:
     """For an API that counts bytes, the argument bounding the pages it fills (`maxpages`)."""
     zero_one: bool = False
     """A one-page request can return 0 (nothing filled, no errno) in this tree's version."""
+    fails_by: str = ""
+    """For a wrapper that returns 0 when it took every page and an errno when it took none: the
+    variable holding that result. The walk takes the call as taking every page, and the side of a
+    test that says the variable holds an errno as taking none."""
 
 
 @dataclass
@@ -179,8 +183,12 @@ class Walker(ResultTests, ReleaseChecks):
     def __init__(self, flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue,
                  file: str, release_wrappers: dict[str, int], effect: Effect | None = None,
                  helper_counts: dict[str, HelperCount] | None = None,
-                 teardowns: dict[str, Teardown] | None = None, promoted: frozenset[str] = frozenset()) -> None:
+                 teardowns: dict[str, Teardown] | None = None, promoted: frozenset[str] = frozenset(),
+                 dropped: bool = False) -> None:
         self.flow = flow
+        self.dropped = dropped
+        """The pages are in a field of a struct this function was handed, and its callers free that
+        struct when it returns an error: an error exit that leaves them there loses them."""
         self.promoted = promoted
         """Requested counts of an unsigned type that a signed result is converted to when compared."""
         self.teardowns = teardowns or {}
@@ -266,8 +274,9 @@ class Walker(ResultTests, ReleaseChecks):
         there is not lowered)."""
         line = self.acq.line
         skip = self.cat.readers | frozenset(self.cat.accessors)
-        fresh = {c.lhs.strip() for n in self.flow.nodes for c in n.calls if c.lhs and c.line > line
-                 and c.name != self.acq.name and c.name not in skip and _WORD.fullmatch(c.lhs.strip())}
+        fresh = {"".join(c.lhs.split()) for n in self.flow.nodes for c in n.calls if c.lhs and c.line > line
+                 and c.name != self.acq.name and c.name not in skip
+                 and (_WORD.fullmatch(c.lhs.strip()) or MEMBER_PATH.fullmatch("".join(c.lhs.split())))}
         if not fresh:
             return set()
         tests = self.cat.error_tests | self.cat.error_or_null_tests
@@ -427,7 +436,8 @@ class Walker(ResultTests, ReleaseChecks):
             subject = m.group(1).strip() if m is not None else a
             if key[0] == "=" and subject != name or key[0] == "!" and not subject.startswith(name + "("):
                 return None
-            got = True if m is None else {"<": m.group(3).strip() == "0"}.get(m.group(2))
+            zero = m is not None and m.group(3).strip() == "0"
+            got = True if m is None else {"<": zero, "!=": zero or None, "==": False if zero else None}.get(m.group(2))
         elif key.startswith("@"):
             call = key[1:] + "("
             m = _CMP.match(a)
@@ -501,6 +511,11 @@ class Walker(ResultTests, ReleaseChecks):
                 return False  # around a retry loop: the first round's pages are accounted for
             nx.armed = True
             nx.offset_moved = False
+            if self.acq.fails_by:
+                nx.outcomes = frozenset({FULL})
+                nx.undo = ("=" + self.acq.fails_by, nx.handed, "")  # nonzero: it took nothing
+                nx.stored = nx.stored | self._round_fields
+                return True
             nx.stored = nx.stored | self._round_fields
             nx.outcomes = ALL - ({PART} if self.single else set())
             nx.rnames = frozenset({self.acq.result}) if self.acq.result else frozenset()
@@ -688,7 +703,8 @@ class Walker(ResultTests, ReleaseChecks):
             return  # the pages, or their count, go back to the caller (unless their array was freed)
         partial_only = FULL not in st.outcomes
         error_exit = self._error_exit(ret, st)
-        if not partial_only and not st.freed and not (error_exit and self.acq.root_kind in ("local", "param")):
+        if not partial_only and not st.freed and not (error_exit and (
+                self.acq.root_kind in ("local", "param") or self.dropped)):
             return  # every page may be held and none released: ownership went where the walk cannot see
         if self.acq.root_kind == "local":
             # Every page may be held at an error exit that neither releases nor hands them on: the
@@ -704,6 +720,9 @@ class Walker(ResultTests, ReleaseChecks):
             # The caller's array, every page held, and an errno back: a caller that sees the error
             # has no count to release by.
             conf = "medium"
+        elif error_exit and self.dropped:
+            # In the struct the caller frees on this error, with nothing released on the way.
+            conf = "medium"
         else:
             return
         if st.bypassed:
@@ -711,7 +730,9 @@ class Walker(ResultTests, ReleaseChecks):
         line = st.jump or node.line
         col = st.freed_col if st.freed and line == st.freed else 1
         what = "a short count" if partial_only else "the pages"
-        freed = f", and the array is freed at line {st.freed}" if st.freed else ""
+        freed = f", and the array is freed at line {st.freed}" if st.freed else (
+            f", and the callers free the struct holding them in `{self.acq.base}` when this function "
+            "returns an error" if self.dropped and error_exit and self.acq.root_kind == "field" else "")
         self._defect("gup-leak", line, col,
                      f"{self.acq.name}() returned {what} but this exit releases none of them{freed}", st, conf)
 
@@ -803,11 +824,14 @@ class Walker(ResultTests, ReleaseChecks):
                     outcomes, facts = got
                     if failed is truth and st.undo[0].startswith("="):  # type: ignore[index]
                         facts = errno_facts(facts, st.undo[0][1:])  # type: ignore[index] # what it returned is an errno
+                        if not st.undo[2]:  # type: ignore[index]
+                            outcomes = frozenset({NEG})  # the acquiring wrapper itself failed: nothing taken
                     steps = st.steps
                     jump = st.jump
                     if st.armed:
                         if len(steps) < 12:
-                            told = f": {st.undo[2]}() failed and took nothing" if failed is truth else ""  # type: ignore[index]
+                            told = f": {st.undo[2] or self.acq.name}() failed and took nothing" \
+                                if failed is truth else ""  # type: ignore[index]
                             steps = steps + ((node.line, f"`{node.text}` is {'true' if truth else 'false'}{told}"),)
                     todo.append(_with(st, node=succ, outcomes=outcomes, facts=facts, steps=steps, jump=jump,
                                       bypassed=bypass, guessed=guessed,
@@ -908,7 +932,7 @@ def _with(st: _State, **kw) -> _State:  # type: ignore[no-untyped-def]
 def walk(flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue, file: str,
          release_wrappers: dict[str, int] | None = None, effect: Effect | None = None,
          helper_counts: dict[str, HelperCount] | None = None, teardowns: dict[str, Teardown] | None = None,
-         promoted: frozenset[str] = frozenset()) -> PathResult:
+         promoted: frozenset[str] = frozenset(), dropped: bool = False) -> PathResult:
     """Walk every path of `flow` through the acquire `acq`; see the module docstring.
 
     `effect(call)` says what a call does with the pages it is handed (or with the struct holding
@@ -916,9 +940,10 @@ def walk(flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue,
     "error-release" (on its errno exits), "other" (kept elsewhere: a hand-off), or None when it
     cannot tell (a call that names the pages is then a hand-off). `teardowns` are the closure's
     releases in other functions by count or member (`Analyzer.teardowns`); `promoted`, the
-    requested counts C converts a signed result to unsigned against."""
+    requested counts C converts a signed result to unsigned against; `dropped`, that the pages sit in
+    a field of a struct the callers free when this function returns an error."""
     return Walker(flow, acq, holds, cat, file, release_wrappers or {}, effect, helper_counts, teardowns,
-                  promoted).run()
+                  promoted, dropped).run()
 
 
 def _last(path: str) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from audit.model import Call, Defect, FuncInfo, Release
-from audit.paths import PART, Acquire, walk
+from audit.paths import NEG, PART, Acquire, walk
 from audit.roots import BASE_SPLIT, Root, access_path, root_of
 
 if TYPE_CHECKING:
@@ -44,6 +44,10 @@ class Out:
     """The wrapper's parameter holding the requested count (None: not a parameter)."""
     partial: bool = False
     """The wrapper returns its acquire's result on a short count: its callers can get fewer pages."""
+    zero_ok: bool = False
+    """The wrapper returns 0 when it took every page and an errno when it took none (`return 0;`
+    after the acquire, the acquire's result returned only when it is an errno): a nonzero result
+    says the caller got nothing, a zero one that it holds them all."""
 
 
 def wrapper_out(an: Analyzer, path: str, fi: FuncInfo, root: Root, returned: bool, r_returned: set[str],
@@ -66,14 +70,89 @@ def wrapper_out(an: Analyzer, path: str, fi: FuncInfo, root: Root, returned: boo
     count = fi.params.index(cnt) if cnt and cnt in fi.params else None
     partial = PART in r_returned
     if root.name in fi.params:
-        return Out("arg", fi.params.index(root.name), "", count, partial)
+        return Out("arg", fi.params.index(root.name), "", count, partial, _zero_ok(an, path, fi, r_returned))
     if returned or an.returns(path, fi.name, names, root):
         return Out("ret", None, "", count, partial)
     for lhs, _rhs, _ln in stores:
         m = _FIELD_OF.match(access_path(lhs) or "")
         if m is not None and m.group(1) in fi.params:
-            return Out("field", fi.params.index(m.group(1)), m.group(3), count, partial)
+            return Out("field", fi.params.index(m.group(1)), m.group(3), count, partial,
+                       _zero_ok(an, path, fi, r_returned))
     return None
+
+
+def field_out(an: Analyzer, path: str, fi: FuncInfo, pages_arg: str, r_returned: set[str],
+              count_arg: str | None) -> Out | None:
+    """How the pages an acquire puts straight into a field of a struct its function `fi` was handed
+    (`&umem->pgs[0]`, `umem` a parameter) reach `fi`'s callers: in that field of the struct they
+    pass. None when the array is not a parameter's field."""
+    m = _FIELD_OF.match(access_path(pages_arg) or "")
+    if m is None or m.group(1) not in fi.params:
+        return None
+    cnt = (count_arg or "").strip()
+    count = fi.params.index(cnt) if cnt and cnt in fi.params else None
+    return Out("field", fi.params.index(m.group(1)), m.group(3), count, PART in r_returned,
+               _zero_ok(an, path, fi, r_returned))
+
+
+_ERRNO_OR_NAME = re.compile(r"-E[A-Z0-9]+|[A-Za-z_]\w*")
+
+
+def _zero_ok(an: Analyzer, path: str, fi: FuncInfo, r_returned: set[str]) -> bool:
+    """`fi` returns 0 for success and an errno (a constant, or a variable) otherwise, and its
+    acquire's result, if at all, only when that is an errno."""
+    rets = ["".join(t.split()) for t in an.ix.returns_in.get((path, fi.name), [])]
+    return "0" in rets and r_returned <= {NEG} and all(t == "0" or _ERRNO_OR_NAME.fullmatch(t) for t in rets)
+
+
+def drops_on_error(an: Analyzer, path: str, func: str, index: int) -> bool:
+    """Whether every caller of `func` (at least one) frees the struct it passes as argument `index`
+    on the branch where `func` returned an error, handing it to nothing else on the way out: what
+    `func` left in that struct's fields on an error exit is then lost."""
+    callers = [(cp, cc) for cp, cc in an.look.callers(func, path) if cc.func is not None]
+    if not callers:
+        return False
+    for cp, cc in callers:
+        lhs = (cc.lhs or "").strip()
+        if index >= len(cc.args) or not lhs or not re.fullmatch(r"[A-Za-z_]\w*", lhs):
+            return False
+        var = cc.args[index].strip().lstrip("&").strip()
+        fl = an.look.flow(cp, cc.func, frozenset({func}))
+        if fl is None or not re.fullmatch(r"[A-Za-z_]\w*", var):
+            return False
+        at = next((i for i, n in enumerate(fl.nodes) if any(
+            c.name == func and c.line == cc.span.line for c in n.calls)), None)
+        test = at
+        while test is not None and fl.nodes[test].kind != "cond":
+            nxt = fl.nodes[test].succ
+            test = nxt[0] if len(nxt) == 1 else None  # the first test after the call, on its only way on
+        if test is None or not re.fullmatch(rf"!*\s*\(?\s*{lhs}\s*(?:<\s*0|!=\s*0)?\s*\)?", fl.nodes[test].text.strip()) \
+                or fl.nodes[test].text.strip().startswith("!"):
+            return False
+        freed, todo, seen = False, [fl.nodes[test].succ[0]], set()
+        while todo:
+            i = todo.pop()
+            if i in seen or i >= len(fl.nodes):
+                continue
+            seen.add(i)
+            node = fl.nodes[i]
+            for c in node.calls:
+                # The struct itself, or a member's address, is handed on (`umem->id`, a member's
+                # value, is not).
+                named = [a for a in c.args if re.fullmatch(rf"&?\s*{var}(?:\s*(?:->|\.)\s*\w+)*", a.strip())
+                         and (a.strip().startswith("&") or a.strip() == var)]
+                if not named:
+                    continue
+                if c.name in an.cat.array_freers and any(a.strip() == var for a in named):
+                    freed = True
+                else:
+                    return False  # handed to something that may tear it down
+            if re.search(rf"\b{var}\b", node.text) and node.kind == "return":
+                return False  # the struct goes back up
+            todo.extend(node.succ)
+        if not freed:
+            return False
+    return True
 
 
 def _caller_expr(out: Out, args: tuple[str, ...], lhs: str | None) -> str | None:
@@ -114,11 +193,16 @@ def wrapper_callers(an: Analyzer, path: str, fi: FuncInfo, out: Out, releases: l
         base = BASE_SPLIT.split(access_path(expr) or "")[0] if kind == "field" else ""
         wrappers = {call.name: i for call in an.ix.calls_of((cpath, cc.func)) if call.name in releasing
                     for i, a in enumerate(call.args) if holds(a)}
+        lhs = (cc.lhs or "").strip()
+        fails_by = lhs if out.zero_ok and re.fullmatch(r"[A-Za-z_]\w*", lhs) else ""
         acq = Acquire(fi.name, cc.span.line, cc.span.column, cc.args, out.index if out.kind == "arg" else None,
-                      out.count, cc.lhs, kind, base, not out.partial, out.partial)
+                      out.count, None if fails_by else cc.lhs, kind, base, not out.partial, out.partial,
+                      fails_by=fails_by)
         effect = an.effect_fn(cpath, cc.func, holds, croot if kind == "field" else None, base)
+        dropped = kind == "field" and cfi is not None and base in cfi.params \
+            and drops_on_error(an, cpath, cc.func, cfi.params.index(base))
         res = walk(fl, acq, holds, an.cat, cpath, wrappers, effect, an.helper_counts(wrappers, releases),
-                   an.teardowns(cpath, cc.func, releases))
+                   an.teardowns(cpath, cc.func, releases), dropped=dropped)
         found.extend(d for d in res.defects if d.rule in ("gup-leak", "gup-double-release", "gup-release-count"))
         if depth < MAX_DEPTH and cfi is not None and cc.func not in an.cat.acquire and res.complete:
             cnt = cc.args[out.count] if out.count is not None and out.count < len(cc.args) else None
