@@ -58,18 +58,21 @@ def helper_count(flow: Flow, params: tuple[str, ...], pages_index: int, release:
     if pages_index >= len(params) or not params[pages_index]:
         return None
     pages = params[pages_index]
+    # The array itself when the parameter is its address (`page_array = *pages`).
+    names = {pages} | {lhs.strip() for node in flow.nodes for lhs, rhs in node.assigns
+                       if _WORD.fullmatch(lhs.strip()) and re.fullmatch(rf"\*\s*{re.escape(pages)}", rhs.strip())}
     for node in flow.nodes:
         for c in node.calls:
             rel = release.get(c.name)
-            if rel is None or rel.arg >= len(c.args) or pages not in _WORD.findall(c.args[rel.arg]):
+            if rel is None or rel.arg >= len(c.args) or not names & set(_WORD.findall(c.args[rel.arg])):
                 continue
             if rel.shape == "array" and rel.arg + 1 < len(c.args):
                 cnt = c.args[rel.arg + 1].strip()
-                if cnt in params and cnt != pages:
+                if cnt in params and cnt not in names:
                     return HelperCount(params.index(cnt), True)
             elif node.loop >= 0:
                 bound = loop_bound(flow, node.loop)
-                if bound and bound in params and bound != pages:
+                if bound and bound in params and bound not in names:
                     return HelperCount(params.index(bound), bool(unsigned(bound)))
     return None
 

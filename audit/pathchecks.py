@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from audit.cexpr import IDENT
 from audit.conditions import Facts
 from audit.counts import loop_bound
 from audit.flow import FlowCall, FlowNode
@@ -44,7 +45,8 @@ class ReleaseChecks:
         return req_alias - {norm}
 
     def _check_count(self, c: FlowCall, count: str | None, explicit: bool, node: FlowNode, st: Any,
-                     outcomes: frozenset[str], rnames: frozenset[str], recounted: frozenset[str]) -> None:
+                     outcomes: frozenset[str], rnames: frozenset[str], recounted: frozenset[str],
+                     facts: Facts | None = None) -> None:
         """gup-release-count at release `c` of `count` pages (None: the bound of the loop it is in)."""
         if count is None and node.loop >= 0:
             count = loop_bound(self.flow, node.loop)
@@ -81,6 +83,14 @@ class ReleaseChecks:
                          f"{c.name}() {does} the requested `{count}` pages on a path where {self.acq.name}() "
                          f"may have returned fewer: its result was tested for an error, never for a short count",
                          st, "medium")
+        elif res and res not in rnames and outcomes & HELD and res in IDENT.findall(cnt) \
+                and facts is not None and facts.as_dict().get(f"{res}<0") is True:
+            # The result variable was given an errno after the acquire (`ret = -EINVAL; goto err;`),
+            # and the count is still read from it: no page, or a negative count, of those held.
+            self._defect("gup-release-count", c.line, c.column,
+                         f"`{res}` no longer holds what {self.acq.name}() returned: this path set it to an "
+                         f"errno, so {c.name}() {does} `{count}` pages, none of the ones still held",
+                         st, "medium")
         elif explicit and cnt in {r.replace(" ", "") for r in rnames} and NEG in outcomes:
             # An explicit count (an API's, a helper's unsigned one, an unsigned loop bound).
             only = outcomes == {NEG}
@@ -96,7 +106,7 @@ class ReleaseChecks:
         """The count, zero-result and double-release defects of release `c` (`got` is what
         `_release_of` said of it) on a path whose earlier releases are `releases`."""
         arg, count, explicit = got
-        self._check_count(c, count, explicit, node, st, outcomes, rnames, recounted)
+        self._check_count(c, count, explicit, node, st, outcomes, rnames, recounted, facts)
         direct = c.name in self.cat.release or c.name in self._callee_releases
         if self.single and self.acq.zero_one and ZERO in outcomes and count is None and direct:
             self._defect("gup-release-count", c.line, c.column,
