@@ -90,6 +90,9 @@ class ReleaseApi:
     """The release dirties the pages."""
     pin_counterpart: str | None
     """Pin-aware release to convert to."""
+    dirty_arg: int | None = None
+    """The argument that says whether it dirties (`make_dirty`): a constant false there means it
+    does not."""
 
 
 @dataclass(frozen=True)
@@ -324,7 +327,8 @@ def _acquire(e: Table, version: Version | None) -> AcquireApi:
 
 def _release(e: Table, version: Version | None) -> ReleaseApi:
     return ReleaseApi(e.text("name"), _kind(e, "kind", _by_version(e, "kind", version)), e.text("shape"),
-                      e.integer("arg", 0), e.flag("dirty", False), e.opt_text("pin_counterpart"))
+                      e.integer("arg", 0), e.flag("dirty", False), e.opt_text("pin_counterpart"),
+                      e.opt_index("dirty_arg"))
 
 
 def _handoff(h: Table) -> Handoff:

@@ -250,7 +250,7 @@ def dirty_lost_by_caller(an: Analyzer, path: str, c: Call, releases: list[Releas
         return None
     for r in releases:
         rel = an.cat.release.get(r.api)
-        if rel is not None and rel.dirty:
+        if rel is not None and rel.dirty and not _says_clean(an, r, rel.dirty_arg):
             return ()
         if any(call.name in an.cat.dirtying for call in an.ix.calls_of((r.file, r.function or ""))):
             return ()
@@ -277,6 +277,16 @@ def dirty_lost_by_caller(an: Analyzer, path: str, c: Call, releases: list[Releas
     return tuple(out)
 
 
+def _says_clean(an: Analyzer, r: Release, dirty_arg: int | None) -> bool:
+    """Release `r` of a dirtying API is told not to dirty: a constant false or 0 in its `make_dirty`
+    argument (`unpin_user_pages_dirty_lock(pages, n, false)`)."""
+    if dirty_arg is None:
+        return False
+    call = next((x for x in an.ix.calls_of((r.file, r.function or "")) if x.name == r.api
+                 and x.span.line == r.line and x.span.column == r.column), None)
+    return call is not None and dirty_arg < len(call.args) and _writes(an, call.args[dirty_arg]) is False
+
+
 def fi_param(an: Analyzer, path: str, c: Call, k: int) -> str:
     fi = an.look.func(path, c.func) if c.func else None
     return fi.params[k] if fi is not None and k < len(fi.params) else f"argument {k + 1}"
@@ -300,7 +310,7 @@ def dirty_lost(an: Analyzer, path: str, c: Call, releases: list[Release],
         return ()
     for r in releases:
         rel = an.cat.release.get(r.api)
-        if rel is None or rel.dirty:
+        if rel is None or (rel.dirty and not _says_clean(an, r, rel.dirty_arg)):
             return ()
         for call in an.ix.calls_of((r.file, r.function or "")):
             if call.name in an.cat.dirtying:
