@@ -252,7 +252,7 @@ def dirty_lost_by_caller(an: Analyzer, path: str, c: Call, releases: list[Releas
         rel = an.cat.release.get(r.api)
         if rel is not None and rel.dirty and not _says_clean(an, r, rel.dirty_arg):
             return ()
-        if any(call.name in an.cat.dirtying for call in an.ix.calls_of((r.file, r.function or ""))):
+        if _dirties(an, r.file, r.function or ""):
             return ()
     releasing = {r.function for r in releases if r.function} | {r.api for r in releases}
     callers = [(cp, cc) for cp, cc in an.look.callers(c.func, path) if cc.func is not None]
@@ -275,6 +275,25 @@ def dirty_lost_by_caller(an: Analyzer, path: str, c: Call, releases: list[Releas
                           (Evidence(cp, cc.span.line, f"{c.func}() pins the pages with write access here"),),
                           "medium"))
     return tuple(out)
+
+
+def _dirties(an: Analyzer, path: str, func: str) -> bool:
+    """Whether `func` marks pages dirty: a dirtying call, unless the only test it sits under is one of
+    `func`'s parameters (`if (dirtied) SetPageDirty(page);`) and every caller passes 0 or false
+    there (st.c's `sgl_unmap_user_pages(..., 0)` after a read into the pages)."""
+    fi = None
+    for call in an.ix.calls_of((path, func)):
+        if call.name not in an.cat.dirtying:
+            continue
+        guard = (call.guard or "").strip()
+        fi = fi or an.look.func(path, func)
+        if call.guard_else or fi is None or guard not in fi.params:
+            return True
+        k = fi.params.index(guard)
+        callers = [cc for _, cc in an.look.callers(func, path) if cc.func is not None]
+        if not callers or any(k >= len(cc.args) or _writes(an, cc.args[k]) is not False for cc in callers):
+            return True
+    return False
 
 
 def _says_clean(an: Analyzer, r: Release, dirty_arg: int | None) -> bool:
@@ -312,12 +331,10 @@ def dirty_lost(an: Analyzer, path: str, c: Call, releases: list[Release],
         rel = an.cat.release.get(r.api)
         if rel is None or (rel.dirty and not _says_clean(an, r, rel.dirty_arg)):
             return ()
-        for call in an.ix.calls_of((r.file, r.function or "")):
-            if call.name in an.cat.dirtying:
-                return ()
-    for call in an.ix.calls_of((path, c.func or "")):
-        if call.name in an.cat.dirtying:
+        if _dirties(an, r.file, r.function or ""):
             return ()
+    if _dirties(an, path, c.func or ""):
+        return ()
     # The finding sits on the main release: one past the acquiring function when there is one
     # (its own are failure clean-ups more often than not).
     mine = an.cat.acquire[c.name].ref
@@ -339,8 +356,38 @@ def dirty_lost(an: Analyzer, path: str, c: Call, releases: list[Release],
         for x in releases if (x.file, x.function) != (path, c.func) and x.function
         for cp, cc in an.look.callers(x.function, x.file) for call in an.ix.calls_of((cp, cc.func or "")))
     confidence = "low" if by_address or (kept and own) or dirtied_by_callers or by_arg else "medium"
+    told = _told_clean(an, r.file, r.function or "")
+    if told is not None:
+        # The helper dirties only when told to, and its callers never tell it: the finding sits on
+        # the call that says not to.
+        cp, cc, param = told
+        return (Defect("gup-dirty-lost", cp, cc.span.line, cc.span.column, cc.func,
+                       f"{c.name}() takes the pages for writing, but {cc.func}() has {r.function}() drop them "
+                       f"with `{param}` = {cc.args[r_param_index(an, r, param)].strip()}: they are never "
+                       "marked dirty",
+                       (Evidence(path, c.span.line, f"{c.name}() requests write access"),
+                        Evidence(r.file, r.line, f"{r.function}() marks them dirty only when `{param}` is set")),
+                       confidence),)
     return (Defect("gup-dirty-lost", r.file, r.line, r.column, r.function,
                    f"{c.name}() takes the pages for writing, but {r.api}() in {r.function}() drops them "
                    "without marking them dirty (no set_page_dirty_lock() or dirtying release on the closure)",
                    (Evidence(path, c.span.line, f"{c.name}() requests write access"),),
                    confidence),)
+
+
+def r_param_index(an: Analyzer, r: Release, param: str) -> int:
+    fi = an.look.func(r.file, r.function or "")
+    return fi.params.index(param) if fi is not None and param in fi.params else 0
+
+
+def _told_clean(an: Analyzer, path: str, func: str) -> tuple[str, Call, str] | None:
+    """For a function whose dirtying calls sit under one of its parameters that every caller passes
+    as 0 or false (`_dirties`): the first such caller's call and the parameter; else None."""
+    guards = {(x.guard or "").strip() for x in an.ix.calls_of((path, func)) if x.name in an.cat.dirtying}
+    fi = an.look.func(path, func) if guards else None
+    if fi is None or len(guards) != 1 or next(iter(guards)) not in fi.params:
+        return None
+    param = next(iter(guards))
+    callers = sorted(((cp, cc) for cp, cc in an.look.callers(func, path) if cc.func is not None),
+                     key=lambda x: (x[0], x[1].span.line))
+    return (callers[0][0], callers[0][1], param) if callers else None

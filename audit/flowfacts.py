@@ -65,12 +65,22 @@ def flow_facts(flow: Flow, transparent: frozenset[str]) -> FlowFacts:
             loop_assigned.setdefault(lp, set()).update(names)
             lp = flow.nodes[lp].loop
     ff = FlowFacts(shared, zeroed, frozenset(w for a in shared for w in _WORD.findall(a)),
-                   {k: frozenset(v) for k, v in loop_assigned.items()}, _one_value(flow, MEMBER_PATH, True), _one_value(flow, _ELEMENT, False))
+                   {k: frozenset(v) for k, v in loop_assigned.items()}, _cursors(flow), _one_value(flow, _ELEMENT, False))
     _CACHE[id(flow)] = (flow, ff)
     return ff
 
 
 _ELEMENT = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)*\[[A-Za-z_]\w*\]")
+
+
+_CURSOR = re.compile(rf"({MEMBER_PATH.pattern})(?:\+[\w.>-]+)?")
+"""A cursor's value: a field's array, from its start or from an offset (`region->mreg_pfns + done`)."""
+
+
+def _cursors(flow: Flow) -> dict[str, str]:
+    """Variables that only ever point into one field's array -> that field (blanks removed)."""
+    return {k: m.group(1) for k, v in _one_value(flow, _CURSOR, True).items()
+            if (m := _CURSOR.fullmatch(v)) is not None}
 
 
 def _one_value(flow: Flow, pattern: re.Pattern[str], steps: bool) -> dict[str, str]:

@@ -630,7 +630,11 @@ class Walker(ResultTests, ReleaseChecks):
                 nx.facts = nx.facts.forget({name})
             return
         negative = self._negative(rhs, nx.outcomes, nx.rnames)
-        if self.holds(rhs) and (name.startswith("*") or not self.holds(name)):
+        m = _INDEXED.fullmatch("".join(name.split()))
+        into = self._cursors.get(m.group(1) if m is not None else name.lstrip("*").strip())
+        if into is not None and self.holds(rhs):
+            nx.stored = nx.stored | {into}  # put through a cursor into a field's array (`pfns[i] = …`)
+        elif self.holds(rhs) and (name.startswith("*") or not self.holds(name)):
             if ("->" in name or "." in name) and not name.startswith("*"):
                 nx.stored = nx.stored | {norm_path(name)}
             else:

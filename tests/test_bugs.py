@@ -39,7 +39,7 @@ MISSED = {
     "umem-odp-release-pages-double-put": "the callee puts element j on its failure (not an error-only release: it also puts on success when ODP), and the caller's release_pages(&list[j], n - j) range includes it: element-in-range after a callee's release is not followed",
     "video-buf-init-user-nr-pages": "the requested count stays in dma->nr_pages on a short result that is returned to the caller; the teardown's loop over that member is in another function, reached through the caller's error return",
     "videobuf-dma-sg-dirty-lost": "found as a note only: the write argument is an expression (rw == READ), so only some calls write, and such findings are unsure",
-    "st-dio-read-dirty-lost": "the release helper dirties when its `dirtied` parameter says so, and the read path passes a constant 0: a caller's constant argument to a conditionally dirtying release is not judged",
+    "st-dio-read-dirty-lost": "found as a note only, at the call that passes `dirtied` = 0: the write argument is an expression (rw == READ), so only some calls write, and such findings are unsure",
     "cifs-aio-ctx-readv-page-leak": "the pages sit in a refcounted context whose release callback (kref_put(..., cifs_aio_ctx_release)) frees the array but not the pages; destructors reached through kref_put are not followed",
     "direct-io-cleanup-double-unpin": "a cleanup helper that unpins a member-bounded range without advancing the members is called twice on one path of a function two levels above the acquire",
     "sev-launch-secret-dirty-lost": "found per caller (sev_launch_secret() asks sev_pin_memory() for writing and unpins clean), but KVM is a class whose dirty-lost findings are notes (FOLL_WRITE there often only breaks COW)",
