@@ -160,6 +160,9 @@ class _State:
     offset_moved: bool = False
     """The acquire filled its array from an offset (`&pages[start]`), and the offset has been
     advanced since on this path: the pages below it now include this round's."""
+    offset_reset: bool = False
+    """... and it has been set back to a constant since (`for (i = 0; …)`): an element indexed by
+    it is no longer one of this round's."""
 
 
 class _Next:
@@ -167,7 +170,7 @@ class _Next:
 
     __slots__ = ("armed", "outcomes", "facts", "rnames", "releases", "handed", "freed", "jump", "stored",
                  "recounted", "count_kept", "freed_col", "err_released", "req_alias", "undo", "stale",
-                 "offset_moved", "steps")
+                 "offset_moved", "offset_reset", "steps")
 
     def __init__(self, st: _State) -> None:
         for k in self.__slots__:
@@ -220,6 +223,10 @@ class Walker(ResultTests, ReleaseChecks):
             ci is not None and ci < len(acq.args) and acq.args[ci].strip() == "1"))
         m = _OFFSET.fullmatch("".join(acq.args[pi].split())) if pi is not None and pi < len(acq.args) else None
         self._offset = (m.group(1) or m.group(3), m.group(2) or m.group(4)) if m is not None else None
+        self._offset_steps = self._offset is not None and any(
+            lhs.strip() == self._offset[1] and not "".join(rhs.split()).isdigit()
+            for n in flow.nodes for lhs, rhs in n.assigns)
+        """The offset is advanced somewhere (`i++`, `start += ret`): at the acquire it need not be 0."""
         """(array, offset) when the acquire fills the array from a variable offset (`&pages[start]`,
         `pages + start`): a release of `count = offset` pages of that array, the offset unmoved,
         releases what earlier acquires put below it, none of this one's."""
@@ -510,7 +517,7 @@ class Walker(ResultTests, ReleaseChecks):
                 self.result.acquire_repeats = True
                 return False  # around a retry loop: the first round's pages are accounted for
             nx.armed = True
-            nx.offset_moved = False
+            nx.offset_moved = nx.offset_reset = False
             if self.acq.fails_by:
                 nx.outcomes = frozenset({FULL})
                 nx.undo = ("=" + self.acq.fails_by, nx.handed, "")  # nonzero: it took nothing
@@ -546,6 +553,24 @@ class Walker(ResultTests, ReleaseChecks):
                              f"whether it merged, so the reference {self.acq.name}() took for the second range is "
                              f"never dropped", st, "medium")
         got = self._release_of(c, nx.stored)
+        if got is not None and nx.offset_reset and self._offset is not None and nx.outcomes & HELD:
+            m = _INDEXED.fullmatch("".join(got[0].split()))
+            if m is not None and m.group(2) == self._offset[1] and norm_path(m.group(1)) == norm_path(self._offset[0]):
+                # Indexed from the start again: the elements below where this round began.
+                bound = loop_bound(self.flow, node.loop) if node.loop >= 0 else None
+                if bound is not None and self._is_r(bound, nx.rnames):
+                    # ... counted by this round's result: meant for this round's pages, it takes
+                    # earlier rounds' instead.
+                    self._defect("gup-release-count", c.line, c.column,
+                                 f"{c.name}() releases `{m.group(1)}[{m.group(2)}]` for `{m.group(2)}` from 0 to "
+                                 f"`{bound}`, but {self.acq.name}() filled `{norm_path(self._offset[0])}` from where "
+                                 f"`{m.group(2)}` stood: it releases earlier rounds' pages, and this round's stay "
+                                 f"held", st, "medium")
+                elif len(nx.steps) < 12:
+                    nx.steps = nx.steps + ((c.line, f"{c.name}() releases `{m.group(1)}[{m.group(2)}]` for "
+                                                    f"`{m.group(2)}` from 0 to `{bound}`: the pages below where "
+                                                    f"{self.acq.name}() began, none of its own"),)
+                return True
         if got is not None and self._below_offset(got, nx.offset_moved):
             # The pages earlier acquires put below this one's offset, not this one's.
             if len(nx.steps) < 12:
@@ -659,6 +684,8 @@ class Walker(ResultTests, ReleaseChecks):
             nx.releases = _index_moved(nx.releases, name, rhs)
         if self._offset is not None and name == self._offset[1]:
             nx.offset_moved = True
+            if "".join(rhs.split()).isdigit() and self._offset_steps:
+                nx.offset_reset = True
         if nx.undo is not None and nx.undo[0].lstrip("=") == name \
                 and not any((c.lhs or "").strip() == name for c in node.calls):
             nx.undo = None  # the pointer now holds something else
@@ -756,7 +783,7 @@ class Walker(ResultTests, ReleaseChecks):
             key = (st.node, st.armed, st.outcomes, st.facts, st.rnames, st.in_loops, st.releases, st.handed,
                    bool(st.freed), st.stored, st.recounted, st.count_kept, st.bypassed, st.guessed,
                    st.jump if carrier else 0, st.req_alias, st.r_tested, st.count_tested, st.undo, st.stale,
-                   st.offset_moved)
+                   st.offset_moved, st.offset_reset)
             if key in seen:
                 continue
             seen.add(key)

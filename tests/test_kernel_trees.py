@@ -142,6 +142,10 @@ def test_61_error_findings_are_the_real_bugs(tree_61: Path) -> None:
         # (iov_iter_get_pages2 and its _alloc2 form) fill the array the loop walks: one per site.
         ("gup-double-release", "block/blk-map.c", 335),
         ("gup-double-release", "block/blk-map.c", 335),
+        # ne_set_user_memory_region_ioctl(): get_user_pages_unlocked() fills pages + nr_pages; when
+        # the page's sanity check fails, put_pages releases pages[0..nr_pages), the earlier pages
+        # only: the one just taken leaks (a region not backed as required is user-controlled)
+        ("gup-leak", "drivers/virt/nitro_enclaves/ne_misc_dev.c", 980),
         # cifs_send_async_read(): cifs_readdata_direct_alloc() returns NULL and the loop breaks out
         # with the pagevec pages unreleased (the read twin of "cifs: Fix pages leak when writedata
         # alloc failed in cifs_write_from_iter()", tests/bugs/cifs-write-from-iter-leak)
@@ -257,6 +261,9 @@ def test_612_error_findings_are_the_real_bugs(tree_612: Path) -> None:
         # `goto end` frees the array with folios[cur_folio..nr_folios-1] pinned and on no unpin list
         # (live in 6.12.118; mainline's later rework dropped the per-folio allocation)
         ("gup-leak", "drivers/dma-buf/udmabuf.c", 317),
+        # ne_set_user_memory_region_ioctl(): the page just taken into pages[nr_pages] is not yet
+        # counted when its sanity check fails; put_pages releases pages[0..nr_pages) only (as in 6.1)
+        ("gup-leak", "drivers/virt/nitro_enclaves/ne_misc_dev.c", 980),
         ("gup-leak", "net/rds/rdma.c", 280),  # the sg kmalloc_array() failure of __rds_rdma_map(), live in 6.12
         ("gup-pin-put-page", "drivers/virt/acrn/vm.c", 85),
         # pvr2fb_write(), live in 6.12: an errno compared with the unsigned int nr_pages passes as a
