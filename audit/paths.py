@@ -56,6 +56,9 @@ _ERRNO = re.compile(r"^-E[A-Z0-9]+$")
 _WORD = IDENT
 _INDEXED = re.compile(r"(<?[A-Za-z_][\w.>-]*)\[([A-Za-z_]\w*)(\+\+|--)?\]")
 """An array element `pages[j]` (`pages[j++]`: the element before the step), blanks removed."""
+_NEAR_EXIT = 10
+"""A leak whose array was freed is reported on its exit (the goto, return or break) unless that exit
+lies more than this many lines below the free: then on the free itself."""
 _OFFSET = re.compile(r"&([A-Za-z_][\w.>-]*)\[([A-Za-z_]\w*)\]|([A-Za-z_][\w.>-]*)\+([A-Za-z_]\w*)")
 """An array argument filled from a variable offset: `&pages[start]`, `pages + start` (blanks removed)."""
 
@@ -592,9 +595,9 @@ class Walker(ResultTests, ReleaseChecks):
                 g and (b.lstrip("@") == g or b.lstrip("@").startswith((g + "->", g + "."))) for g in gone))
         if c.name in self.cat.array_freers and any(self.holds(a) for a in c.args):
             if nx.outcomes & HELD and not nx.releases and not nx.handed and not nx.freed:
+                # The finding stays on the exit that follows (the goto, return or break a reader
+                # looks for); its message names the line that freed the array.
                 nx.freed, nx.freed_col = c.line, c.column
-                if not st.jump:
-                    nx.jump = c.line  # the array goes before any exit: that is where the pages are lost
             return True
         if eff == "release":
             # A callee that releases what it is handed (or the struct holding them).
@@ -759,6 +762,8 @@ class Walker(ResultTests, ReleaseChecks):
         if st.bypassed:
             conf = "low"
         line = st.jump or node.line
+        if st.freed and line > st.freed + _NEAR_EXIT:
+            line = st.freed  # the exit is far from where the array went: the free is the place
         col = st.freed_col if st.freed and line == st.freed else 1
         what = "a short count" if partial_only else "the pages"
         freed = f", and the array is freed at line {st.freed}" if st.freed else (

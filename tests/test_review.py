@@ -52,7 +52,7 @@ def test_diff_reports_only_findings_in_changed_functions(repo: Path, capsys: pyt
     assert cli.main([str(repo), "--format", "concise", "--diff", "HEAD"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert [ln.split(": ", 1)[0].removeprefix(f"{repo}/") + " " + ln.rsplit(" ", 1)[1] for ln in out] == [
-        "drivers/misc/acme.c:20:3 [gup-leak]"]
+        "drivers/misc/acme.c:21:1 [gup-leak]"]
 
 
 def test_diff_on_an_unknown_revision_is_a_usage_error(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
