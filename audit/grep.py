@@ -17,7 +17,7 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -280,15 +280,41 @@ class GrepJob:
             # loose top-level files are named on the command line, where grep would read them).
             cmd = [exe, "-rlZ", "-D", "skip", "--line-buffered", "--include=*.c", "--include=*.h",
                    *pf.grep_args(), "--", *group]
-            try:
-                p = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-            except OSError:
+            if not self._spawn(cmd, root, env):
                 self.ok = False
-                continue
-            assert p.stdout is not None
-            os.set_blocking(p.stdout.fileno(), False)
-            self.procs.append(p)
-            self._bufs.append(b"")
+
+    def _start(self, root: str, pf: Prefilter, n: int) -> None:
+        """No process yet, nothing read; what a fallback job is made from."""
+        self.procs = []
+        self.ok = True
+        self._bufs = []
+        self._seen = set()
+        self._fallback = (root, pf, n)
+
+    def _spawn(self, cmd: list[str], cwd: str, env: dict[str, str]) -> bool:
+        """Start one search process whose output `early` reads as it comes (False: it would not start)."""
+        try:
+            p = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        except OSError:
+            return False
+        assert p.stdout is not None
+        os.set_blocking(p.stdout.fileno(), False)
+        self.procs.append(p)
+        self._bufs.append(b"")
+        return True
+
+    def _or_fallback(self, codes: tuple[int, ...], fallback: Callable[[], GrepJob]
+                     ) -> tuple[set[str], list[ParseProblem]] | None:
+        """This one-process job's answer (its exit status in `codes`), or else `fallback()`'s.
+        NOTE: the files already reported stay reported (`early` keeps them); a fallback's answer is
+        a superset of a partial one. A pathspec or glob `*.c` also matches the files of a folder
+        named `x.c`: only .c and .h files count."""
+        got = GrepJob.result(self) if self.ok else None
+        if got is None or self.procs[0].returncode not in codes:
+            self.kill()
+            return fallback().result()
+        hits, problems = got
+        return {h for h in hits if h.endswith((".c", ".h"))}, problems
 
     def _drain(self, i: int) -> None:
         out = self.procs[i].stdout
@@ -372,11 +398,7 @@ class GitGrepJob(GrepJob):
     """
 
     def __init__(self, root: str, pf: Prefilter, n: int) -> None:
-        self.procs = []
-        self.ok = True
-        self._bufs = []
-        self._seen = set()
-        self._fallback = (root, pf, n)
+        self._start(root, pf, n)
         exe = shutil.which("git")
         if exe is None or not pf.cover:
             self.ok = False
@@ -396,26 +418,10 @@ class GitGrepJob(GrepJob):
                str(threads), *pf.git_args(), "--", "*.c", "*.h"]
         if unbuffered is not None:
             cmd = [unbuffered, "-o0", *cmd]
-        try:
-            p = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        except OSError:
-            self.ok = False
-            return
-        assert p.stdout is not None
-        os.set_blocking(p.stdout.fileno(), False)
-        self.procs.append(p)
-        self._bufs.append(b"")
+        self.ok = self._spawn(cmd, root, env)
 
     def result(self) -> tuple[set[str], list[ParseProblem]] | None:
-        got = super().result() if self.ok else None
-        if got is None or self.procs[0].returncode not in (0, 1):
-            # NOTE: the files already reported stay reported (`early` keeps them); GNU grep's
-            # answer is a superset of a partial one.
-            self.kill()
-            return GrepJob(*self._fallback).result()
-        hits, problems = got
-        # A pathspec `*.c` also matches the files of a folder named `x.c`.
-        return {h for h in hits if h.endswith((".c", ".h"))}, problems
+        return self._or_fallback((0, 1), lambda: GrepJob(*self._fallback))
 
     def _problems(self, err: str) -> list[ParseProblem]:
         from audit.model import ParseProblem
@@ -447,11 +453,7 @@ class RgJob(GrepJob):
     """
 
     def __init__(self, root: str, pf: Prefilter, n: int) -> None:
-        self.procs = []
-        self.ok = True
-        self._bufs = []
-        self._seen = set()
-        self._fallback = (root, pf, n)
+        self._start(root, pf, n)
         exe = _rg()
         strings = pf.cover or pf.fixed
         if exe is None or not strings:
@@ -462,24 +464,11 @@ class RgJob(GrepJob):
         cmd = [exe, "--no-config", "-l", "--null", "--line-buffered", "-j1", "--no-ignore", "--hidden", "-a",
                "--encoding", "none", "--case-sensitive", "--no-follow", "-g", "*.c", "-g", "*.h", "-F",
                *(a for f in strings for a in ("-e", f))]
-        try:
-            p = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        except OSError:
-            self.ok = False
-            return
-        assert p.stdout is not None
-        os.set_blocking(p.stdout.fileno(), False)
-        self.procs.append(p)
-        self._bufs.append(b"")
+        self.ok = self._spawn(cmd, root, env)
 
     def result(self) -> tuple[set[str], list[ParseProblem]] | None:
-        got = super().result() if self.ok else None
         # 0: hits, 1: none, 2: some file could not be read (the others were searched).
-        if got is None or self.procs[0].returncode not in (0, 1, 2):
-            self.kill()
-            return GitGrepJob(*self._fallback).result()
-        hits, problems = got
-        return {h for h in hits if h.endswith((".c", ".h"))}, problems
+        return self._or_fallback((0, 1, 2), lambda: GitGrepJob(*self._fallback))
 
     def _problems(self, err: str) -> list[ParseProblem]:
         from audit.model import ParseProblem
