@@ -704,10 +704,20 @@ class Walker(ResultTests, ReleaseChecks):
         elif name in self._zeroed and rhs.strip() == "0":
             nx.facts = zero_facts(nx.facts, name)
 
-    @staticmethod
-    def _error_exit(ret: str, st: _State) -> bool:
-        """Whether the exit returns an errno: a constant (`-EINVAL`) or a variable this path set to one."""
+    @classmethod
+    def _error_exit(cls, ret: str, st: _State) -> bool:
+        """Whether the exit returns an errno: a constant (`-EINVAL`) or a variable this path set to one,
+        as such or as an error pointer (`ERR_PTR(ret)`), or either arm of a choice between two
+        (`ret < 0 ? ret : -EFAULT`)."""
         ret = ret.strip()
+        while ret.startswith("(") and ret.endswith(")") and _balanced(ret[1:-1]):
+            ret = ret[1:-1].strip()
+        m = re.fullmatch(r"ERR_PTR\s*\((.*)\)", ret, re.S)
+        if m is not None and _balanced(m.group(1)):
+            return cls._error_exit(m.group(1), st)
+        arms = _ternary(ret)
+        if arms is not None:
+            return cls._error_exit(arms[0], st) and cls._error_exit(arms[1], st)
         return bool(_ERRNO.match(ret.replace(" ", "")) or (_WORD.fullmatch(ret) and st.facts.as_dict().get(f"{ret}<0")))
 
     def _stale_at_exit(self, node: FlowNode, st: _State) -> None:
@@ -980,6 +990,28 @@ def walk(flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue,
     a field of a struct the callers free when this function returns an error."""
     return Walker(flow, acq, holds, cat, file, release_wrappers or {}, effect, helper_counts, teardowns,
                   promoted, dropped).run()
+
+
+def _balanced(text: str) -> bool:
+    """Parentheses in `text` close in order (so `(a) + (b)` is not one parenthesised whole)."""
+    depth = 0
+    for ch in text:
+        depth += (ch == "(") - (ch == ")")
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _ternary(text: str) -> tuple[str, str] | None:
+    """The two arms of a top-level `c ? a : b` (None for any other expression)."""
+    depth, q = 0, -1
+    for i, ch in enumerate(text):
+        depth += (ch in "([") - (ch in ")]")
+        if depth == 0 and ch == "?" and q < 0:
+            q = i
+        elif depth == 0 and ch == ":" and q >= 0:
+            return text[q + 1:i].strip(), text[i + 1:].strip()
+    return None
 
 
 def _last(path: str) -> str:
