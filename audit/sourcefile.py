@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 
 from audit import parse, queries
+from audit.grep import has_word
 from audit.parse import Node, Tree
 
 _SCOPES = frozenset({
@@ -25,7 +26,6 @@ _SCOPES = frozenset({
 })
 """Node types a top-level function definition may sit in (file scope, preprocessor branches, the
 error nodes of macro damage); a definition under anything else is not a top-level function."""
-_WORD = re.compile(rb"[A-Za-z_]\w*")
 
 
 @cache
@@ -150,15 +150,9 @@ class SourceFile:
             return False
         return True
 
-    @cached_property
-    def words(self) -> frozenset[str]:
-        """Every identifier-like word in the file (a cheap test before parsing)."""
-        return frozenset(w.decode() for w in set(_WORD.findall(self.src)))
-
     def mentions(self, names: Iterable[str]) -> bool:
-        """Whether any of `names` occurs in the text at all."""
-        words = self.words
-        return any(n in words for n in names)
+        """Whether any of `names` occurs in the text at all, as a whole word."""
+        return any(has_word(self.src, n.encode()) for n in names)
 
     def text(self, node: Node) -> str:
         """Source text of `node`."""
@@ -258,7 +252,8 @@ class SourceFile:
     def find(self, names: Iterable[str]) -> list[Function]:
         """Definitions of `names` in this file; the kernel-layout fallback fills in the ones
         tree-sitter could not build (unbalanced `#ifdef` braces inside the function)."""
-        wanted = [n for n in names if n in self.words]
+        # A whole-word search per name (bytes.find): cheaper than listing every word of a large file.
+        wanted = [n for n in names if has_word(self.src, n.encode())]
         if not wanted:
             return []
         out: list[Function] = []
