@@ -17,7 +17,7 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -490,16 +490,20 @@ def grep_job(root: str, pf: Prefilter, n: int) -> GrepJob:
 _WORD = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 
-def has_word(text: bytes, word: bytes) -> bool:
-    """Whether `word` (an identifier) occurs in `text` as a whole word, as `\\bword\\b` would say
-    (with `bytes.find`: compiling a regex per name costs more than the search)."""
+def word_starts(text: bytes, word: bytes) -> Iterator[int]:
+    """The offsets where `word` (an identifier) occurs in `text` as a whole word, as `\\bword\\b`
+    would find them (with `bytes.find`: compiling a regex per name costs more than the search)."""
     i = text.find(word)
     while i >= 0:
         j = i + len(word)
         if (i == 0 or text[i - 1] not in _WORD) and (j == len(text) or text[j] not in _WORD):
-            return True
+            yield i
         i = text.find(word, i + 1)
-    return False
+
+
+def has_word(text: bytes, word: bytes) -> bool:
+    """Whether `word` (an identifier) occurs in `text` as a whole word."""
+    return next(word_starts(text, word), None) is not None
 
 
 # ---------------------------------------------------------------------------------- early start

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 
 from audit import parse, queries
-from audit.grep import has_word
+from audit.grep import has_word, word_starts
 from audit.parse import Node, Tree
 
 _SCOPES = frozenset({
@@ -228,8 +228,8 @@ class SourceFile:
             return self.functions.get(name, [])
         found: dict[int, Function | None] = {}
         root = self.tree.root_node
-        for m in re.finditer(rb"\b" + re.escape(name.encode()) + rb"\b", self.src):
-            for caps in queries.matches("facts/functions", root, m.start(), m.end()):
+        for at in word_starts(self.src, name.encode()):
+            for caps in queries.matches("facts/functions", root, at, at + len(name)):
                 fdef = caps["func.def"][0]
                 if fdef.start_byte not in found:
                     found[fdef.start_byte] = self._function(fdef)
@@ -249,6 +249,11 @@ class SourceFile:
             child, p = p, p.parent
         return True
 
+    @cached_property
+    def _layout_functions(self) -> list[tuple[str, int, int, int]]:
+        """The functions the kernel layout shows (`parse.text_functions`), read once."""
+        return list(parse.text_functions(self.src))
+
     def find(self, names: Iterable[str]) -> list[Function]:
         """Definitions of `names` in this file; the kernel-layout fallback fills in the ones
         tree-sitter could not build (unbalanced `#ifdef` braces inside the function)."""
@@ -265,7 +270,7 @@ class SourceFile:
             else:
                 missing.add(n)
         if missing:
-            for name, name_byte, start, end in parse.text_functions(self.src):
+            for name, name_byte, start, end in self._layout_functions:
                 if name in missing:
                     out.append(Function(name, self.path, self.lines.line_of(name_byte), start, end, None, True))
         out.sort(key=lambda f: f.start)
