@@ -61,6 +61,9 @@ class AcquireApi:
     zero_for_one: bool = False
     """In this tree's version the call can return 0 for a one-page request (nothing filled, no
     error): a release of the page on that outcome releases a page that was never taken."""
+    errno_result: bool = False
+    """It returns 0 when it took the pages (into its carrier) and a negative errno when it took
+    none: its result is no count."""
 
     def form_for(self, arity: int, version: Version | None) -> Form | None:
         """The form matching a call's arity, preferring one whose version range holds."""
@@ -322,7 +325,8 @@ def _acquire(e: Table, version: Version | None) -> AcquireApi:
     zero = e.opt_text("zero_result")
     return AcquireApi(name, _kind(e, "ref", _by_version(e, "ref", version)), forms, e.opt_text("carrier"),
                       e.opt_text("needs_flag"), e.opt_text("pin_counterpart"), e.text("family", ""),
-                      zero is not None and version is not None and in_range(version, zero))
+                      zero is not None and version is not None and in_range(version, zero),
+                      e.flag("errno_result", False))
 
 
 def _release(e: Table, version: Version | None) -> ReleaseApi:

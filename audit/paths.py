@@ -90,9 +90,10 @@ class Acquire:
     zero_one: bool = False
     """A one-page request can return 0 (nothing filled, no errno) in this tree's version."""
     fails_by: str = ""
-    """For a wrapper that returns 0 when it took every page and an errno when it took none: the
-    variable holding that result. The walk takes the call as taking every page, and the side of a
-    test that says the variable holds an errno as taking none."""
+    """For an acquire (or a wrapper) that returns 0 when it took every page and an errno when it
+    took none: the variable holding that result, or `()` when the call is tested where it is made.
+    The walk takes the call as taking every page, and the side of a test that says it failed as
+    taking none."""
 
 
 @dataclass
@@ -523,7 +524,9 @@ class Walker(ResultTests, ReleaseChecks):
             nx.offset_moved = nx.offset_reset = False
             if self.acq.fails_by:
                 nx.outcomes = frozenset({FULL})
-                nx.undo = ("=" + self.acq.fails_by, nx.handed, "")  # nonzero: it took nothing
+                # Nonzero (tested in a variable, or where it is called): it took nothing.
+                key = "!" + self.acq.name if self.acq.fails_by == "()" else "=" + self.acq.fails_by
+                nx.undo = (key, nx.handed, "")
                 nx.stored = nx.stored | self._round_fields
                 return True
             nx.stored = nx.stored | self._round_fields
@@ -870,8 +873,8 @@ class Walker(ResultTests, ReleaseChecks):
                     outcomes, facts = got
                     if failed is truth and st.undo[0].startswith("="):  # type: ignore[index]
                         facts = errno_facts(facts, st.undo[0][1:])  # type: ignore[index] # what it returned is an errno
-                        if not st.undo[2]:  # type: ignore[index]
-                            outcomes = frozenset({NEG})  # the acquiring wrapper itself failed: nothing taken
+                    if failed is truth and not st.undo[2]:  # type: ignore[index]
+                        outcomes = frozenset({NEG})  # the acquire (or its wrapper) itself failed: nothing taken
                     steps = st.steps
                     jump = st.jump
                     if st.armed:
