@@ -329,7 +329,10 @@ def dirty_lost(an: Analyzer, path: str, c: Call, releases: list[Release],
         return ()
     for r in releases:
         rel = an.cat.release.get(r.api)
-        if rel is None or (rel.dirty and not _says_clean(an, r, rel.dirty_arg)):
+        # A dirtying release told not to dirty counts only away from the acquiring function: in it,
+        # `false` is a clean-up's "nothing was written yet" (ib_umem_get()'s failed sg table).
+        if rel is None or (rel.dirty and not (_says_clean(an, r, rel.dirty_arg)
+                                              and (r.file, r.function) != (path, c.func))):
             return ()
         if _dirties(an, r.file, r.function or ""):
             return ()
