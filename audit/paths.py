@@ -236,6 +236,14 @@ class Walker(ResultTests, ReleaseChecks):
         releases what earlier acquires put below it, none of this one's."""
         self.result = PathResult()
         self._defects: dict[tuple[str, int], Defect] = {}
+        cursor = acq.args[pi].strip() if pi is not None and pi < len(acq.args) else ""
+        into = flow_facts(flow, self.transparent).cursors.get(cursor)
+        if into is not None:
+            # The acquire fills a cursor into a field's array (`pages = ttm->pages + pinned`): that
+            # field names these pages too (`release_pages(ttm->pages, pinned, 0)`).
+            own = self.holds
+            self.holds = lru_cache(maxsize=None)(
+                lambda a: own(a) or norm_path(a) == into or norm_path(a).startswith(into + "["))
         self._loop_releases = self._releasing_loops()
         self._to_acquire = self._reaching_acquire()
         self.result.acquire_repeats = any(
