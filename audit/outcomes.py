@@ -62,7 +62,7 @@ class ResultTests:
         acc = self._accumulated(atom, o)
         if acc is not None:
             return acc
-        if self.single and o == FULL and _WORD.fullmatch(atom) and self.holds(atom):
+        if self.single and not self.acq.fails_by and o == FULL and _WORD.fullmatch(atom) and self.holds(atom):
             return True  # the page a one-page acquire returned is not NULL (`ret != 1 || !page`)
         head, _, rest = atom.partition("(")
         if rest.endswith(")") and head in self.cat.error_tests | self.cat.error_or_null_tests \
