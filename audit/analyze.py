@@ -20,7 +20,7 @@ from audit.counts import HelperCount, helper_count, helper_member_count, loop_bo
 from audit.index import Index, Lookup
 from audit.model import Call, Defect, Evidence, FileFacts, RefKind, Release, Site, Status, Wrapper
 from audit.paths import Acquire, Teardown, feasible_calls, member_key, walk
-from audit.cexpr import IDENT, iterator_macro
+from audit.cexpr import IDENT, constant_truth, iterator_macro
 from audit.roots import (BASE_SPLIT, FIELDS, MEMBER_PATH, NULLS, Root, access_path, accessors, array_allocation,
                          matches, refers_to, root_of, strip_expr)
 from audit.search import Search, SiteContext
@@ -105,12 +105,7 @@ class Analyzer:
 
     def _write(self, path: str, c: Call, form: Form) -> bool | None:
         if form.write is not None and form.write < len(c.args):
-            t = c.args[form.write].strip()
-            if re.fullmatch(r"0+|false", t):
-                return False
-            if re.fullmatch(r"[1-9]\d*|true", t):
-                return True
-            return None
+            return constant_truth(c.args[form.write])
         if form.flags is not None and form.flags < len(c.args):
             vals = self.flag_values(path, c.func, c.args[form.flags], c.span.line)
             has = [self.cat.write_flag in v for v in vals]

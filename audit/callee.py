@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from audit.cexpr import IDENT, iterator_macro
+from audit.cexpr import ERRNO, IDENT, iterator_macro
 from audit.flow import FlowCall
 from audit.parse import in_comment
 from audit.roots import Root, access_path, namespace, root_of
@@ -230,9 +230,10 @@ class CalleeEffects:
         return out
 
 
-_ERRNO_RETURN = re.compile(rb"\breturn\s*\(?\s*(?:-E[A-Z0-9]+|ERR_PTR\s*\(\s*-E[A-Z0-9]+\s*\))\s*\)?\s*;")
+_E = ERRNO.pattern.encode()
+_ERRNO_RETURN = re.compile(rb"\breturn\s*\(?\s*(?:" + _E + rb"|ERR_PTR\s*\(\s*" + _E + rb"\s*\))\s*\)?\s*;")
 """`return -ENOMEM;` in a function's text."""
-_ERRNO_RET = re.compile(r"^(?:-E[A-Z0-9]+|ERR_PTR\(-E[A-Z0-9]+\))$")
+_ERRNO_RET = re.compile(rf"^(?:{ERRNO.pattern}|ERR_PTR\({ERRNO.pattern}\))$")
 
 
 def _errno_names(nodes) -> set[str]:  # type: ignore[no-untyped-def]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 IDENT = re.compile(r"[A-Za-z_]\w*")
+ERRNO = re.compile(r"-E[A-Z0-9]+")
+"""An errno constant as C code writes it (`-ENOMEM`), blanks removed; match it whole."""
 """A C identifier."""
 FOR_EACH_CALL = re.compile(rb"^\s*\w*for_each\w*\s*\(")
 """A statement that starts with a kernel iterator macro (`list_for_each_entry(p, head, m)`)."""
@@ -27,6 +29,29 @@ def balanced_parens(e: str) -> bool:
         if depth == 0 and i != len(e) - 1:
             return False
     return True
+
+
+def constant_truth(text: str) -> bool | None:
+    """What a constant argument says as a truth value: False for `0` or `false`, True for another
+    number or `true`, None for anything else (a variable, an expression)."""
+    t = text.strip()
+    if re.fullmatch(r"0+|false", t):
+        return False
+    if re.fullmatch(r"[1-9]\d*|true", t):
+        return True
+    return None
+
+
+def ternary_arms(text: str) -> tuple[str, str] | None:
+    """The two arms of a top-level `c ? a : b` (None for any other expression)."""
+    depth, q = 0, -1
+    for i, ch in enumerate(text):
+        depth += (ch in "([") - (ch in ")]")
+        if depth == 0 and ch == "?" and q < 0:
+            q = i
+        elif depth == 0 and ch == ":" and q >= 0:
+            return text[q + 1:i].strip(), text[i + 1:].strip()
+    return None
 
 
 def strip_parens(t: str) -> str:

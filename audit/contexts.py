@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from audit.conditions import parse as parse_condition
 from audit.model import Call, Defect, Evidence, RefKind, Release
-from audit.cexpr import IDENT
+from audit.cexpr import IDENT, constant_truth
 from audit.roots import FIELD_NAMES, PATH_EXPR
 from audit.search import MISMATCH_HOPS, SiteContext
 
@@ -230,12 +230,7 @@ def _write_param(an: Analyzer, path: str, c: Call, flags_text: str) -> int | Non
 def _writes(an: Analyzer, arg: str) -> bool | None:
     """What a caller's argument for that parameter says: True (a nonzero constant, FOLL_WRITE),
     False (0, false), None (anything else)."""
-    a = arg.strip()
-    if re.fullmatch(r"0+|false", a):
-        return False
-    if re.fullmatch(r"[1-9]\d*|true", a) or an.cat.write_flag in a:
-        return True
-    return None
+    return True if an.cat.write_flag in arg else constant_truth(arg)
 
 
 def dirty_lost_by_caller(an: Analyzer, path: str, c: Call, releases: list[Release],
@@ -363,11 +358,10 @@ def dirty_lost(an: Analyzer, path: str, c: Call, releases: list[Release],
     if told is not None:
         # The helper dirties only when told to, and its callers never tell it: the finding sits on
         # the call that says not to.
-        cp, cc, param = told
+        cp, cc, param, k = told
         return (Defect("gup-dirty-lost", cp, cc.span.line, cc.span.column, cc.func,
                        f"{c.name}() takes the pages for writing, but {cc.func}() has {r.function}() drop them "
-                       f"with `{param}` = {cc.args[r_param_index(an, r, param)].strip()}: they are never "
-                       "marked dirty",
+                       f"with `{param}` = {cc.args[k].strip()}: they are never marked dirty",
                        (Evidence(path, c.span.line, f"{c.name}() requests write access"),
                         Evidence(r.file, r.line, f"{r.function}() marks them dirty only when `{param}` is set")),
                        confidence),)
@@ -378,14 +372,9 @@ def dirty_lost(an: Analyzer, path: str, c: Call, releases: list[Release],
                    confidence),)
 
 
-def r_param_index(an: Analyzer, r: Release, param: str) -> int:
-    fi = an.look.func(r.file, r.function or "")
-    return fi.params.index(param) if fi is not None and param in fi.params else 0
-
-
-def _told_clean(an: Analyzer, path: str, func: str) -> tuple[str, Call, str] | None:
+def _told_clean(an: Analyzer, path: str, func: str) -> tuple[str, Call, str, int] | None:
     """For a function whose dirtying calls sit under one of its parameters that every caller passes
-    as 0 or false (`_dirties`): the first such caller's call and the parameter; else None."""
+    as 0 or false (`_dirties`): the first such caller's call, the parameter and its index; else None."""
     guards = {(x.guard or "").strip() for x in an.ix.calls_of((path, func)) if x.name in an.cat.dirtying}
     fi = an.look.func(path, func) if guards else None
     if fi is None or len(guards) != 1 or next(iter(guards)) not in fi.params:
@@ -393,4 +382,4 @@ def _told_clean(an: Analyzer, path: str, func: str) -> tuple[str, Call, str] | N
     param = next(iter(guards))
     callers = sorted(((cp, cc) for cp, cc in an.look.callers(func, path) if cc.func is not None),
                      key=lambda x: (x[0], x[1].span.line))
-    return (callers[0][0], callers[0][1], param) if callers else None
+    return (callers[0][0], callers[0][1], param, fi.params.index(param)) if callers else None

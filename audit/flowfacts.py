@@ -13,13 +13,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from audit.cexpr import IDENT
+from audit.cexpr import ERRNO, IDENT
 from audit.catalogue import Catalogue
 from audit.conditions import Facts, atoms, parse
 from audit.flow import Flow
 from audit.roots import MEMBER_PATH
 
-_ERRNO = re.compile(r"^-E[A-Z0-9]+$")
 _WORD = IDENT
 
 
@@ -150,7 +149,7 @@ def _errno_atoms(flow: Flow, transparent: frozenset[str]) -> frozenset[str]:
     """Atoms of conditions that test a variable some statement sets to an errno constant: what a
     path knows about them (`ret = -ENOMEM; … if (ret)`) decides the branch."""
     names = {lhs.strip() for node in flow.nodes for lhs, rhs in node.assigns
-             if _ERRNO.match(rhs.replace(" ", "")) and _WORD.fullmatch(lhs.strip())}
+             if ERRNO.fullmatch(rhs.replace(" ", "")) and _WORD.fullmatch(lhs.strip())}
     if not names:
         return frozenset()
     out = set()

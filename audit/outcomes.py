@@ -10,9 +10,8 @@ number, above 0 and above the requested count.
 
 from __future__ import annotations
 
-import re
 
-from audit.cexpr import COMPARE, IDENT
+from audit.cexpr import COMPARE, ERRNO, IDENT
 from audit.conditions import Formula, atoms, parse, value
 from audit.counts import pages_of, strip_cast
 
@@ -21,7 +20,6 @@ ALL = frozenset({NEG, ZERO, PART, FULL})
 HELD = frozenset({PART, FULL})
 
 _CMP = COMPARE
-_ERRNO = re.compile(r"^-E[A-Z0-9]+$")
 _WORD = IDENT
 
 
@@ -89,7 +87,7 @@ class ResultTests:
         if right in self.requested or (right == "1" and self.single):
             rel = 1 if huge else 0 if o == FULL else -1
             return {"<": rel < 0, "<=": rel <= 0, ">": rel > 0, ">=": rel >= 0, "==": rel == 0, "!=": rel != 0}[op]
-        if op in ("==", "!=") and _ERRNO.match(right) and o != NEG:
+        if op in ("==", "!=") and ERRNO.fullmatch(right) and o != NEG:
             return op == "!="  # `ret == -EOPNOTSUPP`: only an error can be that errno
         return None
 
@@ -129,7 +127,7 @@ class ResultTests:
         """Whether an assigned value is certainly a negative errno on this path: `-EFAULT`, the
         acquire's result when only errors are left, or `c ? a : b` with both arms so."""
         t = rhs.replace(" ", "")
-        if _ERRNO.match(t):
+        if ERRNO.fullmatch(t):
             return True
         if self._is_r(t, rnames):
             return bool(outcomes) and outcomes <= {NEG}
@@ -139,7 +137,7 @@ class ResultTests:
             a, _, b = arms.partition(":")
             cf = parse(cond, self.transparent)
             for arm, truth in ((a, True), (b, False)):
-                if _ERRNO.match(arm):
+                if ERRNO.fullmatch(arm):
                     continue
                 if not self._is_r(arm, rnames):
                     return False

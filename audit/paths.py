@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from audit.callee import OTHER_UNLESS_ERRNO
-from audit.cexpr import COMPARE, IDENT
+from audit.cexpr import COMPARE, ERRNO, IDENT, strip_parens, ternary_arms
 from audit.catalogue import Catalogue, Handoff
 from audit.conditions import Facts, Formula, atoms, parse, value
 from audit.counts import HelperCount, loop_bound, unsigned_names
@@ -52,7 +52,6 @@ MAX_STATES = 3000
 """States one site's walk may visit before it gives up (and reports nothing)."""
 
 _CMP = COMPARE
-_ERRNO = re.compile(r"^-E[A-Z0-9]+$")
 _WORD = IDENT
 _INDEXED = re.compile(r"(<?[A-Za-z_][\w.>-]*)\[([A-Za-z_]\w*)(\+\+|--)?\]")
 """An array element `pages[j]` (`pages[j++]`: the element before the step), blanks removed."""
@@ -227,17 +226,18 @@ class Walker(ResultTests, ReleaseChecks):
             ci is not None and ci < len(acq.args) and acq.args[ci].strip() == "1"))
         m = _OFFSET.fullmatch("".join(acq.args[pi].split())) if pi is not None and pi < len(acq.args) else None
         self._offset = (m.group(1) or m.group(3), m.group(2) or m.group(4)) if m is not None else None
+        """(array, offset) when the acquire fills the array from a variable offset (`&pages[start]`,
+        `pages + start`): a release of `count = offset` pages of that array, the offset unmoved,
+        releases what earlier acquires put below it, none of this one's."""
         self._offset_steps = self._offset is not None and any(
             lhs.strip() == self._offset[1] and not "".join(rhs.split()).isdigit()
             for n in flow.nodes for lhs, rhs in n.assigns)
         """The offset is advanced somewhere (`i++`, `start += ret`): at the acquire it need not be 0."""
-        """(array, offset) when the acquire fills the array from a variable offset (`&pages[start]`,
-        `pages + start`): a release of `count = offset` pages of that array, the offset unmoved,
-        releases what earlier acquires put below it, none of this one's."""
         self.result = PathResult()
         self._defects: dict[tuple[str, int], Defect] = {}
+        ff = flow_facts(flow, self.transparent)
         cursor = acq.args[pi].strip() if pi is not None and pi < len(acq.args) else ""
-        into = flow_facts(flow, self.transparent).cursors.get(cursor)
+        into = ff.cursors.get(cursor)
         if into is not None:
             # The acquire fills a cursor into a field's array (`pages = ttm->pages + pinned`): that
             # field names these pages too (`release_pages(ttm->pages, pinned, 0)`).
@@ -249,7 +249,6 @@ class Walker(ResultTests, ReleaseChecks):
         self.result.acquire_repeats = any(
             n.loop >= 0 and any(c.name == acq.name and c.line == acq.line and c.column == acq.column for c in n.calls)
             for n in flow.nodes)
-        ff = flow_facts(flow, self.transparent)
         self._zeroed = ff.zeroed
         self._shared = ff.shared
         self._known_names = ff.known_names
@@ -660,7 +659,7 @@ class Walker(ResultTests, ReleaseChecks):
         """What `name = rhs` does to the path's knowledge of the pages and of the result."""
         nx.req_alias = self._copy_of_requested(name, rhs, nx.recounted, nx.req_alias)
         if not nx.armed:
-            if _ERRNO.match(rhs.replace(" ", "")) and _WORD.fullmatch(name):
+            if ERRNO.fullmatch(rhs.replace(" ", "")) and _WORD.fullmatch(name):
                 # `ret = -ENOMEM;` before the acquire: a later `if (ret)` on an error path is decided.
                 nx.facts = errno_facts(nx.facts.forget({name}), name)
             elif name in self._zeroed and rhs.strip() == "0":
@@ -720,16 +719,13 @@ class Walker(ResultTests, ReleaseChecks):
         """Whether the exit returns an errno: a constant (`-EINVAL`) or a variable this path set to one,
         as such or as an error pointer (`ERR_PTR(ret)`), or either arm of a choice between two
         (`ret < 0 ? ret : -EFAULT`)."""
-        ret = ret.strip()
-        while ret.startswith("(") and ret.endswith(")") and _balanced(ret[1:-1]):
-            ret = ret[1:-1].strip()
-        m = re.fullmatch(r"ERR_PTR\s*\((.*)\)", ret, re.S)
-        if m is not None and _balanced(m.group(1)):
-            return cls._error_exit(m.group(1), st)
-        arms = _ternary(ret)
+        ret = strip_parens(ret)
+        if ret.startswith("ERR_PTR") and strip_parens(ret[7:]) != ret[7:].strip():
+            return cls._error_exit(ret[7:], st)
+        arms = ternary_arms(ret)
         if arms is not None:
             return cls._error_exit(arms[0], st) and cls._error_exit(arms[1], st)
-        return bool(_ERRNO.match(ret.replace(" ", "")) or (_WORD.fullmatch(ret) and st.facts.as_dict().get(f"{ret}<0")))
+        return bool(ERRNO.fullmatch(ret.replace(" ", "")) or (_WORD.fullmatch(ret) and st.facts.as_dict().get(f"{ret}<0")))
 
     def _stale_at_exit(self, node: FlowNode, st: _State) -> None:
         """An error exit that leaves a struct count on entries it released: the owner's teardown,
@@ -767,7 +763,7 @@ class Walker(ResultTests, ReleaseChecks):
             conf = "high" if partial_only or st.freed else "medium"
         elif st.freed:
             conf = "high" if partial_only else "medium"
-        elif _ERRNO.match(ret.replace(" ", "")) and partial_only and not st.count_kept:
+        elif ERRNO.fullmatch(ret.replace(" ", "")) and partial_only and not st.count_kept:
             # The caller's array or a struct's: an error return that records no count leaves
             # nobody knowing how many of its slots hold pages.
             conf = "medium"
@@ -1001,28 +997,6 @@ def walk(flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue,
     a field of a struct the callers free when this function returns an error."""
     return Walker(flow, acq, holds, cat, file, release_wrappers or {}, effect, helper_counts, teardowns,
                   promoted, dropped).run()
-
-
-def _balanced(text: str) -> bool:
-    """Parentheses in `text` close in order (so `(a) + (b)` is not one parenthesised whole)."""
-    depth = 0
-    for ch in text:
-        depth += (ch == "(") - (ch == ")")
-        if depth < 0:
-            return False
-    return depth == 0
-
-
-def _ternary(text: str) -> tuple[str, str] | None:
-    """The two arms of a top-level `c ? a : b` (None for any other expression)."""
-    depth, q = 0, -1
-    for i, ch in enumerate(text):
-        depth += (ch in "([") - (ch in ")]")
-        if depth == 0 and ch == "?" and q < 0:
-            q = i
-        elif depth == 0 and ch == ":" and q >= 0:
-            return text[q + 1:i].strip(), text[i + 1:].strip()
-    return None
 
 
 def _last(path: str) -> str:

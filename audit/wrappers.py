@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from audit.cexpr import ERRNO, IDENT
 from audit.model import Call, Defect, FuncInfo, Release
 from audit.paths import NEG, PART, Acquire, walk
 from audit.roots import BASE_SPLIT, Root, access_path, root_of
@@ -95,14 +96,11 @@ def field_out(an: Analyzer, path: str, fi: FuncInfo, pages_arg: str, r_returned:
                _zero_ok(an, path, fi, r_returned))
 
 
-_ERRNO_OR_NAME = re.compile(r"-E[A-Z0-9]+|[A-Za-z_]\w*")
-
-
 def _zero_ok(an: Analyzer, path: str, fi: FuncInfo, r_returned: set[str]) -> bool:
     """`fi` returns 0 for success and an errno (a constant, or a variable) otherwise, and its
     acquire's result, if at all, only when that is an errno."""
     rets = ["".join(t.split()) for t in an.ix.returns_in.get((path, fi.name), [])]
-    return "0" in rets and r_returned <= {NEG} and all(t == "0" or _ERRNO_OR_NAME.fullmatch(t) for t in rets)
+    return "0" in rets and r_returned <= {NEG} and all(t == "0" or ERRNO.fullmatch(t) or IDENT.fullmatch(t) for t in rets)
 
 
 def drops_on_error(an: Analyzer, path: str, func: str, index: int) -> bool:
