@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from audit.cexpr import ERRNO, IDENT, iterator_macro
 from audit.flow import FlowCall
+from audit.grep import word_starts
 from audit.parse import in_comment
 from audit.roots import Root, access_path, namespace, root_of
 
@@ -107,9 +108,7 @@ class CalleeEffects:
                 src, lo, hi = sf.src, fi.start_byte, fi.end_byte
                 first = hi
                 for n in names | {param}:
-                    m = re.compile(rb"\b" + re.escape(n.encode()) + rb"\b").search(src, lo, first)
-                    if m is not None:
-                        first = m.start()
+                    first = next(word_starts(src, n.encode(), lo, first), first)
                 for m in _ERRNO_RETURN.finditer(src, lo, first):
                     if not in_comment(src, m.start()):
                         got = self._memo[key] = str(sf.lines.line_of(m.start()))

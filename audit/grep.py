@@ -490,15 +490,17 @@ def grep_job(root: str, pf: Prefilter, n: int) -> GrepJob:
 _WORD = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 
-def word_starts(text: bytes, word: bytes) -> Iterator[int]:
-    """The offsets where `word` (an identifier) occurs in `text` as a whole word, as `\\bword\\b`
-    would find them (with `bytes.find`: compiling a regex per name costs more than the search)."""
-    i = text.find(word)
+def word_starts(text: bytes, word: bytes, start: int = 0, end: int | None = None) -> Iterator[int]:
+    """The offsets where `word` (an identifier) occurs in `text[start:end]` as a whole word, as
+    `\\bword\\b` would find them (with `bytes.find`: compiling a regex per name costs more than the
+    search)."""
+    end = len(text) if end is None else end
+    i = text.find(word, start, end)
     while i >= 0:
         j = i + len(word)
         if (i == 0 or text[i - 1] not in _WORD) and (j == len(text) or text[j] not in _WORD):
             yield i
-        i = text.find(word, i + 1)
+        i = text.find(word, i + 1, end)
 
 
 def has_word(text: bytes, word: bytes) -> bool:
