@@ -508,6 +508,33 @@ def has_word(text: bytes, word: bytes) -> bool:
     return next(word_starts(text, word), None) is not None
 
 
+_BLANK = b" \t\r\n\f\v"
+
+
+def has_call(text: bytes, word: bytes) -> bool:
+    """Whether `text` has `word` as a whole word followed by `(` (blanks between), as
+    `\bword\s*\(` would find: a regex starting with `\b` gets no literal prefix scan."""
+    for i in word_starts(text, word):
+        j = i + len(word)
+        while j < len(text) and text[j] in _BLANK:
+            j += 1
+        if text.startswith(b"(", j):
+            return True
+    return False
+
+
+def has_member(text: bytes, word: bytes) -> bool:
+    """Whether `text` uses `word` as a member through a pointer (`->word`, blanks allowed), as
+    `->\s*word\b` would find."""
+    for i in word_starts(text, word):
+        j = i
+        while j > 0 and text[j - 1] in _BLANK:
+            j -= 1
+        if j >= 2 and text[j - 2:j] == b"->":
+            return True
+    return False
+
+
 # ---------------------------------------------------------------------------------- early start
 
 _EARLY: list[tuple[str, Prefilter, int, GrepJob]] = []

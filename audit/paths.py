@@ -169,18 +169,20 @@ class _State:
 
 
 class _Next:
-    """The fields of a path state that one flow node's calls and assignments change."""
+    """The fields of a path state that one flow node's calls and assignments change: a mutable copy
+    of the state, made into the next `_State` when the node is done."""
 
-    __slots__ = ("armed", "outcomes", "facts", "rnames", "releases", "handed", "freed", "jump", "stored",
-                 "recounted", "count_kept", "freed_col", "err_released", "req_alias", "undo", "stale",
-                 "offset_moved", "offset_reset", "steps")
+    # NOTE: a copy of the state's __dict__, not one attribute at a time: a walk makes tens of
+    # thousands of these. The fields are immutable values, so the copy is never shared state.
 
     def __init__(self, st: _State) -> None:
-        for k in self.__slots__:
-            setattr(self, k, getattr(st, k))
+        self.__dict__.update(st.__dict__)
 
-    def fields(self) -> dict[str, object]:
-        return {k: getattr(self, k) for k in self.__slots__}
+    def state(self) -> _State:
+        """The state these fields make."""
+        new = object.__new__(_State)
+        new.__dict__.update(self.__dict__)
+        return new
 
 
 class Walker(ResultTests, ReleaseChecks):
@@ -504,15 +506,18 @@ class Walker(ResultTests, ReleaseChecks):
 
     def effects(self, node: FlowNode, st: _State) -> _State | None:
         """The state after the calls and assignments of `node` (None: the path ends here)."""
+        stale_undo = st.undo is not None and st.undo[0].startswith(("@", "!"))
+        if not node.calls and not node.assigns:
+            return _with(st, undo=None) if stale_undo else st
         nx = _Next(st)
-        if nx.undo is not None and nx.undo[0].startswith(("@", "!")):
+        if stale_undo:
             nx.undo = None  # a hand-off tested where it is called: only its own condition node can
         for c in node.calls:
             if not self._call(c, node, st, nx):
                 return None
         for lhs, rhs in node.assigns:
             self._assign(lhs.strip(), rhs, node, nx)
-        return _with(st, **nx.fields())
+        return nx.state()
 
     def _call(self, c: FlowCall, node: FlowNode, st: _State, nx: _Next) -> bool:
         """What call `c` does to the pages (False: the path ends: the acquire runs again)."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from audit import facts, parse
 from audit.catalogue import CallFinder
+from audit.grep import has_call, has_member, has_word
 from audit.model import FileFacts, ParseProblem
 from audit.sourcefile import SourceFile
 
@@ -412,10 +413,9 @@ class FactStore:
                 out.append(other)
         return out[:4]
 
-    def search_near(self, word: str, near: str, must: re.Pattern[bytes] | None = None,
-                    hint: re.Pattern[bytes] | None = None) -> set[str]:
-        """The files next to `near` that mention `word` (and match `must`), added to the store.
-        `hint`, a cheaper test that `must` implies, is tried first.
+    def search_near(self, word: str, near: str, must: Callable[[bytes], bool] | None = None) -> set[str]:
+        """The files next to `near` that mention `word` as a whole word (and pass `must`, a test of
+        a file's bytes), added to the store.
 
         Only subsystem-local names are searched (the caller passes a name that shares the calling
         function's namespace prefix, or a struct tag), never core kernel APIs.
@@ -429,14 +429,13 @@ class FactStore:
             return set()
         found: set[str] = set()
         needle = word.encode()
-        rx = must or re.compile(rb"\b" + re.escape(needle) + rb"\b")
         for d in self.neighbours(near):
             got = self._searched.get((d, word))
             if got is None:
                 got = []
                 for rel, src in self._dir_sources(d):
-                    if rel in self.hits or needle not in src or (hint is not None and not hint.search(src)) \
-                            or not rx.search(src):
+                    if rel in self.hits or needle not in src or not (
+                            must(src) if must is not None else has_word(src, needle)):
                         continue
                     self.add_source(rel, src)
                     got.append(rel)
@@ -527,9 +526,9 @@ class FactStore:
                 p in self.hits for p, _ in self._by_name.get(name, [])):
             # The definition's line is searched for (a (?m)^ regex, slow over a large file) only in
             # files where the name is followed by a `(` at all (`hint`: found by its literal name).
-            got = self.search_near(name, from_path, re.compile(rb"(?m)^(?:\w[\w \t\*]*\s)?\**"
-                                                               + re.escape(name.encode()) + rb"\s*\([^;]*$"),
-                                   re.compile(re.escape(name.encode()) + rb"\s*\("))
+            line = re.compile(rb"(?m)^(?:\w[\w \t\*]*\s)?\**" + re.escape(name.encode()) + rb"\s*\([^;]*$")
+            nb = name.encode()
+            got = self.search_near(name, from_path, lambda src: has_call(src, nb) and line.search(src) is not None)
             if visible is not None:
                 visible.update(got)
         if not self._once("def", f"{from_path}:{name}"):
@@ -550,7 +549,8 @@ class FactStore:
         """The callers of `name` (defined in `path`) in the files next to `path` that the prefilter
         did not select (a driver's wrapper called from its sibling files): those files, and the
         facts of the calling functions."""
-        found = self.search_near(name, path, re.compile(rb"\b" + re.escape(name.encode()) + rb"\s*\("))
+        nb = name.encode()
+        found = self.search_near(name, path, lambda src: has_call(src, nb))
         if not self._once("callers-near", f"{path}:{name}"):
             return found, []
         return found, self._load([(p, i) for p in sorted(found) for i in self._index(p, name, self._called)])
@@ -564,7 +564,8 @@ class FactStore:
         With `search_tag`, files next to `near` that name that struct tag are searched first."""
         if only is None and near is not None and search_tag:
             # Only files that use the field on this struct's pointers: `->name` must appear.
-            got = self.search_near(search_tag, near, re.compile(rb"->\s*" + re.escape(name.encode()) + rb"\b"))
+            nb = name.encode()
+            got = self.search_near(search_tag, near, lambda src: has_member(src, nb))
             if visible is not None:
                 visible.update(got)
         # `scope` names what `within` accepts: a query from another subsystem is another query.

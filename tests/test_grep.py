@@ -70,3 +70,19 @@ def test_an_unclaimed_early_job_is_stopped(tmp_path: Path) -> None:
     procs = [p for _, _, _, job in grep._EARLY for p in job.procs]
     grep.drop_early()
     assert grep._EARLY == [] and all(p.poll() is not None for p in procs)
+
+
+@pytest.mark.parametrize(("text", "call", "member"), [
+    (b"x = helper_fn(a);", True, False),
+    (b"x = helper_fn\n\t\t(a);", True, False),            # split across lines
+    (b"x = my_helper_fn(a);", False, False),              # another name ending in it
+    (b"x = helper_fn_2(a);", False, False),               # another name starting with it
+    (b"cb = helper_fn;", False, False),                   # named, not called
+    (b"n = p->helper_fn;", False, True),
+    (b"n = p -> \n helper_fn + 1;", False, True),
+    (b"n = p.helper_fn;", False, False),                  # a member, but not through a pointer
+    (b"n = p->helper_fn(x);", True, True),
+])
+def test_call_and_member_tests_read_whole_words(text: bytes, call: bool, member: bool) -> None:
+    assert grep.has_call(text, b"helper_fn") is call
+    assert grep.has_member(text, b"helper_fn") is member
