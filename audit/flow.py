@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from audit import parse, queries
 from audit.cexpr import FOR_EACH_CALL, strip_parens
+from audit.model import fast_init
 from audit.parse import Node
 
 _LOOPS = frozenset({"for_statement", "while_statement", "do_statement"})
@@ -21,6 +22,7 @@ MAX_NODES = 4000
 """A body with more statements than this gets no flow graph (generated code)."""
 
 
+@fast_init
 @dataclass(frozen=True)
 class FlowCall:
     """A call evaluated in a flow node."""
@@ -33,6 +35,7 @@ class FlowCall:
     """What its value is assigned to, if anything."""
 
 
+@fast_init
 @dataclass(frozen=True)
 class FlowNode:
     """One statement or branch condition."""

@@ -6,11 +6,36 @@ that they can cross process boundaries (pickle) and be compared in tests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from enum import Enum
 from typing import Any, NewType
 
 RuleId = NewType("RuleId", str)
+
+
+def fast_init(cls: type) -> type:
+    """Give a frozen dataclass an `__init__` that fills the instance's `__dict__` directly.
+
+    The generated one sets each field through `object.__setattr__` (the frozen guard), about 0.25 µs
+    a field; the fact types below are made in the hundreds of thousands per run. The values, the
+    defaults, equality, hashing and pickling are the dataclass's own. Only for classes without
+    `__post_init__`, `default_factory` or keyword-only fields.
+    """
+    params, body, ns = [], [], {}
+    for f in fields(cls):
+        assert f.init and f.default_factory is MISSING and not f.kw_only, (cls, f.name)
+        if f.default is MISSING:
+            params.append(f.name)
+        else:
+            ns[f"_{f.name}"] = f.default
+            params.append(f"{f.name}=_{f.name}")
+        body.append(f"    d[{f.name!r}] = {f.name}\n")
+    assert not hasattr(cls, "__post_init__"), cls
+    exec(f"def __init__(self, {', '.join(params)}):\n    d = self.__dict__\n{''.join(body)}", ns)  # noqa: S102
+    init = ns["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init  # type: ignore[misc]
+    return cls
 
 
 class RefKind(str, Enum):
@@ -31,6 +56,7 @@ class Status(str, Enum):
     NO_PAGES = "no-pages"
 
 
+@fast_init
 @dataclass(frozen=True)
 class Span:
     """A source position, converted once from tree-sitter coordinates by parse.py."""
@@ -49,6 +75,7 @@ class Span:
     """Byte offset just past the last character."""
 
 
+@fast_init
 @dataclass(frozen=True)
 class FuncInfo:
     """A function body found in a file (by tree-sitter, or by the kernel-style text fallback)."""
@@ -71,6 +98,7 @@ class FuncInfo:
     """Found by the text fallback because tree-sitter could not build a function_definition."""
 
 
+@fast_init
 @dataclass(frozen=True)
 class Call:
     """One call expression with a plain identifier callee."""
@@ -101,6 +129,7 @@ class Call:
     """1-based line of the enclosing statement."""
 
 
+@fast_init
 @dataclass(frozen=True)
 class Assign:
     """An assignment or initialised declaration inside a function: `lhs = rhs`."""
@@ -115,6 +144,7 @@ class Assign:
     """1-based line."""
 
 
+@fast_init
 @dataclass(frozen=True)
 class Decl:
     """A variable of struct type declared in a function: `struct bio *bio`."""

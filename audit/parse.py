@@ -22,7 +22,7 @@ import tree_sitter_c
 from tree_sitter import Language, Parser, Point, Range
 
 from audit import tables
-from audit.model import Span
+from audit.model import Span, fast_init
 
 Node = tree_sitter.Node
 """A syntax node: the modules above the parser name the type through audit.parse."""
@@ -203,6 +203,7 @@ def _header(src: bytes, brace: int) -> tuple[str, int, int] | None:
     return None
 
 
+@fast_init
 @dataclass(frozen=True)
 class Chunk:
     """A top-level function found by kernel layout: header lines, then `{` … `}` at column 0."""

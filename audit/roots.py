@@ -12,6 +12,7 @@ from functools import cache, lru_cache
 
 from audit.catalogue import load as load_catalogue
 from audit.facts import split_args
+from audit.model import fast_init
 
 PATH_EXPR = re.compile(r"[A-Za-z_]\w*(?:\s*(?:->|\.)\s*[A-Za-z_]\w*|\s*\[[^\]]*\])*")
 _CAST = re.compile(r"^\(\s*(?:const\s+|volatile\s+)*(?:struct\s+|union\s+|unsigned\s+|signed\s+)*\w+\s*\**\s*\)")
@@ -54,6 +55,7 @@ def array_allocation() -> re.Pattern[str]:
     return re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\s*\(" if names else r"(?!)")
 
 
+@fast_init
 @dataclass(frozen=True)
 class Root:
     """What is being tracked: a local name in one function, or a struct field tree-wide."""

@@ -14,11 +14,12 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache, partial
 from typing import Any
 
 from audit import facts, parse
 from audit.catalogue import CallFinder
-from audit.grep import has_call, has_member, has_word
+from audit.grep import has_call, has_member, has_word, word_starts
 from audit.model import FileFacts, ParseProblem
 from audit.sourcefile import SourceFile
 
@@ -151,6 +152,25 @@ def _returned(src: bytes, pos: int) -> bool:
     """Whether the statement around `pos` is a `return` statement."""
     start = max(src.rfind(b";", 0, pos), src.rfind(b"{", 0, pos), src.rfind(b"}", 0, pos)) + 1
     return src[start:pos].lstrip().startswith(b"return") and src.find(b";", pos) >= 0
+
+
+def _defines(name: bytes, src: bytes) -> bool:
+    """Whether `src` has a line that defines (or declares) function `name`: the name after a line's
+    type words, or at the start of the next line, then `(` with no `;` before a line ends.
+
+    Tried at each whole-word occurrence of the name only, from its line's start and the line's
+    before (a regex anchored at every line of a large file costs more than the search)."""
+    line = _definition_line(name)
+    for i in word_starts(src, name):
+        start = src.rfind(b"\n", 0, i) + 1
+        if line.match(src, start) or (start > 0 and line.match(src, src.rfind(b"\n", 0, start - 1) + 1)):
+            return True
+    return False
+
+
+@lru_cache(maxsize=512)
+def _definition_line(name: bytes) -> re.Pattern[bytes]:
+    return re.compile(rb"(?m)^(?:\w[\w \t\*]*\s)?\**" + re.escape(name) + rb"\s*\([^;]*$")
 
 
 class FactStore:
@@ -526,9 +546,7 @@ class FactStore:
                 p in self.hits for p, _ in self._by_name.get(name, [])):
             # The definition's line is searched for (a (?m)^ regex, slow over a large file) only in
             # files where the name is followed by a `(` at all (`hint`: found by its literal name).
-            line = re.compile(rb"(?m)^(?:\w[\w \t\*]*\s)?\**" + re.escape(name.encode()) + rb"\s*\([^;]*$")
-            nb = name.encode()
-            got = self.search_near(name, from_path, lambda src: has_call(src, nb) and line.search(src) is not None)
+            got = self.search_near(name, from_path, partial(_defines, name.encode()))
             if visible is not None:
                 visible.update(got)
         if not self._once("def", f"{from_path}:{name}"):

@@ -79,3 +79,21 @@ def test_only_the_ranges_asked_are_parsed() -> None:
 def test_arguments_split_at_top_level_commas_without_comments() -> None:
     assert facts.split_args('(a, f(b, c), "x,y", /* c, */ d)') == ("a", "f(b, c)", '"x,y"', "d")
     assert facts.split_args("( )") == ()
+
+
+def test_fast_init_keeps_the_dataclass_contract() -> None:
+    """model.fast_init: same values, defaults, equality, hash, pickling and frozenness."""
+    import dataclasses
+    import pickle
+
+    from audit.flow import FlowNode
+    from audit.model import Span
+
+    s = Span(1, 2, 3, 4, 5, 6)
+    assert (s.line, s.end_byte) == (1, 6) and s == Span(1, 2, 3, 4, 5, 6) and hash(s) == hash(Span(1, 2, 3, 4, 5, 6))
+    assert pickle.loads(pickle.dumps(s)) == s
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.line = 7  # type: ignore[misc]
+    n = FlowNode("stmt", 3, "x = 1", (4,))
+    assert (n.calls, n.assigns, n.loop, n.entry) == ((), (), -1, "")
+    assert FlowNode(kind="cond", line=1, text="a", succ=(1, 2), loop=0) == FlowNode("cond", 1, "a", (1, 2), (), (), 0, "")
