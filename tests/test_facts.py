@@ -86,6 +86,8 @@ def test_fast_init_keeps_the_dataclass_contract() -> None:
     import dataclasses
     import pickle
 
+    import pytest
+
     from audit.flow import FlowNode
     from audit.model import Span
 
