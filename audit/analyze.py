@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from audit import contexts
+from audit.flowfacts import CURSOR
 from audit.callee import CalleeEffects
 from audit.catalogue import AcquireApi, Catalogue, Form
 from audit.counts import HelperCount, helper_count, helper_member_count, loop_bound, unsigned_names
@@ -220,8 +221,10 @@ class Analyzer:
         if may_write and releases and status in (Status.RAW_CLOSURE, Status.CONVERTED):
             # Kept through a pointer (`obj->userptr.pvec = pvec`), so past this function (a local
             # struct's field, `iter.pages = pages`, is not).
+            # A local that points into a struct's array (`pages = ttm->pages + pinned`) keeps them there too.
             kept = root is not None and ("->" in (t.pages_arg or c.lhs or "") if root.kind == "field" else
-                                         any("->" in lhs for lhs, _, _ in self.aliases(path, c.func or "", root)[1]))
+                                         any("->" in lhs for lhs, _, _ in self.aliases(path, c.func or "", root)[1])
+                                         or self._points_into_struct(path, c.func or "", root.name))
             by_caller = contexts.dirty_lost_by_caller(self, path, c, releases, t.flags_text)
             defects += by_caller if by_caller is not None else \
                 contexts.dirty_lost(self, path, c, releases, short_only, kept, by_arg)
@@ -463,6 +466,12 @@ class Analyzer:
         return kept
 
     # ------------------------------------------------------------------ names that hold the pages
+
+    def _points_into_struct(self, path: str, func: str, name: str) -> bool:
+        """Whether local `name` is given a struct's array through a pointer, from its start or an
+        offset (`pages = ttm->pages + pinned`): what is stored through it is kept in that struct."""
+        return any(lhs == name and "->" in rhs and CURSOR.fullmatch("".join(rhs.split()))
+                   for lhs, rhs, _ in self.ix.assigns_of((path, func)))
 
     def aliases(self, path: str, func: str, root: Root) -> tuple[set[str], list[tuple[str, str, int]]]:
         """Names in `func` that hold the root's pages (`p = pages[i]`, `pages = x->page_list`), and

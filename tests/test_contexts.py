@@ -66,3 +66,75 @@ def test_dirty_lost_sits_on_the_main_release(tmp_path: Path, dirty: str, severit
     assert (site.line, site.status.value) == (22, "converted")
     got = [(f.rule, f.line, f.severity.value) for f in site.findings if f.rule == "gup-dirty-lost"]
     assert got == [("gup-dirty-lost", 7, severity)]
+
+
+# radeon_ttm_tt_pin_userptr() shape (drivers/gpu/drm/radeon/radeon_ttm.c, 6.1 and 6.12): the pages
+# are pinned through a local cursor into the ttm's own array, and the only release the search finds
+# is the function's own failure clean-up; the real release (radeon_ttm_tt_unpin_userptr(), which
+# dirties them) walks an sg table the search does not follow. A clean-up before any I/O says
+# nothing about dirtying: unsure (a note). The same release of a local array is still a warning.
+PIN_USERPTR = """
+#include <linux/mm.h>
+struct drv_tt { struct page **pages; unsigned long num_pages; struct sg_table *sg; };
+
+int drv_tt_pin_userptr(struct drv_tt *ttm, unsigned long userptr)
+{
+	unsigned pinned = 0;
+	int r;
+
+	do {
+		unsigned num_pages = ttm->num_pages - pinned;
+		struct page **pages = ttm->pages + pinned;
+
+		r = get_user_pages(userptr, num_pages, FOLL_WRITE, pages, NULL);
+		if (r < 0)
+			goto release_pages;
+		pinned += r;
+	} while (pinned < ttm->num_pages);
+
+	r = sg_alloc_table_from_pages(ttm->sg, ttm->pages, ttm->num_pages, 0, ttm->num_pages << PAGE_SHIFT, GFP_KERNEL);
+	if (r)
+		goto release_pages;
+	return 0;
+
+release_pages:
+	release_pages(ttm->pages, pinned);
+	return r;
+}
+"""
+
+
+# The twin: the same clean-up of an array of the function's own, which nothing keeps.
+PIN_LOCAL = """
+#include <linux/mm.h>
+
+int drv_pin_local(unsigned long userptr, unsigned long num_pages, struct sg_table *sg)
+{
+	struct page **pages = kcalloc(num_pages, sizeof(*pages), GFP_KERNEL);
+	int r;
+
+	r = get_user_pages(userptr, num_pages, FOLL_WRITE, pages, NULL);
+	if (r < 0)
+		goto out;
+	if (r != num_pages)
+		goto release_pages;
+	r = sg_alloc_table_from_pages(sg, pages, num_pages, 0, num_pages << PAGE_SHIFT, GFP_KERNEL);
+	if (r)
+		goto release_pages;
+	return 0;
+
+release_pages:
+	release_pages(pages, r);
+out:
+	kfree(pages);
+	return r;
+}
+"""
+
+
+@pytest.mark.parametrize("src, line, severity", [(PIN_USERPTR, 26, "note"), (PIN_LOCAL, 20, "warning")])
+def test_a_cleanup_of_pages_kept_through_a_cursor_is_unsure(tmp_path: Path, src: str, line: int, severity: str) -> None:
+    tree = make_tree(tmp_path, {"drivers/drv/ttm.c": src})
+    got = [(f.rule, f.line, f.severity.value) for s in audit_tree(FsSource(str(tree)), workers=1).sites
+           for f in s.findings if f.rule == "gup-dirty-lost"]
+    assert got == [("gup-dirty-lost", line, severity)]
