@@ -350,6 +350,34 @@ def _flows(src: bytes, lines: parse.Lines, got: _Captured, fns: _Functions, call
     return out
 
 
+def flows_only(src: bytes, ranges: list[tuple[int, int]], lines: parse.Lines,
+               flows_for: frozenset[str]) -> tuple[flow.Flow, ...]:
+    """The control-flow graphs `extract(..., flows_for=flows_for)` would give for `ranges`, without
+    the other facts (calls with their context, assignments, declarations): for a function whose
+    other facts are already known, parsed again because it calls a newly found wrapper."""
+    bodies: dict[int, Node] = {}
+    funcs: list[FuncInfo] = []
+    callees: list[Node] = []
+    for _stem, caps in queries.run(parse.parse(src, ranges, lines)):
+        if "call.fn" in caps:
+            callees.append(caps["call.fn"][0])
+        elif "func.def" in caps:
+            fi = _function_info(src, lines, caps["func.def"][0], caps["func.decl"][0], caps["func.body"][0])
+            if fi is not None:
+                funcs.append(fi)
+                bodies[fi.start_byte] = caps["func.body"][0]
+    fns = _Functions(funcs)
+    wanted = {f.name for fn in callees if _text(src, fn) in flows_for and (f := fns.at(fn.start_byte)) is not None}
+    out = []
+    for f in fns.funcs:
+        body = bodies.get(f.start_byte)
+        if f.name in wanted and body is not None:
+            fl = flow.build(f.name, body, src, lines, split_args)
+            if fl is not None:
+                out.append(fl)
+    return tuple(out)
+
+
 def extract(path: str, src: bytes, focus: frozenset[str], ranges: list[tuple[int, int]] | None = None,
             lines: parse.Lines | None = None, masked: bytes | None = None,
             flows_for: frozenset[str] = frozenset()) -> FileFacts:

@@ -526,11 +526,10 @@ class FactStore:
         if not ids:
             return []
         try:
-            ff = facts.extract(path, sf.src, self.focus, [(sf.chunks[i].start, sf.chunks[i].end) for i in ids],
-                               sf.lines, flows_for=names)
+            flows = facts.flows_only(sf.src, [(sf.chunks[i].start, sf.chunks[i].end) for i in ids], sf.lines, names)
         except (ValueError, RecursionError, MemoryError):
             return []
-        return [FileFacts(path, (), (), (), (), (), (), ff.lines, (), ff.flows)] if ff.flows else []
+        return [FileFacts(path, (), (), (), (), (), (), tuple(sf.lines.starts), (), flows)] if flows else []
 
     def body(self, path: str, func: str) -> list[FileFacts]:
         """The facts of `func` in `path`."""

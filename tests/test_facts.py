@@ -99,3 +99,37 @@ def test_fast_init_keeps_the_dataclass_contract() -> None:
     n = FlowNode("stmt", 3, "x = 1", (4,))
     assert (n.calls, n.assigns, n.loop, n.entry) == ((), (), -1, "")
     assert FlowNode(kind="cond", line=1, text="a", succ=(1, 2), loop=0) == FlowNode("cond", 1, "a", (1, 2), (), (), 0, "")
+
+
+def test_flows_only_gives_the_flows_extract_gives() -> None:
+    """facts.flows_only: the control-flow graphs of the functions that call a name, as extract()
+    builds them, without the other facts."""
+    src = b"""
+static int helper(int x)
+{
+	return x;
+}
+
+int caller(struct page **pages, int n)
+{
+	int ret = acme_wrap(pages, n);
+
+	if (ret < 0)
+		return ret;
+	put_page(pages[0]);
+	return 0;
+}
+
+int other(void)
+{
+	return helper(1);
+}
+"""
+    from audit import parse
+
+    lines = parse.Lines(src)
+    ranges = [(c.start, c.end) for c in parse.chunks(src)]
+    names = frozenset({"acme_wrap"})
+    got = facts.flows_only(src, ranges, lines, names)
+    assert [f.func for f in got] == ["caller"]
+    assert got == facts.extract("x.c", src, frozenset(), ranges, lines, flows_for=names).flows
