@@ -205,6 +205,18 @@ class _Forked:
             self._take(self._read(), status)
         return self.done
 
+    def promote(self) -> bool:
+        """Give a child started at a low priority the normal one, so that it goes on sharing the
+        cores with the analysis instead of being stopped and its work done again (False: there is
+        no child, or this process may not raise a priority: RLIMIT_NICE)."""
+        if not self.pid:
+            return False
+        try:
+            os.setpriority(os.PRIO_PROCESS, self.pid, os.getpriority(os.PRIO_PROCESS, 0))
+        except OSError:
+            return False
+        return True
+
     def cancel(self) -> None:
         """Stop the child (the value will be computed here, if asked for)."""
         if self.pid:
@@ -484,9 +496,11 @@ def audit_tree(src: Source, shown_root: str | None = None, workers: int | None =
     an.look.take(sc.store.preparsed_callers())
     _lap("index built")
     # The COW profile's child runs at the lowest priority, on time grep and the main process leave
-    # over. If it has not finished by now (a small tree keeps both cores busy), it is stopped, and
-    # the analysis does the profile as one of its tasks (the first handed out).
-    late = not sc.cow_job.ready()
+    # over. If it has not finished by now (both cores were busy), it gets the normal priority and
+    # shares the cores with the analysis, its work so far kept; where a priority cannot be raised
+    # (RLIMIT_NICE), it is stopped and the analysis does the profile as one of its tasks (the first
+    # handed out).
+    late = not sc.cow_job.ready() and not sc.cow_job.promote()
     if late:
         sc.cow_job.cancel()
     (raw, reach, wrappers, more_problems), late_prof = analyse(

@@ -3,6 +3,7 @@ prefiltering for, and one scan (walk, prefilter, prepare, COW profile) before an
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -70,11 +71,16 @@ def test_the_analysis_shared_with_a_forked_child_agrees_with_one_process(tmp_pat
     assert len(one.sites) == 45 and _key(two) == _key(one) and two.cow == one.cow
 
 
-def test_a_cow_profile_its_child_did_not_finish_is_one_of_the_analysis_tasks(tmp_path: Path,
-                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("promoted", [True, False], ids=["child-promoted", "child-stopped"])
+def test_a_cow_profile_its_child_did_not_finish_is_kept_or_one_of_the_analysis_tasks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, promoted: bool) -> None:
+    """A late child goes on at the normal priority when this process may raise one; otherwise it is
+    stopped and the analysis works the profile out. Either way the report is the same."""
     src = FsSource(str(_many(tmp_path)))
     expected = engine.audit_tree(src, workers=2)
     monkeypatch.setattr(engine._Forked, "ready", lambda self: False)
+    if not promoted:
+        monkeypatch.setattr(engine._Forked, "promote", lambda self: False)
     for workers in (1, 2):
         late = engine.audit_tree(src, workers=workers)
         assert late.cow == expected.cow and _key(late) == _key(expected)
@@ -86,3 +92,15 @@ def test_a_forked_value_comes_from_the_child_or_is_computed_here() -> None:
     stopped = engine._Forked(sorted, [2, 1])
     stopped.cancel()
     assert stopped.result() == [1, 2]
+
+
+def test_a_promoted_child_runs_at_this_process_priority_and_keeps_its_value() -> None:
+    job = engine._Forked(sorted, [3, 1, 2], nice=19)
+    pid = job.pid
+    if job.promote():
+        try:
+            assert os.getpriority(os.PRIO_PROCESS, pid) == os.getpriority(os.PRIO_PROCESS, 0)
+        except ProcessLookupError:
+            pass  # it had already finished: nothing left to check but its value
+    assert job.result() == [1, 2, 3]
+    assert not job.promote()  # no child any more
