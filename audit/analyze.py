@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from audit import contexts
 from audit.flowfacts import CURSOR
@@ -426,6 +426,10 @@ class Analyzer:
                 continue
             if idx < 0:  # handed the struct whose field holds the pages
                 hc = helper_member_count(fl, fi.params, -1 - idx, self.cat.release)
+                if hc is not None and self.store is not None:
+                    # The member's declared type: unsigned, a negative count is a huge one.
+                    types = self.store.member_types(homes[name], hc.member.lstrip("->."))
+                    hc = replace(hc, unsigned=bool(types) and all(self.cat.is_unsigned(t) for t in types))
             else:
                 uns = unsigned_names(fl, self.cat.is_unsigned)
                 hc = helper_count(fl, fi.params, idx, self.cat.release, uns.__contains__)

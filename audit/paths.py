@@ -403,7 +403,7 @@ class Walker(ResultTests, ReleaseChecks):
             # Handed the struct whose field holds the pages; its loop may run to a member of it.
             hc = self.helper_counts.get(c.name)
             count = c.args[-1 - i].strip() + hc.member if hc is not None and hc.member else None
-            return c.args[-1 - i], count, False
+            return c.args[-1 - i], count, count is not None and hc is not None and hc.unsigned
         if i is not None and 0 <= i < len(c.args) and self.holds(c.args[i]):
             hc = self.helper_counts.get(c.name)
             if hc is not None and hc.index < len(c.args):
@@ -688,10 +688,12 @@ class Walker(ResultTests, ReleaseChecks):
             nx.count_kept = True
         elif self.acq.base and re.match(rf"{re.escape(self.acq.base)}\s*(->|\.)", name):
             nx.count_kept = True  # the owner's state is updated: it knows what it holds
-        if name in nx.rnames and not self._is_r(rhs, nx.rnames):
-            nx.rnames = nx.rnames - {name}
-        elif self._is_r(rhs, nx.rnames) and _WORD.fullmatch(name):
-            nx.rnames = nx.rnames | {name}
+        # A member given the result holds it too (`buf->npages = ret`): a count read from it is R's.
+        held = name if _WORD.fullmatch(name) else norm_path(name) if MEMBER_PATH.fullmatch(norm_path(name)) else ""
+        if held and held in nx.rnames and not self._is_r(rhs, nx.rnames):
+            nx.rnames = nx.rnames - {held}
+        elif held and self._is_r(rhs, nx.rnames):
+            nx.rnames = nx.rnames | {held}
         if name in self.requested and name not in _WORD.findall(rhs):
             nx.releases = ()  # a new count (a count-down, `pagecount--`, in a release loop is not)
         elif self.holds(name):
