@@ -237,6 +237,10 @@ class Walker(ResultTests, ReleaseChecks):
         """The offset is advanced somewhere (`i++`, `start += ret`): at the acquire it need not be 0."""
         self.result = PathResult()
         self._defects: dict[tuple[str, int], Defect] = {}
+        self._held_return = 0
+        """Line of an exit that returns the result (or the requested count) with the pages kept."""
+        self._released_returns: list[tuple[int, int, str, _State]] = []
+        """(exit, release line, release call, state) of exits returning a short result they released."""
         ff = flow_facts(flow, self.transparent)
         cursor = acq.args[pi].strip() if pi is not None and pi < len(acq.args) else ""
         into = ff.cursors.get(cursor)
@@ -831,6 +835,8 @@ class Walker(ResultTests, ReleaseChecks):
             if node.kind == "return":
                 if st.armed and node.text and self._is_r(node.text, st.rnames):
                     self.result.r_returned |= st.outcomes
+                if st.armed and node.text:
+                    self._count_return(node, st)
                 if st.armed and st.jump == 0:
                     st = _with(st, jump=node.line)
                 self.at_exit(node, st)
@@ -901,12 +907,39 @@ class Walker(ResultTests, ReleaseChecks):
                 continue
             for s in node.succ:
                 todo.append(_with(st, node=s))
+        self._released_count_returned()
         self.result.defects = sorted(self._defects.values(), key=lambda d: (d.line, d.rule))
         return self.result
+
+    def _count_return(self, node: FlowNode, st: _State) -> None:
+        """Note an exit that returns the result (or the requested count) with the pages kept or
+        handed on (what a positive result means to the callers), and one that returns a short
+        result whose pages this path released."""
+        text = " ".join(node.text.split())
+        real = [r for r in st.releases if r[0] > 0 and r[2] != "(loop)"]
+        if self._is_r(text, st.rnames) and real and PART in st.outcomes and FULL not in st.outcomes \
+                and not st.handed:
+            self._released_returns.append((node.line, real[0][0], real[0][2], st))
+        elif not real and st.outcomes & HELD and (self._is_r(text, st.rnames) or text in self.requested - st.recounted):
+            self._held_return = self._held_return or node.line
+
+    def _released_count_returned(self) -> None:
+        """gup-double-release: a short result returned after its pages were released, by a function
+        whose other exit returns the count of pages it keeps (sg's st_map_user_pages(): the caller
+        reads both as pages mapped and its teardown releases them again)."""
+        if not self._held_return:
+            return
+        for line, rline, api, st in self._released_returns:
+            self._defect("gup-double-release", line, 1,
+                         f"{self.flow.func}() returns a short {self.acq.name}() result after {api}() released "
+                         f"those pages (line {rline}), as it returns the count of pages it keeps at line "
+                         f"{self._held_return}: a caller that takes a positive result as pages held releases "
+                         "them again", st, "medium")
 
 
 def _backward(nodes: tuple[FlowNode, ...], start: list[int], skip_back_edges: bool) -> set[int]:
     """The nodes from which one of `start` can be reached (optionally not through a loop's back edge)."""
+
     def inside(i: int, lp: int) -> bool:
         while i >= 0:
             if i == lp:
