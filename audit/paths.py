@@ -166,6 +166,9 @@ class _State:
     offset_reset: bool = False
     """... and it has been set back to a constant since (`for (i = 0; …)`): an element indexed by
     it is no longer one of this round's."""
+    earlier: bool = False
+    """The acquire fills its array from an offset its loop advances, and nothing but a release takes
+    the pages in that loop: when a round fails, the earlier rounds' pages sit below the offset."""
 
 
 class _Next:
@@ -264,6 +267,7 @@ class Walker(ResultTests, ReleaseChecks):
         """Callees met on the walk that release the pages they are handed on every path."""
         self._cursors = ff.cursors
         self._round_fields = self._earlier_rounds()
+        self._earlier_in_array = self._rounds_in_array()
         res = acq.result.strip() if acq.result else ""
         outs = {a.strip()[1:].strip() for a in acq.args if a.strip().startswith("&")}
         self.accumulators = _accumulators(flow, res) if _WORD.fullmatch(res) else frozenset()
@@ -376,8 +380,12 @@ class Walker(ResultTests, ReleaseChecks):
             return None
         shared = self._shared
         errs = {e[2] for e in st.err_released}
-        facts = st.facts.assume(f, truth, lambda a: (a not in shared and not set(_WORD.findall(a)) & errs) or (
-            st.armed and self._r_atom(a, FULL, st.rnames) is not None))
+        # The offset below which earlier rounds' pages sit is kept even when it counts the result
+        # (`start += ret`): `if (start) unpin_user_pages(pages, start)` says whether any are there.
+        below = {self._offset[1]} if st.earlier and self._offset else set()
+        facts = st.facts.assume(f, truth, lambda a: not set(_WORD.findall(a)) & below and (
+            (a not in shared and not set(_WORD.findall(a)) & errs)
+            or (st.armed and self._r_atom(a, FULL, st.rnames) is not None)))
         if facts is None:
             return None
         return frozenset(keep), facts
@@ -436,6 +444,28 @@ class Walker(ResultTests, ReleaseChecks):
                 if dst is not None and dst in self._cursors:
                     out.add(self._cursors[dst])
         return frozenset(out)
+
+    def _rounds_in_array(self) -> bool:
+        """For an acquire in a loop that fills its array from an offset the loop advances
+        (`&pages[i]` with `i++`, `pages + pinned` with `pinned += ret`): whether the pages stay in
+        that array through the loop (no call in it but the acquire, a reader, a release or a free
+        takes them), so that the earlier rounds' pages are still there when a round fails."""
+        acq = self.acq
+        where = next((n.loop for n in self.flow.nodes if any(
+            c.name == acq.name and c.line == acq.line and c.column == acq.column for c in n.calls)), -1)
+        if where < 0 or self._offset is None or self._offset[1] not in self._loop_assigned.get(where, ()):
+            return False
+        skip = self.cat.readers | self.cat.array_freers | frozenset(self.cat.release) | {acq.name}
+        for n in self.flow.nodes:
+            lp = n.loop
+            while lp >= 0 and lp != where:
+                lp = self.flow.nodes[lp].loop
+            if lp != where:
+                continue
+            if any(c.name not in skip and any(self.holds(a) for a in c.args) for c in n.calls) \
+                    or any(self.holds(rhs) for _, rhs in n.assigns):
+                return False
+        return True
 
     def _carrier(self, c: FlowCall) -> str | None:
         """The carrier (blank-free) a catalogue hand-off `c` puts the tracked pages into, or None."""
@@ -538,6 +568,7 @@ class Walker(ResultTests, ReleaseChecks):
                 return False  # around a retry loop: the first round's pages are accounted for
             nx.armed = True
             nx.offset_moved = nx.offset_reset = False
+            nx.earlier = self._earlier_in_array
             if self.acq.fails_by:
                 nx.outcomes = frozenset({FULL})
                 # Nonzero (tested in a variable, or where it is called): it took nothing.
@@ -595,6 +626,7 @@ class Walker(ResultTests, ReleaseChecks):
                 return True
         if got is not None and self._below_offset(got, nx.offset_moved):
             # The pages earlier acquires put below this one's offset, not this one's.
+            nx.earlier = False
             if len(nx.steps) < 12:
                 nx.steps = nx.steps + ((c.line, f"{c.name}() releases the {got[1].strip()} pages below "
                                                 f"`{got[1].strip()}`, where {self.acq.name}() began to fill "
@@ -738,6 +770,21 @@ class Walker(ResultTests, ReleaseChecks):
             return cls._error_exit(arms[0], st) and cls._error_exit(arms[1], st)
         return bool(ERRNO.fullmatch(ret.replace(" ", "")) or (_WORD.fullmatch(ret) and st.facts.as_dict().get(f"{ret}<0")))
 
+    def _earlier_rounds_at_exit(self, node: FlowNode, st: _State) -> None:
+        """gup-leak: a round of the acquire's loop failed and this error exit releases nothing, while
+        the earlier rounds' pages sit in the array below the offset (`&pages[i]`) and no count of
+        them is returned or kept."""
+        ret = node.text
+        array, offset = self._offset  # type: ignore[misc]
+        known = st.facts.as_dict()
+        if not self._error_exit(ret, st) or st.count_kept or offset in _WORD.findall(ret) \
+                or known.get(offset) is False or known.get(f"{offset}==0") is True:
+            return  # (an offset this path tested to be 0 has nothing below it)
+        line = st.jump or node.line
+        self._defect("gup-leak", line, 1,
+                     f"a round of the loop around {self.acq.name}() failed and this exit releases none of the "
+                     f"pages earlier rounds put in `{array}` below `{offset}`", st, "medium")
+
     def _stale_at_exit(self, node: FlowNode, st: _State) -> None:
         """An error exit that leaves a struct count on entries it released: the owner's teardown,
         run when the caller drops the struct on the error, releases them again."""
@@ -757,6 +804,8 @@ class Walker(ResultTests, ReleaseChecks):
     def at_exit(self, node: FlowNode, st: _State) -> None:
         if st.stale and st.armed:
             self._stale_at_exit(node, st)
+        if st.armed and st.earlier and not (st.outcomes & HELD) and not (st.releases or st.handed or st.stored):
+            self._earlier_rounds_at_exit(node, st)
         if not st.armed or not (st.outcomes & HELD) or st.releases or st.handed or st.stored:
             return
         ret = node.text
@@ -816,7 +865,7 @@ class Walker(ResultTests, ReleaseChecks):
             key = (st.node, st.armed, st.outcomes, st.facts, st.rnames, st.in_loops, st.releases, st.handed,
                    bool(st.freed), st.stored, st.recounted, st.count_kept, st.bypassed, st.guessed,
                    st.jump if carrier else 0, st.req_alias, st.r_tested, st.count_tested, st.undo, st.stale,
-                   st.offset_moved, st.offset_reset)
+                   st.offset_moved, st.offset_reset, st.earlier)
             if key in seen:
                 continue
             seen.add(key)
@@ -873,7 +922,8 @@ class Walker(ResultTests, ReleaseChecks):
                 continue
             if node.kind == "cond" and node.text != "#if":
                 f = parse(node.text, self.transparent)
-                plain = self._plain(st.node, f, st) and not _tests_any(f, st.err_released)
+                plain = self._plain(st.node, f, st) and not _tests_any(f, st.err_released) \
+                    and not (st.earlier and self._offset is not None and _mentions(f, {self._offset[1]}))
                 sides = [(truth, succ, (st.outcomes, st.facts) if plain else self.branch(f, st, truth))
                          for truth, succ in ((True, node.succ[0]), (False, node.succ[1]))]
                 both = all(got is not None for _, _, got in sides)
@@ -1007,7 +1057,11 @@ def _index_moved(releases: tuple[tuple[int, int, str, str], ...], name: str, rhs
 
 def _tests_any(f: Formula, err_released: tuple[tuple[int, str, str], ...]) -> bool:
     """Whether a condition tests the result of a call that releases the pages when it fails."""
-    names = {e[2] for e in err_released}
+    return _mentions(f, {e[2] for e in err_released})
+
+
+def _mentions(f: Formula, names: set[str]) -> bool:
+    """Whether an atom of condition `f` names one of `names`."""
     return bool(names) and any(set(_WORD.findall(a)) & names for a in atoms(f))
 
 
