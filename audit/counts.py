@@ -43,10 +43,13 @@ def strip_cast(text: str) -> str:
 
 
 def loop_bound(flow: Flow, loop: int) -> str | None:
-    """The `n` of the loop condition `i < n` / `i != n` of loop node `loop`, or None."""
+    """The `n` of the loop condition `i < n` / `i != n` of loop node `loop` (`n+1` for `i <= n`),
+    or None."""
     m = _CMP.match(flow.nodes[loop].text.replace(" ", ""))
     if m is not None and m.group(2) in ("<", "!="):
         return m.group(3)
+    if m is not None and m.group(2) == "<=" and _WORD.fullmatch(m.group(3)):
+        return f"{m.group(3)}+1"
     return None
 
 

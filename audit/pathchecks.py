@@ -32,7 +32,7 @@ def nonzero(facts: Facts, name: str) -> bool:
 
 class ReleaseChecks:
     """Expects the attributes `acq`, `cat`, `flow`, `promoted`, `requested`, `single`, `unsigned`,
-    `_callee_releases` and the method
+    `_offset`, `_callee_releases` and the method
     `_defect` of `Walker`."""
 
     def _copy_of_requested(self, name: str, rhs: str, recounted: frozenset[str], req_alias: frozenset[str]
@@ -53,6 +53,14 @@ class ReleaseChecks:
             # A loop over a negative bound runs zero times, unless the bound is unsigned.
             explicit = count is not None and count in self.unsigned
         if count is None or not outcomes:
+            return
+        if st.earlier and not outcomes & HELD and self._offset is not None \
+                and count.replace(" ", "") == f"{self._offset[1]}+1":
+            # This round failed: slot `offset` was never filled, and the loop releases it too.
+            self._defect("gup-release-count", c.line, c.column,
+                         f"{c.name}() releases `{self._offset[0]}[0..{self._offset[1]}]`, one more than the earlier "
+                         f"rounds filled: this round's {self.acq.name}() failed and left "
+                         f"`{self._offset[0]}[{self._offset[1]}]` unfilled", st, "high")
             return
         # A release API releases; a driver's helper that runs over the count may keep some (a bvec).
         does = "releases" if c.name in self.cat.release else "is handed, to release or keep,"
