@@ -423,22 +423,31 @@ class Walker(ResultTests, ReleaseChecks):
             return c.args[i], None, False
         return None
 
-    def _earlier_rounds(self) -> frozenset[str]:
-        """For an acquire in a loop: the fields its loop puts the pages into through a cursor
-        (`sg_set_page(sg, pages, …); sg++` with `sg = rm->data.op_sg`). The walk takes one round;
-        these hold the earlier rounds' pages when it arrives."""
+    def _acquire_loop_body(self) -> tuple[int, list[FlowNode]]:
+        """The innermost loop around the acquire (-1: none) and the nodes inside it, nested loops'
+        included."""
         acq = self.acq
         where = next((n.loop for n in self.flow.nodes if any(
             c.name == acq.name and c.line == acq.line and c.column == acq.column for c in n.calls)), -1)
-        if where < 0 or not self._cursors:
-            return frozenset()
-        out = set()
+        if where < 0:
+            return where, []
+        body = []
         for n in self.flow.nodes:
             lp = n.loop
             while lp >= 0 and lp != where:
                 lp = self.flow.nodes[lp].loop
-            if lp != where:
-                continue
+            if lp == where:
+                body.append(n)
+        return where, body
+
+    def _earlier_rounds(self) -> frozenset[str]:
+        """For an acquire in a loop: the fields its loop puts the pages into through a cursor
+        (`sg_set_page(sg, pages, …); sg++` with `sg = rm->data.op_sg`). The walk takes one round;
+        these hold the earlier rounds' pages when it arrives."""
+        if not self._cursors:
+            return frozenset()
+        out = set()
+        for n in self._acquire_loop_body()[1]:
             for c in n.calls:
                 dst = self._carrier(c)
                 if dst is not None and dst in self._cursors:
@@ -450,22 +459,12 @@ class Walker(ResultTests, ReleaseChecks):
         (`&pages[i]` with `i++`, `pages + pinned` with `pinned += ret`): whether the pages stay in
         that array through the loop (no call in it but the acquire, a reader, a release or a free
         takes them), so that the earlier rounds' pages are still there when a round fails."""
-        acq = self.acq
-        where = next((n.loop for n in self.flow.nodes if any(
-            c.name == acq.name and c.line == acq.line and c.column == acq.column for c in n.calls)), -1)
+        where, body = self._acquire_loop_body()
         if where < 0 or self._offset is None or self._offset[1] not in self._loop_assigned.get(where, ()):
             return False
-        skip = self.cat.readers | self.cat.array_freers | frozenset(self.cat.release) | {acq.name}
-        for n in self.flow.nodes:
-            lp = n.loop
-            while lp >= 0 and lp != where:
-                lp = self.flow.nodes[lp].loop
-            if lp != where:
-                continue
-            if any(c.name not in skip and any(self.holds(a) for a in c.args) for c in n.calls) \
-                    or any(self.holds(rhs) for _, rhs in n.assigns):
-                return False
-        return True
+        skip = self.cat.readers | self.cat.array_freers | frozenset(self.cat.release) | {self.acq.name}
+        return not any(any(c.name not in skip and any(self.holds(a) for a in c.args) for c in n.calls)
+                       or any(self.holds(rhs) for _, rhs in n.assigns) for n in body)
 
     def _carrier(self, c: FlowCall) -> str | None:
         """The carrier (blank-free) a catalogue hand-off `c` puts the tracked pages into, or None."""
