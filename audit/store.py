@@ -417,11 +417,17 @@ class FactStore:
         return idx.get(name, ())  # type: ignore[union-attr]
 
     def neighbours(self, near: str) -> list[str]:
-        """The folder of `near` and the folders of the same name elsewhere (fs/ceph and net/ceph)."""
+        """The folder of `near` and, for a subsystem's folder (`top/name`), the subsystem's other
+        halves: the folders of the same name at the same level, under include/ or an architecture's
+        (fs/ceph, net/ceph and include/linux/ceph; net/9p and fs/9p; virt/kvm and arch/x86/kvm). A
+        folder deeper down shares its name with unrelated ones (net/core, drivers/cxl/core; fs/fuse,
+        drivers/soc/tegra/fuse)."""
         d = os.path.dirname(near)
         if not d or (d.count("/") < 1 and d in self.shared_dirs):
             return []  # mm/, lib/, kernel/: shared code, not a subsystem's private helpers
         out = [d]
+        if d.count("/") != 1:
+            return out
         if self._dirs_by_base is None:
             # Folders by last name (fs/ceph and net/ceph), built on the first neighbourhood search.
             by: dict[str, list[str]] = {}
@@ -429,7 +435,8 @@ class FactStore:
                 by.setdefault(folder.rpartition("/")[2], []).append(folder)
             self._dirs_by_base = by
         for other in self._dirs_by_base.get(os.path.basename(d), []):
-            if other not in out:
+            if other not in out and (other.count("/") == 1 or other.startswith("include/")
+                                     or (other.startswith("arch/") and other.count("/") == 2)):
                 out.append(other)
         return out[:4]
 

@@ -83,3 +83,16 @@ def test_shared_folders_have_no_neighbours(tmp_path: Path) -> None:
     assert st.neighbours("mm/gup.c") == [] and st.neighbours("drivers/d/a.c") == ["drivers/d"]
     # a top-level subsystem is one: io_uring/rsrc.c calls memmap.c's io_pin_pages()
     assert st.neighbours("io_uring/memmap.c") == ["io_uring"]
+
+
+def test_a_subsystems_other_halves_are_its_neighbours_not_any_folder_of_the_same_name(tmp_path: Path) -> None:
+    st = _store(tmp_path)
+    st.shared_dirs = catalogue.load(None).shared_dirs
+    st.all_dirs = ("fs/ceph", "net/ceph", "include/linux/ceph", "drivers/soc/tegra/ceph", "net/core",
+                   "drivers/cxl/core", "sound/core", "virt/kvm", "arch/x86/kvm", "Documentation/virt/kvm",
+                   "drivers/infiniband/core", "fs/fuse", "drivers/soc/tegra/fuse")
+    assert st.neighbours("fs/ceph/file.c") == ["fs/ceph", "include/linux/ceph", "net/ceph"]
+    assert st.neighbours("virt/kvm/kvm_main.c") == ["virt/kvm", "arch/x86/kvm"]
+    assert st.neighbours("net/core/datagram.c") == ["net/core", "sound/core"]  # same level: kept
+    assert st.neighbours("fs/fuse/file.c") == ["fs/fuse"]
+    assert st.neighbours("drivers/infiniband/core/umem.c") == ["drivers/infiniband/core"]  # deeper: its own only
