@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 IDENT = re.compile(r"[A-Za-z_]\w*")
 ERRNO = re.compile(r"-E[A-Z0-9]+")
@@ -80,25 +81,33 @@ class _TopCompare:
     whose `group(1..3)` are the left side, the operator and the right side, or None."""
 
     def match(self, text: str) -> _Comparison | None:
-        depth = 0
-        i, n = 0, len(text)
-        while i < n:
-            ch = text[i]
-            if ch in "([":
-                depth += 1
-            elif ch in ")]":
-                depth -= 1
-            elif depth == 0:
-                two = text[i:i + 2]
-                if two in ("<=", ">=", "==", "!=") and text[i - 1:i] not in ("<", ">") and text[i + 2:i + 3] != "=":
-                    return _Comparison(text[:i], two, text[i + 2:])
-                if ch in "<>" and text[i - 1:i] not in ("-", "<", ">") and text[i + 1:i + 2] not in ("<", ">", "="):
-                    return _Comparison(text[:i], ch, text[i + 1:])
-                if two in ("<<", ">>", "->"):
-                    i += 2
-                    continue
-            i += 1
-        return None
+        if "<" not in text and ">" not in text and "=" not in text:
+            return None  # no comparison operator at all (most texts asked)
+        return _top_comparison(text)
+
+
+@lru_cache(maxsize=65536)
+def _top_comparison(text: str) -> _Comparison | None:
+    """`_TopCompare.match` of a text holding a `<`, `>` or `=` (many paths ask the same texts)."""
+    depth = 0
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif depth == 0:
+            two = text[i:i + 2]
+            if two in ("<=", ">=", "==", "!=") and text[i - 1:i] not in ("<", ">") and text[i + 2:i + 3] != "=":
+                return _Comparison(text[:i], two, text[i + 2:])
+            if ch in "<>" and text[i - 1:i] not in ("-", "<", ">") and text[i + 1:i + 2] not in ("<", ">", "="):
+                return _Comparison(text[:i], ch, text[i + 1:])
+            if two in ("<<", ">>", "->"):
+                i += 2
+                continue
+        i += 1
+    return None
 
 
 COMPARE = _TopCompare()
