@@ -61,6 +61,8 @@ class Analyzer:
         self.store = store
         self.look = Lookup(self.ix, store)
         self.wrappers_seen: dict[tuple[str, str, str], str] = {}
+        self.kept_on_error: set[tuple[str, int, int]] = set()
+        """Acquire calls some of whose errno exits leave pages in the caller's struct (`PathResult.kept_on_error`)."""
         """(file, function, "acquire"|"release") -> the API a wrapper the searches went through wraps."""
         self._alias_cache: dict[tuple[str, str, Root], tuple[set[str], list[tuple[str, str, int]]]] = {}
         self._pin_choice = frozenset(catalogue.pin_flags) | frozenset(catalogue.pin_predicates)
@@ -263,7 +265,8 @@ class Analyzer:
         if root.kind == "field":
             # Straight into a field of a struct the function was handed (`&umem->pgs[0]`).
             pi = form.pages if form is not None else None
-            out = field_out(self, path, fi_a, c.args[pi], set(r_returned), cnt) \
+            out = field_out(self, path, fi_a, c.args[pi], set(r_returned), cnt,
+                            (path, c.span.line, c.span.column) in self.kept_on_error) \
                 if pi is not None and pi < len(c.args) and c.func not in self.cat.acquire else None
             if out is None:
                 return ()
@@ -400,6 +403,8 @@ class Analyzer:
                    self._promoted(path, fl, c, form))
         if not res.complete:
             return releases, (), [], frozenset(), frozenset()
+        if res.kept_on_error:
+            self.kept_on_error.add((path, c.span.line, c.span.column))
         rr = frozenset(res.r_returned)
         if res.acquire_repeats:
             # The call runs again around a loop: its own releases may drop an earlier round's pages.

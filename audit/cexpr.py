@@ -43,16 +43,22 @@ def constant_truth(text: str) -> bool | None:
     return None
 
 
-def ternary_arms(text: str) -> tuple[str, str] | None:
-    """The two arms of a top-level `c ? a : b` (None for any other expression)."""
+def ternary(text: str) -> tuple[str, str, str] | None:
+    """The condition and the two arms of a top-level `c ? a : b` (None for any other expression)."""
     depth, q = 0, -1
     for i, ch in enumerate(text):
         depth += (ch in "([") - (ch in ")]")
         if depth == 0 and ch == "?" and q < 0:
             q = i
         elif depth == 0 and ch == ":" and q >= 0:
-            return text[q + 1:i].strip(), text[i + 1:].strip()
+            return text[:q].strip(), text[q + 1:i].strip(), text[i + 1:].strip()
     return None
+
+
+def ternary_arms(text: str) -> tuple[str, str] | None:
+    """The two arms of a top-level `c ? a : b` (None for any other expression)."""
+    t = ternary(text)
+    return None if t is None else (t[1], t[2])
 
 
 def strip_parens(t: str) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from audit.callee import OTHER_UNLESS_ERRNO
-from audit.cexpr import COMPARE, ERRNO, IDENT, strip_parens, ternary_arms
+from audit.cexpr import COMPARE, ERRNO, IDENT, strip_parens, ternary
 from audit.catalogue import Catalogue, Handoff
 from audit.conditions import Facts, Formula, atoms, parse, value
 from audit.counts import HelperCount, loop_bound, unsigned_names
@@ -93,6 +93,10 @@ class Acquire:
     took none: the variable holding that result, or `()` when the call is tested where it is made.
     The walk takes the call as taking every page, and the side of a test that says it failed as
     taking none."""
+    kept_on_failure: bool = False
+    """For a `fails_by` wrapper that pins into a struct its caller passes: some of its errno exits
+    leave pages in that struct (a short pin recorded in a count member), so the side of a test that
+    says it failed may still hold pages there."""
 
 
 @dataclass
@@ -110,6 +114,9 @@ class PathResult:
     """The acquire sits in a loop (or a goto retry): later rounds add to what earlier rounds took."""
     r_returned: set[str] = field(default_factory=set)
     """Outcomes with which some exit returns the acquire's result itself (a wrapper's callers get it)."""
+    kept_on_error: bool = False
+    """Some errno exit leaves pages held in the caller's array or struct, released by nothing here
+    (a short pin whose count is recorded there): the caller's error side still holds them."""
 
 
 @dataclass(frozen=True)
@@ -764,9 +771,12 @@ class Walker(ResultTests, ReleaseChecks):
         ret = strip_parens(ret)
         if ret.startswith("ERR_PTR") and strip_parens(ret[7:]) != ret[7:].strip():
             return cls._error_exit(ret[7:], st)
-        arms = ternary_arms(ret)
-        if arms is not None:
-            return cls._error_exit(arms[0], st) and cls._error_exit(arms[1], st)
+        t = ternary(ret)
+        if t is not None:
+            # An arm is an errno when the condition says so (`err < 0 ? err : -EINVAL`).
+            cond, a, b = t[0].replace(" ", ""), t[1].strip(), t[2].strip()
+            return (bool(_WORD.fullmatch(a)) and strip_parens(cond) == f"{a}<0" or cls._error_exit(a, st)) and (
+                bool(_WORD.fullmatch(b)) and strip_parens(cond) == f"{b}>=0" or cls._error_exit(b, st))
         return bool(ERRNO.fullmatch(ret.replace(" ", "")) or (_WORD.fullmatch(ret) and st.facts.as_dict().get(f"{ret}<0")))
 
     def _earlier_rounds_at_exit(self, node: FlowNode, st: _State) -> None:
@@ -805,6 +815,9 @@ class Walker(ResultTests, ReleaseChecks):
             self._stale_at_exit(node, st)
         if st.armed and st.earlier and not (st.outcomes & HELD) and not (st.releases or st.handed or st.stored):
             self._earlier_rounds_at_exit(node, st)
+        if st.armed and st.outcomes & HELD and not (st.releases or st.handed or st.stored) \
+                and self.acq.root_kind in ("field", "param") and self._error_exit(node.text, st):
+            self.result.kept_on_error = True
         if not st.armed or not (st.outcomes & HELD) or st.releases or st.handed or st.stored:
             return
         ret = node.text
@@ -845,8 +858,10 @@ class Walker(ResultTests, ReleaseChecks):
         freed = f", and the array is freed at line {st.freed}" if st.freed else (
             f", and the callers free the struct holding them in `{self.acq.base}` when this function "
             "returns an error" if self.dropped and error_exit and self.acq.root_kind == "field" else "")
-        self._defect("gup-leak", line, col,
-                     f"{self.acq.name}() returned {what} but this exit releases none of them{freed}", st, conf)
+        took = f"returned {what}" if not (self.acq.kept_on_failure and partial_only) else \
+            f"failed leaving a short pin in `{self.acq.base}`"
+        self._defect("gup-leak", line, col, f"{self.acq.name}() {took} but this exit releases none of them{freed}",
+                     st, conf)
 
     # ------------------------------------------------------------------ the walk
 
@@ -940,12 +955,16 @@ class Walker(ResultTests, ReleaseChecks):
                     if failed is truth and st.undo[0].startswith("="):  # type: ignore[index]
                         facts = errno_facts(facts, st.undo[0][1:])  # type: ignore[index] # what it returned is an errno
                     if failed is truth and not st.undo[2]:  # type: ignore[index]
-                        outcomes = frozenset({NEG})  # the acquire (or its wrapper) itself failed: nothing taken
+                        # The acquire (or its wrapper) itself failed: nothing taken, unless the
+                        # wrapper leaves a short pin in the struct its caller passed.
+                        outcomes = frozenset({PART} if self.acq.kept_on_failure else {NEG})
                     steps = st.steps
                     jump = st.jump
                     if st.armed:
                         if len(steps) < 12:
-                            told = f": {st.undo[2] or self.acq.name}() failed and took nothing" \
+                            told = (f": {st.undo[2] or self.acq.name}() failed" + (
+                                ", and may have left a short pin in the struct" if self.acq.kept_on_failure
+                                and not st.undo[2] else " and took nothing")) \
                                 if failed is truth else ""  # type: ignore[index]
                             steps = steps + ((node.line, f"`{node.text}` is {'true' if truth else 'false'}{told}"),)
                     todo.append(_with(st, node=succ, outcomes=outcomes, facts=facts, steps=steps, jump=jump,

@@ -18,10 +18,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from audit.cexpr import ERRNO, IDENT
+from audit.cexpr import ERRNO, IDENT, ternary_arms
 from audit.model import Call, Defect, FuncInfo, Release
 from audit.paths import NEG, PART, Acquire, walk
-from audit.roots import BASE_SPLIT, Root, access_path, root_of
+from audit.roots import BASE_SPLIT, MEMBER_PATH, Root, access_path, root_of
 
 if TYPE_CHECKING:
     from audit.analyze import Analyzer
@@ -49,6 +49,9 @@ class Out:
     """The wrapper returns 0 when it took every page and an errno when it took none (`return 0;`
     after the acquire, the acquire's result returned only when it is an errno): a nonzero result
     says the caller got nothing, a zero one that it holds them all."""
+    kept_on_error: bool = False
+    """Some errno exit of the wrapper leaves a short pin in the caller's struct (its count recorded
+    there): a nonzero result does not say the struct holds nothing."""
 
 
 def wrapper_out(an: Analyzer, path: str, fi: FuncInfo, root: Root, returned: bool, r_returned: set[str],
@@ -83,7 +86,7 @@ def wrapper_out(an: Analyzer, path: str, fi: FuncInfo, root: Root, returned: boo
 
 
 def field_out(an: Analyzer, path: str, fi: FuncInfo, pages_arg: str, r_returned: set[str],
-              count_arg: str | None) -> Out | None:
+              count_arg: str | None, kept_on_error: bool = False) -> Out | None:
     """How the pages an acquire puts straight into a field of a struct its function `fi` was handed
     (`&umem->pgs[0]`, `umem` a parameter) reach `fi`'s callers: in that field of the struct they
     pass. None when the array is not a parameter's field."""
@@ -93,21 +96,30 @@ def field_out(an: Analyzer, path: str, fi: FuncInfo, pages_arg: str, r_returned:
     cnt = (count_arg or "").strip()
     count = fi.params.index(cnt) if cnt and cnt in fi.params else None
     return Out("field", fi.params.index(m.group(1)), m.group(3), count, PART in r_returned,
-               _zero_ok(an, path, fi, r_returned))
+               _zero_ok(an, path, fi, r_returned), kept_on_error)
 
 
 def _zero_ok(an: Analyzer, path: str, fi: FuncInfo, r_returned: set[str]) -> bool:
     """`fi` returns 0 for success and an errno (a constant, or a variable) otherwise, and its
     acquire's result, if at all, only when that is an errno."""
     rets = ["".join(t.split()) for t in an.ix.returns_in.get((path, fi.name), [])]
-    return "0" in rets and r_returned <= {NEG} and all(t == "0" or ERRNO.fullmatch(t) or IDENT.fullmatch(t) for t in rets)
+
+    def errno_or_name(t: str) -> bool:
+        # A choice between two errnos (`err < 0 ? err : -EINVAL`) is an errno too.
+        arms = ternary_arms(t)
+        if arms is not None:
+            return all(errno_or_name("".join(a.split())) for a in arms)
+        return bool(ERRNO.fullmatch(t) or IDENT.fullmatch(t))
+
+    return "0" in rets and r_returned <= {NEG} and all(t == "0" or errno_or_name(t) for t in rets)
 
 
 def drops_on_error(an: Analyzer, path: str, func: str, index: int) -> bool:
     """Whether every caller of `func` (at least one) frees the struct it passes as argument `index`
     on the branch where `func` returned an error, handing it to nothing else on the way out: what
     `func` left in that struct's fields on an error exit is then lost."""
-    callers = [(cp, cc) for cp, cc in an.look.callers(func, path) if cc.func is not None]
+    # Its callers, in the files next to it too (a driver's set-up is called from a sibling file).
+    callers = [(cp, cc) for cp, cc in an.look.callers(func, path, near=True) if cc.func is not None]
     if not callers:
         return False
     for cp, cc in callers:
@@ -115,6 +127,9 @@ def drops_on_error(an: Analyzer, path: str, func: str, index: int) -> bool:
         if index >= len(cc.args) or not lhs or not re.fullmatch(r"[A-Za-z_]\w*", lhs):
             return False
         var = cc.args[index].strip().lstrip("&").strip()
+        if MEMBER_PATH.fullmatch("".join(var.split())):
+            # A struct inside the caller's own (`entry->dma`): freeing `entry` drops it too.
+            var = re.match(r"[A-Za-z_]\w*", var).group(0)  # type: ignore[union-attr]
         fl = an.look.flow(cp, cc.func, frozenset({func}))
         if fl is None or not re.fullmatch(r"[A-Za-z_]\w*", var):
             return False
@@ -195,7 +210,7 @@ def wrapper_callers(an: Analyzer, path: str, fi: FuncInfo, out: Out, releases: l
         fails_by = lhs if out.zero_ok and re.fullmatch(r"[A-Za-z_]\w*", lhs) else ""
         acq = Acquire(fi.name, cc.span.line, cc.span.column, cc.args, out.index if out.kind == "arg" else None,
                       out.count, None if fails_by else cc.lhs, kind, base, not out.partial, out.partial,
-                      fails_by=fails_by)
+                      fails_by=fails_by, kept_on_failure=bool(fails_by) and out.kept_on_error)
         effect = an.effect_fn(cpath, cc.func, holds, croot if kind == "field" else None, base)
         dropped = kind == "field" and cfi is not None and base in cfi.params \
             and drops_on_error(an, cpath, cc.func, cfi.params.index(base))

@@ -142,6 +142,10 @@ def test_61_error_findings_are_the_real_bugs(tree_61: Path) -> None:
         # (iov_iter_get_pages2 and its _alloc2 form) fill the array the loop walks: one per site.
         ("gup-double-release", "block/blk-map.c", 335),
         ("gup-double-release", "block/blk-map.c", 335),
+        # bcm_vk_sg_alloc(): bcm_vk_dma_alloc() fails with pages pinned in dma[i] (a short pin it
+        # recorded in dma->nr_pages, or every page when the sglist allocation fails), the teardown
+        # at fail_alloc frees only dma[0..i-1], and bcm_vk_write() kfree()s the entry: they leak
+        ("gup-leak", "drivers/misc/bcm-vk/bcm_vk_sg.c", 213),
         # ne_set_user_memory_region_ioctl(): get_user_pages_unlocked() fills pages + nr_pages; when
         # the page's sanity check fails, put_pages releases pages[0..nr_pages), the earlier pages
         # only: the one just taken leaks (a region not backed as required is user-controlled)
@@ -261,6 +265,10 @@ def test_612_error_findings_are_the_real_bugs(tree_612: Path) -> None:
         # `goto end` frees the array with folios[cur_folio..nr_folios-1] pinned and on no unpin list
         # (live in 6.12.118; mainline's later rework dropped the per-folio allocation)
         ("gup-leak", "drivers/dma-buf/udmabuf.c", 317),
+        # bcm_vk_sg_alloc(), live in 6.12 as in 6.1: bcm_vk_dma_alloc() fails with pages pinned in dma[i] (a short pin it
+        # recorded in dma->nr_pages, or every page when the sglist allocation fails), the teardown
+        # at fail_alloc frees only dma[0..i-1], and bcm_vk_write() kfree()s the entry: they leak
+        ("gup-leak", "drivers/misc/bcm-vk/bcm_vk_sg.c", 213),
         # ne_set_user_memory_region_ioctl(): the page just taken into pages[nr_pages] is not yet
         # counted when its sanity check fails; put_pages releases pages[0..nr_pages) only (as in 6.1)
         ("gup-leak", "drivers/virt/nitro_enclaves/ne_misc_dev.c", 980),
