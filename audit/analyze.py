@@ -273,6 +273,8 @@ class Analyzer:
             self.wrappers_seen.setdefault((path, c.func, "acquire"), c.name)
             return wrapper_callers(self, path, fi_a, out, releases)
         out = wrapper_out(self, path, fi_a, root, c.returned, set(r_returned), cnt, c.name)
+        if out is not None and (path, c.span.line, c.span.column) in self.kept_on_error:
+            out = replace(out, kept_on_error=True)
         if out is not None or root.name in fi_a.params or c.returned or self.returns(path, c.func, {root.name}, root):
             self.wrappers_seen.setdefault((path, c.func, "acquire"), c.name)
         if out is None or c.func in self.cat.acquire:

@@ -816,7 +816,9 @@ class Walker(ResultTests, ReleaseChecks):
         if st.armed and st.earlier and not (st.outcomes & HELD) and not (st.releases or st.handed or st.stored):
             self._earlier_rounds_at_exit(node, st)
         if st.armed and st.outcomes & HELD and not (st.releases or st.handed or st.stored) \
-                and self.acq.root_kind in ("field", "param") and self._error_exit(node.text, st):
+                and (self.acq.root_kind == "field" or (self.acq.root_kind == "param" and st.count_kept)) \
+                and self._error_exit(node.text, st):
+            # (In the caller's own array with no count recorded, the leak is this function's.)
             self.result.kept_on_error = True
         if not st.armed or not (st.outcomes & HELD) or st.releases or st.handed or st.stored:
             return
@@ -858,8 +860,10 @@ class Walker(ResultTests, ReleaseChecks):
         freed = f", and the array is freed at line {st.freed}" if st.freed else (
             f", and the callers free the struct holding them in `{self.acq.base}` when this function "
             "returns an error" if self.dropped and error_exit and self.acq.root_kind == "field" else "")
+        pi = self.acq.pages_index
+        holder = self.acq.base or (self.acq.args[pi].strip() if pi is not None and pi < len(self.acq.args) else "")
         took = f"returned {what}" if not (self.acq.kept_on_failure and partial_only) else \
-            f"failed leaving a short pin in `{self.acq.base}`"
+            f"failed leaving a short pin in `{holder}`"
         self._defect("gup-leak", line, col, f"{self.acq.name}() {took} but this exit releases none of them{freed}",
                      st, conf)
 
