@@ -9,6 +9,7 @@ them when it fails (gup-double-release)?
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from audit.cexpr import IDENT
@@ -28,6 +29,10 @@ def nonzero(facts: Facts, name: str) -> bool:
     known = facts.as_dict()
     return known.get(name) is True or known.get(f"{name}<0") is True or known.get(f"{name}!=0") is True \
         or known.get(f"{name}==0") is False
+
+
+_COUNT_DOWN = re.compile(r"(\w+)(?:--)?|--(\w+)")
+"""A loop condition that tests a count for nonzero while counting it down (`n`, `n--`, `--n`)."""
 
 
 class ReleaseChecks:
@@ -52,6 +57,16 @@ class ReleaseChecks:
             count = loop_bound(self.flow, node.loop)
             # A loop over a negative bound runs zero times, unless the bound is unsigned.
             explicit = count is not None and count in self.unsigned
+            down = _COUNT_DOWN.fullmatch(self.flow.nodes[node.loop].text.replace(" ", ""))
+            name = down and (down.group(1) or down.group(2))
+            if count is None and name and name in rnames and NEG in outcomes:
+                # `while (n) put_page(pages[--n])`: an errno is nonzero, and counting it down walks
+                # below the array.
+                self._defect("gup-release-count", c.line, c.column,
+                             f"the loop `{self.flow.nodes[node.loop].text}` counts down from `{name}`, which may hold "
+                             f"a negative errno from {self.acq.name}(): it never reaches 0, and {c.name}() releases "
+                             "entries below the array", st, "high" if outcomes == {NEG} else "medium")
+                return
         if count is None or not outcomes:
             return
         if st.earlier and not outcomes & HELD and self._offset is not None \
