@@ -185,6 +185,9 @@ class Catalogue:
     """Members of a carrier's element that are the page itself (a bio_vec's `bv_page`)."""
     segment_counts: frozenset[str]
     """Members counting a carrier's segments (a bio's `bi_vcnt`): testing one tells a merge."""
+    table_freers: frozenset[str]
+    """Calls that free a table the pages were listed in (`sg_free_table()`), never their references:
+    after it, the table no longer holds them for anyone."""
     array_freers: frozenset[str]
     """Calls that free a pages array itself (kfree), not the references in it."""
     errno_handoffs: frozenset[str]
@@ -382,6 +385,7 @@ def load(version: Version | None) -> Catalogue:
         carrier_members=frozenset(raw.table("carriers", {}).texts("members")),
         page_members=frozenset(raw.table("carriers", {}).texts("page_members")),
         segment_counts=frozenset(raw.table("carriers", {}).texts("segment_counts")),
+        table_freers=frozenset(raw.table("carriers", {}).texts("table_freers")),
         array_freers=frozenset(names("array_freers")),
         errno_handoffs=frozenset(raw.table("handoff_failures", {}).texts("errno")),
         readers=frozenset(names("readers")),

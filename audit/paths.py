@@ -173,6 +173,9 @@ class _State:
     offset_reset: bool = False
     """... and it has been set back to a constant since (`for (i = 0; …)`): an element indexed by
     it is no longer one of this round's."""
+    handed_into: str = ""
+    """The table the pages were last handed to by an [handoff_failures] call (`sgt` of
+    `sg_alloc_table_from_pages(sgt, pages, …)`): freeing it hands them back."""
     earlier: bool = False
     """The acquire fills its array from an offset its loop advances, and nothing but a release takes
     the pages in that loop: when a round fails, the earlier rounds' pages sit below the offset."""
@@ -650,6 +653,13 @@ class Walker(ResultTests, ReleaseChecks):
             gone = {norm_path(a) for a in c.args}
             nx.stale = frozenset(b for b in nx.stale if not any(
                 g and (b.lstrip("@") == g or b.lstrip("@").startswith((g + "->", g + "."))) for g in gone))
+        if c.name in self.cat.table_freers and nx.handed and nx.handed_into \
+                and any(norm_path(a) == nx.handed_into for a in c.args):
+            # The table the pages were only listed in is freed: they are the array's again.
+            nx.handed, nx.handed_into = False, ""
+            if len(nx.steps) < 12:
+                nx.steps = nx.steps + ((c.line, f"{c.name}() frees the table they were listed in, not the pages"),)
+            return True
         if c.name in self.cat.array_freers and any(self.holds(a) for a in c.args):
             if nx.outcomes & HELD and not nx.releases and not nx.handed and not nx.freed:
                 # The finding stays on the exit that follows (the goto, return or break a reader
@@ -700,6 +710,7 @@ class Walker(ResultTests, ReleaseChecks):
             nx.undo = ("=" + lhs, nx.handed, c.name)  # an errno in it says nothing was kept
         elif _WORD.fullmatch(lhs) and lhs not in self._scalars:
             nx.undo = (lhs, nx.handed, c.name)  # a returned pointer: NULL or an ERR_PTR says nothing was kept
+        nx.handed_into = norm_path(c.args[0]) if c.name in self.cat.errno_handoffs and c.args and not nx.handed else ""
         nx.handed = True
 
     def _assign(self, name: str, rhs: str, node: FlowNode, nx: _Next) -> None:
@@ -883,7 +894,7 @@ class Walker(ResultTests, ReleaseChecks):
             key = (st.node, st.armed, st.outcomes, st.facts, st.rnames, st.in_loops, st.releases, st.handed,
                    bool(st.freed), st.stored, st.recounted, st.count_kept, st.bypassed, st.guessed,
                    st.jump if carrier else 0, st.req_alias, st.r_tested, st.count_tested, st.undo, st.stale,
-                   st.offset_moved, st.offset_reset, st.earlier)
+                   st.offset_moved, st.offset_reset, st.earlier, st.handed_into)
             if key in seen:
                 continue
             seen.add(key)
