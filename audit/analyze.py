@@ -62,6 +62,9 @@ class Analyzer:
         self.look = Lookup(self.ix, store)
         self.wrappers_seen: dict[tuple[str, str, str], str] = {}
         self.kept_on_error: set[tuple[str, int, int]] = set()
+        self.short_success: dict[tuple[str, int, int], str] = {}
+        """Acquire calls after which some `return 0` may follow a short pin, and the pointer parameter
+        the count goes out through (`PathResult.short_success`, `count_out`)."""
         """Acquire calls some of whose errno exits leave pages in the caller's struct (`PathResult.kept_on_error`)."""
         """(file, function, "acquire"|"release") -> the API a wrapper the searches went through wraps."""
         self._alias_cache: dict[tuple[str, str, Root], tuple[set[str], list[tuple[str, str, int]]]] = {}
@@ -275,6 +278,9 @@ class Analyzer:
         out = wrapper_out(self, path, fi_a, root, c.returned, set(r_returned), cnt, c.name)
         if out is not None and (path, c.span.line, c.span.column) in self.kept_on_error:
             out = replace(out, kept_on_error=True)
+        count_out = self.short_success.get((path, c.span.line, c.span.column))
+        if out is not None and count_out in fi_a.params:
+            out = replace(out, count_out=fi_a.params.index(count_out))
         if out is not None or root.name in fi_a.params or c.returned or self.returns(path, c.func, {root.name}, root):
             self.wrappers_seen.setdefault((path, c.func, "acquire"), c.name)
         if out is None or c.func in self.cat.acquire:
@@ -407,6 +413,8 @@ class Analyzer:
             return releases, (), [], frozenset(), frozenset()
         if res.kept_on_error:
             self.kept_on_error.add((path, c.span.line, c.span.column))
+        if res.short_success and res.count_out:
+            self.short_success[(path, c.span.line, c.span.column)] = res.count_out
         rr = frozenset(res.r_returned)
         if res.acquire_repeats:
             # The call runs again around a loop: its own releases may drop an earlier round's pages.

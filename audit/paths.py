@@ -93,6 +93,9 @@ class Acquire:
     took none: the variable holding that result, or `()` when the call is tested where it is made.
     The walk takes the call as taking every page, and the side of a test that says it failed as
     taking none."""
+    count_out: str = ""
+    """For a `fails_by` wrapper that returns 0 after a short pin too: the caller's variable it reports
+    the pinned count in (`pinned` of `lock_pages(…, &pinned)`). Its success then holds that many."""
     kept_on_failure: bool = False
     """For a `fails_by` wrapper that pins into a struct its caller passes: some of its errno exits
     leave pages in that struct (a short pin recorded in a count member), so the side of a test that
@@ -114,6 +117,10 @@ class PathResult:
     """The acquire sits in a loop (or a goto retry): later rounds add to what earlier rounds took."""
     r_returned: set[str] = field(default_factory=set)
     """Outcomes with which some exit returns the acquire's result itself (a wrapper's callers get it)."""
+    count_out: str = ""
+    """A pointer parameter the function adds the acquire's result to (`*pinned += page_count`)."""
+    short_success: bool = False
+    """Some `return 0` follows a short pin whose pages are still held: 0 does not mean every page."""
     kept_on_error: bool = False
     """Some errno exit leaves pages held in the caller's array or struct, released by nothing here
     (a short pin whose count is recorded there): the caller's error side still holds them."""
@@ -579,7 +586,7 @@ class Walker(ResultTests, ReleaseChecks):
             nx.offset_moved = nx.offset_reset = False
             nx.earlier = self._earlier_in_array
             if self.acq.fails_by:
-                nx.outcomes = frozenset({FULL})
+                nx.outcomes = frozenset({PART, FULL} if self.acq.count_out else {FULL})
                 # Nonzero (tested in a variable, or where it is called): it took nothing.
                 key = "!" + self.acq.name if self.acq.fails_by == "()" else "=" + self.acq.fails_by
                 nx.undo = (key, nx.handed, "")
@@ -737,6 +744,9 @@ class Walker(ResultTests, ReleaseChecks):
                 nx.handed = True
         if name in self.requested:
             nx.recounted = nx.recounted | {name}
+        if name.startswith("*") and _WORD.fullmatch(name[1:].strip()) \
+                and any(self._is_r(w, nx.rnames) for w in _WORD.findall(rhs)):
+            self.result.count_out = name[1:].strip()  # `*pinned += page_count`: the count goes out here
         if self._is_r(rhs, nx.rnames) and ("->" in name or "." in name or name.startswith("*")):
             nx.count_kept = True
         elif self.acq.base and re.match(rf"{re.escape(self.acq.base)}\s*(->|\.)", name):
@@ -826,6 +836,8 @@ class Walker(ResultTests, ReleaseChecks):
             self._stale_at_exit(node, st)
         if st.armed and st.earlier and not (st.outcomes & HELD) and not (st.releases or st.handed or st.stored):
             self._earlier_rounds_at_exit(node, st)
+        if st.armed and PART in st.outcomes and node.text.strip() == "0" and not (st.releases or st.freed):
+            self.result.short_success = True
         if st.armed and st.outcomes & HELD and not (st.releases or st.handed or st.stored) \
                 and (self.acq.root_kind == "field" or (self.acq.root_kind == "param" and st.count_kept)) \
                 and self._error_exit(node.text, st):

@@ -52,6 +52,9 @@ class Out:
     kept_on_error: bool = False
     """Some errno exit of the wrapper leaves a short pin in the caller's struct (its count recorded
     there): a nonzero result does not say the struct holds nothing."""
+    count_out: int | None = None
+    """The wrapper's pointer parameter it reports the pinned count through, when it may return 0
+    after a short pin (`lock_pages(…, &pinned)`): its callers hold that many, not every page."""
 
 
 def wrapper_out(an: Analyzer, path: str, fi: FuncInfo, root: Root, returned: bool, r_returned: set[str],
@@ -168,6 +171,14 @@ def drops_on_error(an: Analyzer, path: str, func: str, index: int) -> bool:
     return True
 
 
+def _count_out(args: tuple[str, ...], out: Out) -> str:
+    """The caller's variable a wrapper reports its pinned count in (`pinned` of `&pinned`), or ''."""
+    if out.count_out is None or out.count_out >= len(args):
+        return ""
+    a = args[out.count_out].strip()
+    return a[1:].strip() if a.startswith("&") and IDENT.fullmatch(a[1:].strip()) else ""
+
+
 def _caller_expr(out: Out, args: tuple[str, ...], lhs: str | None) -> str | None:
     if out.kind == "ret":
         return lhs
@@ -210,7 +221,8 @@ def wrapper_callers(an: Analyzer, path: str, fi: FuncInfo, out: Out, releases: l
         fails_by = lhs if out.zero_ok and re.fullmatch(r"[A-Za-z_]\w*", lhs) else ""
         acq = Acquire(fi.name, cc.span.line, cc.span.column, cc.args, out.index if out.kind == "arg" else None,
                       out.count, None if fails_by else cc.lhs, kind, base, not out.partial, out.partial,
-                      fails_by=fails_by, kept_on_failure=bool(fails_by) and out.kept_on_error)
+                      fails_by=fails_by, kept_on_failure=bool(fails_by) and out.kept_on_error,
+                      count_out=_count_out(cc.args, out) if fails_by else "")
         effect = an.effect_fn(cpath, cc.func, holds, croot if kind == "field" else None, base)
         dropped = kind == "field" and cfi is not None and base in cfi.params \
             and drops_on_error(an, cpath, cc.func, cfi.params.index(base))

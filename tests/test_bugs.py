@@ -33,7 +33,6 @@ MISSED = {
     "vfio-iommu-replay-unwind-leak": "the pages leave vaddr_get_pfns() as a pfn through an out-parameter of a two-level wrapper (vfio_pin_pages_remote); the replay's early returns are not walked as acquire exits",
     "vfio-pin-page-external-ret": "the page leaves vaddr_get_pfns() as a pfn through an out-parameter: vfio_pin_page_external()'s return of 1 with the page held, and its caller's `goto pin_unwind` on that nonzero return, are never walked as exits of the acquire",
     "io-uring-rsrc-folio-put-refs": "the array is handed by address (`io_try_coalesce_buffer(&pages, ...)`, a `struct page ***` out-parameter) to a callee that releases part of it through `page_array = *pages`; into_callee() does not follow `&pages`, so the folio_put_refs() in io_do_coalesce_buffer() is never reached",
-    "xen-privcmd-dm-op-count": "a wrapper (lock_pages) that accepts a short pin, returns 0 and reports the count through an out-parameter (*pinned): its callers are walked as all-or-nothing, and release counts are not checked in wrapper callers",
     # blind batch 7
     "omap-vout-userptr-page-leak": "reported as gup-no-release at the acquire (no release anywhere: only the page's physical address leaves the function), not as a leak at the return",
     "umem-odp-release-pages-double-put": "the callee puts element j on its failure (not an error-only release: it also puts on success when ODP), and the caller's release_pages(&list[j], n - j) range includes it: element-in-range after a callee's release is not followed",
