@@ -31,7 +31,6 @@ def nonzero(facts: Facts, name: str) -> bool:
         or known.get(f"{name}==0") is False
 
 
-_WORD_RE = re.compile(r"[A-Za-z_]\w*")
 _COUNT_DOWN = re.compile(r"(\w+)(?:--)?|--(\w+)")
 """A loop condition that tests a count for nonzero while counting it down (`n`, `n--`, `--n`)."""
 
@@ -82,7 +81,7 @@ class ReleaseChecks:
         does = "releases" if c.name in self.cat.release else "is handed, to release or keep,"
         cnt = " ".join(count.split()).replace(" ", "")
         out = self.acq.count_out
-        if out and PART in outcomes and NEG not in outcomes and cnt != out and out not in _WORD_RE.findall(cnt):
+        if out and PART in outcomes and NEG not in outcomes and cnt != out and out not in IDENT.findall(cnt):
             # The wrapper said 0 after a short pin too; how many it pinned is in `out`.
             self._defect("gup-release-count", c.line, c.column,
                          f"{c.name}() {does} `{count}` pages after {self.acq.name}() returned 0, but it returns 0 "
