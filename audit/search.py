@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from audit.catalogue import Handoff, ReleaseApi
@@ -181,7 +182,8 @@ class Search:
     def expand(self, st: State) -> list[State]:
         """Every hop out of one state, in a fixed order (the breadth-first order depends on it)."""
         names, stores = self.an.aliases(st.path, st.func, st.root)
-        holds = self.an.holds_fn(st.path, st.func, st.root, names)
+        # One state's test, asked of the same argument texts call after call.
+        holds = lru_cache(maxsize=None)(self.an.holds_fn(st.path, st.func, st.root, names))
         nxt: list[State] = []
         if st.root.kind == "local" and st.hops < MAX_HOPS:
             nxt += self.into_storage(st, names)
@@ -303,8 +305,9 @@ class Search:
         pages in a struct field, into the parameter that receives the struct)."""
         out = []
         for i, a in enumerate(c.args):
-            inner = None if holds(a) else self._container(a, st)
-            if not holds(a) and inner is None:
+            held = holds(a)
+            inner = None if held else self._container(a, st)
+            if not held and inner is None:
                 continue
             for dpath, fi in self.look.definitions(c.name, st.path, self.visible, namespace(st.func)):
                 if i < len(fi.params) and fi.params[i]:
