@@ -1015,7 +1015,8 @@ class Walker(ResultTests, ReleaseChecks):
         if self._is_r(text, st.rnames) and real and PART in st.outcomes and FULL not in st.outcomes \
                 and not st.handed:
             self._released_returns.append((node.line, real[0][0], real[0][2], st))
-        elif not real and st.outcomes & HELD and (self._is_r(text, st.rnames) or text in self.requested - st.recounted):
+        elif not st.releases and st.outcomes & HELD and (self._is_r(text, st.rnames) or text in self.requested - st.recounted):
+            # (Not past a release loop that ran zero times: that exit is the release's own.)
             self._held_return = self._held_return or node.line
 
     def _released_count_returned(self) -> None:
