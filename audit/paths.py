@@ -886,7 +886,7 @@ class Walker(ResultTests, ReleaseChecks):
         pi = self.acq.pages_index
         holder = self.acq.base or (self.acq.args[pi].strip() if pi is not None and pi < len(self.acq.args) else "")
         took = f"returned {what}" if not (self.acq.kept_on_failure and partial_only) else \
-            f"failed leaving a short pin in `{holder}`"
+            f"failed with pages still pinned in `{holder}`"
         self._defect("gup-leak", line, col, f"{self.acq.name}() {took} but this exit releases none of them{freed}",
                      st, conf)
 
