@@ -983,14 +983,14 @@ class Walker(ResultTests, ReleaseChecks):
                         facts = errno_facts(facts, st.undo[0][1:])  # type: ignore[index] # what it returned is an errno
                     if failed is truth and not st.undo[2]:  # type: ignore[index]
                         # The acquire (or its wrapper) itself failed: nothing taken, unless the
-                        # wrapper leaves a short pin in the struct its caller passed.
+                        # wrapper leaves pages pinned in the struct its caller passed.
                         outcomes = frozenset({PART} if self.acq.kept_on_failure else {NEG})
                     steps = st.steps
                     jump = st.jump
                     if st.armed:
                         if len(steps) < 12:
                             told = (f": {st.undo[2] or self.acq.name}() failed" + (
-                                ", and may have left a short pin in the struct" if self.acq.kept_on_failure
+                                ", and may have left pages pinned in the struct" if self.acq.kept_on_failure
                                 and not st.undo[2] else " and took nothing")) \
                                 if failed is truth else ""  # type: ignore[index]
                             steps = steps + ((node.line, f"`{node.text}` is {'true' if truth else 'false'}{told}"),)
