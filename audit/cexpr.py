@@ -6,9 +6,9 @@ import re
 from functools import lru_cache
 
 IDENT = re.compile(r"[A-Za-z_]\w*")
+"""A C identifier."""
 ERRNO = re.compile(r"-E[A-Z0-9]+")
 """An errno constant as C code writes it (`-ENOMEM`), blanks removed; match it whole."""
-"""A C identifier."""
 FOR_EACH_CALL = re.compile(rb"^\s*\w*for_each\w*\s*\(")
 """A statement that starts with a kernel iterator macro (`list_for_each_entry(p, head, m)`)."""
 

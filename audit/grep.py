@@ -2,10 +2,10 @@
 
 It selects *candidate* files only: those holding a piece of an acquire API's name (ripgrep with a
 small cover of the names, all of them in one pass; without it `git grep`, one fast literal search
-per string; without git, GNU grep with several fixed strings in one pass). Whether a candidate calls an API is decided afterwards, at token level
-(`catalogue.CallFinder`). Only regular files are opened. This module imports nothing of the tool
-at load time, so that `python -m audit TREE` can start grep before the rest of the tool is loaded
-(`start_early`).
+per string; without git, GNU grep with several fixed strings in one pass). Whether a candidate
+calls an API is decided afterwards, at token level (`catalogue.CallFinder`). Only regular files are
+opened. This module imports nothing of the tool at load time, so that `python -m audit TREE` can
+start grep before the rest of the tool is loaded (`start_early`).
 """
 
 from __future__ import annotations
@@ -513,7 +513,7 @@ _BLANK = b" \t\r\n\f\v"
 
 def has_call(text: bytes, word: bytes) -> bool:
     """Whether `text` has `word` as a whole word followed by `(` (blanks between), as
-    `\bword\s*\(` would find: a regex starting with `\b` gets no literal prefix scan."""
+    `\\bword\\s*\\(` would find: a regex starting with `\\b` gets no literal prefix scan."""
     for i in word_starts(text, word):
         j = i + len(word)
         while j < len(text) and text[j] in _BLANK:
@@ -525,7 +525,7 @@ def has_call(text: bytes, word: bytes) -> bool:
 
 def has_member(text: bytes, word: bytes) -> bool:
     """Whether `text` uses `word` as a member through a pointer (`->word`, blanks allowed), as
-    `->\s*word\b` would find."""
+    `->\\s*word\\b` would find."""
     for i in word_starts(text, word):
         j = i
         while j > 0 and text[j - 1] in _BLANK:
@@ -538,15 +538,16 @@ def has_member(text: bytes, word: bytes) -> bool:
 # ---------------------------------------------------------------------------------- early start
 
 _EARLY: list[tuple[str, Prefilter, int, GrepJob]] = []
-"""The git grep `start_early` started: (real path of the tree, prefilter, jobs, the job)."""
+"""The prefilter job `start_early` started: (real path of the tree, prefilter, jobs, the job)."""
 
 _SCAN_VALUES = frozenset({"--format", "-o", "--output", "--select", "--ignore", "--diff", "--baseline", "--jobs"})
 """Options of `audit PATH` that take a value (cli._scan_parser)."""
 
 
 def start_early(argv: list[str]) -> None:
-    """For `audit TREE ...`, start git grep now, before the rest of the tool is imported, the way
-    the engine will ask for it; `claim_early` hands it over when the engine asks for exactly that.
+    """For `audit TREE ...`, start the prefilter (`grep_job`) now, before the rest of the tool is
+    imported, the way the engine will ask for it; `claim_early` hands it over when the engine asks
+    for exactly that.
     Anything unusual (another command, a folder inside a tree) starts nothing, nor does a run with
     the result cache on over a tree the cache has a report of (the report may serve the run).
     """
