@@ -19,7 +19,7 @@ from audit.callee import CalleeEffects
 from audit.catalogue import AcquireApi, Catalogue, Form
 from audit.counts import HelperCount, helper_count, helper_member_count, loop_bound, unsigned_names
 from audit.index import Index, Lookup
-from audit.model import Call, Defect, Evidence, FileFacts, RefKind, Release, Site, Status, Wrapper
+from audit.model import Call, Defect, Evidence, FileFacts, FuncInfo, RefKind, Release, Site, Status, Wrapper
 from audit.paths import Acquire, Teardown, feasible_calls, member_key, walk
 from audit.cexpr import IDENT, constant_truth, iterator_macro
 from audit.roots import (BASE_SPLIT, FIELDS, MEMBER_PATH, NULLS, Root, access_path, accessors, array_allocation,
@@ -27,7 +27,7 @@ from audit.roots import (BASE_SPLIT, FIELDS, MEMBER_PATH, NULLS, Root, access_pa
 from audit.search import Search, SiteContext
 from audit.store import FactStore
 from audit.version import Version
-from audit.wrappers import field_out, wrapper_callers, wrapper_out
+from audit.wrappers import Out, field_out, wrapper_callers, wrapper_out
 
 _CALL_HEAD = re.compile(r"([A-Za-z_]\w*)\s*\(")
 _MEMBER_TAIL = re.compile(r"(?:->|\.)([A-Za-z_]\w*)\)*$")
@@ -61,12 +61,12 @@ class Analyzer:
         self.store = store
         self.look = Lookup(self.ix, store)
         self.wrappers_seen: dict[tuple[str, str, str], str] = {}
-        self.kept_on_error: set[tuple[str, int, int]] = set()
-        self.short_success: dict[tuple[str, int, int], str] = {}
-        """Acquire calls after which some `return 0` may follow a short pin, and the pointer parameter
-        the count goes out through (`PathResult.short_success`, `count_out`)."""
-        """Acquire calls some of whose errno exits leave pages in the caller's struct (`PathResult.kept_on_error`)."""
         """(file, function, "acquire"|"release") -> the API a wrapper the searches went through wraps."""
+        self.exits: dict[tuple[str, int, int], tuple[bool, str]] = {}
+        """Acquire call (file, line, column) -> what the walk of its function says its callers get
+        beyond the pages: whether an errno exit leaves pages in their struct or array
+        (`PathResult.kept_on_error`), and the pointer parameter a `return 0` after a short pin
+        reports the count through (`PathResult.count_out`, '' when none)."""
         self._alias_cache: dict[tuple[str, str, Root], tuple[set[str], list[tuple[str, str, int]]]] = {}
         self._pin_choice = frozenset(catalogue.pin_flags) | frozenset(catalogue.pin_predicates)
         self._release_names = frozenset(catalogue.release)
@@ -268,24 +268,26 @@ class Analyzer:
         if root.kind == "field":
             # Straight into a field of a struct the function was handed (`&umem->pgs[0]`).
             pi = form.pages if form is not None else None
-            out = field_out(self, path, fi_a, c.args[pi], set(r_returned), cnt,
-                            (path, c.span.line, c.span.column) in self.kept_on_error) \
+            out = field_out(self, path, fi_a, c.args[pi], set(r_returned), cnt) \
                 if pi is not None and pi < len(c.args) and c.func not in self.cat.acquire else None
             if out is None:
                 return ()
             self.wrappers_seen.setdefault((path, c.func, "acquire"), c.name)
-            return wrapper_callers(self, path, fi_a, out, releases)
+            return wrapper_callers(self, path, fi_a, self._with_exits(out, path, c, fi_a), releases)
         out = wrapper_out(self, path, fi_a, root, c.returned, set(r_returned), cnt, c.name)
-        if out is not None and (path, c.span.line, c.span.column) in self.kept_on_error:
-            out = replace(out, kept_on_error=True)
-        count_out = self.short_success.get((path, c.span.line, c.span.column))
-        if out is not None and count_out in fi_a.params:
-            out = replace(out, count_out=fi_a.params.index(count_out))
+        if out is not None:
+            out = self._with_exits(out, path, c, fi_a)
         if out is not None or root.name in fi_a.params or c.returned or self.returns(path, c.func, {root.name}, root):
             self.wrappers_seen.setdefault((path, c.func, "acquire"), c.name)
         if out is None or c.func in self.cat.acquire:
             return ()
         return wrapper_callers(self, path, fi_a, out, releases)
+
+    def _with_exits(self, out: Out, path: str, c: Call, fi: FuncInfo) -> Out:
+        """`out` with what the walk of the wrapper's acquire said of its exits (`exits`)."""
+        kept, count_out = self.exits.get((path, c.span.line, c.span.column), (False, ""))
+        return replace(out, kept_on_error=kept,
+                       count_out=fi.params.index(count_out) if count_out in fi.params else None)
 
     def _promoted(self, path: str, fl, c: Call, form: Form) -> frozenset[str]:  # type: ignore[no-untyped-def]
         """The requested count (blanks removed) when C converts the signed variable holding the
@@ -411,10 +413,8 @@ class Analyzer:
                    self._promoted(path, fl, c, form))
         if not res.complete:
             return releases, (), [], frozenset(), frozenset()
-        if res.kept_on_error:
-            self.kept_on_error.add((path, c.span.line, c.span.column))
-        if res.short_success and res.count_out:
-            self.short_success[(path, c.span.line, c.span.column)] = res.count_out
+        self.exits[(path, c.span.line, c.span.column)] = (
+            res.kept_on_error, res.count_out if res.short_success else "")
         rr = frozenset(res.r_returned)
         if res.acquire_repeats:
             # The call runs again around a loop: its own releases may drop an earlier round's pages.

@@ -89,7 +89,7 @@ def wrapper_out(an: Analyzer, path: str, fi: FuncInfo, root: Root, returned: boo
 
 
 def field_out(an: Analyzer, path: str, fi: FuncInfo, pages_arg: str, r_returned: set[str],
-              count_arg: str | None, kept_on_error: bool = False) -> Out | None:
+              count_arg: str | None) -> Out | None:
     """How the pages an acquire puts straight into a field of a struct its function `fi` was handed
     (`&umem->pgs[0]`, `umem` a parameter) reach `fi`'s callers: in that field of the struct they
     pass. None when the array is not a parameter's field."""
@@ -99,7 +99,7 @@ def field_out(an: Analyzer, path: str, fi: FuncInfo, pages_arg: str, r_returned:
     cnt = (count_arg or "").strip()
     count = fi.params.index(cnt) if cnt and cnt in fi.params else None
     return Out("field", fi.params.index(m.group(1)), m.group(3), count, PART in r_returned,
-               _zero_ok(an, path, fi, r_returned), kept_on_error)
+               _zero_ok(an, path, fi, r_returned))
 
 
 def _zero_ok(an: Analyzer, path: str, fi: FuncInfo, r_returned: set[str]) -> bool:
