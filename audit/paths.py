@@ -273,7 +273,7 @@ class Walker(ResultTests, ReleaseChecks):
         self._loop_releases = self._releasing_loops()
         self._to_acquire = self._reaching_acquire()
         self.result.acquire_repeats = any(
-            n.loop >= 0 and any(c.name == acq.name and c.line == acq.line and c.column == acq.column for c in n.calls)
+            n.loop >= 0 and any(map(self._is_acquire, n.calls))
             for n in flow.nodes)
         self._zeroed = ff.zeroed
         self._shared = ff.shared
@@ -337,10 +337,8 @@ class Walker(ResultTests, ReleaseChecks):
     def _reaching_acquire(self) -> set[int]:
         """Nodes from which the acquire call can be reached: a path not yet through the acquire
         that leaves this set can never matter."""
-        acq = self.acq
-        return _backward(self.flow.nodes, [
-            i for i, n in enumerate(self.flow.nodes)
-            if any(c.name == acq.name and c.line == acq.line and c.column == acq.column for c in n.calls)], False)
+        return _backward(self.flow.nodes, [i for i, n in enumerate(self.flow.nodes)
+                                           if any(map(self._is_acquire, n.calls))], False)
 
     def _releasing_loops(self) -> set[int]:
         """Loop nodes whose body releases the pages: skipping such a loop is iterating it zero times
@@ -440,12 +438,14 @@ class Walker(ResultTests, ReleaseChecks):
             return c.args[i], None, False
         return None
 
+    def _is_acquire(self, c: FlowCall) -> bool:
+        """Whether `c` is the acquire call this walk follows."""
+        return c.name == self.acq.name and c.line == self.acq.line and c.column == self.acq.column
+
     def _acquire_loop_body(self) -> tuple[int, list[FlowNode]]:
         """The innermost loop around the acquire (-1: none) and the nodes inside it, nested loops'
         included."""
-        acq = self.acq
-        where = next((n.loop for n in self.flow.nodes if any(
-            c.name == acq.name and c.line == acq.line and c.column == acq.column for c in n.calls)), -1)
+        where = next((n.loop for n in self.flow.nodes if any(map(self._is_acquire, n.calls))), -1)
         if where < 0:
             return where, []
         body = []
@@ -578,7 +578,7 @@ class Walker(ResultTests, ReleaseChecks):
             # `f(&old)` may fill `old` anew: a release through it named what it held before.
             nx.releases = tuple(r if not set(_WORD.findall(r[3])) & out_args or r[3].startswith("~")
                                 else r[:3] + ("~" + r[3],) for r in nx.releases)
-        if c.name == self.acq.name and c.line == self.acq.line and c.column == self.acq.column:
+        if self._is_acquire(c):
             if nx.armed:
                 self.result.acquire_repeats = True
                 return False  # around a retry loop: the first round's pages are accounted for

@@ -550,8 +550,8 @@ class FactStore:
         when no prefiltered file defines it; the files found are added to `visible`)."""
         if prefix is not None and name.startswith(prefix + "_") and not any(
                 p in self.hits for p, _ in self._by_name.get(name, [])):
-            # The definition's line is searched for (a (?m)^ regex, slow over a large file) only in
-            # files where the name is followed by a `(` at all (`hint`: found by its literal name).
+            # A file defines it when a line at one of the name's whole-word occurrences is its
+            # header (`_defines`: never a line-anchored regex over a whole large file).
             got = self.search_near(name, from_path, partial(_defines, name.encode()))
             if visible is not None:
                 visible.update(got)

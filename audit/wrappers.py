@@ -127,14 +127,14 @@ def drops_on_error(an: Analyzer, path: str, func: str, index: int) -> bool:
         return False
     for cp, cc in callers:
         lhs = (cc.lhs or "").strip()
-        if index >= len(cc.args) or not lhs or not re.fullmatch(r"[A-Za-z_]\w*", lhs):
+        if index >= len(cc.args) or not lhs or not IDENT.fullmatch(lhs):
             return False
         var = cc.args[index].strip().lstrip("&").strip()
         if MEMBER_PATH.fullmatch("".join(var.split())):
             # A struct inside the caller's own (`entry->dma`): freeing `entry` drops it too.
-            var = re.match(r"[A-Za-z_]\w*", var).group(0)  # type: ignore[union-attr]
+            var = IDENT.match(var).group(0)  # type: ignore[union-attr]
         fl = an.look.flow(cp, cc.func, frozenset({func}))
-        if fl is None or not re.fullmatch(r"[A-Za-z_]\w*", var):
+        if fl is None or not IDENT.fullmatch(var):
             return False
         at = next((i for i, n in enumerate(fl.nodes) if any(
             c.name == func and c.line == cc.span.line for c in n.calls)), None)
@@ -218,7 +218,7 @@ def wrapper_callers(an: Analyzer, path: str, fi: FuncInfo, out: Out, releases: l
         wrappers = {call.name: i for call in an.ix.calls_of((cpath, cc.func)) if call.name in releasing
                     for i, a in enumerate(call.args) if holds(a)}
         lhs = (cc.lhs or "").strip()
-        fails_by = lhs if out.zero_ok and re.fullmatch(r"[A-Za-z_]\w*", lhs) else ""
+        fails_by = lhs if out.zero_ok and IDENT.fullmatch(lhs) else ""
         acq = Acquire(fi.name, cc.span.line, cc.span.column, cc.args, out.index if out.kind == "arg" else None,
                       out.count, None if fails_by else cc.lhs, kind, base, not out.partial, out.partial,
                       fails_by=fails_by, kept_on_failure=bool(fails_by) and out.kept_on_error,
