@@ -272,23 +272,26 @@ def dirty_lost_by_caller(an: Analyzer, path: str, c: Call, releases: list[Releas
     return tuple(out)
 
 
+def _false_guard(an: Analyzer, path: str, func: str, call: Call) -> tuple[str, int] | None:
+    """For a dirtying call of `func`: the parameter (and its index) it sits under, on the true side
+    of the test, when every caller (at least one) passes 0 or false there; else None (it dirties)."""
+    guard = (call.guard or "").strip()
+    fi = an.look.func(path, func)
+    if call.guard_else or fi is None or guard not in fi.params:
+        return None
+    k = fi.params.index(guard)
+    callers = [cc for _, cc in an.look.callers(func, path) if cc.func is not None]
+    if not callers or any(k >= len(cc.args) or _writes(an, cc.args[k]) is not False for cc in callers):
+        return None
+    return guard, k
+
+
 def _dirties(an: Analyzer, path: str, func: str) -> bool:
     """Whether `func` marks pages dirty: a dirtying call, unless the only test it sits under is one of
     `func`'s parameters (`if (dirtied) SetPageDirty(page);`) and every caller passes 0 or false
-    there (st.c's `sgl_unmap_user_pages(..., 0)` after a read into the pages)."""
-    fi = None
-    for call in an.ix.calls_of((path, func)):
-        if call.name not in an.cat.dirtying:
-            continue
-        guard = (call.guard or "").strip()
-        fi = fi or an.look.func(path, func)
-        if call.guard_else or fi is None or guard not in fi.params:
-            return True
-        k = fi.params.index(guard)
-        callers = [cc for _, cc in an.look.callers(func, path) if cc.func is not None]
-        if not callers or any(k >= len(cc.args) or _writes(an, cc.args[k]) is not False for cc in callers):
-            return True
-    return False
+    there (st.c's `sgl_unmap_user_pages(..., 0)` after a read into the pages: `_false_guard`)."""
+    return any(call.name in an.cat.dirtying and _false_guard(an, path, func, call) is None
+               for call in an.ix.calls_of((path, func)))
 
 
 def _says_clean(an: Analyzer, r: Release, dirty_arg: int | None) -> bool:
@@ -373,13 +376,12 @@ def dirty_lost(an: Analyzer, path: str, c: Call, releases: list[Release],
 
 
 def _told_clean(an: Analyzer, path: str, func: str) -> tuple[str, Call, str, int] | None:
-    """For a function whose dirtying calls sit under one of its parameters that every caller passes
-    as 0 or false (`_dirties`): the first such caller's call, the parameter and its index; else None."""
-    guards = {(x.guard or "").strip() for x in an.ix.calls_of((path, func)) if x.name in an.cat.dirtying}
-    fi = an.look.func(path, func) if guards else None
-    if fi is None or len(guards) != 1 or next(iter(guards)) not in fi.params:
+    """For a function whose dirtying calls all sit under one parameter that every caller passes as
+    0 or false (`_false_guard`): the first such caller's call, the parameter and its index; else None."""
+    guards = {_false_guard(an, path, func, x) for x in an.ix.calls_of((path, func)) if x.name in an.cat.dirtying}
+    if len(guards) != 1 or None in guards:
         return None
-    param = next(iter(guards))
+    param, k = next(iter(guards))  # type: ignore[misc]
     callers = sorted(((cp, cc) for cp, cc in an.look.callers(func, path) if cc.func is not None),
                      key=lambda x: (x[0], x[1].span.line))
-    return (callers[0][0], callers[0][1], param, fi.params.index(param)) if callers else None
+    return callers[0][0], callers[0][1], param, k
