@@ -339,10 +339,16 @@ def _flows(src: bytes, lines: parse.Lines, got: _Captured, fns: _Functions, call
     """The control-flow graphs of the functions that call a name in `flows_for`."""
     if not flows_for:
         return []
-    wanted = {c.func for c in calls if c.name in flows_for and c.func is not None}
+    return _build_flows(src, lines, fns, got.bodies,
+                        {c.func for c in calls if c.name in flows_for and c.func is not None})
+
+
+def _build_flows(src: bytes, lines: parse.Lines, fns: _Functions, bodies: dict[int, Node],
+                 wanted: set[str]) -> list[flow.Flow]:
+    """The control-flow graphs of the functions named in `wanted`, in file order."""
     out = []
     for f in fns.funcs:
-        body = got.bodies.get(f.start_byte)
+        body = bodies.get(f.start_byte)
         if f.name in wanted and body is not None:
             fl = flow.build(f.name, body, src, lines, split_args)
             if fl is not None:
@@ -368,14 +374,7 @@ def flows_only(src: bytes, ranges: list[tuple[int, int]], lines: parse.Lines,
                 bodies[fi.start_byte] = caps["func.body"][0]
     fns = _Functions(funcs)
     wanted = {f.name for fn in callees if _text(src, fn) in flows_for and (f := fns.at(fn.start_byte)) is not None}
-    out = []
-    for f in fns.funcs:
-        body = bodies.get(f.start_byte)
-        if f.name in wanted and body is not None:
-            fl = flow.build(f.name, body, src, lines, split_args)
-            if fl is not None:
-                out.append(fl)
-    return tuple(out)
+    return tuple(_build_flows(src, lines, fns, bodies, wanted))
 
 
 def extract(path: str, src: bytes, focus: frozenset[str], ranges: list[tuple[int, int]] | None = None,
