@@ -239,14 +239,16 @@ class Walker(ResultTests, ReleaseChecks):
         self.requested = {" ".join(acq.args[i].split()) for i in (ci, acq.max_pages)
                           if i is not None and i < len(acq.args)}
         pi = acq.pages_index
-        one_slot = pi is None or (pi < len(acq.args) and acq.args[pi].strip().startswith("&")
-                                  and _WORD.fullmatch(acq.args[pi].strip()[1:].strip()) is not None)
+        self._pages_arg = acq.args[pi].strip() if pi is not None and pi < len(acq.args) else ""
+        """The acquire's pages argument as written ('' when it returns the page)."""
+        one_slot = pi is None or (self._pages_arg.startswith("&")
+                                  and _WORD.fullmatch(self._pages_arg[1:].strip()) is not None)
         # One page at most: a single-page form (no count, and no pages or the address of one page
         # variable: `get_user_page_fast_only(addr, flags, &page)`), or a count of 1. Then a result
         # is all or nothing.
         self.single = not acq.partial and (acq.one or (ci is None and one_slot) or (
             ci is not None and ci < len(acq.args) and acq.args[ci].strip() == "1"))
-        m = _OFFSET.fullmatch("".join(acq.args[pi].split())) if pi is not None and pi < len(acq.args) else None
+        m = _OFFSET.fullmatch("".join(self._pages_arg.split())) if self._pages_arg else None
         self._offset = (m.group(1) or m.group(3), m.group(2) or m.group(4)) if m is not None else None
         """(array, offset) when the acquire fills the array from a variable offset (`&pages[start]`,
         `pages + start`): a release of `count = offset` pages of that array, the offset unmoved,
@@ -262,8 +264,7 @@ class Walker(ResultTests, ReleaseChecks):
         self._released_returns: list[tuple[int, int, str, _State]] = []
         """(exit, release line, release call, state) of exits returning a short result they released."""
         ff = flow_facts(flow, self.transparent)
-        cursor = acq.args[pi].strip() if pi is not None and pi < len(acq.args) else ""
-        into = ff.cursors.get(cursor)
+        into = ff.cursors.get(self._pages_arg)
         if into is not None:
             # The acquire fills a cursor into a field's array (`pages = ttm->pages + pinned`): that
             # field names these pages too (`release_pages(ttm->pages, pinned, 0)`).
@@ -883,8 +884,7 @@ class Walker(ResultTests, ReleaseChecks):
         freed = f", and the array is freed at line {st.freed}" if st.freed else (
             f", and the callers free the struct holding them in `{self.acq.base}` when this function "
             "returns an error" if self.dropped and error_exit and self.acq.root_kind == "field" else "")
-        pi = self.acq.pages_index
-        holder = self.acq.base or (self.acq.args[pi].strip() if pi is not None and pi < len(self.acq.args) else "")
+        holder = self.acq.base or self._pages_arg
         took = f"returned {what}" if not (self.acq.kept_on_failure and partial_only) else \
             f"failed with pages still pinned in `{holder}`"
         self._defect("gup-leak", line, col, f"{self.acq.name}() {took} but this exit releases none of them{freed}",
