@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from audit.cexpr import strip_parens
 from audit.facts import split_args
@@ -109,6 +109,12 @@ class Facts:
     known: tuple[tuple[str, bool], ...] = ()
     pending: tuple[tuple[Formula, bool], ...] = ()
 
+    @cached_property
+    def _words(self) -> frozenset[str]:
+        """The words of every atom (a walk asks often whether an assigned variable is among them)."""
+        return frozenset().union(*(_words(a) for a, _ in self.known),
+                                 *(_words(a) for g, _ in self.pending for a in atoms(g)))
+
     def as_dict(self) -> dict[str, bool]:
         return dict(self.known)
 
@@ -138,9 +144,15 @@ class Facts:
         """Drop what is known about atoms that mention a variable just assigned."""
         if not self.known and not self.pending:
             return self  # nothing known (most of a walk before the first condition)
+        plain = [n for n in names if _WORD.fullmatch(n)]
+        other = [n for n in names if not _WORD.fullmatch(n)]
+        if not other and self._words.isdisjoint(plain):
+            return self  # no atom names them (one set test instead of a scan of every atom)
 
         def mentions(a: str) -> bool:
-            return any(_has_word(a, n) for n in names)
+            if plain and not _words(a).isdisjoint(plain):
+                return True
+            return any(_has_word(a, n) for n in other)
         known = tuple((a, v) for a, v in self.known if not mentions(a))
         pending = tuple((g, w) for g, w in self.pending if not any(mentions(a) for a in atoms(g)))
         if len(known) == len(self.known) and len(pending) == len(self.pending):
@@ -150,6 +162,16 @@ class Facts:
 
 def _mentions(f: Formula, skip) -> bool:  # type: ignore[no-untyped-def]
     return any(skip(a) for a in atoms(f))
+
+
+_WORD = re.compile(r"\w+")
+"""A whole word, as `_has_word` bounds one (letters, digits, `_`)."""
+
+
+@lru_cache(maxsize=16384)
+def _words(text: str) -> frozenset[str]:
+    """The whole words of an atom's text."""
+    return frozenset(_WORD.findall(text))
 
 
 def _has_word(text: str, name: str) -> bool:
