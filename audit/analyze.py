@@ -307,7 +307,7 @@ class Analyzer:
         ok = bool(ctypes) and all(self.cat.converts_to_unsigned(types[res], t) for t in ctypes)
         return frozenset({cnt}) if ok else frozenset()
 
-    def teardowns(self, path: str, func: str, releases: list[Release]) -> dict[str, Teardown]:
+    def teardowns(self, path: str, func: str, releases: list[Release], requested: str = "") -> dict[str, Teardown]:
         """The closure's releases in other functions that an error exit of `func` may leave to
         release again (audit/paths.py): by the count's path without its base (`data.op_nents`) for a
         release in a loop bounded by a struct count (`for (i = 0; i < rm->data.op_nents; i++)`),
@@ -315,7 +315,9 @@ class Analyzer:
         __free_page(x); else put_page(x);` teardown releases it on either arm); by `@member` for a
         release of what a struct member holds (`page = sg_page(ao->op_sg); unpin_…(&page, …)`).
         Only looked for when `func` itself releases in a loop over a struct count, or hands pages
-        to a carrier and releases."""
+        to a carrier and releases; or when the acquire's count, `requested`, is a struct member
+        (`buf->nr_pages`): then also a release of that member's count of pages (an array release's
+        count or its loop's bound), which a short pin the struct is not told of over-counts."""
         out: dict[str, Teardown] = {}
         own = self.ix.flows.get((path, func))
         if own is None:
@@ -324,10 +326,19 @@ class Analyzer:
                       and any(x.name in self.cat.release for x in n.calls) for n in own.nodes)
         carried = any(x.name in self.cat.handoffs for n in own.nodes for x in n.calls) and any(
             x.name in self.cat.release for n in own.nodes for x in n.calls)
-        if not counted and not carried:
+        req_key = member_key(requested)
+        if not counted and not carried and not req_key:
             return out
         for r, fl, node, rc in self._other_releases(path, func, releases):
-            arg = "".join(rc.args[self.cat.release[rc.name].arg].split())
+            rel = self.cat.release[rc.name]
+            arg = "".join(rc.args[rel.arg].split())
+            if req_key:
+                count = rc.args[rel.arg + 1] if rel.shape == "array" and rel.arg + 1 < len(rc.args) else \
+                    loop_bound(fl, node.loop) or "" if node.loop >= 0 else ""
+                if member_key(count) == req_key:
+                    out.setdefault(req_key, Teardown(r.file, rc.line, rc.column, r.function, r.api, count.strip()))
+            if not counted and not carried:
+                continue
             if carried:
                 texts = [strip_expr(arg)] + [rhs for n in fl.nodes for lhs, rhs in n.assigns
                                              if lhs.strip() == strip_expr(arg)]
@@ -409,7 +420,8 @@ class Analyzer:
                       fails_by=fails_by)
         res = walk(fl, acq, holds, self.cat, path, wrappers,
                    self.effect_fn(path, func, holds, root if kind == "field" else None, acq.base),
-                   self.helper_counts(wrappers, releases), self.teardowns(path, func, releases),
+                   self.helper_counts(wrappers, releases), self.teardowns(path, func, releases, c.args[form.count] if form.count is not None
+                                  and form.count < len(c.args) else ""),
                    self._promoted(path, fl, c, form))
         if not res.complete:
             return releases, (), [], frozenset(), frozenset()

@@ -832,13 +832,33 @@ class Walker(ResultTests, ReleaseChecks):
                          f"{t.function}() releases {what}: the {self.acq.name}() pages are released twice", st,
                          "low" if st.guessed else "medium", file=t.file)
 
+    def _short_uncounted_at_exit(self, node: FlowNode, st: _State) -> None:
+        """gup-release-count: `return 0` (or a void return) after a pin into a struct that may have
+        been short (the result never compared with the count), while the struct's count member still
+        holds the requested count: the owner's teardown releases that many, slots never filled among
+        them."""
+        if self.acq.root_kind != "field" or self.single or st.count_kept or st.handed or st.stored:
+            return
+        for req in sorted(self.requested - st.recounted):
+            t = self.teardowns.get(member_key(req))
+            if t is None:
+                continue
+            self._defect("gup-release-count", t.line, t.column,
+                         f"{t.function}() releases `{t.bound}` pages, the count requested of {self.acq.name}(); but "
+                         f"{self.acq.name}() may pin fewer, and this function returns {node.text.strip() or 'nothing'} (line {st.jump or node.line}) "
+                         f"without comparing its result with `{req}` or recording it: the teardown releases slots "
+                         "never filled", st, "medium", file=t.file)
+            return
+
     def at_exit(self, node: FlowNode, st: _State) -> None:
         if st.stale and st.armed:
             self._stale_at_exit(node, st)
         if st.armed and st.earlier and not (st.outcomes & HELD) and not (st.releases or st.handed or st.stored):
             self._earlier_rounds_at_exit(node, st)
-        if st.armed and PART in st.outcomes and node.text.strip() == "0" and not (st.releases or st.freed):
-            self.result.short_success = True
+        if st.armed and PART in st.outcomes and node.text.strip() in ("0", "") and not (st.releases or st.freed):
+            # (`return 0`, or the end of a void function.)
+            self.result.short_success = self.result.short_success or node.text.strip() == "0"
+            self._short_uncounted_at_exit(node, st)
         if st.armed and st.outcomes & HELD and not (st.releases or st.handed or st.stored) \
                 and (self.acq.root_kind == "field" or (self.acq.root_kind == "param" and st.count_kept)) \
                 and self._error_exit(node.text, st):
