@@ -316,8 +316,9 @@ class Analyzer:
         release of what a struct member holds (`page = sg_page(ao->op_sg); unpin_…(&page, …)`).
         Only looked for when `func` itself releases in a loop over a struct count, or hands pages
         to a carrier and releases; or when the acquire's count, `requested`, is a struct member
-        (`buf->nr_pages`): then also a release of that member's count of pages (an array release's
-        count or its loop's bound), which a short pin the struct is not told of over-counts."""
+        (`buf->nr_pages`) or is given to one: then also a release of that member's count of pages
+        (an array release's count or its loop's bound), which a short pin the struct is not told of
+        over-counts."""
         out: dict[str, Teardown] = {}
         own = self.ix.flows.get((path, func))
         if own is None:
@@ -326,17 +327,23 @@ class Analyzer:
                       and any(x.name in self.cat.release for x in n.calls) for n in own.nodes)
         carried = any(x.name in self.cat.handoffs for n in own.nodes for x in n.calls) and any(
             x.name in self.cat.release for n in own.nodes for x in n.calls)
-        req_key = member_key(requested)
-        if not counted and not carried and not req_key:
+        # The struct count members that hold the requested count: the count argument itself, or a
+        # member given it here (`buf->nr_pages = n`).
+        req = " ".join(requested.split())
+        req_keys = {member_key(requested)} | {member_key(lhs) for n in own.nodes for lhs, rhs in n.assigns
+                                              if req and " ".join(rhs.split()) == req}
+        req_keys.discard("")
+        if not counted and not carried and not req_keys:
             return out
         for r, fl, node, rc in self._other_releases(path, func, releases):
             rel = self.cat.release[rc.name]
             arg = "".join(rc.args[rel.arg].split())
-            if req_key:
+            if req_keys:
                 count = rc.args[rel.arg + 1] if rel.shape == "array" and rel.arg + 1 < len(rc.args) else \
                     loop_bound(fl, node.loop) or "" if node.loop >= 0 else ""
-                if member_key(count) == req_key:
-                    out.setdefault(req_key, Teardown(r.file, rc.line, rc.column, r.function, r.api, count.strip()))
+                if member_key(count) in req_keys:
+                    out.setdefault(member_key(count), Teardown(r.file, rc.line, rc.column, r.function, r.api,
+                                                               count.strip()))
             if not counted and not carried:
                 continue
             if carried:

@@ -750,8 +750,11 @@ class Walker(ResultTests, ReleaseChecks):
             self.result.count_out = name[1:].strip()  # `*pinned += page_count`: the count goes out here
         if self._is_r(rhs, nx.rnames) and ("->" in name or "." in name or name.startswith("*")):
             nx.count_kept = True
-        elif self.acq.base and re.match(rf"{re.escape(self.acq.base)}\s*(->|\.)", name):
-            nx.count_kept = True  # the owner's state is updated: it knows what it holds
+        elif self.acq.base and re.match(rf"{re.escape(self.acq.base)}\s*(->|\.)", name) \
+                and " ".join(rhs.split()) not in self.requested:
+            # The owner's state is updated: it knows what it holds (a copy of the requested count
+            # tells it nothing of a short pin).
+            nx.count_kept = True
         # A member given the result holds it too (`buf->npages = ret`): a count read from it is R's.
         held = name if _WORD.fullmatch(name) else norm_path(name) if MEMBER_PATH.fullmatch(norm_path(name)) else ""
         if held and held in nx.rnames and not self._is_r(rhs, nx.rnames):
@@ -839,7 +842,7 @@ class Walker(ResultTests, ReleaseChecks):
         them."""
         if self.acq.root_kind != "field" or self.single or st.count_kept or st.handed or st.stored:
             return
-        for req in sorted(self.requested - st.recounted):
+        for req in sorted((self.requested - st.recounted) | st.req_alias):
             t = self.teardowns.get(member_key(req))
             if t is None:
                 continue
