@@ -22,16 +22,14 @@ from audit.index import Index, Lookup
 from audit.model import Call, Defect, Evidence, FileFacts, FuncInfo, RefKind, Release, Site, Status, Wrapper
 from audit.paths import Acquire, Teardown, feasible_calls, member_key, walk
 from audit.cexpr import IDENT, constant_truth, iterator_macro
-from audit.roots import (BASE_SPLIT, FIELDS, MEMBER_PATH, NULLS, Root, access_path, accessors, array_allocation,
-                         matches, refers_to, root_of, strip_expr)
+from audit.roots import (BASE_SPLIT, FIELDS, MEMBER_PATH, MEMBER_TAIL, NULLS, Root, access_path, accessors,
+                         array_allocation, matches, refers_to, root_of, strip_expr)
 from audit.search import Search, SiteContext
 from audit.store import FactStore
 from audit.version import Version
 from audit.wrappers import Out, field_out, wrapper_callers, wrapper_out
 
 _CALL_HEAD = re.compile(r"([A-Za-z_]\w*)\s*\(")
-_MEMBER_TAIL = re.compile(r"(?:->|\.)([A-Za-z_]\w*)\)*$")
-"""The last member of an access path, around any call that takes it (`sg_page(ao->op_sg)`)."""
 
 __all__ = ["Analyzer", "Index", "Root", "access_path", "root_of"]
 
@@ -349,7 +347,7 @@ class Analyzer:
             if carried:
                 texts = [strip_expr(arg)] + [rhs for n in fl.nodes for lhs, rhs in n.assigns
                                              if lhs.strip() == strip_expr(arg)]
-                m = next((m for t in texts if (m := _MEMBER_TAIL.search("".join(t.split()))) is not None), None)
+                m = next((m for t in texts if (m := MEMBER_TAIL.search("".join(t.split()))) is not None), None)
                 if m is not None:
                     out.setdefault("@" + m.group(1), Teardown(r.file, rc.line, rc.column, r.function, r.api,
                                                               m.group(1)))

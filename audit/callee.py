@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from audit.cexpr import ERRNO, IDENT, iterator_macro
+from audit.cexpr import ERRNO, IDENT, errno_value, iterator_macro
 from audit.flow import FlowCall
 from audit.grep import word_starts
 from audit.parse import in_comment
@@ -232,7 +232,6 @@ class CalleeEffects:
 _E = ERRNO.pattern.encode()
 _ERRNO_RETURN = re.compile(rb"\breturn\s*\(?\s*(?:" + _E + rb"|ERR_PTR\s*\(\s*" + _E + rb"\s*\))\s*\)?\s*;")
 """`return -ENOMEM;` in a function's text."""
-_ERRNO_RET = re.compile(rf"^(?:{ERRNO.pattern}|ERR_PTR\({ERRNO.pattern}\))$")
 
 
 def _errno_names(nodes) -> set[str]:  # type: ignore[no-untyped-def]
@@ -242,13 +241,12 @@ def _errno_names(nodes) -> set[str]:  # type: ignore[no-untyped-def]
         for lhs, rhs in n.assigns:
             name = lhs.strip()
             if _WORD.fullmatch(name):
-                seen[name] = seen.get(name, True) and bool(_ERRNO_RET.match(rhs.replace(" ", "")))
+                seen[name] = seen.get(name, True) and errno_value(rhs, lambda _: False)
     return {k for k, v in seen.items() if v}
 
 
 def _errno_exit(text: str, errnos: set[str]) -> bool:
-    t = text.replace(" ", "")
-    return bool(_ERRNO_RET.match(t)) or t in errnos
+    return errno_value(text, errnos.__contains__)
 
 
 def _reach(nodes, start: list[int], avoid: set[int]) -> set[int]:  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
 IDENT = re.compile(r"[A-Za-z_]\w*")
@@ -53,12 +54,6 @@ def ternary(text: str) -> tuple[str, str, str] | None:
         elif depth == 0 and ch == ":" and q >= 0:
             return text[:q].strip(), text[q + 1:i].strip(), text[i + 1:].strip()
     return None
-
-
-def ternary_arms(text: str) -> tuple[str, str] | None:
-    """The two arms of a top-level `c ? a : b` (None for any other expression)."""
-    t = ternary(text)
-    return None if t is None else (t[1], t[2])
 
 
 def strip_parens(t: str) -> str:
@@ -118,3 +113,20 @@ def _top_comparison(text: str) -> _Comparison | None:
 
 COMPARE = _TopCompare()
 """The top-level comparison of a condition's text (see `_TopCompare`)."""
+
+
+def errno_value(text: str, holds_errno: Callable[[str], bool]) -> bool:
+    """Whether a returned expression is an errno: a constant (`-EINVAL`), or a variable that
+    `holds_errno` says holds one; as such, as an error pointer (`ERR_PTR(ret)`), or as either arm of
+    a choice between two (`ret < 0 ? ret : -EFAULT`: an arm is an errno when the condition says so).
+    The one text-level test of an errno exit; what a variable holds is the caller's to say (a
+    path's facts, the function's assignments, or any variable for a 0-or-errno convention)."""
+    t = strip_parens(text)
+    if t.startswith("ERR_PTR") and strip_parens(t[7:]) != t[7:].strip():
+        return errno_value(t[7:], holds_errno)
+    tern = ternary(t)
+    if tern is not None:
+        cond, a, b = strip_parens(tern[0].replace(" ", "")), tern[1].strip(), tern[2].strip()
+        return (bool(IDENT.fullmatch(a)) and cond == f"{a}<0" or errno_value(a, holds_errno)) and (
+            bool(IDENT.fullmatch(b)) and cond == f"{b}>=0" or errno_value(b, holds_errno))
+    return bool(ERRNO.fullmatch(t.replace(" ", "")) or (IDENT.fullmatch(t) and holds_errno(t)))

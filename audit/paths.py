@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from audit.callee import OTHER_UNLESS_ERRNO
-from audit.cexpr import COMPARE, ERRNO, IDENT, strip_parens, ternary
+from audit.cexpr import COMPARE, ERRNO, IDENT, errno_value
 from audit.catalogue import Catalogue, Handoff
 from audit.conditions import Facts, Formula, atoms, parse, value
 from audit.counts import HelperCount, loop_bound, unsigned_names
@@ -793,16 +793,7 @@ class Walker(ResultTests, ReleaseChecks):
         """Whether the exit returns an errno: a constant (`-EINVAL`) or a variable this path set to one,
         as such or as an error pointer (`ERR_PTR(ret)`), or either arm of a choice between two
         (`ret < 0 ? ret : -EFAULT`)."""
-        ret = strip_parens(ret)
-        if ret.startswith("ERR_PTR") and strip_parens(ret[7:]) != ret[7:].strip():
-            return cls._error_exit(ret[7:], st)
-        t = ternary(ret)
-        if t is not None:
-            # An arm is an errno when the condition says so (`err < 0 ? err : -EINVAL`).
-            cond, a, b = t[0].replace(" ", ""), t[1].strip(), t[2].strip()
-            return (bool(_WORD.fullmatch(a)) and strip_parens(cond) == f"{a}<0" or cls._error_exit(a, st)) and (
-                bool(_WORD.fullmatch(b)) and strip_parens(cond) == f"{b}>=0" or cls._error_exit(b, st))
-        return bool(ERRNO.fullmatch(ret.replace(" ", "")) or (_WORD.fullmatch(ret) and st.facts.as_dict().get(f"{ret}<0")))
+        return errno_value(ret, lambda name: st.facts.as_dict().get(f"{name}<0") is True)
 
     def _earlier_rounds_at_exit(self, node: FlowNode, st: _State) -> None:
         """gup-leak: a round of the acquire's loop failed and this error exit releases nothing, while

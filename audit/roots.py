@@ -17,7 +17,8 @@ from audit.model import fast_init
 PATH_EXPR = re.compile(r"[A-Za-z_]\w*(?:\s*(?:->|\.)\s*[A-Za-z_]\w*|\s*\[[^\]]*\])*")
 _CAST = re.compile(r"^\(\s*(?:const\s+|volatile\s+)*(?:struct\s+|union\s+|unsigned\s+|signed\s+)*\w+\s*\**\s*\)")
 NULLS = frozenset({"NULL", "0", "(void *)0", "NULL_PAGE"})
-_FIELD_TAIL = re.compile(r"(?:->|\.)\s*([A-Za-z_]\w*)$")
+MEMBER_TAIL = re.compile(r"(?:->|\.)\s*([A-Za-z_]\w*)\)*$")
+"""The last member of an access path, also inside a call that takes it (`sg_page(ao->op_sg)`)."""
 FIELDS = re.compile(r"(?:->|\.)([A-Za-z_]\w*)")
 MEMBER_PATH = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)+")
 """A blank-free access path through at least one member (`rm->data.op_sg`)."""
@@ -113,7 +114,7 @@ def _path_parts(expr: str) -> tuple[str, str, str, bool] | None:
     p = access_path(expr)
     if p is None:
         return None
-    m = _FIELD_TAIL.search(p)
+    m = MEMBER_TAIL.search(p)
     if m:
         base = BASE_SPLIT.split(p)[0]
         fields = FIELDS.findall(p)

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from audit.cexpr import ERRNO, IDENT, ternary_arms
+from audit.cexpr import IDENT, errno_value
 from audit.model import Call, Defect, FuncInfo, Release
 from audit.paths import NEG, PART, Acquire, walk
 from audit.roots import BASE_SPLIT, MEMBER_PATH, Root, access_path, root_of
@@ -106,15 +106,8 @@ def _zero_ok(an: Analyzer, path: str, fi: FuncInfo, r_returned: set[str]) -> boo
     """`fi` returns 0 for success and an errno (a constant, or a variable) otherwise, and its
     acquire's result, if at all, only when that is an errno."""
     rets = ["".join(t.split()) for t in an.ix.returns_in.get((path, fi.name), [])]
-
-    def errno_or_name(t: str) -> bool:
-        # A choice between two errnos (`err < 0 ? err : -EINVAL`) is an errno too.
-        arms = ternary_arms(t)
-        if arms is not None:
-            return all(errno_or_name("".join(a.split())) for a in arms)
-        return bool(ERRNO.fullmatch(t) or IDENT.fullmatch(t))
-
-    return "0" in rets and r_returned <= {NEG} and all(t == "0" or errno_or_name(t) for t in rets)
+    # Any variable may hold the errno (`return err;`), and so may a choice between two.
+    return "0" in rets and r_returned <= {NEG} and all(t == "0" or errno_value(t, lambda _: True) for t in rets)
 
 
 def drops_on_error(an: Analyzer, path: str, func: str, index: int) -> bool:
