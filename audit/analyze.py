@@ -20,7 +20,7 @@ from audit.catalogue import AcquireApi, Catalogue, Form
 from audit.counts import HelperCount, helper_count, helper_member_count, loop_bound, unsigned_names
 from audit.index import Index, Lookup
 from audit.model import Call, Defect, Evidence, FileFacts, FuncInfo, RefKind, Release, Site, Status, Wrapper
-from audit.paths import Acquire, Teardown, feasible_calls, member_key, walk
+from audit.paths import TESTED_AT_CALL, Acquire, Teardown, feasible_calls, member_key, walk
 from audit.cexpr import IDENT, constant_truth, iterator_macro
 from audit.roots import (BASE_SPLIT, FIELDS, MEMBER_PATH, MEMBER_TAIL, NULLS, Root, access_path, accessors,
                          array_allocation, matches, refers_to, root_of, strip_expr)
@@ -418,7 +418,7 @@ class Analyzer:
             one = vals == ["1"] or (bool(vals) and all(v.strip() == "1" for v in vals))
         api = self.cat.acquire.get(c.name)
         lhs = (c.lhs or "").strip()
-        fails_by = "" if api is None or not api.errno_result else lhs if IDENT.fullmatch(lhs) else "()" if not lhs else ""
+        fails_by = "" if api is None or not api.errno_result else lhs if IDENT.fullmatch(lhs) else TESTED_AT_CALL if not lhs else ""
         acq = Acquire(c.name, c.span.line, c.span.column, c.args, form.pages, form.count,
                       None if fails_by else c.lhs, kind, base if kind == "field" else "", one,
                       max_pages=form.max_pages, zero_one=api.zero_for_one if api is not None else False,

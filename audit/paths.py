@@ -62,6 +62,11 @@ _OFFSET = re.compile(r"&([A-Za-z_][\w.>-]*)\[([A-Za-z_]\w*)\]|([A-Za-z_][\w.>-]*
 """An array argument filled from a variable offset: `&pages[start]`, `pages + start` (blanks removed)."""
 
 
+TESTED_AT_CALL = "()"
+"""`Acquire.fails_by` for a 0-or-errno call whose result is kept in no variable: tested where it is
+made (no C name can be this text)."""
+
+
 @dataclass(frozen=True)
 class Acquire:
     """What the walk needs of the acquire call."""
@@ -90,7 +95,8 @@ class Acquire:
     """A one-page request can return 0 (nothing filled, no errno) in this tree's version."""
     fails_by: str = ""
     """For an acquire (or a wrapper) that returns 0 when it took every page and an errno when it
-    took none: the variable holding that result, or `()` when the call is tested where it is made.
+    took none: the variable holding that result, or `TESTED_AT_CALL` when the call is tested where
+    it is made (`if (bio_iov_iter_get_pages(bio, iter))`).
     The walk takes the call as taking every page, and the side of a test that says it failed as
     taking none."""
     count_out: str = ""
@@ -589,7 +595,7 @@ class Walker(ResultTests, ReleaseChecks):
             if self.acq.fails_by:
                 nx.outcomes = frozenset({PART, FULL} if self.acq.count_out else {FULL})
                 # Nonzero (tested in a variable, or where it is called): it took nothing.
-                key = "!" + self.acq.name if self.acq.fails_by == "()" else "=" + self.acq.fails_by
+                key = "!" + self.acq.name if self.acq.fails_by == TESTED_AT_CALL else "=" + self.acq.fails_by
                 nx.undo = (key, nx.handed, "")
                 nx.stored = nx.stored | self._round_fields
                 return True
@@ -1172,4 +1178,4 @@ def member_key(expr: str) -> str:
     return ".".join(parts[1:]) if len(parts) > 1 and all(_WORD.fullmatch(p) for p in parts) else ""
 
 
-__all__ = ["Acquire", "PathResult", "Teardown", "member_key", "walk", "atoms", "feasible_calls", "shared_atoms"]
+__all__ = ["Acquire", "PathResult", "TESTED_AT_CALL", "Teardown", "member_key", "walk", "atoms", "feasible_calls", "shared_atoms"]
