@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from audit import contexts
-from audit.flowfacts import CURSOR
+from audit.flowfacts import flow_facts
 from audit.callee import CalleeEffects
 from audit.catalogue import AcquireApi, Catalogue, Form
 from audit.counts import HelperCount, helper_count, helper_member_count, loop_bound, unsigned_names
@@ -504,10 +504,11 @@ class Analyzer:
     # ------------------------------------------------------------------ names that hold the pages
 
     def _points_into_struct(self, path: str, func: str, name: str) -> bool:
-        """Whether local `name` is given a struct's array through a pointer, from its start or an
-        offset (`pages = ttm->pages + pinned`): what is stored through it is kept in that struct."""
-        return any(lhs == name and "->" in rhs and CURSOR.fullmatch("".join(rhs.split()))
-                   for lhs, rhs, _ in self.ix.assigns_of((path, func)))
+        """Whether local `name` is a cursor into a struct's array reached through a pointer, from
+        its start or an offset (`pages = ttm->pages + pinned`; `flowfacts` cursors): what is stored
+        through it is kept in that struct."""
+        fl = self.ix.flows.get((path, func))
+        return fl is not None and "->" in flow_facts(fl, self.cat.transparent_conditions).cursors.get(name, "")
 
     def aliases(self, path: str, func: str, root: Root) -> tuple[set[str], list[tuple[str, str, int]]]:
         """Names in `func` that hold the root's pages (`p = pages[i]`, `pages = x->page_list`), and
