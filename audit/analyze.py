@@ -441,7 +441,10 @@ class Analyzer:
         kept, pruned = [], []
         for r in releases:
             if r in own and (r.line, r.column) not in res.reachable_releases:
-                pruned.append(Evidence(path, r.line, f"{r.api}() at line {r.line} is on no feasible path from the "
+                name = res.before_alias.get((r.line, r.column))
+                pruned.append(Evidence(path, r.line, f"{r.api}() at line {r.line} releases `{name}` before this "
+                                       f"function gives it the {c.name}() pages: another value" if name else
+                                       f"{r.api}() at line {r.line} is on no feasible path from the "
                                        f"{c.name}() call (the conditions that lead to it rule the acquire out)"))
                 continue
             kept.append(r)

@@ -55,6 +55,8 @@ _CMP = COMPARE
 _WORD = IDENT
 _INDEXED = re.compile(r"(<?[A-Za-z_][\w.>-]*)\[([A-Za-z_]\w*)(\+\+|--)?\]")
 """An array element `pages[j]` (`pages[j++]`: the element before the step), blanks removed."""
+_BASE_NAME = re.compile(r"[\s(&*]*([A-Za-z_]\w*)")
+"""The variable an argument starts from (`&page`, `pages[i]`, `*pp`)."""
 _NEAR_EXIT = 10
 """A leak whose array was freed is reported on its exit (the goto, return or break) unless that exit
 lies more than this many lines below the free: then on the free itself."""
@@ -113,6 +115,9 @@ class PathResult:
     """What the walk found."""
 
     reachable_releases: set[tuple[int, int]] = field(default_factory=set)
+    before_alias: dict[tuple[int, int], str] = field(default_factory=dict)
+    """(line, column) of releases through a name that held another value there (it takes the pages
+    only below: `put_page(page); page = wpage;`) -> the name."""
     """(line, column) of the release calls some feasible path from the acquire reaches."""
     full_releases: set[tuple[int, int]] = field(default_factory=set)
     """The ones reached on a path where the acquire may have returned every page (not only errors)."""
@@ -192,6 +197,9 @@ class _State:
     earlier: bool = False
     """The acquire fills its array from an offset its loop advances, and nothing but a release takes
     the pages in that loop: when a round fails, the earlier rounds' pages sit below the offset."""
+    late: frozenset[str] = frozenset()
+    """Names of `Walker._late` given the pages on this path: a release through one of the others
+    releases another value."""
 
 
 class _Next:
@@ -282,6 +290,7 @@ class Walker(ResultTests, ReleaseChecks):
         self.result.acquire_repeats = any(
             n.loop >= 0 and any(map(self._is_acquire, n.calls))
             for n in flow.nodes)
+        self._late = self._late_aliases()
         self._zeroed = ff.zeroed
         self._shared = ff.shared
         self._known_names = ff.known_names
@@ -340,6 +349,20 @@ class Walker(ResultTests, ReleaseChecks):
             if got and all(failure_test(a, fresh, tests) for a in got):
                 out.add(i)
         return out
+
+    def _late_aliases(self) -> frozenset[str]:
+        """Plain names that take the pages only by assignments no path to the acquire passes
+        (`page = wpage;` after `get_user_page_fast_only(…, &wpage)`), named nowhere in the acquire
+        call: until such an assignment, the name holds another value, and a release through it
+        (`put_page(page); page = wpage;`) is not of these pages."""
+        named = set(_WORD.findall(" ".join(self.acq.args)))
+        giving: dict[str, bool] = {}
+        for i, n in enumerate(self.flow.nodes):
+            for lhs, rhs in n.assigns:
+                name = lhs.strip()
+                if _WORD.fullmatch(name) and name not in named and name != rhs.strip() and self.holds(rhs):
+                    giving[name] = giving.get(name, True) and i not in self._to_acquire
+        return frozenset(k for k, late in giving.items() if late)
 
     def _reaching_acquire(self) -> set[int]:
         """Nodes from which the acquire call can be reached: a path not yet through the acquire
@@ -425,11 +448,23 @@ class Walker(ResultTests, ReleaseChecks):
             a = norm_path(m.group(2))
         return re.sub(r"\[[^\]]*\]$", "", a)
 
-    def _release_of(self, c: FlowCall, stored: frozenset[str]) -> tuple[str, str | None, bool] | None:
+    def _before_alias(self, c: FlowCall, arg: str, late: frozenset[str] | None) -> bool:
+        """Whether `arg` is named by a late alias (`Walker._late`) that has not taken the pages on
+        this path (`late`: those that have; None: not asked); recorded for the closure's evidence."""
+        m = _BASE_NAME.match(arg)
+        if late is None or m is None or m.group(1) not in self._late or m.group(1) in late:
+            return False
+        self.result.before_alias.setdefault((c.line, c.column), m.group(1))
+        return True
+
+    def _release_of(self, c: FlowCall, stored: frozenset[str], late: frozenset[str] | None = None
+                    ) -> tuple[str, str | None, bool] | None:
         """(argument text, count text, whether a negative count is a huge one) when `c` releases the
-        tracked pages, else None."""
+        tracked pages, else None (`late`: as `_before_alias` asks)."""
         rel = self.cat.release.get(c.name)
         if rel is not None and rel.arg < len(c.args) and self._ours(c.args[rel.arg], stored):
+            if self._before_alias(c, c.args[rel.arg], late):
+                return None
             count = c.args[rel.arg + 1] if rel.shape == "array" and rel.arg + 1 < len(c.args) else None
             return c.args[rel.arg], count, count is not None
         i = self.wrappers.get(c.name)
@@ -439,6 +474,8 @@ class Walker(ResultTests, ReleaseChecks):
             count = c.args[-1 - i].strip() + hc.member if hc is not None and hc.member else None
             return c.args[-1 - i], count, count is not None and hc is not None and hc.unsigned
         if i is not None and 0 <= i < len(c.args) and self.holds(c.args[i]):
+            if self._before_alias(c, c.args[i], late):
+                return None
             hc = self.helper_counts.get(c.name)
             if hc is not None and hc.index < len(c.args):
                 return c.args[i], c.args[hc.index], hc.unsigned  # a helper that releases `count` pages
@@ -628,7 +665,7 @@ class Walker(ResultTests, ReleaseChecks):
                              f"continues the same page, keeping one reference for both ranges; nothing here tests "
                              f"whether it merged, so the reference {self.acq.name}() took for the second range is "
                              f"never dropped", st, "medium")
-        got = self._release_of(c, nx.stored)
+        got = self._release_of(c, nx.stored, nx.late)
         if got is not None and nx.offset_reset and self._offset is not None and nx.outcomes & HELD:
             m = _INDEXED.fullmatch("".join(got[0].split()))
             if m is not None and m.group(2) == self._offset[1] and norm_path(m.group(1)) == norm_path(self._offset[0]):
@@ -740,6 +777,8 @@ class Walker(ResultTests, ReleaseChecks):
                 nx.facts = nx.facts.forget({name})
             return
         negative = self._negative(rhs, nx.outcomes, nx.rnames)
+        if name in self._late:
+            nx.late = nx.late | {name} if self.holds(rhs) else nx.late - {name}
         m = _INDEXED.fullmatch("".join(name.split()))
         into = self._cursors.get(m.group(1) if m is not None else name.lstrip("*").strip())
         if into is not None and self.holds(rhs):
@@ -926,7 +965,7 @@ class Walker(ResultTests, ReleaseChecks):
             key = (st.node, st.armed, st.outcomes, st.facts, st.rnames, st.in_loops, st.releases, st.handed,
                    bool(st.freed), st.stored, st.recounted, st.count_kept, st.bypassed, st.guessed,
                    st.jump if carrier else 0, st.req_alias, st.r_tested, st.count_tested, st.undo, st.stale,
-                   st.offset_moved, st.offset_reset, st.earlier, st.handed_into)
+                   st.offset_moved, st.offset_reset, st.earlier, st.handed_into, st.late)
             if key in seen:
                 continue
             seen.add(key)
