@@ -337,11 +337,13 @@ def dirty_lost(an: Analyzer, path: str, c: Call, releases: list[Release],
     if _dirties(an, path, c.func or ""):
         return ()
     # The finding sits on the main release: one past the acquiring function when there is one
-    # (its own are failure clean-ups more often than not).
+    # (its own are failure clean-ups more often than not), and past the functions that call it
+    # (a wrapper's caller that unpins when its next step fails) when there is one of those.
     mine = an.cat.acquire[c.name].ref
-    r = next((x for x in releases if (x.file, x.function) != (path, c.func) and x.kind in (mine, RefKind.NONE)
-              and (an.cat.release.get(x.api) is None or an.cat.release[x.api].kind in (mine, RefKind.NONE))),
-             releases[0])
+    past = [x for x in releases if (x.file, x.function) != (path, c.func) and x.kind in (mine, RefKind.NONE)
+            and (an.cat.release.get(x.api) is None or an.cat.release[x.api].kind in (mine, RefKind.NONE))]
+    teardown = [x for x in past if not any(call.name == c.func for call in an.ix.calls_of((x.file, x.function or "")))]
+    r = (teardown or past or releases)[0]
     # A release that rebuilds its page from a pfn or address (`pfn_to_page(hpa >> PAGE_SHIFT)`) got
     # the pages as numbers, which code the search did not read (an arch IOMMU helper) may have used
     # to dirty them: keep such a finding unsure.
