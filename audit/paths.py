@@ -104,6 +104,9 @@ class Acquire:
     count_out: str = ""
     """For a `fails_by` wrapper that returns 0 after a short pin too: the caller's variable it reports
     the pinned count in (`pinned` of `lock_pages(…, &pinned)`). Its success then holds that many."""
+    released_on_failure: bool = False
+    """For a `fails_by` wrapper whose errno exits after its acquire all release the pages: the side
+    of a test that says it failed holds nothing, and its pages were released there already."""
     kept_on_failure: bool = False
     """For a `fails_by` wrapper that pins into a struct its caller passes: some of its errno exits
     leave pages in that struct (a short pin recorded in a count member), so the side of a test that
@@ -135,6 +138,11 @@ class PathResult:
     kept_on_error: bool = False
     """Some errno exit leaves pages held in the caller's array or struct, released by nothing here
     (a short pin whose count is recorded there): the caller's error side still holds them."""
+    released_on_error: bool = False
+    """Some errno exit after the acquire released the pages it took."""
+    held_on_error: bool = False
+    """Some errno exit after the acquire may leave pages held, or handed to a callee: an errno from
+    this function does not say its pages are gone."""
 
 
 @dataclass(frozen=True)
@@ -898,9 +906,13 @@ class Walker(ResultTests, ReleaseChecks):
             # (`return 0`, or the end of a void function.)
             self.result.short_success = self.result.short_success or node.text.strip() == "0"
             self._short_uncounted_at_exit(node, st)
-        if st.armed and st.outcomes & HELD and not (st.releases or st.handed or st.stored) \
-                and (self.acq.root_kind == "field" or (self.acq.root_kind == "param" and st.count_kept)) \
-                and self._error_exit(node.text, st):
+        error_exit = st.armed and self._error_exit(node.text, st)
+        if error_exit and st.releases:
+            self.result.released_on_error = True
+        elif error_exit and st.outcomes & HELD:
+            self.result.held_on_error = True
+        if error_exit and st.outcomes & HELD and not (st.releases or st.handed or st.stored) \
+                and (self.acq.root_kind == "field" or (self.acq.root_kind == "param" and st.count_kept)):
             # (In the caller's own array with no count recorded, the leak is this function's.)
             self.result.kept_on_error = True
         if not st.armed or not (st.outcomes & HELD) or st.releases or st.handed or st.stored:

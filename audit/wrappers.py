@@ -55,6 +55,9 @@ class Out:
     count_out: int | None = None
     """The wrapper's pointer parameter it reports the pinned count through, when it may return 0
     after a short pin (`lock_pages(…, &pinned)`): its callers hold that many, not every page."""
+    released_on_error: bool = False
+    """The wrapper's errno exits after its acquire release what it took, and none leaves pages
+    held: a nonzero result says they are gone."""
 
 
 def wrapper_out(an: Analyzer, path: str, fi: FuncInfo, root: Root, returned: bool, r_returned: set[str],
@@ -215,6 +218,7 @@ def wrapper_callers(an: Analyzer, path: str, fi: FuncInfo, out: Out, releases: l
         acq = Acquire(fi.name, cc.span.line, cc.span.column, cc.args, out.index if out.kind == "arg" else None,
                       out.count, None if fails_by else cc.lhs, kind, base, not out.partial, out.partial,
                       fails_by=fails_by, kept_on_failure=bool(fails_by) and out.kept_on_error,
+                      released_on_failure=bool(fails_by) and out.released_on_error and not out.kept_on_error,
                       count_out=_count_out(cc.args, out) if fails_by else "")
         effect = an.effect_fn(cpath, cc.func, holds, croot if kind == "field" else None, base)
         dropped = kind == "field" and cfi is not None and base in cfi.params \
