@@ -81,6 +81,7 @@ class CalleeEffects:
             if kind is not None:
                 return kind
         out = READ
+        unless_errno = False
         for dpath, fi in defs:
             for i in held or holder:
                 if i >= len(fi.params) or not fi.params[i]:
@@ -88,27 +89,37 @@ class CalleeEffects:
                 root = Root("local", fi.params[i]) if held else Root("field", field.name, field.tag, dpath)  # type: ignore[union-attr]
                 got = self.summary(dpath, fi.name, root, DEPTH, "" if held else fi.params[i])
                 if got == OTHER:
-                    if held and len(defs) == 1 and self.early_errno(dpath, fi, fi.params[held[0]]) is not None:
-                        return OTHER_UNLESS_ERRNO
+                    if held and self.early_errno(dpath, fi, fi.params[i]) is not None:
+                        unless_errno = True  # (this definition keeps them, unless it fails first)
+                        continue
+                    if held and not self._names(dpath, fi, fi.params[i]):
+                        continue  # an #ifdef'd stub whose body never names them (its summary is the name's)
                     return OTHER
                 if got == RELEASE:
                     out = RELEASE
-        return out
+        # Every definition (an #ifdef'd stub that only reads them among them) either leaves the pages
+        # alone or keeps them unless it returns an errno before it looks at them.
+        return (OTHER_UNLESS_ERRNO if out == READ else OTHER) if unless_errno else out
+
+    def _names(self, dpath: str, fi, param: str) -> bool:  # type: ignore[no-untyped-def]
+        """Whether the body of this definition of `fi` names its parameter `param` at all."""
+        sf = self.an.store.files.get(dpath) if self.an.store is not None else None
+        return sf is None or fi.degraded or next(word_starts(sf.src, param.encode(), fi.start_byte, fi.end_byte),
+                                                 None) is not None
 
     def early_errno(self, dpath: str, fi, param: str) -> int | None:  # type: ignore[no-untyped-def]
         """The line of a `return -E...;` (or `ERR_PTR(-E...)`) in `fi` that comes before its body
-        first names the pages its parameter `param` holds, or anything it derived from them."""
-        key = (dpath, fi.name, Root("local", param), "early-errno")
+        first names the pages its parameter `param` holds. Anything derived from them is derived
+        from a use of `param`, so the first use of `param` bounds them all; a variable that later
+        holds them may have been given something else before (`folios = kmalloc_array(…)`)."""
+        key = (dpath, f"{fi.name}@{fi.start_byte}", Root("local", param), "early-errno")
         got = self._memo.get(key)
         if got is None:
             got = self._memo[key] = ""
             sf = self.an.store.files.get(dpath) if self.an.store is not None else None
             if sf is not None and not fi.degraded:
-                names, _ = self.an.aliases(dpath, fi.name, Root("local", param))
                 src, lo, hi = sf.src, fi.start_byte, fi.end_byte
-                first = hi
-                for n in names | {param}:
-                    first = next(word_starts(src, n.encode(), lo, first), first)
+                first = next(word_starts(src, param.encode(), lo, hi), hi)
                 for m in _ERRNO_RETURN.finditer(src, lo, first):
                     if not in_comment(src, m.start()):
                         got = self._memo[key] = str(sf.lines.line_of(m.start()))

@@ -169,6 +169,8 @@ class Catalogue:
     """Struct fields that only ever hold kernel iterators."""
     transparent_conditions: frozenset[str]
     """Macros that stand for their first argument in a branch condition (`unlikely(x)`)."""
+    assertions: frozenset[str]
+    """`BUG_ON(x)`: a path on which x holds does not go on."""
 
     error_tests: frozenset[str]
     """`IS_ERR(p)`: true for an error pointer."""
@@ -377,6 +379,7 @@ def load(version: Version | None) -> Catalogue:
         kernel_only_flags=frozenset(ext.texts("kernel_only_flags")),
         kernel_iterator_fields=frozenset(ext.texts("kernel_iterator_fields")),
         transparent_conditions=frozenset(cond.texts("transparent")),
+        assertions=frozenset(cond.texts("assertions")),
         error_tests=frozenset(cond.texts("error_tests")),
         error_or_null_tests=frozenset(cond.texts("error_or_null_tests")),
         unsigned_types=frozenset(cond.texts("unsigned_types")),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from audit.cexpr import ERRNO, IDENT
+from audit.cexpr import ERRNO, IDENT, strip_parens, ternary
 from audit.catalogue import Catalogue
 from audit.conditions import Facts, atoms, parse
 from audit.flow import Flow
@@ -164,8 +164,10 @@ def shared_atoms(flow: Flow, transparent: frozenset[str]) -> frozenset[str]:
     prune a later branch (facts about the rest would only multiply the states)."""
     count: dict[str, int] = {}
     for node in flow.nodes:
-        if node.kind == "cond" and node.text != "#if":
-            for a in set(atoms(parse(node.text, transparent))):
+        # (A returned choice, `return rc ? rc : n;`, is a condition too: the walk splits it.)
+        t = ternary(strip_parens(node.text)) if node.kind == "return" and "?" in node.text else None
+        if (node.kind == "cond" and node.text != "#if") or t is not None:
+            for a in set(atoms(parse(t[0] if t is not None else node.text, transparent))):
                 count[a] = count.get(a, 0) + 1
     return frozenset(a for a, k in count.items() if k > 1)
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from audit.callee import OTHER_UNLESS_ERRNO
-from audit.cexpr import COMPARE, ERRNO, IDENT, errno_value
+from audit.cexpr import COMPARE, ERRNO, IDENT, errno_value, strip_parens, ternary
 from audit.catalogue import Catalogue, Handoff
 from audit.conditions import Facts, Formula, atoms, parse, value
 from audit.counts import HelperCount, loop_bound, unsigned_names
@@ -329,12 +329,14 @@ class Walker(ResultTests, ReleaseChecks):
 
     def _reaching_release(self) -> set[int]:
         """Nodes from which a release or a hand-off of the pages can be reached in the same round
-        of any loop ("later in this round" is what counts, not the next round)."""
+        of any loop ("later in this round" is what counts, not the next round), and not through the
+        acquire (a retry takes the pages anew: `do { … } while (rc == -EAGAIN)`)."""
         return _backward(self.flow.nodes, [
             i for i, node in enumerate(self.flow.nodes)
             if any(any(self.holds(a) for a in c.args) and c.name not in self.cat.array_freers
                    and c.name != self.acq.name for c in node.calls)
-            or any(self.holds(rhs) for _, rhs in node.assigns)], True)
+            or any(self.holds(rhs) for _, rhs in node.assigns)], True,
+            frozenset(i for i, node in enumerate(self.flow.nodes) if any(map(self._is_acquire, node.calls))))
 
     def _failure_checks(self) -> set[int]:
         """Conditions that only test whether a call after the acquire failed (`imu = io_alloc_imu(…);
@@ -622,7 +624,15 @@ class Walker(ResultTests, ReleaseChecks):
         return nx.state()
 
     def _call(self, c: FlowCall, node: FlowNode, st: _State, nx: _Next) -> bool:
-        """What call `c` does to the pages (False: the path ends: the acquire runs again)."""
+        """What call `c` does to the pages (False: the path ends: the acquire runs again, or an
+        assertion stops the kernel)."""
+        if c.name in self.cat.assertions and c.args:
+            # `BUG_ON(x)`: the path goes on only where x is false.
+            got = self.branch(parse(c.args[0], self.transparent), nx.state(), False)
+            if got is None:
+                return False
+            nx.outcomes, nx.facts = got
+            return True
         out_args = {a.strip()[1:].strip() for a in c.args if a.strip().startswith("&")}
         if out_args & self._known_names:
             nx.facts = nx.facts.forget(out_args)  # `f(&need_drop)` may set it: what was known is gone
@@ -898,6 +908,32 @@ class Walker(ResultTests, ReleaseChecks):
             return
 
     def at_exit(self, node: FlowNode, st: _State) -> None:
+        """The checks of an exit; `return c ? a : b` whose condition tests the last hand-off that can
+        fail (`rc ? rc : nr` after `rc = helper(…, pages)`) is two exits, one on each side of it."""
+        t = ternary(strip_parens(node.text)) if st.armed and st.undo is not None and "?" in node.text else None
+        failed = self._failure_side(parse(t[0], self.transparent), st.undo) if t is not None else None  # type: ignore[arg-type]
+        # (`failed`: the side of the condition on which the hand-off failed.)
+        if t is None or failed is None:
+            self._at_exit(node, st)
+            return
+        undo = st.undo
+        assert undo is not None
+        f = parse(t[0], self.transparent)
+        for truth, arm in ((True, t[1]), (False, t[2])):
+            got = self.branch(f, st, truth)
+            if got is None:
+                continue  # the path's own tests rule this arm out
+            outcomes, facts = got
+            if truth is not failed:
+                self._at_exit(replace(node, text=arm), _with(st, outcomes=outcomes, facts=facts))
+                continue
+            if undo[0].startswith("="):
+                facts = errno_facts(facts, undo[0][1:])
+            self._at_exit(replace(node, text=arm), _with(
+                st, handed=undo[1], facts=facts,
+                outcomes=outcomes if undo[2] else frozenset({PART} if self.acq.kept_on_failure else {NEG})))
+
+    def _at_exit(self, node: FlowNode, st: _State) -> None:
         if st.stale and st.armed:
             self._stale_at_exit(node, st)
         if st.armed and st.earlier and not (st.outcomes & HELD) and not (st.releases or st.handed or st.stored):
@@ -1104,8 +1140,10 @@ class Walker(ResultTests, ReleaseChecks):
                          "them again", st, "medium")
 
 
-def _backward(nodes: tuple[FlowNode, ...], start: list[int], skip_back_edges: bool) -> set[int]:
-    """The nodes from which one of `start` can be reached (optionally not through a loop's back edge)."""
+def _backward(nodes: tuple[FlowNode, ...], start: list[int], skip_back_edges: bool,
+              stop: frozenset[int] = frozenset()) -> set[int]:
+    """The nodes from which one of `start` can be reached (optionally not through a loop's back edge,
+    and neither through nor from the nodes of `stop` unless they are among `start`)."""
 
     def inside(i: int, lp: int) -> bool:
         while i >= 0:
@@ -1124,7 +1162,7 @@ def _backward(nodes: tuple[FlowNode, ...], start: list[int], skip_back_edges: bo
     todo = list(start)
     while todo:
         for p in preds.get(todo.pop(), ()):
-            if p not in seen:
+            if p not in seen and p not in stop:
                 seen.add(p)
                 todo.append(p)
     return seen

@@ -25,7 +25,6 @@ IDS = sorted(p.name for p in BUGS.iterdir() if (p / "bug.toml").is_file())
 MISSED = {
     "bio-map-user-unmap-double-put": "stale pointers left in pages[] across iterations of the acquire's loop",
     "ceph-direct-sparse-bvecs-leak": "the pages reach the caller as bvecs through a wrapper's out-parameter and are lent, not given, to the osd request put on the failing path",
-    "gup-migrate-enomem-pin-leak": "a callee that returns an error while the pages it was handed stay pinned",
     "ivtv-yuv-release-count": "the released count is a sum of two requested counts",
     "vfio-zero-page-pin-leak": "the release skips reserved pages (is_invalid_reserved_pfn), a page-kind test",
     "vfio-pin-pages-pfn-list-leak": "the page leaves vaddr_get_pfns() as a pfn through an out-parameter of a two-level wrapper; the callers' error paths are not walked as acquires",
