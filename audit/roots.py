@@ -131,6 +131,8 @@ def root_of(expr: str, tags: dict[str, str], path: str = "") -> Root | None:
     if parts is None:
         return None
     kind, name, base, single = parts
+    if kind == "local" and name in NULLS:
+        return None  # NULL names no storage
     if kind == "field":
         # Only a one-level access has a known tag (`dio->pages` with `struct dio *dio`).
         return Root("field", name, tags.get(base, "") if single else "", path)

@@ -32,7 +32,7 @@ from audit.conditions import parse as parse_condition
 from audit.facts import split_args
 from audit.model import Call, Evidence, RefKind, Release
 from audit.cexpr import IDENT, iterator_macro
-from audit.roots import FIELDS, NULLS, Root, access_path, namespace, root_of, subsystem
+from audit.roots import FIELDS, Root, access_path, namespace, root_of, subsystem
 
 if TYPE_CHECKING:
     from audit.analyze import Analyzer
@@ -207,8 +207,8 @@ class Search:
         out = []
         stags = self.ix.tags_for(st.path, st.func)
         for lhs, rhs, ln in self.ix.assigns_of((st.path, st.func)):
-            if lhs not in names or "(" in rhs or rhs.strip() in NULLS:
-                continue  # (`pages = NULL;` stores nothing)
+            if lhs not in names or "(" in rhs:
+                continue
             rr = root_of(rhs, stags, st.path)
             if rr is None or (rr.kind == "local" and rr.name in names) or rr == st.root:
                 continue
