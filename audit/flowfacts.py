@@ -129,10 +129,15 @@ def zero_facts(facts: Facts, name: str) -> Facts:
     return _sign_facts(facts, name, 0)
 
 
+ZERO_VALUES = frozenset({"0", "NULL"})
+"""What a variable is set to when it is set to nothing (a count's 0, a pointer's NULL)."""
+
+
 def _zeroed_names(flow: Flow) -> frozenset[str]:
-    """Variables set to 0 somewhere and tested by some condition: a path that set one knows it."""
+    """Variables set to 0 (or NULL) somewhere and tested by some condition: a path that set one
+    knows it."""
     names = {lhs.strip() for node in flow.nodes for lhs, rhs in node.assigns
-             if rhs.strip() == "0" and _WORD.fullmatch(lhs.strip())}
+             if rhs.strip() in ZERO_VALUES and _WORD.fullmatch(lhs.strip())}
     if not names:
         return frozenset()
     # A variable whose address is taken can change behind the walk's back (`p = &x; *p = 1`).

@@ -25,6 +25,7 @@ from audit.catalogue import Catalogue, Handoff
 from audit.conditions import Facts, Formula, atoms, parse, value
 from audit.counts import HelperCount, loop_bound, unsigned_names
 from audit.flow import Flow, FlowCall, FlowNode
+from audit.flowfacts import ZERO_VALUES as _ZERO
 from audit.flowfacts import errno_facts, failure_test, feasible_calls, flow_facts, shared_atoms, zero_facts
 from audit.model import Defect, Evidence
 from audit.outcomes import ALL, FULL, HELD, NEG, PART, ZERO, ResultTests
@@ -789,7 +790,7 @@ class Walker(ResultTests, ReleaseChecks):
             if ERRNO.fullmatch(rhs.replace(" ", "")) and _WORD.fullmatch(name):
                 # `ret = -ENOMEM;` before the acquire: a later `if (ret)` on an error path is decided.
                 nx.facts = errno_facts(nx.facts.forget({name}), name)
-            elif name in self._zeroed and rhs.strip() == "0":
+            elif name in self._zeroed and rhs.strip() in _ZERO:
                 nx.facts = zero_facts(nx.facts.forget({name}), name)
             elif _WORD.fullmatch(name):
                 nx.facts = nx.facts.forget({name})
@@ -848,7 +849,7 @@ class Walker(ResultTests, ReleaseChecks):
         nx.err_released = tuple(e for e in nx.err_released if e[2] != name or e[1] in _WORD.findall(rhs))
         if negative and _WORD.fullmatch(name):
             nx.facts = errno_facts(nx.facts, name)
-        elif name in self._zeroed and rhs.strip() == "0":
+        elif name in self._zeroed and rhs.strip() in _ZERO:
             nx.facts = zero_facts(nx.facts, name)
 
     @classmethod
