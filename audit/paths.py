@@ -944,9 +944,11 @@ class Walker(ResultTests, ReleaseChecks):
             self.result.short_success = self.result.short_success or node.text.strip() == "0"
             self._short_uncounted_at_exit(node, st)
         error_exit = st.armed and self._error_exit(node.text, st)
-        if error_exit and st.releases:
+        if error_exit and st.releases and not st.count_kept:
             self.result.released_on_error = True
-        elif error_exit and st.outcomes & HELD:
+        elif error_exit and (st.outcomes & HELD or st.count_kept):
+            # (A count recorded in the owner's struct on the way out, `a->pinned = 0`, says what
+            # is left: a caller's release by it is no second release.)
             self.result.held_on_error = True
         if error_exit and st.outcomes & HELD and not (st.releases or st.handed or st.stored) \
                 and (self.acq.root_kind == "field" or (self.acq.root_kind == "param" and st.count_kept)):
