@@ -419,15 +419,16 @@ class Analyzer:
             one = vals == ["1"] or (bool(vals) and all(v.strip() == "1" for v in vals))
         api = self.cat.acquire.get(c.name)
         lhs = (c.lhs or "").strip()
-        fails_by = "" if api is None or not api.errno_result else lhs if IDENT.fullmatch(lhs) else TESTED_AT_CALL if not lhs else ""
+        fails_by = "" if api is None or not api.errno_result else \
+            lhs if IDENT.fullmatch(lhs) else TESTED_AT_CALL if not lhs else ""
         acq = Acquire(c.name, c.span.line, c.span.column, c.args, form.pages, form.count,
                       None if fails_by else c.lhs, kind, base if kind == "field" else "", one,
                       max_pages=form.max_pages, zero_one=api.zero_for_one if api is not None else False,
                       fails_by=fails_by)
+        requested = c.args[form.count] if form.count is not None and form.count < len(c.args) else ""
         res = walk(fl, acq, holds, self.cat, path, wrappers,
                    self.effect_fn(path, func, holds, root if kind == "field" else None, acq.base),
-                   self.helper_counts(wrappers, releases), self.teardowns(path, func, releases, c.args[form.count] if form.count is not None
-                                  and form.count < len(c.args) else ""),
+                   self.helper_counts(wrappers, releases), self.teardowns(path, func, releases, requested),
                    self._promoted(path, fl, c, form))
         if not res.complete:
             return releases, (), [], frozenset(), frozenset()

@@ -119,10 +119,10 @@ class PathResult:
     """What the walk found."""
 
     reachable_releases: set[tuple[int, int]] = field(default_factory=set)
+    """(line, column) of the release calls some feasible path from the acquire reaches."""
     before_alias: dict[tuple[int, int], str] = field(default_factory=dict)
     """(line, column) of releases through a name that held another value there (it takes the pages
     only below: `put_page(page); page = wpage;`) -> the name."""
-    """(line, column) of the release calls some feasible path from the acquire reaches."""
     full_releases: set[tuple[int, int]] = field(default_factory=set)
     """The ones reached on a path where the acquire may have returned every page (not only errors)."""
     defects: list[Defect] = field(default_factory=list)
@@ -901,25 +901,26 @@ class Walker(ResultTests, ReleaseChecks):
             t = self.teardowns.get(member_key(req))
             if t is None:
                 continue
+            returns = node.text.strip() or "nothing"
             self._defect("gup-release-count", t.line, t.column,
                          f"{t.function}() releases `{t.bound}` pages, the count requested of {self.acq.name}(); but "
-                         f"{self.acq.name}() may pin fewer, and this function returns {node.text.strip() or 'nothing'} (line {st.jump or node.line}) "
-                         f"without comparing its result with `{req}` or recording it: the teardown releases slots "
-                         "never filled", st, "medium", file=t.file)
+                         f"{self.acq.name}() may pin fewer, and this function returns {returns} (line "
+                         f"{st.jump or node.line}) without comparing its result with `{req}` or recording it: the "
+                         "teardown releases slots never filled", st, "medium", file=t.file)
             return
 
     def at_exit(self, node: FlowNode, st: _State) -> None:
         """The checks of an exit; `return c ? a : b` whose condition tests the last hand-off that can
         fail (`rc ? rc : nr` after `rc = helper(…, pages)`) is two exits, one on each side of it."""
         t = ternary(strip_parens(node.text)) if st.armed and st.undo is not None and "?" in node.text else None
-        failed = self._failure_side(parse(t[0], self.transparent), st.undo) if t is not None else None  # type: ignore[arg-type]
-        # (`failed`: the side of the condition on which the hand-off failed.)
-        if t is None or failed is None:
+        f = parse(t[0], self.transparent) if t is not None else None
+        # The side of the condition on which the hand-off failed (None: it does not test it).
+        failed = self._failure_side(f, st.undo) if f is not None else None  # type: ignore[arg-type]
+        if t is None or f is None or failed is None:
             self._at_exit(node, st)
             return
         undo = st.undo
         assert undo is not None
-        f = parse(t[0], self.transparent)
         for truth, arm in ((True, t[1]), (False, t[2])):
             got = self.branch(f, st, truth)
             if got is None:
@@ -1270,4 +1271,5 @@ def member_key(expr: str) -> str:
     return ".".join(parts[1:]) if len(parts) > 1 and all(_WORD.fullmatch(p) for p in parts) else ""
 
 
-__all__ = ["Acquire", "PathResult", "TESTED_AT_CALL", "Teardown", "member_key", "walk", "atoms", "feasible_calls", "shared_atoms"]
+__all__ = ["Acquire", "PathResult", "TESTED_AT_CALL", "Teardown", "member_key", "walk", "atoms", "feasible_calls",
+           "shared_atoms"]
