@@ -280,6 +280,14 @@ class Walker(ResultTests, ReleaseChecks):
             lhs.strip() == self._offset[1] and not "".join(rhs.split()).isdigit()
             for n in flow.nodes for lhs, rhs in n.assigns)
         """The offset is advanced somewhere (`i++`, `start += ret`): at the acquire it need not be 0."""
+        self._cursor = self._pages_arg if self._offset is None and acq.name not in cat.acquire \
+            and _WORD.fullmatch(self._pages_arg) and any(
+            lhs.strip() == self._pages_arg and _steps(self._pages_arg, rhs) for n in flow.nodes for lhs, rhs in n.assigns
+        ) else ""
+        """An acquire wrapper that fills the entries of a carrier from a cursor its caller steps past
+        them (`sg` of `map_to_sgl(…, sg, …)` with `sg += ret`): what earlier rounds filled lies
+        below the cursor, and a release indexed from the cursor (`sg_page(&sg[i])`) reaches none
+        of it."""
         self.result = PathResult()
         self._defects: dict[tuple[str, int], Defect] = {}
         self._held_return = 0
@@ -361,6 +369,20 @@ class Walker(ResultTests, ReleaseChecks):
                 out.add(i)
         return out
 
+    def _from_cursor(self, arg: str) -> bool:
+        """Whether a released expression is indexed from the cursor (`sg_page(&sg[i])`, or a
+        variable only ever given such a value: `page = sg_page(&sg[i]); put_page(page)`)."""
+        if not self._cursor:
+            return False
+        m = _BASE_NAME.match(self._entry_of(arg))
+        if m is None:
+            return False
+        if m.group(1) == self._cursor:
+            return True
+        rhs = [r for n in self.flow.nodes for lhs, r in n.assigns if lhs.strip() == m.group(1)]
+        return bool(rhs) and all((b := _BASE_NAME.match(self._entry_of(r))) is not None and b.group(1) == self._cursor
+                                 for r in rhs)
+
     def _late_aliases(self) -> frozenset[str]:
         """Plain names that take the pages only by assignments no path to the acquire passes
         (`page = wpage;` after `get_user_page_fast_only(…, &wpage)`), named nowhere in the acquire
@@ -386,7 +408,8 @@ class Walker(ResultTests, ReleaseChecks):
         over a count the path already showed to be empty, not a leak."""
         out: set[int] = set()
         for node in self.flow.nodes:
-            if node.loop >= 0 and any(self._release_of(c, frozenset()) is not None for c in node.calls):
+            if node.loop >= 0 and any((got := self._release_of(c, frozenset())) is not None
+                                      and not (self._cursor and self._from_cursor(got[0])) for c in node.calls):
                 lp = node.loop
                 while lp >= 0 and lp not in out:
                     out.add(lp)
@@ -532,11 +555,17 @@ class Walker(ResultTests, ReleaseChecks):
         that array through the loop (no call in it but the acquire, a reader, a release or a free
         takes them), so that the earlier rounds' pages are still there when a round fails."""
         where, body = self._acquire_loop_body()
-        if where < 0 or self._offset is None or self._offset[1] not in self._loop_assigned.get(where, ()):
+        moving = self._offset[1] if self._offset is not None else self._cursor
+        if where < 0 or not moving or moving not in self._loop_assigned.get(where, ()):
             return False
         skip = self.cat.readers | self.cat.array_freers | frozenset(self.cat.release) | {self.acq.name}
+        if self._cursor:
+            skip = skip | frozenset(self.cat.accessors)  # (`sg_page(&sg[i])` names an entry, takes nothing)
         return not any(any(c.name not in skip and any(self.holds(a) for a in c.args) for c in n.calls)
-                       or any(self.holds(rhs) for _, rhs in n.assigns) for n in body)
+                       or any(self.holds(rhs) and not (self._cursor and (lhs.strip() == self._cursor
+                                                                         and _steps(self._cursor, rhs)
+                                                                         or self._from_cursor(rhs)))
+                              for lhs, rhs in n.assigns) for n in body)
 
     def _carrier(self, c: FlowCall) -> str | None:
         """The carrier (blank-free) a catalogue hand-off `c` puts the tracked pages into, or None."""
@@ -685,6 +714,13 @@ class Walker(ResultTests, ReleaseChecks):
                              f"whether it merged, so the reference {self.acq.name}() took for the second range is "
                              f"never dropped", st, "medium")
         got = self._release_of(c, nx.stored, nx.late)
+        if got is not None and self._cursor and self._from_cursor(got[0]):
+            # Indexed from the cursor: the entries at and past it, none of those earlier rounds
+            # filled below it (nor, when this round failed, any of this round's).
+            if len(nx.steps) < 12:
+                nx.steps = nx.steps + ((c.line, f"{c.name}() releases entries from the cursor `{self._cursor}` "
+                                                f"on, not the ones below it"),)
+            return True
         if got is not None and nx.offset_reset and self._offset is not None and nx.outcomes & HELD:
             m = _INDEXED.fullmatch("".join(got[0].split()))
             if m is not None and m.group(2) == self._offset[1] and norm_path(m.group(1)) == norm_path(self._offset[0]):
@@ -864,15 +900,19 @@ class Walker(ResultTests, ReleaseChecks):
         the earlier rounds' pages sit in the array below the offset (`&pages[i]`) and no count of
         them is returned or kept."""
         ret = node.text
-        array, offset = self._offset  # type: ignore[misc]
+        array, offset = self._offset if self._offset is not None else (self._cursor, self._cursor)
         known = st.facts.as_dict()
-        if not self._error_exit(ret, st) or st.count_kept or offset in _WORD.findall(ret) \
+        # (The failed round's own errno returned, `return ret;`, is an errno exit too.)
+        errno_r = st.outcomes == {NEG} and bool(_WORD.fullmatch(ret.strip())) and self._is_r(ret.strip(), st.rnames)
+        if not (self._error_exit(ret, st) or errno_r) or st.count_kept or offset in _WORD.findall(ret) \
                 or known.get(offset) is False or known.get(f"{offset}==0") is True:
             return  # (an offset this path tested to be 0 has nothing below it)
         line = st.jump or node.line
+        where = f"put in `{array}` below `{offset}`" if self._offset is not None else \
+            f"put in the entries below the cursor `{array}`, which the loop stepped past them"
         self._defect("gup-leak", line, 1,
                      f"a round of the loop around {self.acq.name}() failed and this exit releases none of the "
-                     f"pages earlier rounds put in `{array}` below `{offset}`", st, "medium")
+                     f"pages earlier rounds {where}", st, "medium")
 
     def _stale_at_exit(self, node: FlowNode, st: _State) -> None:
         """An error exit that leaves a struct count on entries it released: the owner's teardown,
@@ -1262,6 +1302,12 @@ def _parent(path: str) -> str:
     """`rm->atomic.op_sg` -> `rm->atomic` ("" for a plain name)."""
     m = re.match(r"(.*)(?:->|\.)[A-Za-z_]\w*$", path)
     return m.group(1) if m else ""
+
+
+def _steps(name: str, rhs: str) -> bool:
+    """`name = rhs` steps `name` forward (`name++`, `name += n`, `name = name + n`)."""
+    r = "".join(rhs.split())
+    return r in (f"{name}++", f"++{name}") or r.startswith(f"{name}+")
 
 
 def member_key(expr: str) -> str:

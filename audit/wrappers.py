@@ -70,9 +70,17 @@ def wrapper_out(an: Analyzer, path: str, fi: FuncInfo, root: Root, returned: boo
     names, stores = an.aliases(path, fi.name, root)
     holds = an.holds_fn(path, fi.name, root, names)
     cat = an.cat
+    carrier: set[int] = set()
     for c in an.ix.calls_of((path, fi.name)):
         if c.name == inner or c.name in cat.acquire or c.name in cat.release or c.name in cat.array_freers \
                 or not any(holds(a) for a in c.args):
+            continue
+        h = cat.handoffs.get(c.name)
+        if h is not None and h.dst < len(c.args) and h.src < len(c.args) and holds(c.args[h.src]):
+            k = _carrier_param(an, path, fi, c.args[h.dst])
+            if k is None:
+                return None
+            carrier.add(k)  # put into the entries of a carrier the caller passes (`sg_set_page(sg, …)`)
             continue
         if an.callees.of_call(path, fi.name, c, holds, None, "") not in ("read", "release", "always-release"):
             return None
@@ -81,6 +89,11 @@ def wrapper_out(an: Analyzer, path: str, fi: FuncInfo, root: Root, returned: boo
     partial = PART in r_returned
     if root.name in fi.params:
         return Out("arg", fi.params.index(root.name), "", count, partial, _zero_ok(an, path, fi, r_returned))
+    if len(carrier) == 1 and not returned and not an.returns(path, fi.name, names, root):
+        # The caller's carrier holds them: its argument is where they are (one entry per page).
+        return Out("arg", carrier.pop(), "", count, partial, _zero_ok(an, path, fi, r_returned))
+    if carrier:
+        return None
     if returned or an.returns(path, fi.name, names, root):
         return Out("ret", None, "", count, partial)
     for lhs, _rhs, _ln in stores:
@@ -89,6 +102,34 @@ def wrapper_out(an: Analyzer, path: str, fi: FuncInfo, root: Root, returned: boo
             return Out("field", fi.params.index(m.group(1)), m.group(3), count, partial,
                        _zero_ok(an, path, fi, r_returned))
     return None
+
+
+def _carrier_param(an: Analyzer, path: str, fi: FuncInfo, dst: str) -> int | None:
+    """The parameter of `fi` whose entries the carrier expression `dst` steps over (a cursor only
+    ever set from it and stepped: `sg = sgl; … sg++`: an array of entries the caller passed), else
+    None (a carrier object handed whole, `bio`, has its own owner's release)."""
+    name = dst.strip().lstrip("&").strip()
+    m = IDENT.match(name)
+    if m is None or m.group(0) in fi.params:
+        return None
+    var = m.group(0)
+    fl = an.ix.flows.get((path, fi.name))
+    if fl is None:
+        return None
+    stepped = False
+    sources: set[str] = set()
+    for lhs, rhs in (a for n in fl.nodes for a in n.assigns):  # (the flow has `sg++` too)
+        if lhs.strip() != var:
+            continue
+        r = "".join(rhs.split())
+        if r in (f"{var}++", f"++{var}") or r.startswith(f"{var}+"):
+            stepped = True
+            continue
+        head = IDENT.match(r)
+        if head is None or head.group(0) not in fi.params or r[len(head.group(0)):][:1] not in ("", "+"):
+            return None
+        sources.add(head.group(0))
+    return fi.params.index(sources.pop()) if stepped and len(sources) == 1 else None
 
 
 def field_out(an: Analyzer, path: str, fi: FuncInfo, pages_arg: str, r_returned: set[str],

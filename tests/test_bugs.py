@@ -28,7 +28,6 @@ MISSED = {
     "ivtv-yuv-release-count": "the released count is a sum of two requested counts",
     "vfio-zero-page-pin-leak": "the release skips reserved pages (is_invalid_reserved_pfn), a page-kind test",
     "vfio-pin-pages-pfn-list-leak": "the page leaves vaddr_get_pfns() as a pfn through an out-parameter of a two-level wrapper; the callers' error paths are not walked as acquires",
-    "vhost-scsi-iov-to-sgl-leak": "the cleanup loop starts from a cursor advanced past the pinned entries",
     "vfio-iommu-replay-unwind-leak": "the pages leave vaddr_get_pfns() as a pfn through an out-parameter of a two-level wrapper (vfio_pin_pages_remote); the replay's early returns are not walked as acquire exits",
     "vfio-pin-page-external-ret": "the page leaves vaddr_get_pfns() as a pfn through an out-parameter: vfio_pin_page_external()'s return of 1 with the page held, and its caller's `goto pin_unwind` on that nonzero return, are never walked as exits of the acquire",
     "io-uring-rsrc-folio-put-refs": "the array is handed by address (`io_try_coalesce_buffer(&pages, ...)`, a `struct page ***` out-parameter) to a callee that releases part of it through `page_array = *pages`; into_callee() does not follow `&pages`, so the folio_put_refs() in io_do_coalesce_buffer() is never reached",
