@@ -282,7 +282,7 @@ class Walker(ResultTests, ReleaseChecks):
         """The offset is advanced somewhere (`i++`, `start += ret`): at the acquire it need not be 0."""
         self._cursor = self._pages_arg if self._offset is None and acq.name not in cat.acquire \
             and _WORD.fullmatch(self._pages_arg) and any(
-            lhs.strip() == self._pages_arg and _steps(self._pages_arg, rhs) for n in flow.nodes for lhs, rhs in n.assigns
+            lhs.strip() == self._pages_arg and steps_forward(self._pages_arg, rhs) for n in flow.nodes for lhs, rhs in n.assigns
         ) else ""
         """An acquire wrapper that fills the entries of a carrier from a cursor its caller steps past
         them (`sg` of `map_to_sgl(…, sg, …)` with `sg += ret`): what earlier rounds filled lies
@@ -563,7 +563,7 @@ class Walker(ResultTests, ReleaseChecks):
             skip = skip | frozenset(self.cat.accessors)  # (`sg_page(&sg[i])` names an entry, takes nothing)
         return not any(any(c.name not in skip and any(self.holds(a) for a in c.args) for c in n.calls)
                        or any(self.holds(rhs) and not (self._cursor and (lhs.strip() == self._cursor
-                                                                         and _steps(self._cursor, rhs)
+                                                                         and steps_forward(self._cursor, rhs)
                                                                          or self._from_cursor(rhs)))
                               for lhs, rhs in n.assigns) for n in body)
 
@@ -1304,7 +1304,7 @@ def _parent(path: str) -> str:
     return m.group(1) if m else ""
 
 
-def _steps(name: str, rhs: str) -> bool:
+def steps_forward(name: str, rhs: str) -> bool:
     """`name = rhs` steps `name` forward (`name++`, `name += n`, `name = name + n`)."""
     r = "".join(rhs.split())
     return r in (f"{name}++", f"++{name}") or r.startswith(f"{name}+")
@@ -1318,4 +1318,4 @@ def member_key(expr: str) -> str:
 
 
 __all__ = ["Acquire", "PathResult", "TESTED_AT_CALL", "Teardown", "member_key", "walk", "atoms", "feasible_calls",
-           "shared_atoms"]
+           "shared_atoms", "steps_forward"]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from audit.cexpr import IDENT, errno_value
 from audit.model import Call, Defect, FuncInfo, Release
-from audit.paths import NEG, PART, Acquire, walk
+from audit.paths import NEG, PART, Acquire, steps_forward, walk
 from audit.roots import BASE_SPLIT, MEMBER_PATH, Root, access_path, root_of
 
 if TYPE_CHECKING:
@@ -121,10 +121,10 @@ def _carrier_param(an: Analyzer, path: str, fi: FuncInfo, dst: str) -> int | Non
     for lhs, rhs in (a for n in fl.nodes for a in n.assigns):  # (the flow has `sg++` too)
         if lhs.strip() != var:
             continue
-        r = "".join(rhs.split())
-        if r in (f"{var}++", f"++{var}") or r.startswith(f"{var}+"):
+        if steps_forward(var, rhs):
             stepped = True
             continue
+        r = "".join(rhs.split())
         head = IDENT.match(r)
         if head is None or head.group(0) not in fi.params or r[len(head.group(0)):][:1] not in ("", "+"):
             return None
