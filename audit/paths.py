@@ -209,6 +209,9 @@ class _State:
     late: frozenset[str] = frozenset()
     """Names of `Walker._late` given the pages on this path: a release through one of the others
     releases another value."""
+    from_cursor: bool = False
+    """This path released entries indexed from `Walker._cursor`: a clean-up that starts at the
+    cursor, past what earlier rounds filled."""
 
 
 class _Next:
@@ -717,6 +720,7 @@ class Walker(ResultTests, ReleaseChecks):
         if got is not None and self._cursor and self._from_cursor(got[0]):
             # Indexed from the cursor: the entries at and past it, none of those earlier rounds
             # filled below it (nor, when this round failed, any of this round's).
+            nx.from_cursor = True
             if len(nx.steps) < 12:
                 nx.steps = nx.steps + ((c.line, f"{c.name}() releases entries from the cursor `{self._cursor}` "
                                                 f"on, not the ones below it"),)
@@ -904,6 +908,8 @@ class Walker(ResultTests, ReleaseChecks):
         known = st.facts.as_dict()
         # (The failed round's own errno returned, `return ret;`, is an errno exit too.)
         errno_r = st.outcomes == {NEG} and bool(_WORD.fullmatch(ret.strip())) and self._is_r(ret.strip(), st.rnames)
+        if self._cursor and not st.from_cursor:
+            return  # no clean-up here: the carrier's owner may release every entry set
         if not (self._error_exit(ret, st) or errno_r) or st.count_kept or offset in _WORD.findall(ret) \
                 or known.get(offset) is False or known.get(f"{offset}==0") is True:
             return  # (an offset this path tested to be 0 has nothing below it)
@@ -1057,7 +1063,7 @@ class Walker(ResultTests, ReleaseChecks):
             key = (st.node, st.armed, st.outcomes, st.facts, st.rnames, st.in_loops, st.releases, st.handed,
                    bool(st.freed), st.stored, st.recounted, st.count_kept, st.bypassed, st.guessed,
                    st.jump if carrier else 0, st.req_alias, st.r_tested, st.count_tested, st.undo, st.stale,
-                   st.offset_moved, st.offset_reset, st.earlier, st.handed_into, st.late)
+                   st.offset_moved, st.offset_reset, st.earlier, st.handed_into, st.late, st.from_cursor)
             if key in seen:
                 continue
             seen.add(key)
