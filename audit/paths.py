@@ -311,6 +311,14 @@ class Walker(ResultTests, ReleaseChecks):
             n.loop >= 0 and any(map(self._is_acquire, n.calls))
             for n in flow.nodes)
         self._late = self._late_aliases()
+        res_name = (acq.result or "").strip()
+        self._r_against_variable = bool(res_name) and any(
+            (c := _CMP.match(a.replace(" ", ""))) is not None
+            and res_name in (c.group(1), c.group(3))
+            and not re.fullmatch(r"-?\w*\d\w*|-E[A-Z0-9]+", c.group(3) if c.group(1) == res_name else c.group(1))
+            for n in flow.nodes if n.kind in ("cond", "loop") for a in atoms(parse(n.text, self.transparent)))
+        """Some test of the function compares the acquire's result with a variable (`ret < n`):
+        a short result may be told by a copy of the count the walk does not know for one."""
         self._zeroed = ff.zeroed
         self._shared = ff.shared
         self._known_names = ff.known_names
@@ -941,7 +949,8 @@ class Walker(ResultTests, ReleaseChecks):
         been short (the result never compared with the count), while the struct's count member still
         holds the requested count: the owner's teardown releases that many, slots never filled among
         them."""
-        if self.acq.root_kind != "field" or self.single or st.count_kept or st.handed or st.stored:
+        if self.acq.root_kind != "field" or self.single or st.count_kept or st.handed or st.stored \
+                or self._r_against_variable:
             return
         for req in sorted((self.requested - st.recounted) | st.req_alias):
             t = self.teardowns.get(member_key(req))
