@@ -151,7 +151,7 @@ class ReleaseChecks:
                              f"{self.acq.name}() pages already released by {api}() at line {line} are "
                              f"released again by {c.name}() on this path", st,
                              "low" if st.guessed else "medium")
-        if self.acq.released_on_failure and direct and NEG in outcomes and not outcomes & HELD:
+        if self.acq.released_on_failure and direct and NEG in outcomes and not outcomes & HELD and not st.undecided:
             # The wrapper failed: it released what it had taken on its way out, or took nothing.
             self._defect("gup-double-release", c.line, c.column,
                          f"{self.acq.name}() releases the pages itself on each errno exit after it takes them; "

@@ -209,6 +209,9 @@ class _State:
     late: frozenset[str] = frozenset()
     """Names of `Walker._late` given the pages on this path: a release through one of the others
     releases another value."""
+    undecided: bool = False
+    """Since the acquire, the path took a branch the walk could not decide that does not test the
+    result (`if (a->pinned)` set elsewhere): what follows may not be what the code does."""
     from_cursor: bool = False
     """This path released entries indexed from `Walker._cursor`: a clean-up that starts at the
     cursor, past what earlier rounds filled."""
@@ -1072,7 +1075,8 @@ class Walker(ResultTests, ReleaseChecks):
             key = (st.node, st.armed, st.outcomes, st.facts, st.rnames, st.in_loops, st.releases, st.handed,
                    bool(st.freed), st.stored, st.recounted, st.count_kept, st.bypassed, st.guessed,
                    st.jump if carrier else 0, st.req_alias, st.r_tested, st.count_tested, st.undo, st.stale,
-                   st.offset_moved, st.offset_reset, st.earlier, st.handed_into, st.late, st.from_cursor)
+                   st.offset_moved, st.offset_reset, st.earlier, st.handed_into, st.late, st.from_cursor,
+                   st.undecided)
             if key in seen:
                 continue
             seen.add(key)
@@ -1144,6 +1148,7 @@ class Walker(ResultTests, ReleaseChecks):
                                              and st.node not in self._fresh_checks and not self._derived_test(f)
                                              and failed is None)
                     guessed = st.guessed or (both and st.armed and bool(st.releases) and not self._about_r(f, st.rnames))
+                    undecided = st.undecided or (both and st.armed and failed is None and not self._about_r(f, st.rnames))
                     outcomes, facts = got
                     if failed is truth and st.undo[0].startswith("="):  # type: ignore[index]
                         facts = errno_facts(facts, st.undo[0][1:])  # type: ignore[index] # what it returned is an errno
@@ -1161,7 +1166,7 @@ class Walker(ResultTests, ReleaseChecks):
                                 if failed is truth else ""  # type: ignore[index]
                             steps = steps + ((node.line, f"`{node.text}` is {'true' if truth else 'false'}{told}"),)
                     todo.append(_with(st, node=succ, outcomes=outcomes, facts=facts, steps=steps, jump=jump,
-                                      bypassed=bypass, guessed=guessed,
+                                      bypassed=bypass, guessed=guessed, undecided=undecided,
                                       handed=st.undo[1] if failed is truth else st.handed,
                                       r_tested=st.r_tested or (st.armed and self._about_r(f, st.rnames)),
                                       count_tested=st.count_tested or (st.armed and self._tests_count(f, st.rnames))))
