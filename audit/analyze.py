@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from audit import contexts
-from audit.flowfacts import flow_facts
 from audit.callee import CalleeEffects
 from audit.catalogue import AcquireApi, Catalogue, Form
 from audit.counts import HelperCount, helper_count, helper_member_count, loop_bound, unsigned_names
+from audit.flowfacts import flow_facts
 from audit.index import Index, Lookup
 from audit.model import Call, Defect, Evidence, FileFacts, FuncInfo, RefKind, Release, Site, Status, Wrapper
 from audit.paths import TESTED_AT_CALL, Acquire, Teardown, feasible_calls, member_key, walk

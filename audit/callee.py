@@ -102,10 +102,10 @@ class CalleeEffects:
         return (OTHER_UNLESS_ERRNO if out == READ else OTHER) if unless_errno else out
 
     def _names(self, dpath: str, fi, param: str) -> bool:  # type: ignore[no-untyped-def]
-        """Whether the body of this definition of `fi` names its parameter `param` at all."""
+        """Whether the body of this definition of `fi` names its parameter `param` at all (unknown:
+        yes)."""
         sf = self.an.store.files.get(dpath) if self.an.store is not None else None
-        return sf is None or fi.degraded or next(word_starts(sf.src, param.encode(), fi.start_byte, fi.end_byte),
-                                                 None) is not None
+        return sf is None or fi.degraded or _first_use(sf.src, fi, param) < fi.end_byte
 
     def early_errno(self, dpath: str, fi, param: str) -> int | None:  # type: ignore[no-untyped-def]
         """The line of a `return -E...;` (or `ERR_PTR(-E...)`) in `fi` that comes before its body
@@ -118,9 +118,8 @@ class CalleeEffects:
             got = self._memo[key] = ""
             sf = self.an.store.files.get(dpath) if self.an.store is not None else None
             if sf is not None and not fi.degraded:
-                src, lo, hi = sf.src, fi.start_byte, fi.end_byte
-                first = next(word_starts(src, param.encode(), lo, hi), hi)
-                for m in _ERRNO_RETURN.finditer(src, lo, first):
+                src, lo = sf.src, fi.start_byte
+                for m in _ERRNO_RETURN.finditer(src, lo, _first_use(src, fi, param)):
                     if not in_comment(src, m.start()):
                         got = self._memo[key] = str(sf.lines.line_of(m.start()))
                         break
@@ -243,6 +242,11 @@ class CalleeEffects:
 _E = ERRNO.pattern.encode()
 _ERRNO_RETURN = re.compile(rb"\breturn\s*\(?\s*(?:" + _E + rb"|ERR_PTR\s*\(\s*" + _E + rb"\s*\))\s*\)?\s*;")
 """`return -ENOMEM;` in a function's text."""
+
+
+def _first_use(src: bytes, fi, param: str) -> int:  # type: ignore[no-untyped-def]
+    """Byte offset of the first whole-word use of `param` in the body of `fi` (its end if none)."""
+    return next(word_starts(src, param.encode(), fi.start_byte, fi.end_byte), fi.end_byte)
 
 
 def _errno_names(nodes) -> set[str]:  # type: ignore[no-untyped-def]

@@ -72,14 +72,14 @@ def flow_facts(flow: Flow, transparent: frozenset[str]) -> FlowFacts:
 _ELEMENT = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)*\[[A-Za-z_]\w*\]")
 
 
-CURSOR = re.compile(rf"({MEMBER_PATH.pattern})(?:\+[\w.>-]+)?")
+_CURSOR = re.compile(rf"({MEMBER_PATH.pattern})(?:\+[\w.>-]+)?")
 """A cursor's value: a field's array, from its start or from an offset (`region->mreg_pfns + done`)."""
 
 
 def _cursors(flow: Flow) -> dict[str, str]:
     """Variables that only ever point into one field's array -> that field (blanks removed)."""
-    return {k: m.group(1) for k, v in _one_value(flow, CURSOR, True).items()
-            if (m := CURSOR.fullmatch(v)) is not None}
+    return {k: m.group(1) for k, v in _one_value(flow, _CURSOR, True).items()
+            if (m := _CURSOR.fullmatch(v)) is not None}
 
 
 def _one_value(flow: Flow, pattern: re.Pattern[str], steps: bool) -> dict[str, str]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from audit.callee import OTHER_UNLESS_ERRNO
 from audit.cexpr import COMPARE, ERRNO, IDENT, errno_value, strip_parens, ternary
@@ -56,6 +56,8 @@ _CMP = COMPARE
 _WORD = IDENT
 _INDEXED = re.compile(r"(<?[A-Za-z_][\w.>-]*)\[([A-Za-z_]\w*)(\+\+|--)?\]")
 """An array element `pages[j]` (`pages[j++]`: the element before the step), blanks removed."""
+_NUMBER = re.compile(r"-?\d\w*")
+"""An integer literal (`0`, `-1`, `0x10`, `4UL`), blanks removed."""
 _BASE_NAME = re.compile(r"[\s(&*]*([A-Za-z_]\w*)")
 """The variable an argument starts from (`&page`, `pages[i]`, `*pp`)."""
 _NEAR_EXIT = 10
@@ -286,10 +288,10 @@ class Walker(ResultTests, ReleaseChecks):
             lhs.strip() == self._offset[1] and not "".join(rhs.split()).isdigit()
             for n in flow.nodes for lhs, rhs in n.assigns)
         """The offset is advanced somewhere (`i++`, `start += ret`): at the acquire it need not be 0."""
+        stepped = any(lhs.strip() == self._pages_arg and steps_forward(self._pages_arg, rhs)
+                      for n in flow.nodes for lhs, rhs in n.assigns)
         self._cursor = self._pages_arg if self._offset is None and acq.name not in cat.acquire \
-            and _WORD.fullmatch(self._pages_arg) and any(
-            lhs.strip() == self._pages_arg and steps_forward(self._pages_arg, rhs) for n in flow.nodes for lhs, rhs in n.assigns
-        ) else ""
+            and _WORD.fullmatch(self._pages_arg) and stepped else ""
         """An acquire wrapper that fills the entries of a carrier from a cursor its caller steps past
         them (`sg` of `map_to_sgl(…, sg, …)` with `sg += ret`): what earlier rounds filled lies
         below the cursor, and a release indexed from the cursor (`sg_page(&sg[i])`) reaches none
@@ -314,14 +316,6 @@ class Walker(ResultTests, ReleaseChecks):
             n.loop >= 0 and any(map(self._is_acquire, n.calls))
             for n in flow.nodes)
         self._late = self._late_aliases()
-        res_name = (acq.result or "").strip()
-        self._r_against_variable = bool(res_name) and any(
-            (c := _CMP.match(a.replace(" ", ""))) is not None
-            and res_name in (c.group(1), c.group(3))
-            and not re.fullmatch(r"-?\w*\d\w*|-E[A-Z0-9]+", c.group(3) if c.group(1) == res_name else c.group(1))
-            for n in flow.nodes if n.kind in ("cond", "loop") for a in atoms(parse(n.text, self.transparent)))
-        """Some test of the function compares the acquire's result with a variable (`ret < n`):
-        a short result may be told by a copy of the count the walk does not know for one."""
         self._zeroed = ff.zeroed
         self._shared = ff.shared
         self._known_names = ff.known_names
@@ -947,6 +941,24 @@ class Walker(ResultTests, ReleaseChecks):
                          f"{t.function}() releases {what}: the {self.acq.name}() pages are released twice", st,
                          "low" if st.guessed else "medium", file=t.file)
 
+    @cached_property
+    def _r_against_variable(self) -> bool:
+        """Some test of the function compares the acquire's result with a variable (`ret < n`):
+        a short result may be told by a copy of the count the walk does not know for one."""
+        res = (self.acq.result or "").strip()
+        if not res:
+            return False
+        for n in self.flow.nodes:
+            if n.kind not in ("cond", "loop"):
+                continue
+            for a in atoms(parse(n.text, self.transparent)):
+                c = _CMP.match(a.replace(" ", ""))
+                if c is not None and res in (c.group(1), c.group(3)):
+                    other = c.group(3) if c.group(1) == res else c.group(1)
+                    if not (_NUMBER.fullmatch(other) or ERRNO.fullmatch(other)):
+                        return True
+        return False
+
     def _short_uncounted_at_exit(self, node: FlowNode, st: _State) -> None:
         """gup-release-count: `return 0` (or a void return) after a pin into a struct that may have
         been short (the result never compared with the count), while the struct's count member still
@@ -1020,7 +1032,6 @@ class Walker(ResultTests, ReleaseChecks):
                                      or any(w in st.rnames for w in _WORD.findall(ret))):
             return  # the pages, or their count, go back to the caller (unless their array was freed)
         partial_only = FULL not in st.outcomes
-        error_exit = self._error_exit(ret, st)
         if not partial_only and not st.freed and not (error_exit and (
                 self.acq.root_kind in ("local", "param") or self.dropped)):
             return  # every page may be held and none released: ownership went where the walk cannot see
@@ -1148,7 +1159,8 @@ class Walker(ResultTests, ReleaseChecks):
                                              and st.node not in self._fresh_checks and not self._derived_test(f)
                                              and failed is None)
                     guessed = st.guessed or (both and st.armed and bool(st.releases) and not self._about_r(f, st.rnames))
-                    undecided = st.undecided or (both and st.armed and failed is None and not self._about_r(f, st.rnames))
+                    undecided = st.undecided or (both and st.armed and failed is None
+                                                 and not self._about_r(f, st.rnames))
                     outcomes, facts = got
                     if failed is truth and st.undo[0].startswith("="):  # type: ignore[index]
                         facts = errno_facts(facts, st.undo[0][1:])  # type: ignore[index] # what it returned is an errno
@@ -1186,7 +1198,8 @@ class Walker(ResultTests, ReleaseChecks):
         if self._is_r(text, st.rnames) and real and PART in st.outcomes and FULL not in st.outcomes \
                 and not st.handed:
             self._released_returns.append((node.line, real[0][0], real[0][2], st))
-        elif not st.releases and st.outcomes & HELD and (self._is_r(text, st.rnames) or text in self.requested - st.recounted):
+        elif not st.releases and st.outcomes & HELD and (self._is_r(text, st.rnames)
+                                                          or text in self.requested - st.recounted):
             # (Not past a release loop that ran zero times: that exit is the release's own.)
             self._held_return = self._held_return or node.line
 
