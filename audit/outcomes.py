@@ -11,7 +11,7 @@ number, above 0 and above the requested count.
 from __future__ import annotations
 
 
-from audit.cexpr import COMPARE, ERRNO, IDENT
+from audit.cexpr import COMPARE, ERRNO, IDENT, ternary
 from audit.conditions import Formula, atoms, parse, value
 from audit.counts import pages_of, strip_cast
 
@@ -131,10 +131,9 @@ class ResultTests:
             return True
         if self._is_r(t, rnames):
             return bool(outcomes) and outcomes <= {NEG}
-        f = parse(t)
-        if f[0] == "atom" and "?" in t:
-            cond, _, arms = t.partition("?")
-            a, _, b = arms.partition(":")
+        tern = ternary(t) if "?" in t else None
+        if tern is not None:
+            cond, a, b = tern
             cf = parse(cond, self.transparent)
             for arm, truth in ((a, True), (b, False)):
                 if ERRNO.fullmatch(arm):
