@@ -16,6 +16,7 @@ import re
 from typing import TYPE_CHECKING
 
 from audit.conditions import parse as parse_condition
+from audit.grep import has_call
 from audit.model import Call, Defect, Evidence, RefKind, Release
 from audit.cexpr import IDENT, constant_truth
 from audit.roots import FIELD_NAMES, PATH_EXPR
@@ -294,6 +295,19 @@ def _dirties(an: Analyzer, path: str, func: str) -> bool:
                for call in an.ix.calls_of((path, func)))
 
 
+def _dirties_somewhere(an: Analyzer, paths: set[str]) -> bool:
+    """Whether any of `paths` calls a dirtying API or a dirtying release anywhere in its text (True
+    when a file's text is not at hand): where none does, no path of those files can hand the pages
+    to a dirtier."""
+    store = an.store
+    names = [n.encode() for n in sorted(an.cat.dirtying | {n for n, r in an.cat.release.items() if r.dirty})]
+    for p in paths:
+        sf = store.files.get(p) if store is not None else None
+        if sf is None or any(has_call(sf.src, n) for n in names):
+            return True
+    return False
+
+
 def _says_clean(an: Analyzer, r: Release, dirty_arg: int | None) -> bool:
     """Release `r` of a dirtying API is told not to dirty: a constant false or 0 in its `make_dirty`
     argument (`unpin_user_pages_dirty_lock(pages, n, false)`)."""
@@ -321,7 +335,9 @@ def dirty_lost(an: Analyzer, path: str, c: Call, releases: list[Release],
     `by_arg`: the write argument is an expression (`rw == READ`, a direction), so only some calls
     write. Then only a release in another function (the buffer's teardown, where the pages of a
     finished transfer go) is judged, and the finding is unsure (the calls that write may be ones
-    whose pages go elsewhere first)."""
+    whose pages go elsewhere first: 2.6.32's direct-io hands them to bios that dirty them) unless
+    the release is a teardown and neither the acquiring file nor a releasing one marks any page
+    dirty anywhere."""
     releases = [r for r in releases if (r.file, r.line, r.column) not in short_only]
     if not releases:
         return ()
@@ -358,7 +374,10 @@ def dirty_lost(an: Analyzer, path: str, c: Call, releases: list[Release],
         call.name in an.cat.dirtying
         for x in releases if (x.file, x.function) != (path, c.func) and x.function
         for cp, cc in an.look.callers(x.function, x.file) for call in an.ix.calls_of((cp, cc.func or "")))
-    confidence = "low" if by_address or (kept and own) or dirtied_by_callers or by_arg else "medium"
+    # Judged only on a teardown (a release past the functions that call the acquire: those are
+    # failure clean-ups before any I/O more often than not).
+    unsure_arg = by_arg and (not teardown or _dirties_somewhere(an, {path} | {x.file for x in releases}))
+    confidence = "low" if by_address or (kept and own) or dirtied_by_callers or unsure_arg else "medium"
     told = _told_clean(an, r.file, r.function or "")
     if told is not None:
         # The helper dirties only when told to, and its callers never tell it: the finding sits on
