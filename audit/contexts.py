@@ -16,7 +16,7 @@ import re
 from typing import TYPE_CHECKING
 
 from audit.conditions import parse as parse_condition
-from audit.grep import has_call
+from audit.grep import call_starts
 from audit.model import Call, Defect, Evidence, RefKind, Release
 from audit.cexpr import IDENT, constant_truth
 from audit.roots import FIELD_NAMES, PATH_EXPR
@@ -295,15 +295,19 @@ def _dirties(an: Analyzer, path: str, func: str) -> bool:
                for call in an.ix.calls_of((path, func)))
 
 
-def _dirties_somewhere(an: Analyzer, paths: set[str]) -> bool:
+def _dirties_somewhere(an: Analyzer, paths: set[str], releases: list[Release]) -> bool:
     """Whether any of `paths` calls a dirtying API or a dirtying release anywhere in its text (True
     when a file's text is not at hand): where none does, no path of those files can hand the pages
-    to a dirtier."""
+    to a dirtier. A releasing function's dirtying call under a parameter every caller passes 0 or
+    false (`_false_guard`: st.c's `if (dirtied)`) does not count."""
     store = an.store
-    names = [n.encode() for n in sorted(an.cat.dirtying | {n for n, r in an.cat.release.items() if r.dirty})]
+    names = sorted(an.cat.dirtying | {n for n, r in an.cat.release.items() if r.dirty})
+    dead = {(x.file, call.span.start_byte) for x in releases if x.function
+            for call in an.ix.calls_of((x.file, x.function))
+            if call.name in an.cat.dirtying and _false_guard(an, x.file, x.function, call) is not None}
     for p in paths:
         sf = store.files.get(p) if store is not None else None
-        if sf is None or any(has_call(sf.src, n) for n in names):
+        if sf is None or any((p, at) not in dead for n in names for at in call_starts(sf.src, n.encode())):
             return True
     return False
 
@@ -376,7 +380,7 @@ def dirty_lost(an: Analyzer, path: str, c: Call, releases: list[Release],
         for cp, cc in an.look.callers(x.function, x.file) for call in an.ix.calls_of((cp, cc.func or "")))
     # Judged only on a teardown (a release past the functions that call the acquire: those are
     # failure clean-ups before any I/O more often than not).
-    unsure_arg = by_arg and (not teardown or _dirties_somewhere(an, {path} | {x.file for x in releases}))
+    unsure_arg = by_arg and (not teardown or _dirties_somewhere(an, {path} | {x.file for x in releases}, releases))
     confidence = "low" if by_address or (kept and own) or dirtied_by_callers or unsure_arg else "medium"
     told = _told_clean(an, r.file, r.function or "")
     if told is not None:

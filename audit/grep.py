@@ -511,16 +511,20 @@ def has_word(text: bytes, word: bytes) -> bool:
 _BLANK = b" \t\r\n\f\v"
 
 
-def has_call(text: bytes, word: bytes) -> bool:
-    """Whether `text` has `word` as a whole word followed by `(` (blanks between), as
+def call_starts(text: bytes, word: bytes) -> Iterator[int]:
+    """The offsets where `text` has `word` as a whole word followed by `(` (blanks between), as
     `\\bword\\s*\\(` would find: a regex starting with `\\b` gets no literal prefix scan."""
     for i in word_starts(text, word):
         j = i + len(word)
         while j < len(text) and text[j] in _BLANK:
             j += 1
         if text.startswith(b"(", j):
-            return True
-    return False
+            yield i
+
+
+def has_call(text: bytes, word: bytes) -> bool:
+    """Whether `text` has `word` as a whole word followed by `(` (`call_starts`)."""
+    return next(call_starts(text, word), None) is not None
 
 
 def has_member(text: bytes, word: bytes) -> bool:
