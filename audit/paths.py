@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 
 from audit.callee import OTHER_UNLESS_ERRNO
-from audit.cexpr import COMPARE, ERRNO, IDENT, errno_value, strip_parens, ternary
+from audit.cexpr import COMPARE, ERRNO, FOR_EACH_CALL, IDENT, errno_value, strip_parens, ternary
 from audit.catalogue import Catalogue, Handoff
 from audit.conditions import Facts, Formula, atoms, parse, value
 from audit.counts import HelperCount, loop_bound, unsigned_names
@@ -438,8 +438,15 @@ class Walker(ResultTests, ReleaseChecks):
         return got
 
     def _loop_entry(self, node: FlowNode, st: _State) -> tuple[_State | None, _State | bool]:
-        """A `for (i = 0; i < X; …)` loop is entered exactly when X > 0: the states for entering it
-        (None: it cannot be entered) and for skipping it (False: it cannot be skipped)."""
+        """A `for (i = 0; i < X; …)` loop is entered exactly when X > 0, and a loop whose condition
+        tests the result (`while (ret)`) exactly when that holds: the states for entering it (None:
+        it cannot be entered) and for skipping it (False: it cannot be skipped)."""
+        if st.armed and st.rnames and not node.entry and not FOR_EACH_CALL.match(node.text.encode()):
+            f = parse(node.text, self.transparent)
+            if self._about_r(f, st.rnames):
+                enter, skip = self.branch(f, st, True), self.branch(f, st, False)
+                return (_with(st, outcomes=enter[0], facts=enter[1]) if enter else None,
+                        _with(st, outcomes=skip[0], facts=skip[1]) if skip else False)
         m = re.fullmatch(r"(\w+)\s*=\s*0", node.entry.strip())
         c = _CMP.match(node.text.replace(" ", ""))
         if m is None or c is None or c.group(1) != m.group(1) or c.group(2) not in ("<", "!="):

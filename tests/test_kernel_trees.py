@@ -142,6 +142,12 @@ def test_61_error_findings_are_the_real_bugs(tree_61: Path) -> None:
         # (iov_iter_get_pages2 and its _alloc2 form) fill the array the loop walks: one per site.
         ("gup-double-release", "block/blk-map.c", 335),
         ("gup-double-release", "block/blk-map.c", 335),
+        # usnic_uiom_get_pages(): pin_user_pages() fills page_list with ret pages, which go into
+        # chunks one kmalloc()'d chunk at a time; when a chunk's kmalloc() fails, `goto out` unpins
+        # only the chunks on chunk_list and frees page_list: the round's pages not yet in a chunk
+        # leak (live in 6.12 and mainline; `struct_size(chunk, page_list, n)` names a member, not
+        # the array)
+        ("gup-leak", "drivers/infiniband/hw/usnic/usnic_uiom.c", 158),
         # bcm_vk_sg_alloc(): bcm_vk_dma_alloc() fails with pages pinned in dma[i] (a short pin it
         # recorded in dma->nr_pages, or every page when the sglist allocation fails), the teardown
         # at fail_alloc frees only dma[0..i-1], and bcm_vk_write() kfree()s the entry: they leak
@@ -265,6 +271,9 @@ def test_612_error_findings_are_the_real_bugs(tree_612: Path) -> None:
         # `goto end` frees the array with folios[cur_folio..nr_folios-1] pinned and on no unpin list
         # (live in 6.12.118; mainline's later rework dropped the per-folio allocation)
         ("gup-leak", "drivers/dma-buf/udmabuf.c", 317),
+        # usnic_uiom_get_pages(), live in 6.12 as in 6.1: a chunk's kmalloc() fails and `goto out`
+        # unpins only chunk_list's pages; the round's pages still only in page_list leak
+        ("gup-leak", "drivers/infiniband/hw/usnic/usnic_uiom.c", 157),
         # bcm_vk_sg_alloc(), live in 6.12 as in 6.1: bcm_vk_dma_alloc() fails with pages pinned in dma[i] (a short pin it
         # recorded in dma->nr_pages, or every page when the sglist allocation fails), the teardown
         # at fail_alloc frees only dma[0..i-1], and bcm_vk_write() kfree()s the entry: they leak
