@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from audit.cexpr import strip_parens
+from audit.cexpr import IDENT, strip_parens
 from audit.facts import split_args
 
 Formula = tuple  # ("atom", text) | ("not", f) | ("and", (f, …)) | ("or", (f, …))
@@ -115,8 +115,18 @@ class Facts:
         return frozenset().union(*(_words(a) for a, _ in self.known),
                                  *(_words(a) for g, _ in self.pending for a in atoms(g)))
 
-    def as_dict(self) -> dict[str, bool]:
+    @cached_property
+    def _dict(self) -> dict[str, bool]:
         return dict(self.known)
+
+    def as_dict(self) -> dict[str, bool]:
+        """The known atoms and their values (one dict per Facts, shared: read it, never change it)."""
+        return self._dict
+
+    @cached_property
+    def zeros(self) -> frozenset[str]:
+        """The variables known to be 0 (`x==0` true)."""
+        return frozenset(a[:-3] for a, v in self.known if v and a.endswith("==0") and IDENT.fullmatch(a[:-3]))
 
     def assume(self, f: Formula, truth: bool, skip=lambda a: False) -> Facts | None:  # type: ignore[no-untyped-def]
         """These facts plus `f == truth`; None when that contradicts them. Atoms for which `skip`

@@ -464,7 +464,7 @@ class Walker(ResultTests, ReleaseChecks):
     def branch(self, f: Formula, st: _State, truth: bool) -> tuple[frozenset[str], Facts] | None:
         """Outcomes and facts after taking the `truth` side of `f`; None when infeasible."""
         known = st.facts.as_dict()
-        zeros = frozenset(a[:-3] for a, v in known.items() if v and a.endswith("==0") and _WORD.fullmatch(a[:-3]))
+        zeros = st.facts.zeros
         keep = []
         for o in st.outcomes:
             v = value(f, known, lambda a, o=o: self._r_atom(a, o, st.rnames, zeros) if st.armed else None)
