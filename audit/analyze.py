@@ -12,8 +12,11 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from functools import partial
 
 from audit import contexts
+from audit.conditions import atoms
+from audit.conditions import parse as parse_condition
 from audit.callee import CalleeEffects
 from audit.catalogue import AcquireApi, Catalogue, Form
 from audit.counts import HelperCount, helper_count, helper_member_count, loop_bound, unsigned_names
@@ -67,6 +70,8 @@ class Analyzer:
         reports the count through (`PathResult.count_out`, '' when none), and whether its errno
         exits release what it took and none leaves any held."""
         self._alias_cache: dict[tuple[str, str, Root], tuple[set[str], list[tuple[str, str, int]]]] = {}
+        self._sign_only: dict[tuple[str, str], bool] = {}
+        """(file, function) -> whether its callers test its result for 0 or an errno only."""
         self._pin_choice = frozenset(catalogue.pin_flags) | frozenset(catalogue.pin_predicates)
         self._release_names = frozenset(catalogue.release)
         self.callees = CalleeEffects(self)
@@ -360,6 +365,36 @@ class Analyzer:
                                                            bound))
         return out
 
+    def _callers_test_sign(self, path: str, func: str) -> bool:
+        """Whether `func` has callers, and each stores its result in a variable that it then only
+        tests for 0 or an errno (`if (err)`, `if (ret < 0)`, returning it is fine): none compares it
+        with a count, copies it, or passes it on. A short count it returns is then lost."""
+        key = (path, func)
+        got = self._sign_only.get(key)
+        if got is None:
+            got = self._sign_only[key] = self._sign_only_callers(path, func)
+        return got
+
+    def _sign_only_callers(self, path: str, func: str) -> bool:
+        callers = self.look.callers(func, path)
+        if not callers:
+            return False
+        for cp, cc in callers:
+            lhs = (cc.lhs or "").strip()
+            fl = self.look.flow(cp, cc.func, frozenset({func})) if cc.func else None
+            if fl is None or not IDENT.fullmatch(lhs):
+                return False
+            signs = {lhs, f"{lhs}<0", f"{lhs}>=0", f"{lhs}>0", f"{lhs}<=0", f"{lhs}==0", f"{lhs}!=0"}
+            for n in fl.nodes:
+                if n.kind in ("cond", "loop") and any(lhs in IDENT.findall(a) and a not in signs for a in
+                                                      atoms(parse_condition(n.text, self.cat.transparent_conditions))):
+                    return False
+                if any(lhs in IDENT.findall(rhs) and lhs2.strip() != lhs for lhs2, rhs in n.assigns):
+                    return False
+                if any(x.name != func and any(lhs in IDENT.findall(a) for a in x.args) for x in n.calls):
+                    return False
+        return True
+
     def _other_releases(self, path: str, func: str, releases: list[Release]):  # type: ignore[no-untyped-def]
         """(release, its function's flow, the flow node and call) of the catalogue releases of the
         closure in functions other than `func`."""
@@ -429,7 +464,7 @@ class Analyzer:
         res = walk(fl, acq, holds, self.cat, path, wrappers,
                    self.effect_fn(path, func, holds, root if kind == "field" else None, acq.base),
                    self.helper_counts(wrappers, releases), self.teardowns(path, func, releases, requested),
-                   self._promoted(path, fl, c, form))
+                   self._promoted(path, fl, c, form), callers_test_sign=partial(self._callers_test_sign, path, func))
         if not res.complete:
             return releases, (), [], frozenset(), frozenset()
         self.exits[(path, c.span.line, c.span.column)] = (

@@ -243,8 +243,11 @@ class Walker(ResultTests, ReleaseChecks):
                  file: str, release_wrappers: dict[str, int], effect: Effect | None = None,
                  helper_counts: dict[str, HelperCount] | None = None,
                  teardowns: dict[str, Teardown] | None = None, promoted: frozenset[str] = frozenset(),
-                 dropped: bool = False) -> None:
+                 dropped: bool = False, callers_test_sign: Callable[[], bool] | None = None) -> None:
         self.flow = flow
+        self.callers_test_sign = callers_test_sign
+        """Whether every caller of this function tests the result it returns for zero or an errno
+        only, and records it nowhere (asked only when a short result is returned as it is)."""
         self.dropped = dropped
         """The pages are in a field of a struct this function was handed, and its callers free that
         struct when it returns an error: an error exit that leaves them there loses them."""
@@ -978,7 +981,9 @@ class Walker(ResultTests, ReleaseChecks):
             t = self.teardowns.get(member_key(req))
             if t is None:
                 continue
-            returns = node.text.strip() or "nothing"
+            ret = node.text.strip()
+            returns = "nothing" if not ret else ret if ret == "0" else \
+                f"the result `{ret}` to callers that test it only for 0 or an errno"
             self._defect("gup-release-count", t.line, t.column,
                          f"{t.function}() releases `{t.bound}` pages, the count requested of {self.acq.name}(); but "
                          f"{self.acq.name}() may pin fewer, and this function returns {returns} (line "
@@ -1020,6 +1025,10 @@ class Walker(ResultTests, ReleaseChecks):
         if st.armed and PART in st.outcomes and node.text.strip() in ("0", "") and not (st.releases or st.freed):
             # (`return 0`, or the end of a void function.)
             self.result.short_success = self.result.short_success or node.text.strip() == "0"
+            self._short_uncounted_at_exit(node, st)
+        elif st.armed and PART in st.outcomes and not (st.releases or st.freed) and self.callers_test_sign \
+                and self._is_r(node.text.strip(), st.rnames) and self.callers_test_sign():
+            # (The result returned as it is, to callers that only ask whether it is 0 or an errno.)
             self._short_uncounted_at_exit(node, st)
         error_exit = st.armed and self._error_exit(node.text, st)
         if error_exit and st.releases and not st.count_kept:
@@ -1318,7 +1327,8 @@ def _with(st: _State, **kw) -> _State:  # type: ignore[no-untyped-def]
 def walk(flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue, file: str,
          release_wrappers: dict[str, int] | None = None, effect: Effect | None = None,
          helper_counts: dict[str, HelperCount] | None = None, teardowns: dict[str, Teardown] | None = None,
-         promoted: frozenset[str] = frozenset(), dropped: bool = False) -> PathResult:
+         promoted: frozenset[str] = frozenset(), dropped: bool = False,
+         callers_test_sign: Callable[[], bool] | None = None) -> PathResult:
     """Walk every path of `flow` through the acquire `acq`; see the module docstring.
 
     `effect(call)` says what a call does with the pages it is handed (or with the struct holding
@@ -1327,9 +1337,10 @@ def walk(flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue,
     cannot tell (a call that names the pages is then a hand-off). `teardowns` are the closure's
     releases in other functions by count or member (`Analyzer.teardowns`); `promoted`, the
     requested counts C converts a signed result to unsigned against; `dropped`, that the pages sit in
-    a field of a struct the callers free when this function returns an error."""
+    a field of a struct the callers free when this function returns an error; `callers_test_sign()`,
+    that the callers of this function test the result it returns only for 0 or an errno."""
     return Walker(flow, acq, holds, cat, file, release_wrappers or {}, effect, helper_counts, teardowns,
-                  promoted, dropped).run()
+                  promoted, dropped, callers_test_sign).run()
 
 
 def _last(path: str) -> str:
