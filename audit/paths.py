@@ -1026,7 +1026,8 @@ class Walker(ResultTests, ReleaseChecks):
             # (`return 0`, or the end of a void function.)
             self.result.short_success = self.result.short_success or node.text.strip() == "0"
             self._short_uncounted_at_exit(node, st)
-        elif st.armed and PART in st.outcomes and not (st.releases or st.freed) and self.callers_test_sign \
+        elif st.armed and PART in st.outcomes and not (st.releases or st.freed) and self.teardowns \
+                and self.acq.root_kind == "field" and self.callers_test_sign is not None \
                 and self._is_r(node.text.strip(), st.rnames) and self.callers_test_sign():
             # (The result returned as it is, to callers that only ask whether it is 0 or an errno.)
             self._short_uncounted_at_exit(node, st)
