@@ -145,6 +145,8 @@ class Catalogue:
     """Accessors that rebuild a page from its pfn or address: pages that travelled as numbers."""
     array_allocators: tuple[str, ...]
     """Calls that allocate a fresh array."""
+    zeroing_allocators: frozenset[str]
+    """Array allocators whose memory comes back zeroed."""
     handoffs: dict[str, Handoff]
     """Hand-off calls by name."""
     pin_flags: tuple[str, ...]
@@ -367,6 +369,7 @@ def load(version: Version | None) -> Catalogue:
         accessors=names("accessors"),
         from_address=frozenset(raw.table("accessors", {}).texts("from_address")),
         array_allocators=names("array_allocators"),
+        zeroing_allocators=frozenset(raw.table("array_allocators", {}).texts("zeroing")),
         handoffs={h.name: h for h in map(_handoff, raw.tables("handoff"))},
         pin_flags=raw.table("guards", {}).texts("pin_flags"),
         pin_predicates=raw.table("guards", {}).texts("pin_predicates"),

@@ -175,13 +175,16 @@ def _mentions(f: Formula, skip) -> bool:  # type: ignore[no-untyped-def]
 
 
 _WORD = re.compile(r"\w+")
+_VARIABLE = re.compile(r"(?<![\w.])(?<!->)\w+")
+"""A whole word that is not a member name (after `->` or `.`)."""
 """A whole word, as `_has_word` bounds one (letters, digits, `_`)."""
 
 
 @lru_cache(maxsize=16384)
 def _words(text: str) -> frozenset[str]:
-    """The whole words of an atom's text."""
-    return frozenset(_WORD.findall(text))
+    """The variables an atom's text names: its whole words, less the members (`page_list` of
+    `req->page_list` or `s.page_list` is no variable: assigning a local of that name leaves it)."""
+    return frozenset(_VARIABLE.findall(text))
 
 
 def _has_word(text: str, name: str) -> bool:

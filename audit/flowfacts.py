@@ -129,6 +129,16 @@ def zero_facts(facts: Facts, name: str) -> Facts:
     return _sign_facts(facts, name, 0)
 
 
+def null_facts(facts: Facts, names: frozenset[str]) -> Facts:
+    """Each of `names` holds 0 or NULL (members of memory a zeroing allocator just returned)."""
+    for name in sorted(names):
+        facts = _sign_facts(facts, name, 0)
+    known = dict(facts.known)
+    for name in names:
+        known[f"{name}==NULL"], known[f"{name}!=NULL"] = True, False
+    return Facts(tuple(sorted(known.items())), facts.pending)
+
+
 ZERO_VALUES = frozenset({"0", "NULL"})
 """What a variable is set to when it is set to nothing (a count's 0, a pointer's NULL)."""
 

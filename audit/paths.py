@@ -26,7 +26,8 @@ from audit.conditions import Facts, Formula, atoms, parse, value
 from audit.counts import HelperCount, loop_bound, unsigned_names
 from audit.flow import Flow, FlowCall, FlowNode
 from audit.flowfacts import ZERO_VALUES as _ZERO
-from audit.flowfacts import errno_facts, failure_test, feasible_calls, flow_facts, shared_atoms, zero_facts
+from audit.flowfacts import (errno_facts, failure_test, feasible_calls, flow_facts, null_facts, shared_atoms,
+                             zero_facts)
 from audit.model import Defect, Evidence
 from audit.outcomes import ALL, FULL, HELD, NEG, PART, ZERO, ResultTests
 from audit.pathchecks import ReleaseChecks, norm_path
@@ -54,6 +55,10 @@ MAX_STATES = 3000
 
 _CMP = COMPARE
 _WORD = IDENT
+_CALLED = re.compile(r"\s*(?:\([^()]*\)\s*)?([A-Za-z_]\w*)\s*\(")
+"""The callee of a right-hand side that is a call (a cast before it allowed)."""
+_MEMBER_ATOM = re.compile(r"([A-Za-z_]\w*)->[A-Za-z_]\w*(?![\w.\[(]|->)")
+"""A condition atom about one member of a struct pointer (`req->page_list`, `req->map==NULL`)."""
 _INDEXED = re.compile(r"(<?[A-Za-z_][\w.>-]*)\[([A-Za-z_]\w*)(\+\+|--)?\]")
 """An array element `pages[j]` (`pages[j++]`: the element before the step), blanks removed."""
 _NUMBER = re.compile(r"-?\d\w*")
@@ -320,7 +325,8 @@ class Walker(ResultTests, ReleaseChecks):
             for n in flow.nodes)
         self._late = self._late_aliases()
         self._zeroed = ff.zeroed
-        self._shared = ff.shared
+        self._zalloc, tested = self._zeroed_members()
+        self._shared = ff.shared | tested
         self._known_names = ff.known_names
         self._loop_assigned = ff.loop_assigned
         self._elements = ff.elements
@@ -439,6 +445,32 @@ class Walker(ResultTests, ReleaseChecks):
                           for a in atoms(f))
             self._plain_cache[key] = got
         return got
+
+    def _zeroed_members(self) -> tuple[dict[str, frozenset[str]], frozenset[str]]:
+        """Variables given memory a zeroing allocator returns (`req = kzalloc(…)`) -> their members
+        that conditions test (`req->page_list`): right after the allocation each is 0 or NULL; and
+        the condition atoms that test them (a path's facts decide those)."""
+        zeroing = self.cat.zeroing_allocators
+        allocs = {lhs.strip() for n in self.flow.nodes for lhs, rhs in n.assigns
+                  if _WORD.fullmatch(lhs.strip()) and (m := _CALLED.match(rhs)) is not None and m.group(1) in zeroing}
+        out: dict[str, set[str]] = {}
+        tested: set[str] = set()
+        for n in self.flow.nodes if allocs else ():
+            if n.kind in ("cond", "loop") and n.text != "#if" and "->" in n.text:
+                for a in atoms(parse(n.text, self.transparent)):
+                    m = _MEMBER_ATOM.match(a)
+                    if m is not None and m.group(1) in allocs:
+                        out.setdefault(m.group(1), set()).add(m.group(0))
+                        tested.add(a)
+        return {k: frozenset(v) for k, v in out.items()}, frozenset(tested)
+
+    def _fresh_zeroed(self, name: str, rhs: str, nx: _Next) -> None:
+        """`name = kzalloc(…)`: its tested members are known to be 0 (after the assignment's own
+        forgetting)."""
+        members = self._zalloc.get(name)
+        m = _CALLED.match(rhs) if members else None
+        if members and m is not None and m.group(1) in self.cat.zeroing_allocators:
+            nx.facts = null_facts(nx.facts, members)
 
     def _loop_entry(self, node: FlowNode, st: _State) -> tuple[_State | None, _State | bool]:
         """A `for (i = 0; i < X; …)` loop is entered exactly when X > 0, and a loop whose condition
@@ -681,6 +713,14 @@ class Walker(ResultTests, ReleaseChecks):
                 return False
             nx.outcomes, nx.facts = got
             return True
+        for v, members in self._zalloc.items() if self._zalloc else ():
+            # Handed the struct, a callee may set any member; handed a member's address, that one.
+            if any(a.strip() == v for a in c.args):
+                nx.facts = nx.facts.forget(set(members))
+            else:
+                touched = {p for p in members for a in c.args if p in "".join(a.split())}
+                if touched:
+                    nx.facts = nx.facts.forget(touched)
         out_args = {a.strip()[1:].strip() for a in c.args if a.strip().startswith("&")}
         if out_args & self._known_names:
             nx.facts = nx.facts.forget(out_args)  # `f(&need_drop)` may set it: what was known is gone
@@ -849,6 +889,7 @@ class Walker(ResultTests, ReleaseChecks):
                 nx.facts = zero_facts(nx.facts.forget({name}), name)
             elif _WORD.fullmatch(name):
                 nx.facts = nx.facts.forget({name})
+            self._fresh_zeroed(name, rhs, nx)
             return
         negative = self._negative(rhs, nx.outcomes, nx.rnames)
         if name in self._late:
@@ -906,6 +947,7 @@ class Walker(ResultTests, ReleaseChecks):
             nx.facts = errno_facts(nx.facts, name)
         elif name in self._zeroed and rhs.strip() in _ZERO:
             nx.facts = zero_facts(nx.facts, name)
+        self._fresh_zeroed(name, rhs, nx)
 
     @classmethod
     def _error_exit(cls, ret: str, st: _State) -> bool:
