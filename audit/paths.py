@@ -466,11 +466,18 @@ class Walker(ResultTests, ReleaseChecks):
 
     def _fresh_zeroed(self, name: str, rhs: str, nx: _Next) -> None:
         """`name = kzalloc(…)`: its tested members are known to be 0 (after the assignment's own
-        forgetting)."""
+        forgetting). A struct stored elsewhere (`priv->req = req`) may be changed through that
+        other name: what was known of its members is forgotten."""
+        if not self._zalloc:
+            return
         members = self._zalloc.get(name)
         m = _CALLED.match(rhs) if members else None
         if members and m is not None and m.group(1) in self.cat.zeroing_allocators:
             nx.facts = null_facts(nx.facts, members)
+            return
+        for v, ms in self._zalloc.items():
+            if v != name and re.search(rf"(?<![\w.>]){v}\b(?!\s*(?:->|\.))", rhs):
+                nx.facts = nx.facts.forget(set(ms))
 
     def _loop_entry(self, node: FlowNode, st: _State) -> tuple[_State | None, _State | bool]:
         """A `for (i = 0; i < X; …)` loop is entered exactly when X > 0, and a loop whose condition
