@@ -15,10 +15,10 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from audit import contexts
-from audit.conditions import atoms
-from audit.conditions import parse as parse_condition
 from audit.callee import CalleeEffects
 from audit.catalogue import AcquireApi, Catalogue, Form
+from audit.conditions import atoms
+from audit.conditions import parse as parse_condition
 from audit.counts import HelperCount, helper_count, helper_member_count, loop_bound, unsigned_names
 from audit.flowfacts import flow_facts
 from audit.index import Index, Lookup

@@ -175,9 +175,9 @@ def _mentions(f: Formula, skip) -> bool:  # type: ignore[no-untyped-def]
 
 
 _WORD = re.compile(r"\w+")
+"""A whole word, as `_has_word` bounds one (letters, digits, `_`)."""
 _VARIABLE = re.compile(r"(?<![\w.])(?<!->)\w+")
 """A whole word that is not a member name (after `->` or `.`)."""
-"""A whole word, as `_has_word` bounds one (letters, digits, `_`)."""
 
 
 @lru_cache(maxsize=16384)
