@@ -476,7 +476,7 @@ class Walker(ResultTests, ReleaseChecks):
             nx.facts = null_facts(nx.facts, members)
             return
         for v, ms in self._zalloc.items():
-            if v != name and re.search(rf"(?<![\w.>]){v}\b(?!\s*(?:->|\.))", rhs):
+            if v != name and _whole(v, rhs):
                 nx.facts = nx.facts.forget(set(ms))
 
     def _loop_entry(self, node: FlowNode, st: _State) -> tuple[_State | None, _State | bool]:
@@ -722,7 +722,7 @@ class Walker(ResultTests, ReleaseChecks):
             return True
         for v, members in self._zalloc.items() if self._zalloc else ():
             # Handed the struct, a callee may set any member; handed a member's address, that one.
-            if any(a.strip() == v for a in c.args):
+            if any(_whole(v, a) for a in c.args):
                 nx.facts = nx.facts.forget(set(members))
             else:
                 touched = {p for p in members for a in c.args if p in "".join(a.split())}
@@ -1391,6 +1391,12 @@ def walk(flow: Flow, acq: Acquire, holds: Callable[[str], bool], cat: Catalogue,
     that the callers of this function test the result it returns only for 0 or an errno."""
     return Walker(flow, acq, holds, cat, file, release_wrappers or {}, effect, helper_counts, teardowns,
                   promoted, dropped, callers_test_sign).run()
+
+
+def _whole(name: str, text: str) -> bool:
+    """Whether `text` names the variable `name` itself, not only one of its members
+    (`priv->req = req`, `init(req)`, `(void *)req`; not `req->pages`)."""
+    return re.search(rf"(?<![\w.>]){re.escape(name)}\b(?!\s*(?:->|\.))", text) is not None
 
 
 def _last(path: str) -> str:
