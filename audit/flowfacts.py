@@ -129,6 +129,11 @@ def zero_facts(facts: Facts, name: str) -> Facts:
     return _sign_facts(facts, name, 0)
 
 
+def positive_facts(facts: Facts, name: str) -> Facts:
+    """`name` holds a count above 0."""
+    return _sign_facts(facts, name, 1)
+
+
 def null_facts(facts: Facts, names: frozenset[str]) -> Facts:
     """Each of `names` holds 0 or NULL (members of memory a zeroing allocator just returned)."""
     for name in sorted(names):

@@ -26,8 +26,8 @@ from audit.conditions import Facts, Formula, atoms, parse, value
 from audit.counts import HelperCount, loop_bound, unsigned_names
 from audit.flow import Flow, FlowCall, FlowNode
 from audit.flowfacts import ZERO_VALUES as _ZERO
-from audit.flowfacts import (errno_facts, failure_test, feasible_calls, flow_facts, null_facts, shared_atoms,
-                             zero_facts)
+from audit.flowfacts import (errno_facts, failure_test, feasible_calls, flow_facts, null_facts, positive_facts,
+                             shared_atoms, zero_facts)
 from audit.model import Defect, Evidence
 from audit.outcomes import ALL, FULL, HELD, NEG, PART, ZERO, ResultTests
 from audit.pathchecks import ReleaseChecks, norm_path
@@ -119,6 +119,9 @@ class Acquire:
     """For a `fails_by` wrapper that pins into a struct its caller passes: some of its errno exits
     leave pages in that struct (a short pin recorded in a count member), so the side of a test that
     says it failed may still hold pages there."""
+    held_counts: frozenset[str] = frozenset()
+    """The caller's variables a wrapper sets, through their address, on every way out that returns
+    the pages (`nr_pages` of `io_pin_pages(…, &nr_pages)`): not 0 where the call took pages."""
 
 
 @dataclass
@@ -729,7 +732,7 @@ class Walker(ResultTests, ReleaseChecks):
                 if touched:
                     nx.facts = nx.facts.forget(touched)
         out_args = {a.strip()[1:].strip() for a in c.args if a.strip().startswith("&")}
-        if out_args & self._known_names:
+        if out_args & self._known_names or (out_args & self.acq.held_counts and not self._is_acquire(c)):
             nx.facts = nx.facts.forget(out_args)  # `f(&need_drop)` may set it: what was known is gone
         if out_args and nx.releases:
             # `f(&old)` may fill `old` anew: a release through it named what it held before.
@@ -752,6 +755,9 @@ class Walker(ResultTests, ReleaseChecks):
             nx.stored = nx.stored | self._round_fields
             nx.outcomes = ALL - ({PART} if self.single else set())
             nx.rnames = frozenset({self.acq.result}) if self.acq.result else frozenset()
+            for v in sorted(self.acq.held_counts):
+                # (Said of every path, also where the call failed: there no page is held anyway.)
+                nx.facts = positive_facts(nx.facts.forget({v}), v)
             return True
         if not nx.armed:
             return True

@@ -58,6 +58,9 @@ class Out:
     released_on_error: bool = False
     """The wrapper's errno exits after its acquire release what it took, and none leaves pages
     held: a nonzero result says they are gone."""
+    held_count: int | None = None
+    """The wrapper's pointer parameter it sets on every way out that returns the pages (`*npages =
+    nr_pages;` before `return pages;`): when its caller holds pages, that count is not 0."""
 
 
 def wrapper_out(an: Analyzer, path: str, fi: FuncInfo, root: Root, returned: bool, r_returned: set[str],
@@ -95,12 +98,42 @@ def wrapper_out(an: Analyzer, path: str, fi: FuncInfo, root: Root, returned: boo
     if carrier:
         return None
     if returned or an.returns(path, fi.name, names, root):
-        return Out("ret", None, "", count, partial)
+        return Out("ret", None, "", count, partial, held_count=_held_count(an, path, fi, root, inner))
     for lhs, _rhs, _ln in stores:
         m = _FIELD_OF.match(access_path(lhs) or "")
         if m is not None and m.group(1) in fi.params:
             return Out("field", fi.params.index(m.group(1)), m.group(3), count, partial,
                        _zero_ok(an, path, fi, r_returned))
+    return None
+
+
+def _held_count(an: Analyzer, path: str, fi: FuncInfo, root: Root, inner: str) -> int | None:
+    """The pointer parameter `p` of `fi` that every path from the acquire `inner` to a `return` of
+    the pages `root` sets (`*p = n`, not to 0), or None."""
+    fl = an.ix.flows.get((path, fi.name))
+    if fl is None:
+        return None
+    nodes = fl.nodes
+    starts = [s for i, n in enumerate(nodes) if any(c.name == inner for c in n.calls) for s in n.succ]
+    rets = {i for i, n in enumerate(nodes) if n.kind == "return" and n.text.strip() == root.name}
+    if not starts or not rets:
+        return None
+    for k, p in enumerate(fi.params):
+        target = f"*{p}"
+        sets = {i for i, n in enumerate(nodes)
+                if any("".join(lhs.split()) == target and rhs.strip() not in ("0", "NULL") for lhs, rhs in n.assigns)}
+        if not p or not sets:
+            continue
+        # A return of the pages reached from the acquire without passing one of them: not every path.
+        seen, todo = set(), [i for i in starts if i not in sets]
+        while todo:
+            i = todo.pop()
+            if i in seen:
+                continue
+            seen.add(i)
+            todo.extend(j for j in nodes[i].succ if j not in sets)
+        if not seen & rets:
+            return k
     return None
 
 
@@ -210,10 +243,15 @@ def drops_on_error(an: Analyzer, path: str, func: str, index: int) -> bool:
 
 def _count_out(args: tuple[str, ...], out: Out) -> str:
     """The caller's variable a wrapper reports its pinned count in (`pinned` of `&pinned`), or ''."""
-    if out.count_out is None or out.count_out >= len(args):
-        return ""
-    a = args[out.count_out].strip()
-    return a[1:].strip() if a.startswith("&") and IDENT.fullmatch(a[1:].strip()) else ""
+    return next(iter(_out_var(args, out.count_out)), "")
+
+
+def _out_var(args: tuple[str, ...], index: int | None) -> frozenset[str]:
+    """The caller's variable whose address it passes as argument `index` (`pinned` of `&pinned`)."""
+    if index is None or index >= len(args):
+        return frozenset()
+    a = args[index].strip()
+    return frozenset({a[1:].strip()}) if a.startswith("&") and IDENT.fullmatch(a[1:].strip()) else frozenset()
 
 
 def _caller_expr(out: Out, args: tuple[str, ...], lhs: str | None) -> str | None:
@@ -260,7 +298,8 @@ def wrapper_callers(an: Analyzer, path: str, fi: FuncInfo, out: Out, releases: l
                       out.count, None if fails_by else cc.lhs, kind, base, not out.partial, out.partial,
                       fails_by=fails_by, kept_on_failure=bool(fails_by) and out.kept_on_error,
                       released_on_failure=bool(fails_by) and out.released_on_error and not out.kept_on_error,
-                      count_out=_count_out(cc.args, out) if fails_by else "")
+                      count_out=_count_out(cc.args, out) if fails_by else "",
+                      held_counts=_out_var(cc.args, out.held_count))
         effect = an.effect_fn(cpath, cc.func, holds, croot if kind == "field" else None, base)
         dropped = kind == "field" and cfi is not None and base in cfi.params \
             and drops_on_error(an, cpath, cc.func, cfi.params.index(base))
