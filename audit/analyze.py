@@ -63,12 +63,13 @@ class Analyzer:
         self.look = Lookup(self.ix, store)
         self.wrappers_seen: dict[tuple[str, str, str], str] = {}
         """(file, function, "acquire"|"release") -> the API a wrapper the searches went through wraps."""
-        self.exits: dict[tuple[str, int, int], tuple[bool, str, bool]] = {}
+        self.exits: dict[tuple[str, int, int], tuple[bool, str, bool, frozenset[str]]] = {}
         """Acquire call (file, line, column) -> what the walk of its function says its callers get
         beyond the pages: whether an errno exit leaves pages in their struct or array
         (`PathResult.kept_on_error`), the pointer parameter a `return 0` after a short pin
-        reports the count through (`PathResult.count_out`, '' when none), and whether its errno
-        exits release what it took and none leaves any held."""
+        reports the count through (`PathResult.count_out`, '' when none), whether its errno
+        exits release what it took and none leaves any held, and the pointer parameters every exit
+        that returns the pages (or their count) sets through (`PathResult.set_when_held`)."""
         self._alias_cache: dict[tuple[str, str, Root], tuple[set[str], list[tuple[str, str, int]]]] = {}
         self._sign_only: dict[tuple[str, str], bool] = {}
         """(file, function) -> whether its callers test its result for 0 or an errno only."""
@@ -289,9 +290,11 @@ class Analyzer:
 
     def _with_exits(self, out: Out, path: str, c: Call, fi: FuncInfo) -> Out:
         """`out` with what the walk of the wrapper's acquire said of its exits (`exits`)."""
-        kept, count_out, released = self.exits.get((path, c.span.line, c.span.column), (False, "", False))
+        kept, count_out, released, held = self.exits.get((path, c.span.line, c.span.column),
+                                                         (False, "", False, frozenset()))
         return replace(out, kept_on_error=kept, released_on_error=released,
-                       count_out=fi.params.index(count_out) if count_out in fi.params else None)
+                       count_out=fi.params.index(count_out) if count_out in fi.params else None,
+                       held=tuple(i for i, p in enumerate(fi.params) if p and p in held))
 
     def _promoted(self, path: str, fl, c: Call, form: Form) -> frozenset[str]:  # type: ignore[no-untyped-def]
         """The requested count (blanks removed) when C converts the signed variable holding the
@@ -469,7 +472,7 @@ class Analyzer:
             return releases, (), [], frozenset(), frozenset()
         self.exits[(path, c.span.line, c.span.column)] = (
             res.kept_on_error, res.count_out if res.short_success else "",
-            res.released_on_error and not res.held_on_error)
+            res.released_on_error and not res.held_on_error, res.set_when_held)
         rr = frozenset(res.r_returned)
         if res.acquire_repeats:
             # The call runs again around a loop: its own releases may drop an earlier round's pages.

@@ -154,6 +154,14 @@ class PathResult:
     held_on_error: bool = False
     """Some errno exit after the acquire may leave pages held, or handed to a callee: an errno from
     this function does not say its pages are gone."""
+    held_sets: list[frozenset[str]] = field(default_factory=list)
+    """For each exit that returns the pages or the acquire's result while pages may be held: the
+    pointers the path set through (`_State.set_out`)."""
+
+    @property
+    def set_when_held(self) -> frozenset[str]:
+        """The pointers every exit that returns the pages (or their count) sets through, not to 0."""
+        return frozenset.intersection(*self.held_sets) if self.held_sets else frozenset()
 
 
 @dataclass(frozen=True)
@@ -225,6 +233,9 @@ class _State:
     from_cursor: bool = False
     """This path released entries indexed from `Walker._cursor`: a clean-up that starts at the
     cursor, past what earlier rounds filled."""
+    set_out: frozenset[str] = frozenset()
+    """Pointers this path set what they point to through since the acquire, not to 0 (`*npages =
+    nr_pages`, `*need_drop = 1`)."""
 
 
 class _Next:
@@ -918,6 +929,9 @@ class Walker(ResultTests, ReleaseChecks):
                 nx.handed = True
         if name in self.requested:
             nx.recounted = nx.recounted | {name}
+        if name.startswith("*") and _WORD.fullmatch(name[1:].strip()):
+            p = name[1:].strip()
+            nx.set_out = nx.set_out - {p} if rhs.strip() in _ZERO else nx.set_out | {p}
         if name.startswith("*") and _WORD.fullmatch(name[1:].strip()) \
                 and any(self._is_r(w, nx.rnames) for w in _WORD.findall(rhs)):
             self.result.count_out = name[1:].strip()  # `*pinned += page_count`: the count goes out here
@@ -1097,6 +1111,9 @@ class Walker(ResultTests, ReleaseChecks):
                 and (self.acq.root_kind == "field" or (self.acq.root_kind == "param" and st.count_kept)):
             # (In the caller's own array with no count recorded, the leak is this function's.)
             self.result.kept_on_error = True
+        if st.armed and st.outcomes & HELD and node.text and (
+                self.holds(node.text.strip()) or self._is_r(node.text.strip(), st.rnames)):
+            self.result.held_sets.append(st.set_out)
         if not st.armed or not (st.outcomes & HELD) or st.releases or st.handed or st.stored:
             return
         ret = node.text
@@ -1159,7 +1176,7 @@ class Walker(ResultTests, ReleaseChecks):
                    bool(st.freed), st.stored, st.recounted, st.count_kept, st.bypassed, st.guessed,
                    st.jump if carrier else 0, st.req_alias, st.r_tested, st.count_tested, st.undo, st.stale,
                    st.offset_moved, st.offset_reset, st.earlier, st.handed_into, st.late, st.from_cursor,
-                   st.undecided)
+                   st.undecided, st.set_out)
             if key in seen:
                 continue
             seen.add(key)

@@ -58,9 +58,10 @@ class Out:
     released_on_error: bool = False
     """The wrapper's errno exits after its acquire release what it took, and none leaves pages
     held: a nonzero result says they are gone."""
-    held_count: int | None = None
-    """The wrapper's pointer parameter it sets on every way out that returns the pages (`*npages =
-    nr_pages;` before `return pages;`): when its caller holds pages, that count is not 0."""
+    held: tuple[int, ...] = ()
+    """The wrapper's pointer parameters it sets, not to 0, on every way out that returns the pages or
+    their count (`*npages = nr_pages;` before `return pages;`, `*need_drop = 1;` before `return n;`):
+    when its caller holds pages, what they point to is not 0."""
 
 
 def wrapper_out(an: Analyzer, path: str, fi: FuncInfo, root: Root, returned: bool, r_returned: set[str],
@@ -98,42 +99,12 @@ def wrapper_out(an: Analyzer, path: str, fi: FuncInfo, root: Root, returned: boo
     if carrier:
         return None
     if returned or an.returns(path, fi.name, names, root):
-        return Out("ret", None, "", count, partial, held_count=_held_count(an, path, fi, root, inner))
+        return Out("ret", None, "", count, partial)
     for lhs, _rhs, _ln in stores:
         m = _FIELD_OF.match(access_path(lhs) or "")
         if m is not None and m.group(1) in fi.params:
             return Out("field", fi.params.index(m.group(1)), m.group(3), count, partial,
                        _zero_ok(an, path, fi, r_returned))
-    return None
-
-
-def _held_count(an: Analyzer, path: str, fi: FuncInfo, root: Root, inner: str) -> int | None:
-    """The pointer parameter `p` of `fi` that every path from the acquire `inner` to a `return` of
-    the pages `root` sets (`*p = n`, not to 0), or None."""
-    fl = an.ix.flows.get((path, fi.name))
-    if fl is None:
-        return None
-    nodes = fl.nodes
-    starts = [s for i, n in enumerate(nodes) if any(c.name == inner for c in n.calls) for s in n.succ]
-    rets = {i for i, n in enumerate(nodes) if n.kind == "return" and n.text.strip() == root.name}
-    if not starts or not rets:
-        return None
-    for k, p in enumerate(fi.params):
-        target = f"*{p}"
-        sets = {i for i, n in enumerate(nodes)
-                if any("".join(lhs.split()) == target and rhs.strip() not in ("0", "NULL") for lhs, rhs in n.assigns)}
-        if not p or not sets:
-            continue
-        # A return of the pages reached from the acquire without passing one of them: not every path.
-        seen, todo = set(), [i for i in starts if i not in sets]
-        while todo:
-            i = todo.pop()
-            if i in seen:
-                continue
-            seen.add(i)
-            todo.extend(j for j in nodes[i].succ if j not in sets)
-        if not seen & rets:
-            return k
     return None
 
 
@@ -299,7 +270,7 @@ def wrapper_callers(an: Analyzer, path: str, fi: FuncInfo, out: Out, releases: l
                       fails_by=fails_by, kept_on_failure=bool(fails_by) and out.kept_on_error,
                       released_on_failure=bool(fails_by) and out.released_on_error and not out.kept_on_error,
                       count_out=_count_out(cc.args, out) if fails_by else "",
-                      held_counts=_out_var(cc.args, out.held_count))
+                      held_counts=frozenset().union(*(_out_var(cc.args, k) for k in out.held)))
         effect = an.effect_fn(cpath, cc.func, holds, croot if kind == "field" else None, base)
         dropped = kind == "field" and cfi is not None and base in cfi.params \
             and drops_on_error(an, cpath, cc.func, cfi.params.index(base))
