@@ -20,19 +20,18 @@ from audit.catalogue import AcquireApi, Catalogue, Form
 from audit.conditions import atoms
 from audit.conditions import parse as parse_condition
 from audit.counts import HelperCount, helper_count, helper_member_count, loop_bound, unsigned_names
-from audit.flowfacts import flow_facts
+from audit.flowfacts import SIGN_TESTS, flow_facts
 from audit.index import Index, Lookup
 from audit.model import Call, Defect, Evidence, FileFacts, FuncInfo, RefKind, Release, Site, Status, Wrapper
 from audit.paths import TESTED_AT_CALL, Acquire, Teardown, feasible_calls, member_key, walk
 from audit.cexpr import IDENT, constant_truth, iterator_macro
 from audit.roots import (BASE_SPLIT, FIELDS, MEMBER_PATH, MEMBER_TAIL, NULLS, Root, access_path, accessors,
-                         array_allocation, matches, refers_to, root_of, strip_expr)
+                         array_allocation, called_name, matches, refers_to, root_of, strip_expr)
 from audit.search import Search, SiteContext
 from audit.store import FactStore
 from audit.version import Version
 from audit.wrappers import Out, field_out, wrapper_callers, wrapper_out
 
-_CALL_HEAD = re.compile(r"([A-Za-z_]\w*)\s*\(")
 
 __all__ = ["Analyzer", "Index", "Root", "access_path", "root_of"]
 
@@ -387,7 +386,7 @@ class Analyzer:
             fl = self.look.flow(cp, cc.func, frozenset({func})) if cc.func else None
             if fl is None or not IDENT.fullmatch(lhs):
                 return False
-            signs = {lhs, f"{lhs}<0", f"{lhs}>=0", f"{lhs}>0", f"{lhs}<=0", f"{lhs}==0", f"{lhs}!=0"}
+            signs = {lhs + test for test in SIGN_TESTS}
             for n in fl.nodes:
                 if n.kind in ("cond", "loop") and any(lhs in IDENT.findall(a) and a not in signs for a in
                                                       atoms(parse_condition(n.text, self.cat.transparent_conditions))):
@@ -552,7 +551,7 @@ class Analyzer:
         its start or an offset (`pages = ttm->pages + pinned`; `flowfacts` cursors): what is stored
         through it is kept in that struct."""
         fl = self.ix.flows.get((path, func))
-        return fl is not None and "->" in flow_facts(fl, self.cat.transparent_conditions).cursors.get(name, "")
+        return fl is not None and "->" in flow_facts(fl, self.cat.transparent_conditions, self.cat.zeroing_allocators).cursors.get(name, "")
 
     def aliases(self, path: str, func: str, root: Root) -> tuple[set[str], list[tuple[str, str, int]]]:
         """Names in `func` that hold the root's pages (`p = pages[i]`, `pages = x->page_list`), and
@@ -606,8 +605,7 @@ class Analyzer:
             if refers_to(expr, tags, path, root, names):
                 return True
             if getters:
-                m = _CALL_HEAD.match(strip_expr(expr))
-                return m is not None and m.group(1) in getters
+                return called_name(expr) in getters
             return False
 
         return holds

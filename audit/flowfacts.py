@@ -11,13 +11,14 @@ wrapper caller) share the answer.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from audit.cexpr import ERRNO, IDENT, strip_parens, ternary
 from audit.catalogue import Catalogue
 from audit.conditions import Facts, atoms, parse
 from audit.flow import Flow
-from audit.roots import MEMBER_PATH
+from audit.roots import MEMBER_PATH, called_name
 
 _WORD = IDENT
 
@@ -40,13 +41,19 @@ class FlowFacts:
     elements: dict[str, str]
     """Variables only ever set to one array element (`page = pages[j]`) -> that element, blanks removed:
     releasing the variable releases the element."""
+    zero_members: dict[str, frozenset[str]]
+    """Variables given memory a zeroing allocator returns (`req = kzalloc(…)`) -> their members that
+    conditions test (`req->page_list`): right after the allocation each is 0 or NULL."""
+    zero_member_atoms: frozenset[str]
+    """The condition atoms that test those members (a path's facts decide them)."""
 
 
 _CACHE: dict[int, tuple[Flow, FlowFacts]] = {}
 
 
-def flow_facts(flow: Flow, transparent: frozenset[str]) -> FlowFacts:
-    """The facts of `flow` (cached while the flow lives; a flow belongs to one function)."""
+def flow_facts(flow: Flow, transparent: frozenset[str], zeroing: frozenset[str]) -> FlowFacts:
+    """The facts of `flow` (cached while the flow lives; a flow belongs to one function). `zeroing`:
+    the catalogue's allocators of zeroed memory (one run asks with one catalogue)."""
     got = _CACHE.get(id(flow))
     if got is not None and got[0] is flow:
         return got[1]
@@ -63,8 +70,10 @@ def flow_facts(flow: Flow, transparent: frozenset[str]) -> FlowFacts:
         while names and lp >= 0:
             loop_assigned.setdefault(lp, set()).update(names)
             lp = flow.nodes[lp].loop
+    members, member_atoms = _zeroed_members(flow, transparent, zeroing)
     ff = FlowFacts(shared, zeroed, frozenset(w for a in shared for w in _WORD.findall(a)),
-                   {k: frozenset(v) for k, v in loop_assigned.items()}, _cursors(flow), _one_value(flow, _ELEMENT, False))
+                   {k: frozenset(v) for k, v in loop_assigned.items()}, _cursors(flow), _one_value(flow, _ELEMENT, False),
+                   members, member_atoms)
     _CACHE[id(flow)] = (flow, ff)
     return ff
 
@@ -98,14 +107,21 @@ def _one_value(flow: Flow, pattern: re.Pattern[str], steps: bool) -> dict[str, s
             if len(vals) == 1 and pattern.fullmatch(next(iter(vals)))}
 
 
+SIGN_TESTS: dict[str, Callable[[int], bool]] = {
+    "": lambda sign: sign != 0, "<0": lambda sign: sign < 0, "!=0": lambda sign: sign != 0,
+    "==0": lambda sign: sign == 0, ">0": lambda sign: sign > 0, ">=0": lambda sign: sign >= 0,
+    "<=0": lambda sign: sign <= 0,
+}
+"""The usual tests of a value's sign, as condition atoms spell them after the name (`ret`, `ret<0`,
+…), and what each says of a value of sign -1, 0 or 1."""
+
+
 def _sign_facts(facts: Facts, name: str, sign: int) -> Facts:
     """`name` holds a value of this sign (-1: a negative errno, 0: zero): what that says about the
     usual tests of it."""
     known = dict(facts.known)
-    for atom, v in ((name, sign != 0), (f"{name}<0", sign < 0), (f"{name}!=0", sign != 0),
-                    (f"{name}==0", sign == 0), (f"{name}>0", sign > 0), (f"{name}>=0", sign >= 0),
-                    (f"{name}<=0", sign <= 0)):
-        known[atom] = v
+    for test, holds in SIGN_TESTS.items():
+        known[name + test] = holds(sign)
     return Facts(tuple(sorted(known.items())), facts.pending)
 
 
@@ -163,6 +179,27 @@ def _zeroed_names(flow: Flow) -> frozenset[str]:
         if node.kind == "cond" and node.text != "#if":
             tested.update(_WORD.findall(node.text))
     return frozenset(names & tested)
+
+
+_MEMBER_ATOM = re.compile(r"([A-Za-z_]\w*)->[A-Za-z_]\w*(?![\w.\[(]|->)")
+"""A condition atom about one member of a struct pointer (`req->page_list`, `req->map==NULL`)."""
+
+
+def _zeroed_members(flow: Flow, transparent: frozenset[str], zeroing: frozenset[str]
+                    ) -> tuple[dict[str, frozenset[str]], frozenset[str]]:
+    """`FlowFacts.zero_members` and `zero_member_atoms`."""
+    allocs = {lhs.strip() for n in flow.nodes for lhs, rhs in n.assigns
+              if _WORD.fullmatch(lhs.strip()) and called_name(rhs) in zeroing} if zeroing else set()
+    out: dict[str, set[str]] = {}
+    tested: set[str] = set()
+    for n in flow.nodes if allocs else ():
+        if n.kind in ("cond", "loop") and n.text != "#if" and "->" in n.text:
+            for a in atoms(parse(n.text, transparent)):
+                m = _MEMBER_ATOM.match(a)
+                if m is not None and m.group(1) in allocs:
+                    out.setdefault(m.group(1), set()).add(m.group(0))
+                    tested.add(a)
+    return {k: frozenset(v) for k, v in out.items()}, frozenset(tested)
 
 
 def _errno_atoms(flow: Flow, transparent: frozenset[str]) -> frozenset[str]:

@@ -31,7 +31,7 @@ from audit.flowfacts import (errno_facts, failure_test, feasible_calls, flow_fac
 from audit.model import Defect, Evidence
 from audit.outcomes import ALL, FULL, HELD, NEG, PART, ZERO, ResultTests
 from audit.pathchecks import ReleaseChecks, norm_path
-from audit.roots import FIELDS, MEMBER_PATH
+from audit.roots import FIELDS, MEMBER_PATH, called_name
 
 Effect = Callable[[FlowCall], "str | None"]
 
@@ -55,10 +55,6 @@ MAX_STATES = 3000
 
 _CMP = COMPARE
 _WORD = IDENT
-_CALLED = re.compile(r"\s*(?:\([^()]*\)\s*)?([A-Za-z_]\w*)\s*\(")
-"""The callee of a right-hand side that is a call (a cast before it allowed)."""
-_MEMBER_ATOM = re.compile(r"([A-Za-z_]\w*)->[A-Za-z_]\w*(?![\w.\[(]|->)")
-"""A condition atom about one member of a struct pointer (`req->page_list`, `req->map==NULL`)."""
 _INDEXED = re.compile(r"(<?[A-Za-z_][\w.>-]*)\[([A-Za-z_]\w*)(\+\+|--)?\]")
 """An array element `pages[j]` (`pages[j++]`: the element before the step), blanks removed."""
 _NUMBER = re.compile(r"-?\d\w*")
@@ -324,7 +320,7 @@ class Walker(ResultTests, ReleaseChecks):
         """Line of an exit that returns the result (or the requested count) with the pages kept."""
         self._released_returns: list[tuple[int, int, str, _State]] = []
         """(exit, release line, release call, state) of exits returning a short result they released."""
-        ff = flow_facts(flow, self.transparent)
+        ff = flow_facts(flow, self.transparent, cat.zeroing_allocators)
         into = ff.cursors.get(self._pages_arg)
         if into is not None:
             # The acquire fills a cursor into a field's array (`pages = ttm->pages + pinned`): that
@@ -339,8 +335,8 @@ class Walker(ResultTests, ReleaseChecks):
             for n in flow.nodes)
         self._late = self._late_aliases()
         self._zeroed = ff.zeroed
-        self._zalloc, tested = self._zeroed_members()
-        self._shared = ff.shared | tested
+        self._zalloc = ff.zero_members
+        self._shared = ff.shared | ff.zero_member_atoms
         self._known_names = ff.known_names
         self._loop_assigned = ff.loop_assigned
         self._elements = ff.elements
@@ -460,24 +456,6 @@ class Walker(ResultTests, ReleaseChecks):
             self._plain_cache[key] = got
         return got
 
-    def _zeroed_members(self) -> tuple[dict[str, frozenset[str]], frozenset[str]]:
-        """Variables given memory a zeroing allocator returns (`req = kzalloc(…)`) -> their members
-        that conditions test (`req->page_list`): right after the allocation each is 0 or NULL; and
-        the condition atoms that test them (a path's facts decide those)."""
-        zeroing = self.cat.zeroing_allocators
-        allocs = {lhs.strip() for n in self.flow.nodes for lhs, rhs in n.assigns
-                  if _WORD.fullmatch(lhs.strip()) and (m := _CALLED.match(rhs)) is not None and m.group(1) in zeroing}
-        out: dict[str, set[str]] = {}
-        tested: set[str] = set()
-        for n in self.flow.nodes if allocs else ():
-            if n.kind in ("cond", "loop") and n.text != "#if" and "->" in n.text:
-                for a in atoms(parse(n.text, self.transparent)):
-                    m = _MEMBER_ATOM.match(a)
-                    if m is not None and m.group(1) in allocs:
-                        out.setdefault(m.group(1), set()).add(m.group(0))
-                        tested.add(a)
-        return {k: frozenset(v) for k, v in out.items()}, frozenset(tested)
-
     def _fresh_zeroed(self, name: str, rhs: str, nx: _Next) -> None:
         """`name = kzalloc(…)`: its tested members are known to be 0 (after the assignment's own
         forgetting). A struct stored elsewhere (`priv->req = req`) may be changed through that
@@ -485,8 +463,7 @@ class Walker(ResultTests, ReleaseChecks):
         if not self._zalloc:
             return
         members = self._zalloc.get(name)
-        m = _CALLED.match(rhs) if members else None
-        if members and m is not None and m.group(1) in self.cat.zeroing_allocators:
+        if members and called_name(rhs) in self.cat.zeroing_allocators:
             nx.facts = null_facts(nx.facts, members)
             return
         for v, ms in self._zalloc.items():

@@ -77,6 +77,15 @@ class Root:
         return self.name
 
 
+_CALL_HEAD = re.compile(r"([A-Za-z_]\w*)\s*\(")
+
+
+def called_name(expr: str) -> str | None:
+    """The function an expression calls (`kzalloc` of `kzalloc(…)`, casts and `&`/`*` aside), or None."""
+    m = _CALL_HEAD.match(strip_expr(expr))
+    return m.group(1) if m is not None else None
+
+
 @lru_cache(maxsize=None)
 def strip_expr(expr: str) -> str:
     e = expr.strip()
