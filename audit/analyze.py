@@ -471,7 +471,7 @@ class Analyzer:
             return releases, (), [], frozenset(), frozenset()
         self.exits[(path, c.span.line, c.span.column)] = (
             res.kept_on_error, res.count_out if res.short_success else "",
-            res.released_on_error and not res.held_on_error, res.set_when_held)
+            res.released_on_error and not res.held_on_error, res.set_when_held or frozenset())
         rr = frozenset(res.r_returned)
         if res.acquire_repeats:
             # The call runs again around a loop: its own releases may drop an earlier round's pages.

@@ -150,14 +150,9 @@ class PathResult:
     held_on_error: bool = False
     """Some errno exit after the acquire may leave pages held, or handed to a callee: an errno from
     this function does not say its pages are gone."""
-    held_sets: list[frozenset[str]] = field(default_factory=list)
-    """For each exit that returns the pages or the acquire's result while pages may be held: the
-    pointers the path set through (`_State.set_out`)."""
-
-    @property
-    def set_when_held(self) -> frozenset[str]:
-        """The pointers every exit that returns the pages (or their count) sets through, not to 0."""
-        return frozenset.intersection(*self.held_sets) if self.held_sets else frozenset()
+    set_when_held: frozenset[str] | None = None
+    """The pointers every exit that returns the pages (or the acquire's result) while pages may be
+    held has set through, not to 0 (`_State.set_out`); None before the first such exit."""
 
 
 @dataclass(frozen=True)
@@ -1090,7 +1085,8 @@ class Walker(ResultTests, ReleaseChecks):
             self.result.kept_on_error = True
         if st.armed and st.outcomes & HELD and node.text and (
                 self.holds(node.text.strip()) or self._is_r(node.text.strip(), st.rnames)):
-            self.result.held_sets.append(st.set_out)
+            got = self.result.set_when_held
+            self.result.set_when_held = st.set_out if got is None else got & st.set_out
         if not st.armed or not (st.outcomes & HELD) or st.releases or st.handed or st.stored:
             return
         ret = node.text
